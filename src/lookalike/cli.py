@@ -1,0 +1,192 @@
+"""The command line: parse, call the Library, print (a table, or --json). No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from lookalike import __version__
+from lookalike.config import Settings
+from lookalike.errors import LookalikeError
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def deco(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+# -- shared options ------------------------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--library", help="library folder (env LOOKALIKE_LIBRARY; default: the user data folder)")
+    p.add_argument("--db", help="PostgreSQL URL instead of the embedded store (env LOOKALIKE_DB)")
+    p.add_argument("--read-db", action="append", help="read replica URL for searches (repeatable)")
+    p.add_argument("--model", help="efficientnet-lite0 (default), efficientnet-lite1/2, or clip:ARCH:WEIGHTS")
+    p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--folder", help="only images in this folder (and below)")
+    p.add_argument("--after", help="taken on or after this date (YYYY-MM-DD)")
+    p.add_argument("--before", help="taken before this date (YYYY-MM-DD)")
+    p.add_argument("--camera", help="camera make/model contains this text")
+    p.add_argument("--min-size", type=int, help="shorter side at least this many pixels")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {k: getattr(args, k, None) for k in ("library", "db", "model", "device")}
+    if getattr(args, "read_db", None):
+        overrides["read_db"] = tuple(args.read_db)
+    if getattr(args, "batch_size", None):
+        overrides["batch_size"] = args.batch_size
+    if getattr(args, "workers", None):
+        overrides["workers"] = args.workers
+    return Settings.from_env(**overrides)
+
+
+def library_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from lookalike.library import Library
+
+    lib = Library(settings=settings_from(args))
+    lib._model_explicit = bool(getattr(args, "model", None)) or bool(os.environ.get("LOOKALIKE_MODEL"))
+    return lib
+
+
+def filters_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from lookalike.stores.base import Filters
+
+    return Filters(folder=getattr(args, "folder", None), after=getattr(args, "after", None),
+                   before=getattr(args, "before", None), camera=getattr(args, "camera", None),
+                   min_size=getattr(args, "min_size", None))
+
+
+def emit(args: argparse.Namespace, obj: object, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(obj, ensure_ascii=False))
+    else:
+        print(text)
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+@command("index")
+def cmd_index(args: argparse.Namespace) -> int:
+    with library_from(args) as lib:
+        show = not args.json and not args.quiet and sys.stderr.isatty() or args.progress
+        summary = lib.index(args.paths, progress=show)
+    if not args.json:
+        for path, reason in summary.skipped[: args.show_skipped]:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        if len(summary.skipped) > args.show_skipped:
+            print(f"... and {len(summary.skipped) - args.show_skipped} more skipped", file=sys.stderr)
+    emit(args, summary.as_dict(), summary.line())
+    return 130 if summary.interrupted else 0
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace) -> int:
+    with library_from(args) as lib:
+        res = lib.search(" ".join(args.query), by=args.by, limit=args.limit, threshold=args.threshold,
+                         filters=filters_from(args))
+        if args.grid:
+            from lookalike.grid import contact_sheet
+
+            qimg = res.query if res.kind == "image_path" else None
+            contact_sheet([(r.path, r.score) for r in res.results], args.grid, query_image=qimg,
+                          query_label=res.query)
+    d = res.as_dict()
+    if not args.explain:
+        d.pop("explain", None)
+    lines = []
+    if args.explain and res.explain.get("classes"):
+        names = ", ".join(f"{c['name']} ({c['weight']})" for c in res.explain["classes"][:10])  # type: ignore[index,union-attr]
+        lines.append(f"query became: {names}")
+    for n, r in enumerate(res.results, start=1):
+        tags = ", ".join(str(t["name"]) for t in r.tags[:3])
+        lines.append(f"{n:3d}  {r.score:8.4f}  {r.path}  [{tags}]")
+    if not res.results:
+        lines.append("no results")
+    if args.grid:
+        lines.append(f"grid written to {args.grid}")
+    emit(args, d, "\n".join(lines))
+    return 0
+
+
+@command("info")
+def cmd_info(args: argparse.Namespace) -> int:
+    with library_from(args) as lib:
+        info = lib.info()
+    model = info.get("model") or {}
+    text = "\n".join([
+        f"store:    {info.get('store')}  {info.get('location')}",
+        f"images:   {info.get('images')}  (vectors {info.get('vectors')}, folders {info.get('folders')})",
+        f"model:    {model.get('name', '-')}  {model.get('version', '')}",
+        f"size:     {int(info.get('bytes') or 0) / 1e6:.1f} MB",
+        f"schema:   v{info.get('schema_version')}",
+    ])
+    emit(args, info, text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lookalike", description="Offline image search by example and keyword.")
+    parser.add_argument("--version", action="version", version=f"lookalike {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="index (or update) folders of photos")
+    _common(p)
+    p.add_argument("paths", nargs="+", help="folders or files")
+    p.add_argument("--batch-size", type=int, help="images per model batch (default 32)")
+    p.add_argument("--workers", type=int, help="decoding threads (default: from the CPU count)")
+    p.add_argument("--progress", action="store_true", help="always show the progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--show-skipped", type=int, default=20, help="list at most this many skipped files")
+
+    p = sub.add_parser("search", help="search by an image file, an http(s) URL, id:N, or keywords")
+    _common(p)
+    _filters(p)
+    p.add_argument("query", nargs="+", help="an image path or URL, id:N, or keywords")
+    p.add_argument("--limit", "-n", type=int, default=10)
+    p.add_argument("--threshold", type=float, help="drop results scoring below this")
+    p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
+                   help="image queries: deep embeddings (default) or class-score vectors (visual words)")
+    p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
+    p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
+
+    p = sub.add_parser("info", help="counts, model, store size")
+    _common(p)
+
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Feature modules register extra subcommands here (dupes, eval, serve, db, migrate, ...).
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except LookalikeError as err:
+        print(f"lookalike: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lookalike: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""All settings in one place: defaults, overridden by environment variables, overridden by CLI flags.
+
+Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
+LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
+LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+def default_library_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("lookalike", appauthor=False)) / "library"
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    library: Path = field(default_factory=default_library_dir)
+    db: str | None = None  # postgresql://... ; None means the embedded store in `library`
+    read_db: tuple[str, ...] = ()  # replicas that serve searches
+    model: str = "efficientnet-lite0"
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    batch_size: int = 32
+    workers: int = 0  # decoding threads; 0 = choose from the CPU count
+    max_pixels: int = 100_000_000  # decompression-bomb guard
+    max_file_mb: int = 200  # files larger than this are skipped when indexing
+    max_upload_mb: int = 20  # REST uploads and URL downloads
+    url_timeout_s: float = 10.0
+    allow_private_urls: bool = False
+    token: str | None = None  # REST API bearer token
+    tags_per_image: int = 10  # top classes kept as an image's tags
+    threads: int = 0  # torch intra-op threads; 0 = all cores
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        mapping = {
+            "LOOKALIKE_LIBRARY": ("library", Path),
+            "LOOKALIKE_DB": ("db", str),
+            "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
+            "LOOKALIKE_MODEL": ("model", str),
+            "LOOKALIKE_DEVICE": ("device", str),
+            "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
+            "LOOKALIKE_WORKERS": ("workers", int),
+            "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
+            "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
+            "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
+            "LOOKALIKE_TOKEN": ("token", str),
+        }
+        for var, (name, conv) in mapping.items():
+            if env.get(var):
+                values[name] = conv(env[var])
+        known = {f.name for f in fields(cls)}
+        for name, value in overrides.items():
+            if name not in known:
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = Path(value) if name == "library" else value
+        settings = cls(**values)  # type: ignore[arg-type]
+        return replace(settings, library=Path(settings.library).expanduser())
+
+    def decode_workers(self) -> int:
+        return self.workers or max(2, min(8, (os.cpu_count() or 2)))

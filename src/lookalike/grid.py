@@ -1,0 +1,66 @@
+"""Contact sheets: the query and its results as one PNG (thumbnail, rank, score, path)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+
+from lookalike.io.read import load
+
+THUMB = 200
+LABEL_H = 46
+PAD = 8
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def _thumb(source: str | bytes | None) -> Image.Image:
+    tile = Image.new("RGB", (THUMB, THUMB), (235, 235, 235))
+    if source is None:
+        return tile
+    try:
+        img = load(source, min_side=THUMB).image
+    except Exception:  # noqa: BLE001 - a missing file shows as a grey tile
+        return tile
+    img.thumbnail((THUMB, THUMB))
+    tile.paste(img, ((THUMB - img.width) // 2, (THUMB - img.height) // 2))
+    return tile
+
+
+def _shorten(text: str, n: int = 30) -> str:
+    return text if len(text) <= n else "…" + text[-(n - 1):]
+
+
+def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[str], *,
+                  query_image: str | bytes | None = None, query_label: str = "", columns: int = 5) -> str:
+    """Write a PNG grid: the query first (if an image or a label is given), then (path, score) results."""
+    cells: list[tuple[Image.Image, str, str]] = []
+    if query_image is not None or query_label:
+        cells.append((_thumb(query_image), "query", _shorten(query_label or "")))
+    for rank, (path, score) in enumerate(results, start=1):
+        cells.append((_thumb(path), f"#{rank}  {score:.3f}", _shorten(os.path.basename(path))))
+    cols = max(1, min(columns, len(cells)))
+    rows = max(1, (len(cells) + cols - 1) // cols)
+    w, h = cols * (THUMB + PAD) + PAD, rows * (THUMB + LABEL_H + PAD) + PAD
+    sheet = Image.new("RGB", (w, h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    big, small = _font(15), _font(12)
+    for n, (img, line1, line2) in enumerate(cells):
+        x = PAD + (n % cols) * (THUMB + PAD)
+        y = PAD + (n // cols) * (THUMB + LABEL_H + PAD)
+        sheet.paste(img, (x, y))
+        if n == 0 and line1 == "query":
+            draw.rectangle([x - 3, y - 3, x + THUMB + 2, y + THUMB + 2], outline=(220, 60, 60), width=3)
+        draw.text((x, y + THUMB + 4), line1, fill=(20, 20, 20), font=big)
+        draw.text((x, y + THUMB + 24), line2, fill=(90, 90, 90), font=small)
+    out = os.fspath(out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    sheet.save(out)
+    return out

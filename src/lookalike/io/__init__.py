@@ -1,0 +1,1 @@
+"""Reading stage: find files (crawl), decode images (read), fetch URLs (fetch)."""

@@ -1,0 +1,178 @@
+"""Decode image files into RGB Pillow images, with guards. One preprocessing path for indexing and queries.
+
+Every failure raises :class:`ImageError` with a one-line reason: empty file, not an image, truncated or
+corrupt data, decompression bomb, unreadable file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from lookalike.errors import ImageError
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = None  # we check pixel counts ourselves, with our own limit and message
+
+try:  # HEIC/AVIF where the plugin is installed
+    import pillow_heif  # type: ignore[import-not-found]
+
+    pillow_heif.register_heif_opener()
+    if hasattr(pillow_heif, "register_avif_opener"):
+        pillow_heif.register_avif_opener()
+except Exception:  # pragma: no cover - optional
+    pass
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 36867
+_DATETIME = 306
+_MAKE = 271
+_MODEL = 272
+
+
+@dataclass
+class Decoded:
+    """A decoded image and what was learnt while reading it."""
+
+    image: Image.Image  # RGB, EXIF orientation applied; may be reduced (JPEG draft) but never below min_side
+    width: int  # full size, after orientation
+    height: int
+    sha: str  # content hash of the file's bytes
+    nbytes: int
+    taken_at: str | None = None  # ISO 8601 from EXIF
+    camera: str | None = None  # "Make Model" from EXIF
+    format: str | None = None
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_file(path: str | os.PathLike[str], max_bytes: int | None = None) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            if max_bytes is not None:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_bytes:
+                    raise ImageError(f"file too large ({size // 1_000_000} MB > {max_bytes // 1_000_000} MB limit)")
+            return fh.read()
+    except PermissionError:
+        raise ImageError("cannot read file: permission denied") from None
+    except IsADirectoryError:
+        raise ImageError("is a folder, not an image file") from None
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except OSError as err:
+        raise ImageError(f"cannot read file: {err.strerror or err}") from None
+
+
+def decode(data: bytes, *, min_side: int | None = 256, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode bytes into an RGB image. ``min_side`` lets JPEGs decode at a reduced scale (DCT draft mode)
+    while keeping the shorter side at least that long; ``None`` decodes at full size."""
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError("not an image, or a format this installation cannot read") from None
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types on bad headers
+        raise ImageError(f"corrupt image header: {_reason(err)}") from None
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageError("image has no pixels")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image too large: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the "
+            f"{max_pixels / 1e6:.0f} MP limit (decompression bomb guard)"
+        )
+    fmt = img.format
+    taken_at, camera, orientation = _exif(img)
+    try:
+        if min_side and fmt == "JPEG":
+            img.draft("RGB" if img.mode in ("RGB", "YCbCr") else None, (min_side, min_side))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+        rgb = to_rgb(img)
+        if orientation and orientation != 1:
+            rgb.info["exif"] = img.info.get("exif", b"")
+            rgb = ImageOps.exif_transpose(rgb)
+    except ImageError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise ImageError(f"truncated or corrupt image data: {_reason(err)}") from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return Decoded(rgb, width, height, content_hash(data), len(data), taken_at, camera, fmt)
+
+
+def load(source: str | os.PathLike[str] | bytes, *, min_side: int | None = 256,
+         max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int | None = None) -> Decoded:
+    data = source if isinstance(source, bytes) else read_file(source, max_bytes)
+    return decode(data, min_side=min_side, max_pixels=max_pixels)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to RGB: alpha composited on white, palette/CMYK/16-bit/float/grayscale converted."""
+    if getattr(img, "is_animated", False):
+        img.seek(0)
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        if mode.startswith("I;16") and hi <= 65535 and hi > 255:
+            lo, hi = 0.0, 65535.0 if hi > 4095 else 4095.0
+        scale = 255.0 / (hi - lo) if hi > lo else 1.0
+        img = Image.fromarray(((arr - lo) * scale).clip(0, 255).astype(np.uint8), "L")
+        mode = "L"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _exif(img: Image.Image) -> tuple[str | None, str | None, int | None]:
+    try:
+        exif = img.getexif()
+    except Exception:  # noqa: BLE001 - broken EXIF must not lose the image
+        return None, None, None
+    if not exif:
+        return None, None, None
+    orientation = exif.get(0x0112)
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+    except Exception:  # noqa: BLE001
+        sub = {}
+    raw = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    taken = None
+    if isinstance(raw, str):
+        try:
+            taken = datetime.strptime(raw.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+        except ValueError:
+            taken = None
+    make, model = (str(exif.get(t) or "").strip().strip("\x00") for t in (_MAKE, _MODEL))
+    camera = model if make and model.lower().startswith(make.lower().split()[0]) else f"{make} {model}".strip()
+    return taken, camera or None, int(orientation) if isinstance(orientation, int) else None
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text[:200]

@@ -1,0 +1,1 @@
+"""Models: image embedders and taggers behind one small protocol (see base.py)."""

@@ -1,0 +1,87 @@
+"""The model protocol. An indexer hands a model lists of images; batching and device are the model's business.
+
+Two steps so that the expensive, GIL-free part (decode + resize) runs in threads ahead of inference:
+``preprocess`` (one PIL image -> uint8 HxWx3 array, thread-safe) and ``forward`` (stacked arrays -> Encoded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass
+class Encoded:
+    embeddings: np.ndarray  # float32 (n, dim), L2-normalised
+    class_scores: np.ndarray | None = None  # float32 (n, num_classes), softmax probabilities
+
+
+@runtime_checkable
+class Model(Protocol):
+    name: str  # e.g. "efficientnet-lite0"
+    version: str  # changes whenever vectors would change (weights, preprocessing)
+    dim: int
+    input_size: int
+    num_classes: int  # 0 when the model does not classify
+    device: str
+
+    def preprocess(self, image: Image.Image) -> np.ndarray: ...
+
+    def forward(self, batch: np.ndarray) -> Encoded: ...
+
+    def encode(self, images: Sequence[Image.Image]) -> Encoded: ...
+
+
+class TextEncoder(Protocol):
+    """Models that also embed text into the image space (CLIP-style)."""
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resize_center_crop(image: Image.Image, size: int, crop_fraction: float = 0.875) -> np.ndarray:
+    """Shorter side to size/crop_fraction, then the central size x size square, as uint8 HxWx3."""
+    short = round(size / crop_fraction)
+    w, h = image.size
+    scale = short / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None if scale > 0.5 else 2.0)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    arr = np.asarray(image, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return arr
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class BaseModel:
+    """Shared plumbing: ``encode`` = preprocess + stack + forward."""
+
+    name: str
+    version: str
+    dim: int
+    input_size: int
+    num_classes: int = 0
+    device: str = "cpu"
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return resize_center_crop(image, self.input_size)
+
+    def forward(self, batch: np.ndarray) -> Encoded:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode(self, images: Sequence[Image.Image]) -> Encoded:
+        if not images:
+            return Encoded(np.zeros((0, self.dim), np.float32),
+                           np.zeros((0, self.num_classes), np.float32) if self.num_classes else None)
+        return self.forward(np.stack([self.preprocess(im) for im in images]))

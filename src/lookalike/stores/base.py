@@ -1,0 +1,147 @@
+"""The store protocol and the records that cross it. Every store passes the same test suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FileState:
+    id: int
+    path: str
+    size: int
+    mtime: float
+    sha: str
+
+
+@dataclass
+class ImageRecord:
+    """Everything indexing learns about one file; written whole or not at all."""
+
+    path: str
+    size: int
+    mtime: float
+    sha: str
+    width: int
+    height: int
+    embedding: np.ndarray  # float32 (dim,), L2-normalised
+    class_scores: np.ndarray | None = None  # float32 (num_classes,)
+    tags: list[tuple[int, float]] = field(default_factory=list)  # top classes (index, probability)
+    texts: dict[str, str] = field(default_factory=dict)  # kind -> searchable text ("caption", "ocr", ...)
+    taken_at: str | None = None
+    camera: str | None = None
+    phash: str | None = None
+
+    @property
+    def folder(self) -> str:
+        return folder_of(self.path)
+
+
+@dataclass(frozen=True)
+class Move:
+    id: int
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class ImageInfo:
+    """An indexed image as searches return it (no vectors)."""
+
+    id: int
+    path: str
+    folder: str
+    size: int
+    mtime: float
+    sha: str
+    width: int
+    height: int
+    taken_at: str | None = None
+    camera: str | None = None
+    phash: str | None = None
+    tags: list[tuple[int, float]] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions that apply to every kind of search."""
+
+    folder: str | None = None  # this folder and everything under it
+    after: str | None = None  # ISO date/time, on date taken (file mtime when there is no EXIF date)
+    before: str | None = None
+    camera: str | None = None  # substring, case-insensitive
+    min_size: int | None = None  # shorter side in pixels
+
+    def active(self) -> bool:
+        return any(v is not None for v in (self.folder, self.after, self.before, self.camera, self.min_size))
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+
+
+def folder_of(path: str) -> str:
+    import os
+
+    return os.path.dirname(path)
+
+
+class Store(Protocol):
+    # model identity of the stored vectors
+    def model_info(self) -> dict[str, str] | None: ...
+    def set_model_info(self, name: str, version: str, dim: int) -> None: ...
+    def clear_vectors(self) -> None: ...
+
+    # change detection
+    def file_states(self, under: Sequence[str] | None = None) -> dict[str, FileState]: ...
+    def by_sha(self, shas: Sequence[str]) -> dict[str, list[FileState]]: ...
+
+    # writes: one transaction per call
+    def write(self, upserts: Sequence[ImageRecord] = (), moves: Sequence[Move] = (),
+              deletes: Sequence[int] = (), touches: Sequence[Move] = ()) -> None: ...
+    def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def set_texts(self, image_id: int, texts: dict[str, str]) -> None: ...
+
+    # reads
+    def get(self, ids: Sequence[int]) -> list[ImageInfo]: ...
+    def get_by_path(self, path: str) -> ImageInfo | None: ...
+    def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def iter_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def count(self) -> int: ...
+    def stats(self) -> dict[str, object]: ...
+
+    # searches, best first
+    def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]: ...
+    def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]: ...
+    def text_search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]: ...
+
+    def close(self) -> None: ...
+
+
+def encode_vector(v: np.ndarray, dtype: str = "<f4") -> bytes:
+    return np.ascontiguousarray(v, dtype=dtype).tobytes()
+
+
+def decode_vector(b: bytes | None, dtype: str = "<f4") -> np.ndarray | None:
+    if b is None:
+        return None
+    return np.frombuffer(b, dtype=dtype).astype(np.float32)
+
+
+def batched(seq: Sequence, n: int) -> Iterator[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+FTS_STOPWORDS = frozenset(
+    "a an and are as at be by for from has in is it of on or that the this to was were with photo photos "
+    "picture pictures image images find show me".split()
+)

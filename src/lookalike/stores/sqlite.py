@@ -1,0 +1,435 @@
+"""The embedded store: SQLite (WAL) as the source of truth + a faiss index kept in step through a change log.
+
+Layout of a library folder: ``lookalike.db`` (+ WAL files). Every write is one transaction, so a run killed at
+any moment (kill -9) leaves the previous consistent state; the faiss index is derived data, rebuilt or
+caught up from ``vector_log`` whenever it lags behind the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.errors import LookalikeError
+from lookalike.stores.base import (
+    FTS_STOPWORDS,
+    FileState,
+    Filters,
+    Hit,
+    ImageInfo,
+    ImageRecord,
+    Move,
+    batched,
+    decode_vector,
+    encode_vector,
+    folder_of,
+)
+from lookalike.stores.vectors import VectorIndex
+
+DB_NAME = "lookalike.db"
+
+# Schema migrations, applied in order; PRAGMA user_version records how many ran.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        folder TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        sha TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        taken_at TEXT,
+        camera TEXT,
+        phash TEXT,
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX images_sha ON images(sha);
+    CREATE INDEX images_folder ON images(folder);
+    CREATE TABLE vectors (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL,
+        class_scores BLOB
+    );
+    CREATE TABLE tags (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        class INTEGER NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY (image_id, class)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_class ON tags(class, score);
+    CREATE TABLE texts (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (image_id, kind)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE texts_fts USING fts5(body, image_id UNINDEXED, kind UNINDEXED, tokenize='porter unicode61');
+    CREATE TABLE vector_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, image_id INTEGER NOT NULL, op TEXT NOT NULL);
+    """,
+]
+
+
+class SQLiteStore:
+    def __init__(self, library: str | os.PathLike[str]) -> None:
+        self.dir = Path(library)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LookalikeError(f"cannot create library folder {self.dir}: {err.strerror or err}") from None
+        self.path = self.dir / DB_NAME
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        except sqlite3.Error as err:
+            raise LookalikeError(f"cannot open library {self.path}: {err}") from None
+        self.lock = threading.RLock()
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.execute("PRAGMA busy_timeout=60000")
+        self._migrate()
+        self._index: VectorIndex | None = None
+        self._index_seq = 0
+
+    # -- schema -------------------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.lock:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise LookalikeError(
+                    f"library {self.path} has schema version {version}, newer than this lookalike "
+                    f"({len(MIGRATIONS)}): upgrade lookalike"
+                )
+            for i in range(version, len(MIGRATIONS)):
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in _split_sql(MIGRATIONS[i]):
+                        self.conn.execute(stmt)
+                    self.conn.execute(f"PRAGMA user_version={i + 1}")
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _tx(self) -> "_Tx":
+        return _Tx(self)
+
+    # -- model identity ----------------------------------------------------------------------------------
+    def model_info(self) -> dict[str, str] | None:
+        rows = dict(self._all("SELECT key, value FROM meta WHERE key IN ('model','model_version','dim')"))
+        return {"name": rows["model"], "version": rows.get("model_version", ""), "dim": rows.get("dim", "")} if "model" in rows else None
+
+    def set_model_info(self, name: str, version: str, dim: int) -> None:
+        with self._tx() as c:
+            c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                          [("model", name), ("model_version", version), ("dim", str(dim))])
+
+    def clear_vectors(self) -> None:
+        """Forget every image's vectors and tags (a different model will re-embed all of them)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM vectors")
+            c.execute("DELETE FROM tags")
+            c.execute("DELETE FROM texts WHERE kind = 'caption'")
+            c.execute("DELETE FROM texts_fts WHERE kind = 'caption'")
+            c.execute("UPDATE images SET mtime = -1")  # every file counts as changed
+            c.execute("DELETE FROM vector_log")
+            c.execute("DELETE FROM meta WHERE key IN ('model','model_version','dim')")
+        self._index = None
+
+    # -- change detection --------------------------------------------------------------------------------
+    def file_states(self, under: Sequence[str] | None = None) -> dict[str, FileState]:
+        if under is None:
+            rows = self._all("SELECT id, path, size, mtime, sha FROM images")
+        else:
+            rows = []
+            for root in under:
+                root = os.path.normpath(root)
+                rows += self._all(
+                    "SELECT id, path, size, mtime, sha FROM images WHERE path = ? OR (path >= ? AND path < ?)",
+                    (root, root.rstrip(os.sep) + os.sep, root.rstrip(os.sep) + chr(ord(os.sep) + 1)),
+                )
+        return {r[1]: FileState(*r) for r in rows}
+
+    def by_sha(self, shas: Sequence[str]) -> dict[str, list[FileState]]:
+        out: dict[str, list[FileState]] = {}
+        for chunk in batched(list(shas), 500):
+            q = ",".join("?" * len(chunk))
+            for r in self._all(f"SELECT id, path, size, mtime, sha FROM images WHERE sha IN ({q})", chunk):
+                out.setdefault(r[4], []).append(FileState(*r))
+        return out
+
+    # -- writes ------------------------------------------------------------------------------------------
+    def write(self, upserts: Sequence[ImageRecord] = (), moves: Sequence[Move] = (),
+              deletes: Sequence[int] = (), touches: Sequence[Move] = ()) -> None:
+        now = time.time()
+        with self._tx() as c:
+            for m in moves:
+                c.execute("DELETE FROM images WHERE path = ? AND id != ?", (m.path, m.id))
+                c.execute("UPDATE images SET path = ?, folder = ?, size = ?, mtime = ? WHERE id = ?",
+                          (m.path, folder_of(m.path), m.size, m.mtime, m.id))
+            for t in touches:
+                c.execute("UPDATE images SET size = ?, mtime = ? WHERE id = ?", (t.size, t.mtime, t.id))
+            if deletes:
+                for chunk in batched(list(deletes), 500):
+                    q = ",".join("?" * len(chunk))
+                    c.execute(f"DELETE FROM texts_fts WHERE image_id IN ({q})", chunk)
+                    c.execute(f"DELETE FROM images WHERE id IN ({q})", chunk)
+                    c.executemany("INSERT INTO vector_log(image_id, op) VALUES (?, 'del')", [(i,) for i in chunk])
+            for r in upserts:
+                row = c.execute("SELECT id FROM images WHERE path = ?", (r.path,)).fetchone()
+                values = (r.folder, r.size, r.mtime, r.sha, r.width, r.height, r.taken_at, r.camera, r.phash, now)
+                if row:
+                    image_id = row[0]
+                    c.execute("UPDATE images SET folder=?, size=?, mtime=?, sha=?, width=?, height=?, taken_at=?, "
+                              "camera=?, phash=?, indexed_at=? WHERE id=?", (*values, image_id))
+                    c.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
+                    c.execute("DELETE FROM texts WHERE image_id = ?", (image_id,))
+                    c.execute("DELETE FROM texts_fts WHERE image_id = ?", (image_id,))
+                    c.execute("INSERT INTO vector_log(image_id, op) VALUES (?, 'del')", (image_id,))
+                else:
+                    image_id = c.execute(
+                        "INSERT INTO images(path, folder, size, mtime, sha, width, height, taken_at, camera, phash, "
+                        "indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", (r.path, *values)).lastrowid
+                c.execute("INSERT OR REPLACE INTO vectors(image_id, embedding, class_scores) VALUES (?,?,?)",
+                          (image_id, encode_vector(r.embedding),
+                           None if r.class_scores is None else encode_vector(r.class_scores, "<f2")))
+                c.executemany("INSERT INTO tags(image_id, class, score) VALUES (?,?,?)",
+                              [(image_id, int(k), float(s)) for k, s in r.tags])
+                self._write_texts(c, image_id, r.texts)
+                c.execute("INSERT INTO vector_log(image_id, op) VALUES (?, 'add')", (image_id,))
+
+    def set_texts(self, image_id: int, texts: dict[str, str]) -> None:
+        with self._tx() as c:
+            self._write_texts(c, image_id, texts)
+
+    @staticmethod
+    def _write_texts(c: sqlite3.Connection, image_id: int, texts: dict[str, str]) -> None:
+        for kind, body in texts.items():
+            c.execute("DELETE FROM texts_fts WHERE image_id = ? AND kind = ?", (image_id, kind))
+            if body:
+                c.execute("INSERT OR REPLACE INTO texts(image_id, kind, body) VALUES (?,?,?)", (image_id, kind, body))
+                c.execute("INSERT INTO texts_fts(body, image_id, kind) VALUES (?,?,?)", (body, image_id, kind))
+            else:
+                c.execute("DELETE FROM texts WHERE image_id = ? AND kind = ?", (image_id, kind))
+
+    def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]:
+        emb, cls = self.vectors([src_id])
+        if not len(emb):
+            raise KeyError(src_id)
+        return emb[0], None if cls is None else cls[0]
+
+    # -- reads -------------------------------------------------------------------------------------------
+    def get(self, ids: Sequence[int]) -> list[ImageInfo]:
+        ids = [int(i) for i in ids]
+        found: dict[int, ImageInfo] = {}
+        for chunk in batched(ids, 500):
+            q = ",".join("?" * len(chunk))
+            for r in self._all("SELECT id, path, folder, size, mtime, sha, width, height, taken_at, camera, phash "
+                               f"FROM images WHERE id IN ({q})", chunk):
+                found[r[0]] = ImageInfo(*r)
+            for image_id, cls, score in self._all(
+                    f"SELECT image_id, class, score FROM tags WHERE image_id IN ({q}) ORDER BY score DESC", chunk):
+                found[image_id].tags.append((cls, score))
+            for image_id, kind, body in self._all(f"SELECT image_id, kind, body FROM texts WHERE image_id IN ({q})", chunk):
+                found[image_id].texts[kind] = body
+        return [found[i] for i in ids if i in found]
+
+    def get_by_path(self, path: str) -> ImageInfo | None:
+        row = self._all("SELECT id FROM images WHERE path = ?", (os.path.normpath(path),))
+        return self.get([row[0][0]])[0] if row else None
+
+    def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
+        ids = [int(i) for i in ids]
+        rows: dict[int, tuple[bytes, bytes | None]] = {}
+        for chunk in batched(ids, 500):
+            q = ",".join("?" * len(chunk))
+            for i, e, c in self._all(f"SELECT image_id, embedding, class_scores FROM vectors WHERE image_id IN ({q})", chunk):
+                rows[i] = (e, c)
+        present = [i for i in ids if i in rows]
+        if not present:
+            return np.zeros((0, 0), np.float32), None
+        emb = np.stack([decode_vector(rows[i][0]) for i in present])
+        cls = None
+        if all(rows[i][1] is not None for i in present):
+            cls = np.stack([decode_vector(rows[i][1], "<f2") for i in present])
+        return emb, cls
+
+    def iter_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = -1
+        while True:
+            rows = self._all("SELECT image_id, embedding FROM vectors WHERE image_id > ? ORDER BY image_id LIMIT ?",
+                             (last, batch))
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield (np.array([r[0] for r in rows], dtype=np.int64),
+                   np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32))
+
+    def count(self) -> int:
+        return int(self._all("SELECT COUNT(*) FROM images")[0][0])
+
+    def stats(self) -> dict[str, object]:
+        n_vec = int(self._all("SELECT COUNT(*) FROM vectors")[0][0])
+        size = sum(p.stat().st_size for p in self.dir.glob(DB_NAME + "*") if p.is_file())
+        return {
+            "store": "sqlite",
+            "location": str(self.path),
+            "images": self.count(),
+            "vectors": n_vec,
+            "folders": int(self._all("SELECT COUNT(DISTINCT folder) FROM images")[0][0]),
+            "bytes": size,
+            "schema_version": self.schema_version,
+            "model": self.model_info(),
+        }
+
+    # -- searches ----------------------------------------------------------------------------------------
+    def vector_index(self) -> VectorIndex:
+        """The faiss index, caught up with every write (also writes by other processes)."""
+        with self.lock:
+            info = self.model_info()
+            dim = int(info["dim"]) if info and info.get("dim") else 0
+            head = int(self._all("SELECT COALESCE(MAX(seq), 0) FROM vector_log")[0][0])
+            if self._index is None or self._index.dim != dim or head < self._index_seq:
+                self._index = VectorIndex.build(dim or 1, self.iter_vectors())
+                self._index_seq = head
+            elif head > self._index_seq:
+                ops = self._all("SELECT image_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq",
+                                (self._index_seq, head))
+                final: dict[int, str] = {}
+                for image_id, op in ops:
+                    final[image_id] = op
+                touched = list(final)
+                self._index.remove(touched)
+                present = self._present([i for i, op in final.items() if op == "add"])
+                if present:
+                    emb, _ = self.vectors(present)
+                    self._index.add(np.array(present, dtype=np.int64), emb)
+                self._index_seq = head
+            return self._index
+
+    def _present(self, ids: Sequence[int]) -> list[int]:
+        out: list[int] = []
+        for chunk in batched(list(ids), 500):
+            q = ",".join("?" * len(chunk))
+            out += [r[0] for r in self._all(f"SELECT image_id FROM vectors WHERE image_id IN ({q})", chunk)]
+        order = {v: i for i, v in enumerate(ids)}
+        return sorted(out, key=order.__getitem__)
+
+    def filter_ids(self, filters: Filters | None) -> list[int] | None:
+        if filters is None or not filters.active():
+            return None
+        where, args = filter_sql(filters)
+        return [r[0] for r in self._all(f"SELECT id FROM images WHERE {where}", args)]
+
+    def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        allowed = self.filter_ids(filters)
+        return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
+
+    def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
+        if not weights:
+            return []
+        where, args = filter_sql(filters) if filters and filters.active() else ("1", [])
+        values = ",".join("(?,?)" for _ in weights)
+        wargs: list[object] = []
+        for cls, w in weights.items():
+            wargs += [int(cls), float(w)]
+        sql = (f"WITH q(class, w) AS (VALUES {values}) "
+               "SELECT t.image_id, SUM(t.score * q.w) AS s FROM tags t JOIN q ON q.class = t.class "
+               f"JOIN images i ON i.id = t.image_id WHERE {where} GROUP BY t.image_id ORDER BY s DESC, t.image_id LIMIT ?")
+        return [Hit(r[0], float(r[1])) for r in self._all(sql, [*wargs, *args, k])]
+
+    def text_search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        match = fts_query(query)
+        if not match:
+            return []
+        where, args = filter_sql(filters) if filters and filters.active() else ("1", [])
+        sql = ("SELECT f.image_id, MIN(bm25(texts_fts)) AS s FROM texts_fts f JOIN images i ON i.id = f.image_id "
+               f"WHERE texts_fts MATCH ? AND {where} GROUP BY f.image_id ORDER BY s LIMIT ?")
+        try:
+            rows = self._all(sql, [match, *args, k])
+        except sqlite3.OperationalError:
+            return []
+        return [Hit(r[0], -float(r[1])) for r in rows]  # bm25() is lower-is-better
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+    def _all(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+        with self.lock:
+            return self.conn.execute(sql, tuple(args)).fetchall()
+
+    def close(self) -> None:
+        with self.lock:
+            try:
+                self.conn.close()
+            except sqlite3.Error:
+                pass
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception (including KeyboardInterrupt)."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store.lock.acquire()
+        self.store.conn.execute("BEGIN IMMEDIATE")
+        return self.store.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        try:
+            self.store.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.store.lock.release()
+
+
+def filter_sql(filters: Filters | None, alias: str = "") -> tuple[str, list[object]]:
+    """SQL condition over the images table (columns optionally prefixed by ``alias.``) and its arguments."""
+    if filters is None:
+        return "1", []
+    p = f"{alias}." if alias else ""
+    where: list[str] = []
+    args: list[object] = []
+    if filters.folder:
+        folder = os.path.normpath(os.path.abspath(os.path.expanduser(filters.folder)))
+        where.append(f"({p}folder = ? OR ({p}folder >= ? AND {p}folder < ?))")
+        args += [folder, folder.rstrip(os.sep) + os.sep, folder.rstrip(os.sep) + chr(ord(os.sep) + 1)]
+    taken = f"COALESCE({p}taken_at, strftime('%Y-%m-%dT%H:%M:%S', {p}mtime, 'unixepoch'))"
+    if filters.after:
+        where.append(f"{taken} >= ?")
+        args.append(filters.after)
+    if filters.before:
+        where.append(f"{taken} < ?")
+        args.append(filters.before)
+    if filters.camera:
+        where.append(f"LOWER(COALESCE({p}camera, '')) LIKE ?")
+        args.append(f"%{filters.camera.lower()}%")
+    if filters.min_size:
+        where.append(f"MIN({p}width, {p}height) >= ?")
+        args.append(int(filters.min_size))
+    return (" AND ".join(where) or "1"), args
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """A user's words as an FTS5 OR-query of quoted terms (no syntax injection); stopwords dropped."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in FTS_STOPWORDS]
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
