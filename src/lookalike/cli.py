@@ -31,6 +31,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-db", action="append", help="read replica URL for searches (repeatable)")
     p.add_argument("--model", help="efficientnet-lite0 (default), efficientnet-lite1/2, or clip:ARCH:WEIGHTS")
     p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"),
+                   help="inference engine (default auto: ONNX Runtime on CPU when installed, else torch)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -43,13 +45,15 @@ def _filters(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("library", "db", "model", "device")}
+    overrides = {k: getattr(args, k, None) for k in ("library", "db", "model", "device", "engine")}
     if getattr(args, "read_db", None):
         overrides["read_db"] = tuple(args.read_db)
     if getattr(args, "batch_size", None):
         overrides["batch_size"] = args.batch_size
     if getattr(args, "workers", None):
         overrides["workers"] = args.workers
+    if getattr(args, "threads", None):
+        overrides["threads"] = args.threads
     return Settings.from_env(**overrides)
 
 
@@ -146,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="folders or files")
     p.add_argument("--batch-size", type=int, help="images per model batch (default 32)")
     p.add_argument("--workers", type=int, help="decoding threads (default: from the CPU count)")
+    p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--show-skipped", type=int, default=20, help="list at most this many skipped files")

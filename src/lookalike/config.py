@@ -1,7 +1,7 @@
 """All settings in one place: defaults, overridden by environment variables, overridden by CLI flags.
 
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
-LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
+LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN.
 """
 
@@ -38,7 +38,8 @@ class Settings:
     allow_private_urls: bool = False
     token: str | None = None  # REST API bearer token
     tags_per_image: int = 10  # top classes kept as an image's tags
-    threads: int = 0  # torch intra-op threads; 0 = all cores
+    threads: int = 0  # inference threads (torch intra-op / ONNX Runtime); 0 = all cores
+    engine: str = "auto"  # inference engine: auto (onnx on CPU when installed, else torch) | torch | onnx
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -50,6 +51,8 @@ class Settings:
             "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
             "LOOKALIKE_MODEL": ("model", str),
             "LOOKALIKE_DEVICE": ("device", str),
+            "LOOKALIKE_ENGINE": ("engine", str),
+            "LOOKALIKE_THREADS": ("threads", int),
             "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
             "LOOKALIKE_WORKERS": ("workers", int),
             "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),

@@ -21,7 +21,7 @@ import numpy as np
 from lookalike.config import Settings
 from lookalike.errors import ImageError
 from lookalike.io.crawl import FileEntry, crawl
-from lookalike.io.read import content_hash, decode, read_file
+from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model
 from lookalike.stores.base import FileState, ImageRecord, Move, Store
 
@@ -149,7 +149,7 @@ class Indexer:
         pending_copies: list[ImageRecord] = []
         done = 0
         max_bytes = self.settings.max_file_mb * 1_000_000
-        with ThreadPoolExecutor(self.settings.decode_workers(), thread_name_prefix="decode") as pool:
+        with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
             for work in _prefetch(pool, todo, lambda e: self._read(e, max_bytes), ahead=self.settings.batch_size * 3):
                 done += 1
                 bar.update(1)
@@ -226,28 +226,41 @@ class Indexer:
 
     # -- decoding threads --------------------------------------------------------------------------------
     def _read(self, e: FileEntry, max_bytes: int) -> _Work:
-        w = _Work(e)
-        try:
-            data = read_file(e.path, max_bytes)
-        except ImageError as err:
-            w.error = str(err)
-            return w
-        w.sha = content_hash(data)
-        return self._decode(w, max_bytes, data)
+        return prepare(e, self.model, self.settings)
 
     def _decode(self, w: _Work, max_bytes: int, data: bytes | None = None) -> _Work:
-        try:
-            if data is None:
-                data = read_file(w.entry.path, max_bytes)
-            d = decode(data, min_side=round(self.model.input_size / 0.875), max_pixels=self.settings.max_pixels)
-            w.pixels = self.model.preprocess(d.image)
-            w.width, w.height, w.taken_at, w.camera = d.width, d.height, d.taken_at, d.camera
-            w.phash = perceptual_hash(d.image)
-        except ImageError as err:
-            w.error = str(err)
-        except Exception as err:  # noqa: BLE001 - one bad file never stops a run
-            w.error = f"unexpected error while decoding: {type(err).__name__}: {err}"
-        return w
+        return prepare(w.entry, self.model, self.settings, data)
+
+
+def decode_workers(settings: Settings, model: Model) -> int:
+    """Decoding threads: the setting, else one per core beside a CPU model (whose engine sleeps instead of
+    spinning when idle, so the cores stay busy with whichever is runnable), else every core beside a GPU
+    model (there the CPU does nothing but decode)."""
+    if settings.workers:
+        return settings.workers
+    if str(getattr(model, "device", "cpu")).startswith("cuda"):
+        return max(2, os.cpu_count() or 2)
+    return settings.decode_workers()
+
+
+def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None = None) -> _Work:
+    """Read, hash, decode (JPEG draft: DCT-scaled to just above the model's input), preprocess and
+    perceptual-hash one file. Thread-safe and GIL-light (Pillow, hashlib and numpy release the GIL), so it
+    runs in the decoding threads ahead of the model. Never raises: a bad file comes back with ``error``."""
+    w = _Work(e)
+    try:
+        if data is None:
+            data = read_file(e.path, settings.max_file_mb * 1_000_000)
+        d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels)
+        w.sha = d.sha  # the one content hash, computed while decoding
+        w.pixels = model.preprocess(d.image)
+        w.width, w.height, w.taken_at, w.camera = d.width, d.height, d.taken_at, d.camera
+        w.phash = perceptual_hash(d.image)
+    except ImageError as err:
+        w.error = str(err)
+    except Exception as err:  # noqa: BLE001 - one bad file never stops a run
+        w.error = f"unexpected error while decoding: {type(err).__name__}: {err}"
+    return w
 
 
 def top_tags(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

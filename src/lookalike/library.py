@@ -89,7 +89,7 @@ class Library:
         info = self.store.model_info()
         if info and not self._model_explicit and info["name"] != name:
             name = info["name"]  # search with the model that built the index
-        return load_model(name, self.settings.device, self.settings.threads)
+        return load_model(name, self.settings.device, self.settings.threads, self.settings.engine)
 
     @cached_property
     def vocabulary(self):  # type: ignore[no-untyped-def]

@@ -7,25 +7,26 @@ import threading
 from lookalike.errors import LookalikeError
 from lookalike.models.base import Model
 
-_CACHE: dict[tuple[str, str, int], Model] = {}
+_CACHE: dict[tuple[str, str, int, str], Model] = {}
 _LOCK = threading.Lock()
 
 MODEL_NAMES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "clip:<arch>:<weights-file>")
 
 
-def load_model(name: str, device: str = "cpu", threads: int = 0) -> Model:
-    key = (name, device, threads)
+def load_model(name: str, device: str = "cpu", threads: int = 0, engine: str = "auto") -> Model:
+    """``engine`` (auto | torch | onnx) applies to the EfficientNet-Lite models; others ignore it."""
+    key = (name, device, threads, engine)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _build(name, device, threads)
+            _CACHE[key] = _build(name, device, threads, engine)
         return _CACHE[key]
 
 
-def _build(name: str, device: str, threads: int) -> Model:
+def _build(name: str, device: str, threads: int, engine: str = "auto") -> Model:
     if name.startswith("efficientnet-lite"):
         from lookalike.models.efficientnet import EfficientNetLite
 
-        return EfficientNetLite(name, device=device, threads=threads)
+        return EfficientNetLite(name, device=device, threads=threads, engine=engine)
     if name.startswith("clip:"):
         from lookalike.models.clip import ClipModel
 
