@@ -49,14 +49,16 @@ def resize_center_crop(image: Image.Image, size: int, crop_fraction: float = 0.8
     scale = short / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
     left, top = (nw - size) // 2, (nh - size) // 2
-    if (nw, nh) != (w, h):
-        # resample only the central square (the same pixels, +-1 rounding, as resizing the whole image to
-        # (nw, nh) and cropping; about half the work)
+    if (nw, nh) != (w, h) and scale > 0.5:
+        # resample only the central square: the pixels of resizing the whole image to (nw, nh) and cropping
+        # (up to rounding), for about half the work. The usual case: a JPEG draft-decoded to a short side in
+        # [256, 512) has scale > 0.5.
         sx, sy = w / nw, h / nh
         box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
-        image = image.resize((size, size), Image.Resampling.BILINEAR, box=box,
-                             reducing_gap=None if scale > 0.5 else 2.0)
+        image = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
     else:
+        if (nw, nh) != (w, h):  # large reductions first reduce by an integer factor, aligned to the image
+            image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
         image = image.crop((left, top, left + size, top + size))
     arr = np.asarray(image, dtype=np.uint8)
     if arr.ndim == 2:
