@@ -131,35 +131,37 @@ def link_dir(paths: list[Path], cache: Path) -> Path:
 
 
 # -- measurements ----------------------------------------------------------------------------------------
-def model_only(model, inputs: np.ndarray, count: int, batch: int, min_s: float = 2.0) -> float:  # type: ignore[no-untyped-def]
-    """Images/s of the forward pass alone, over at least ``count`` images and ``min_s`` seconds."""
+def model_only(model, inputs: np.ndarray, count: int, batch: int, min_s: float = 2.0) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(images/s, CPU ms per image) of the forward pass alone, over at least ``count`` images and ``min_s`` s."""
     model.forward(inputs[:batch])  # warm-up
-    done, t0, i = 0, time.perf_counter(), 0
+    done, t0, c0, i = 0, time.perf_counter(), time.process_time(), 0
     while done < count or time.perf_counter() - t0 < min_s:
         idx = [(i + k) % len(inputs) for k in range(batch)]
         model.forward(inputs[idx])
         i += batch
         done += batch
-    return done / (time.perf_counter() - t0)
+    return done / (time.perf_counter() - t0), (time.process_time() - c0) * 1000 / done
 
 
-def decode_only(paths: list[Path], model, settings) -> float:  # type: ignore[no-untyped-def]
-    """Images/s of the indexer's own read + hash + decode + preprocess step, with its decoding threads."""
-    from lookalike.indexer import prepare
+def decode_only(paths: list[Path], model, settings) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(images/s, CPU ms per image) of the indexer's own read + hash + decode + preprocess + phash step,
+    with its decoding threads."""
+    from lookalike.indexer import decode_workers, prepare
     from lookalike.io.crawl import FileEntry
 
     entries = [FileEntry(str(p), p.stat().st_size, p.stat().st_mtime) for p in paths]
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(settings.decode_workers()) as pool:
+    with ThreadPoolExecutor(decode_workers(settings, model)) as pool:
         results = list(pool.map(lambda e: prepare(e, model, settings), entries))
     bad = [w.error for w in results if w.error]
     if bad:
         raise SystemExit(f"decode failed: {bad[0]}")
-    return len(paths) / (time.perf_counter() - t0)
+    return len(paths) / (time.perf_counter() - t0), (time.process_time() - c0) * 1000 / len(paths)
 
 
-def end_to_end(folder: Path, args: argparse.Namespace) -> tuple[float, float, int]:
-    """(images/s, peak RSS MB, images indexed) of ``lookalike index`` in a fresh process and library."""
+def end_to_end(folder: Path, args: argparse.Namespace) -> tuple[float, float, float, int]:
+    """(images/s, CPU ms per image, peak RSS MB, images indexed) of ``lookalike index`` in a fresh process
+    and library."""
     with tempfile.TemporaryDirectory(prefix="lookalike-bench-lib-") as lib:
         cmd = [sys.executable, "-m", "lookalike.cli", "index", str(folder), "--library", lib, "--json",
                "--batch-size", str(args.batch_size), "--device", args.device, "--engine", args.engine]
@@ -177,7 +179,8 @@ def end_to_end(folder: Path, args: argparse.Namespace) -> tuple[float, float, in
         if proc.returncode:
             raise SystemExit(f"lookalike index failed: {stderr.decode(errors='replace').strip()[-500:]}")
     summary = json.loads(stdout)
-    return float(summary["images_per_s"]), usage.ru_maxrss / 1024, int(summary["indexed"])
+    n = int(summary["indexed"])
+    return float(summary["images_per_s"]), float(summary["cpu_s"]) * 1000 / max(n, 1), usage.ru_maxrss / 1024, n
 
 
 # -- main ------------------------------------------------------------------------------------------------
@@ -216,14 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     for count in counts:
         paths = paths_all[:count]
         folder = link_dir(paths, cache)
-        m_runs, d_runs, e_runs, r_runs, rss_runs = [], [], [], [], []
+        m_runs, d_runs, e_runs, r_runs, rss_runs, mc, dc, ec = [], [], [], [], [], [], [], []  # type: ignore[var-annotated]
         for _ in range(args.repeat):
-            m = model_only(model, inputs, count, args.batch_size)
-            d = decode_only(paths, model, settings)
-            e, rss, n = end_to_end(folder, args)
+            m, m_cpu = model_only(model, inputs, count, args.batch_size)
+            d, d_cpu = decode_only(paths, model, settings)
+            e, e_cpu, rss, n = end_to_end(folder, args)
             if n != count:
                 raise SystemExit(f"end-to-end indexed {n} of {count} images")
             m_runs.append(m), d_runs.append(d), e_runs.append(e), r_runs.append(e / m), rss_runs.append(rss)
+            mc.append(m_cpu), dc.append(d_cpu), ec.append(e_cpu)
         rows.append({
             "images": count, "model_only_ips": round(statistics.median(m_runs), 1),
             "decode_only_ips": round(statistics.median(d_runs), 1),
@@ -233,15 +237,22 @@ def main(argv: list[str] | None = None) -> int:
             "of_ceiling": round(statistics.median(e / (1 / (1 / m + 1 / d))
                                                   for m, d, e in zip(m_runs, d_runs, e_runs)), 3),
             "ratio_min": round(min(r_runs), 3), "ratio_max": round(max(r_runs), 3),
+            # CPU time per image: what the wall-clock figures would be on cores of our own (contention-proof)
+            "model_cpu_ms": round(statistics.median(mc), 2), "decode_cpu_ms": round(statistics.median(dc), 2),
+            "end_to_end_cpu_ms": round(statistics.median(ec), 2),
+            "cpu_ratio": round(statistics.median(a / b for a, b in zip(mc, ec)), 3),
             "peak_rss_mb": round(max(rss_runs), 1), "device": f"{settings.device} ({getattr(model, 'engine', '?')}, "
                                                               f"{os.cpu_count()} cores)",
             "rounds": {"model_only": [round(x, 1) for x in m_runs], "decode_only": [round(x, 1) for x in d_runs],
-                       "end_to_end": [round(x, 1) for x in e_runs]},
+                       "end_to_end": [round(x, 1) for x in e_runs], "model_cpu_ms": [round(x, 2) for x in mc],
+                       "end_to_end_cpu_ms": [round(x, 2) for x in ec]},
         })
     last = rows[-1]
     result = {**{k: last[k] for k in ("model_only_ips", "end_to_end_ips", "ratio", "peak_rss_mb", "device")},
               "decode_only_ips": last["decode_only_ips"], "ceiling_ips": last["ceiling_ips"],
-              "of_ceiling": last["of_ceiling"], "images": last["images"],
+              "of_ceiling": last["of_ceiling"], "images": last["images"], "model_cpu_ms": last["model_cpu_ms"],
+              "decode_cpu_ms": last["decode_cpu_ms"], "end_to_end_cpu_ms": last["end_to_end_cpu_ms"],
+              "cpu_ratio": last["cpu_ratio"],
               "batch_size": args.batch_size, "sizes_mp": sizes, "mean_file_mb": round(float(np.mean(mb)), 2),
               "load_avg_1min": round(os.getloadavg()[0], 2), "rows": rows}
     if args.json:
@@ -250,12 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(paths_all)} phone JPEGs of {'/'.join(f'{s:g}' for s in sizes)} MP, mean {result['mean_file_mb']} MB;"
           f" batch {args.batch_size}; {args.repeat} rounds (medians); load average now {result['load_avg_1min']}")
     head = ("images", "model-only img/s", "decode-only img/s", "end-to-end img/s", "ratio (min-max)",
-            "shared-core ceiling img/s", "end-to-end / ceiling", "peak RSS MB", "device")
+            "shared-core ceiling img/s", "end-to-end / ceiling", "CPU ms/img model | decode | end-to-end",
+            "CPU ratio", "peak RSS MB", "device")
     print(" | ".join(head))
     for r in rows:
         print(" | ".join([str(r["images"]), f"{r['model_only_ips']:.1f}", f"{r['decode_only_ips']:.1f}",
                           f"{r['end_to_end_ips']:.1f}", f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f})",
                           f"{r['ceiling_ips']:.1f}", f"{r['of_ceiling']:.2f}",
+                          f"{r['model_cpu_ms']:.1f} | {r['decode_cpu_ms']:.1f} | {r['end_to_end_cpu_ms']:.1f}",
+                          f"{r['cpu_ratio']:.2f}",
                           f"{r['peak_rss_mb']:.0f}", r["device"]]))
     return 0
 

@@ -38,6 +38,7 @@ class IndexSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     elapsed_s: float = 0.0
     model_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the whole process (all threads) during the run
     interrupted: bool = False
 
     @property
@@ -60,6 +61,7 @@ class IndexSummary:
             "copies": self.reused, "touched": self.touched, "removed": self.removed,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(self.images_per_s, 2),
+            "cpu_s": round(self.cpu_s, 3),
             "interrupted": self.interrupted,
         }
 
@@ -93,7 +95,7 @@ class Indexer:
 
     # ---------------------------------------------------------------------------------------------------
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
         self._check_model()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
@@ -123,6 +125,7 @@ class Indexer:
                 self.store.write(deletes=gone)
                 s.removed = len(gone)
         s.elapsed_s = time.perf_counter() - t0
+        s.cpu_s = time.process_time() - c0
         return s
 
     def _check_model(self) -> None:
