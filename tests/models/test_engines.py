@@ -134,6 +134,11 @@ def test_unknown_engine_is_a_one_line_error():
     assert "\n" not in str(err.value) and "auto, torch, onnx" in str(err.value)
 
 
+def test_onnx_engine_is_cpu_only():
+    with pytest.raises(LookalikeError, match="CPU only"):
+        EfficientNetLite(engine="onnx", device="cuda")
+
+
 def test_engine_setting_from_environment():
     assert Settings.from_env({}).engine == "auto"
     s = Settings.from_env({"LOOKALIKE_ENGINE": "torch", "LOOKALIKE_THREADS": "1"})

@@ -74,6 +74,13 @@ def _onnx_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (containers, taskset)
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float32, copy=False)
     z = np.exp(z - z.max(axis=1, keepdims=True))
@@ -97,6 +104,10 @@ class EfficientNetLite(BaseModel):
         self.net: Any = None
         self._session: Any = None
         weights = _weights_path(name)
+        if device == "auto":
+            device = _resolve_device(device)
+        if engine == "onnx" and device != "cpu":
+            raise LookalikeError(f"engine 'onnx' runs on the CPU only; use --engine torch (or auto) with --device {device}")
         if device == "cpu" and engine in ("auto", "onnx"):
             if engine == "onnx" and not _onnx_available():
                 raise LookalikeError("engine 'onnx' needs onnxruntime: pip install 'lookalike[onnx]'")
@@ -161,7 +172,7 @@ class EfficientNetLite(BaseModel):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = self.threads or _cores()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # decoding threads share the cores: idle ONNX Runtime workers sleep instead of spinning
