@@ -144,7 +144,7 @@ class SQLiteStore:
             c.execute("DELETE FROM tags")
             c.execute("DELETE FROM texts WHERE kind = 'caption'")
             c.execute("DELETE FROM texts_fts WHERE kind = 'caption'")
-            c.execute("UPDATE images SET mtime = -1")  # every file counts as changed
+            c.execute("UPDATE images SET mtime = -1, sha = ''")  # every file counts as changed
             c.execute("DELETE FROM vector_log")
             c.execute("DELETE FROM meta WHERE key IN ('model','model_version','dim')")
         self._index = None
@@ -356,8 +356,9 @@ class SQLiteStore:
         if not match:
             return []
         where, args = filter_sql(filters) if filters and filters.active() else ("1", [])
-        sql = ("SELECT f.image_id, MIN(bm25(texts_fts)) AS s FROM texts_fts f JOIN images i ON i.id = f.image_id "
-               f"WHERE texts_fts MATCH ? AND {where} GROUP BY f.image_id ORDER BY s LIMIT ?")
+        sql = ("WITH m AS MATERIALIZED (SELECT image_id, bm25(texts_fts) AS s FROM texts_fts WHERE texts_fts MATCH ?) "
+               "SELECT m.image_id, MIN(m.s) AS best FROM m JOIN images i ON i.id = m.image_id "
+               f"WHERE {where} GROUP BY m.image_id ORDER BY best, m.image_id LIMIT ?")
         try:
             rows = self._all(sql, [match, *args, k])
         except sqlite3.OperationalError:
