@@ -181,12 +181,23 @@ class Library:
         ]
         tag_hits = self.store.tag_search(weights, limit * 2, filters) if weights else []
         text_hits = self.store.text_search(text, limit * 2, filters)
-        if not text_hits:
-            return tag_hits
-        if not tag_hits:
-            return text_hits
-        fused = rrf({"tags": tag_hits, "text": text_hits})
-        return fused
+        lists = {"tags": tag_hits, "text": text_hits, "text_embedding": self._text_vector_hits(text, limit, filters, explain)}
+        lists = {k: v for k, v in lists.items() if v}
+        if len(lists) <= 1:
+            return next(iter(lists.values()), [])
+        return rrf(lists)
+
+    def _text_vector_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
+        """Free text through the model's text tower, when the index was built by a model that has one (CLIP)."""
+        from lookalike.models.base import TextEncoder
+        from lookalike.models.registry import embeds_text
+
+        info = self.store.model_info()
+        if not info or not embeds_text(info["name"]) or not isinstance(self.model, TextEncoder):
+            return []
+        self._check_model()
+        explain["text_embedding"] = self.model.name
+        return self.store.knn(self.model.encode_text([text])[0], limit * 2, filters)
 
     def _tag_vector_hits(self, cls: np.ndarray | None, limit: int, filters: Filters | None) -> list[Hit]:
         """The visual-words method: inner product of class-score vectors. Candidates come from the tag index
