@@ -170,6 +170,9 @@ class Library:
         if info and (info["name"] != self.model.name or str(info["dim"]) != str(self.model.dim)):
             raise ModelMismatch(f"this index was built with {info['name']}; search with --model {info['name']} "
                                 f"or re-index with {self.model.name}")
+        if info and info["version"] and info["version"] != self.model.version:  # same name, other weights
+            raise ModelMismatch(f"this index was built with {info['name']} version {info['version']}, but that "
+                                f"model is now {self.model.version}; re-index to re-embed with it")
 
     def _keyword_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
         from lookalike.search.fuse import rrf

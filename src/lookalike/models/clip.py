@@ -369,11 +369,17 @@ def load_weights(net: Any, path: str, label: str = "CLIP") -> None:
     sd.pop("text.transformer.embeddings.position_ids", None)
     model.resize_pos_embed(sd, net)
     model.resize_text_pos_embed(sd, net)
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    if missing or unexpected:
+    own = net.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    reshaped = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own
+                if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or reshaped:
         raise LookalikeError(f"weights {path} do not fit {label}: {len(missing)} missing keys "
-                             f"(e.g. {', '.join(list(missing)[:2]) or '-'}), {len(unexpected)} unexpected keys "
-                             f"(e.g. {', '.join(list(unexpected)[:2]) or '-'})")
+                             f"(e.g. {', '.join(missing[:2]) or '-'}), {len(unexpected)} unexpected keys "
+                             f"(e.g. {', '.join(unexpected[:2]) or '-'}), {len(reshaped)} of another shape "
+                             f"(e.g. {', '.join(reshaped[:2]) or '-'})")
+    net.load_state_dict(sd, strict=True)
 
 
 def build_tokenizer(model_cfg: dict[str, Any], label: str = "CLIP") -> Any:
