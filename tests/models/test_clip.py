@@ -202,6 +202,15 @@ def test_openai_tag_needs_quickgelu_architecture(empty_caches: Path) -> None:
     _one_line(err)
 
 
+def test_architectures_that_would_fetch_or_are_not_clip(empty_caches: Path, tiny: tuple[Path, Path]) -> None:
+    with pytest.raises(LookalikeError, match="roberta-base.*never downloads") as err:
+        load_model(f"clip:roberta-ViT-B-32:{tiny[1]}")  # its text tower's config would come from the hub
+    _one_line(err)
+    with pytest.raises(LookalikeError, match="CoCa") as err:
+        load_model(f"clip:coca_ViT-B-32:{tiny[1]}")
+    _one_line(err)
+
+
 @pytest.mark.parametrize("spec, error, text", [
     ("clip:ViT-B-32:weights.pt", NotFound, "weights file not found"),
     ("clip:NoSuchArch:laion", LookalikeError, "unknown CLIP architecture"),

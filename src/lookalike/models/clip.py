@@ -313,6 +313,9 @@ def build_network(model_cfg: dict[str, Any], label: str = "CLIP") -> Any:
         vision["timm_model_pretrained"] = False
     if "hf_model_name" in text:
         text["hf_model_pretrained"] = False
+        if not _hf_cached(text["hf_model_name"], "config.json"):  # transformers would fetch the tower's config
+            raise LookalikeError(f"{label} has a Hugging Face text tower ({text['hf_model_name']}) that is not in the "
+                                 f"local Hugging Face cache; lookalike never downloads")
     custom_text = cfg.pop("custom_text", False) or "hf_model_name" in text
     cls = model.CustomTextCLIP if custom_text else model.CLIP
     try:
