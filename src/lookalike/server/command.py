@@ -40,7 +40,7 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
         overrides["token"] = args.token
     if args.allow_private_urls:
         overrides["allow_private_urls"] = True
-    if args.max_upload_mb:
+    if args.max_upload_mb is not None:
         if args.max_upload_mb < 1:
             raise LookalikeError("--max-upload-mb must be at least 1")
         overrides["max_upload_mb"] = args.max_upload_mb
