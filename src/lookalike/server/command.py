@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import socket
 import sys
 from dataclasses import replace
@@ -23,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folders the API may index, with everything below (repeatable; default: your home folder)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per model call (default 1: concurrent requests use the cores instead; "
+                        "0 = all cores)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default warning; info logs every request)")
 
@@ -44,6 +48,13 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
         if args.max_upload_mb < 1:
             raise LookalikeError("--max-upload-mb must be at least 1")
         overrides["max_upload_mb"] = args.max_upload_mb
+    if args.threads < 0:
+        raise LookalikeError("--threads must be 0 (all cores) or more")
+    overrides["threads"] = args.threads
+    if args.threads and "faiss" not in sys.modules and "torch" not in sys.modules:
+        # OpenMP (faiss, torch) reads this once, when first loaded: one thread per call, so that a one-query
+        # vector search does not spin a second core (measured: 8 ms of CPU per search at 2 threads, 0.5 at 1)
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     if args.index_root:
         overrides["index_roots"] = tuple(args.index_root)
     if args.cors_origin:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from lookalike.errors import LookalikeError, NotFound
 log = logging.getLogger("lookalike.server")
 KEEP_JOBS = 20  # finished jobs remembered for GET /api/index/{id}
 SHOW_SKIPPED = 50
+JOB_NICENESS = 10  # indexing yields the CPU to searches: its threads (decoders, torch workers) inherit this
 
 
 class JobRunning(LookalikeError):
@@ -92,6 +94,7 @@ class IndexJobs:
 
     def _run(self, job: Job) -> None:
         job.state = "scanning"
+        lower_priority(JOB_NICENESS)
 
         def on_progress(done: int, total: int) -> None:
             job.state, job.done, job.total = "running", done, total
@@ -110,3 +113,12 @@ class IndexJobs:
             job.error, job.state = f"unexpected error: {type(err).__name__}: {err}", "failed"
         finally:
             job.finished_at = time.time()
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise this thread's nice value (Linux: per thread; threads it starts later inherit it). Searches keep
+    their latency while a job runs; the job gets the CPU whenever searches leave it idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # not on this platform: the job just runs at normal priority
+        pass
