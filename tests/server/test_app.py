@@ -288,11 +288,17 @@ def test_request_errors_are_json(client: TestClient) -> None:
     assert_error(client.get("/api/search", params={"q": "cat", "limit": 0}), 422, "limit")
     assert_error(client.get("/api/search", params={"q": "cat", "limit": "many"}), 422, "limit")
     assert_error(client.get("/api/search", params={"q": "cat", "after": "yesterday"}), 422, "after")
+    assert_error(client.get("/api/search", params={"q": "cat", "threshold": "nan"}), 422, "threshold")
+    assert_error(client.get("/api/search", params={"q": "cat", "min_size": 10**20}), 422, "min_size")
+    assert_error(client.get("/api/dupes", params={"threshold": "inf"}), 422, "threshold")
     assert_error(client.get("/api/search", params={"id": 999_999}), 404, "no indexed image")
     assert_error(client.post("/api/search/upload"), 422, "image")
     assert_error(client.post("/api/search/base64", json={"picture": "x"}), 422)
     assert_error(client.post("/api/search/base64", content=b"{not json", headers={"content-type": "application/json"}), 422)
     assert_error(client.get("/api/images/999999"), 404, "no indexed image")
+    for bad in ("0", "-3", "99999999999999999999999", "abc"):
+        assert_error(client.get(f"/api/images/{bad}/thumb"), 422, "image_id")
+    assert_error(client.get("/api/search", params={"id": 10**30}), 422, "id")
     assert_error(client.get("/api/nothing-here"), 404, "not found")
     assert_error(client.delete("/api/stats"), 405)
 

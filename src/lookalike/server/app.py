@@ -41,6 +41,8 @@ from lookalike.stores.base import Filters
 
 log = logging.getLogger("lookalike.server")
 STATIC = Path(__file__).with_name("static")
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+ImageId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="an indexed image's id")]
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -71,12 +73,12 @@ class SearchOptions(BaseModel):
     """Options every search takes (query parameters, or fields of a JSON body)."""
 
     limit: int = Field(24, ge=1, le=1000, description="at most this many results")
-    threshold: float | None = Field(None, description="drop results scoring below this")
+    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
     folder: str | None = Field(None, max_length=4096, description="only images in this folder and below")
     after: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken on/after (YYYY-MM-DD)")
     before: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken before (YYYY-MM-DD)")
     camera: str | None = Field(None, max_length=200, description="camera make/model contains this")
-    min_size: int | None = Field(None, ge=1, description="shorter side at least this many pixels")
+    min_size: int | None = Field(None, ge=1, le=1_000_000, description="shorter side at least this many pixels")
     by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
 
     def filters(self) -> Filters:
@@ -87,7 +89,7 @@ class SearchOptions(BaseModel):
 class SearchParams(SearchOptions):
     q: str | None = Field(None, max_length=1000, description="keywords")
     url: str | None = Field(None, max_length=4096, description="http(s) URL of a query image")
-    id: int | None = Field(None, ge=1, description="an indexed image's id: more like this")
+    id: int | None = Field(None, ge=1, le=MAX_ID, description="an indexed image's id: more like this")
 
 
 class Base64Query(SearchOptions):
@@ -206,7 +208,7 @@ class _Api:
             return self.search(request, body, text=body.q)
 
         @r.get("/images/{image_id}", tags=["images"], summary="An indexed image's metadata and tags")
-        def image(request: Request, image_id: int) -> dict[str, Any]:
+        def image(request: Request, image_id: ImageId) -> dict[str, Any]:
             info = self.lib.get(image_id)
             d = dataclasses.asdict(info)
             d["tags"] = self.lib.tag_dicts(info.tags, limit=len(info.tags) or 1)
@@ -215,12 +217,12 @@ class _Api:
             return d
 
         @r.get("/images/{image_id}/similar", tags=["search"], summary="More like this indexed image")
-        def similar(request: Request, image_id: int, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
+        def similar(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
             return self.search(request, params, image_id=image_id)
 
         @r.get("/images/{image_id}/thumb", tags=["images"], summary="A JPEG thumbnail (made once, then cached)",
                response_class=FileResponse)
-        def thumb(request: Request, image_id: int,
+        def thumb(request: Request, image_id: ImageId,
                   size: Annotated[int, Query(description=f"one of {THUMB_SIZES}")] = DEFAULT_THUMB) -> Response:
             info = self.lib.get(image_id)
             etag = f'"{info.sha}-{size}"'
@@ -231,7 +233,7 @@ class _Api:
 
         @r.get("/images/{image_id}/file", tags=["images"], summary="The original file (indexed images only)",
                response_class=FileResponse)
-        def original(image_id: int) -> Response:
+        def original(image_id: ImageId) -> Response:
             info = self.lib.get(image_id)
             st = check_unchanged(info)
             return FileResponse(info.path, media_type=media_type(info.path), stat_result=st,
@@ -250,7 +252,7 @@ class _Api:
                     "max_upload_mb": self.settings.max_upload_mb, "dupes": hasattr(self.lib, "dupes")}
 
         @r.get("/dupes", tags=["library"], summary="Groups of exact and near duplicates")
-        def dupes(request: Request, threshold: Annotated[float | None, Query()] = None,
+        def dupes(request: Request, threshold: Annotated[float | None, Query(allow_inf_nan=False)] = None,
                   folder: Annotated[str | None, Query(max_length=4096)] = None) -> dict[str, Any]:
             return self.dupes(request, threshold, folder)
 
