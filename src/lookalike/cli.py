@@ -136,6 +136,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("serve")
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lookalike.server.command import serve
+
+    return serve(args, library_from(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lookalike", description="Offline image search by example and keyword.")
     parser.add_argument("--version", action="version", version=f"lookalike {__version__}")
@@ -163,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="counts, model, store size")
     _common(p)
+
+    p = sub.add_parser("serve", help="the web page and REST API (default http://127.0.0.1:8000/)")
+    _common(p)
+    from lookalike.server.command import add_arguments as serve_arguments
+
+    serve_arguments(p)
 
     for extend in _EXTENSIONS:
         extend(sub)

@@ -2,7 +2,8 @@
 
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
-LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN.
+LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
+separated), LOOKALIKE_CORS_ORIGINS (comma separated).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Settings:
     token: str | None = None  # REST API bearer token
     tags_per_image: int = 10  # top classes kept as an image's tags
     threads: int = 0  # torch intra-op threads; 0 = all cores
+    index_roots: tuple[str, ...] = ()  # REST indexing jobs only inside these folders; () = the user's home
+    cors_origins: tuple[str, ...] = ()  # REST API: origins allowed cross-site; () = CORS off
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -56,6 +59,8 @@ class Settings:
             "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
             "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
             "LOOKALIKE_TOKEN": ("token", str),
+            "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
+            "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
         }
         for var, (name, conv) in mapping.items():
             if env.get(var):

@@ -244,6 +244,14 @@ class Library:
             raise NotFound(f"no indexed image with id {image_id}")
         return found[0]
 
+    def folders(self) -> list[tuple[str, int]]:
+        """Every folder that directly holds indexed images, with its image count, sorted by path."""
+        counts: dict[str, int] = {}
+        for path in self.store.file_states():
+            folder = os.path.dirname(path)
+            counts[folder] = counts.get(folder, 0) + 1
+        return sorted(counts.items())
+
     def info(self) -> dict[str, object]:
         stats = dict(self.store.stats())
         stats["library"] = str(self.settings.library) if not self.settings.db else None

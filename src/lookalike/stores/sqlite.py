@@ -336,7 +336,8 @@ class SQLiteStore:
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         allowed = self.filter_ids(filters)
-        return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
+        with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
+            return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
 
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
         if not weights:
