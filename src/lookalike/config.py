@@ -2,7 +2,7 @@
 
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
-LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN.
+LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_OCR, LOOKALIKE_FACES.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class Settings:
     token: str | None = None  # REST API bearer token
     tags_per_image: int = 10  # top classes kept as an image's tags
     threads: int = 0  # torch intra-op threads; 0 = all cores
+    ocr: bool = False  # index: read the text inside photos (RapidOCR; optional extra)
+    faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
+    captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -56,6 +59,8 @@ class Settings:
             "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
             "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
             "LOOKALIKE_TOKEN": ("token", str),
+            "LOOKALIKE_OCR": ("ocr", _env_bool),
+            "LOOKALIKE_FACES": ("faces", _env_bool),
         }
         for var, (name, conv) in mapping.items():
             if env.get(var):
