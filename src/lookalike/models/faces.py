@@ -53,7 +53,7 @@ class FaceModel:
         self._lock = threading.Lock()  # dlib's objects are not documented as thread-safe
 
     def faces(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
-        """Faces in ``image`` (RGB), largest first. Boxes are scaled to ``full_size`` (width, height) when the
+        """Faces in ``image`` (RGB), most confident first. Boxes are scaled to ``full_size`` (width, height) when the
         image given is a reduced copy of a larger original."""
         img = image.convert("RGB") if image.mode != "RGB" else image
         scale = 1.0
@@ -74,7 +74,7 @@ class FaceModel:
                 left, top = max(0, rect.left()), max(0, rect.top())
                 box = (round(left * back), round(top * back), round(rect.width() * back), round(rect.height() * back))
                 out.append(Face(box, vec, float(score)))
-        out.sort(key=lambda f: -(f.box[2] * f.box[3]))
+        out.sort(key=lambda f: -f.score)
         return out
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 
 from lookalike.errors import LookalikeError
 
-MIN_SCORE = 0.5  # recogniser confidence below which a line is dropped
+MIN_SCORE = 0.6  # recogniser confidence below which a line is dropped
+MIN_CHARS = 2  # lines with fewer letters or digits are dropped (a lone "O" on a cat's fur)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class OCR:
         lines = []
         for box, text, score in result or []:
             text = " ".join(str(text).split())
-            if text and float(score) >= min_score:
+            if sum(ch.isalnum() for ch in text) >= MIN_CHARS and float(score) >= min_score:
                 corners = tuple((float(x) / scale, float(y) / scale) for x, y in box)
                 lines.append(TextLine(text, float(score), corners))
         lines.sort(key=lambda ln: (min(y for _, y in ln.box), min(x for x, _ in ln.box)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike.models.vocab import STOPWORDS, Vocabulary, load_classes, normalize
-from lookalike.stores.base import Filters, Hit
+from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit
 
 CLASS_TEXT_FILE = "class_text_minilm.npz"
 ROWS_PER_CLASS = 2
@@ -41,6 +41,7 @@ STRONG_LEXICAL = 0.9
 EXPAND_SEEDS = 10  # at most this many of the best tag hits serve as examples ...
 EXPAND_RELATIVE = 0.3  # ... those scoring at least this share of the best tag hit's score ...
 EXPAND_MIN_SEED_SCORE = 0.05  # ... and at least this much
+EXPAND_MIN_SIM = 0.4  # neighbours less similar (cosine) to the examples' mean are left out
 EXPAND_WEIGHT = 1.0  # RRF weight of the visual list (the tag list has 1.0)
 
 def class_texts() -> list[str]:
@@ -145,7 +146,7 @@ class QueryTerms:
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in normalize(text).split() if w not in STOPWORDS]
+    return [w for w in normalize(text).split() if w not in STOPWORDS and w not in FTS_STOPWORDS]
 
 
 def map_query(text: str, vocab: Vocabulary, semantic: bool | None = None) -> QueryTerms:
@@ -187,7 +188,8 @@ def visual_expansion(store, seeds: Sequence[Hit], k: int, filters: Filters | Non
     norm = float(np.linalg.norm(centroid))
     if norm == 0:
         return [], chosen
-    return store.knn(centroid / norm, k, filters), chosen
+    hits = store.knn(centroid / norm, k, filters)
+    return [h for h in hits if h.score >= EXPAND_MIN_SIM], chosen
 
 
 def keyword_hits(store, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,  # type: ignore[no-untyped-def]
