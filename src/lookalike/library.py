@@ -146,7 +146,7 @@ class Library:
 
         def put(name: str, q: Query) -> None:
             if name in parts:
-                raise LookalikeError(f"give at most one {name} query")
+                raise LookalikeError(f"give exactly one {name} query, not two")
             parts[name] = q
 
         if query is not None:
