@@ -120,6 +120,7 @@ class Library:
         parts = self._parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
         limit = max(1, min(int(limit), 10_000))
         explain: dict[str, object] = {}
+        w = self._weights(weights, parts)  # checked before any work
         depth = limit if len(parts) == 1 else max(limit * 3, 50)
         lists = {name: self._signal_hits(name, q, by, depth, filters, explain, expand, semantic)
                  for name, q in parts.items()}
@@ -131,7 +132,6 @@ class Library:
         else:
             from lookalike.search.fuse import rrf
 
-            w = self._weights(weights, parts)
             hits = rrf(lists, w)
             kind, by = "combined", "+".join(parts)
             described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
