@@ -150,3 +150,17 @@ def test_missing_and_folder(tmp_path: Path) -> None:
         load(tmp_path / "nope.jpg")
     with pytest.raises(ImageError, match="folder"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heic_and_avif(chelsea: Image.Image, fmt: str) -> None:
+    pytest.importorskip("pillow_heif")
+    import lookalike.io.read  # noqa: F401 - registers the HEIF opener
+
+    try:
+        data = _bytes(chelsea, fmt, quality=80)
+    except (KeyError, OSError) as err:
+        pytest.skip(f"this Pillow cannot write {fmt}: {err}")
+    d = decode(data)
+    assert d.image.size == chelsea.size and d.image.mode == "RGB"
+    assert abs(np.asarray(d.image).astype(float).mean() - np.asarray(chelsea).astype(float).mean()) < 8
