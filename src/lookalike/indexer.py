@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike.config import Settings
-from lookalike.extras import ExtraResult, Extras
 from lookalike.errors import ImageError
+from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import FileEntry, crawl
 from lookalike.io.read import content_hash, decode, read_file
 from lookalike.models.base import Model
@@ -124,7 +124,7 @@ class Indexer:
             s.interrupted = True
         if self.extras and not s.interrupted:
             try:
-                s.extras = self._backfill_extras(roots, s)
+                s.extras = self._backfill_extras(roots)
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
@@ -266,9 +266,8 @@ class Indexer:
             w.error = f"unexpected error while decoding: {type(err).__name__}: {err}"
         return w
 
-
     # -- optional analyses on images indexed before --ocr/--faces was asked for --------------------------------
-    def _backfill_extras(self, roots: Sequence[str], s: IndexSummary) -> int:
+    def _backfill_extras(self, roots: Sequence[str]) -> int:
         """Run the asked-for analyses on indexed images below ``roots`` that lack them (in threads)."""
         from lookalike.extras import warn
 
@@ -283,7 +282,7 @@ class Indexer:
             image_id, path = item
             try:
                 data = read_file(path, max_bytes)
-                d = decode(data, min_side=None, max_pixels=self.settings.max_pixels)
+                d = decode(data, min_side=EXTRAS_MIN_SIDE, max_pixels=self.settings.max_pixels)
             except ImageError as err:
                 return image_id, path, ExtraResult(error=str(err))
             return image_id, path, self.extras.analyse(d, data)
