@@ -131,8 +131,6 @@ class Library:
             kind, by = ("face", "face") if name == "face" else (q.kind, "keywords" if name == "text" else by)
             described = q.describe()
         else:
-            from lookalike.search.fuse import rrf
-
             hits = rrf(lists, w)
             kind, by = "combined", "+".join(parts)
             described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
