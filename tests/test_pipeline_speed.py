@@ -5,7 +5,6 @@ build the same index."""
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import sys

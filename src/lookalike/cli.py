@@ -54,6 +54,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["workers"] = args.workers
     if getattr(args, "threads", None):
         overrides["threads"] = args.threads
+    for flag in ("ocr", "faces"):
+        if getattr(args, flag, False):
+            overrides[flag] = True
     return Settings.from_env(**overrides)
 
 
@@ -98,8 +101,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 @command("search")
 def cmd_search(args: argparse.Namespace) -> int:
     with library_from(args) as lib:
-        res = lib.search(" ".join(args.query), by=args.by, limit=args.limit, threshold=args.threshold,
-                         filters=filters_from(args))
+        res = lib.search(" ".join(args.query) if args.query else None, image=args.image, face=args.face,
+                         by=args.by, limit=args.limit, threshold=args.threshold, filters=filters_from(args),
+                         weights=_weights(args.weight), expand=not args.no_expand,
+                         semantic=False if args.no_semantic else None)
         if args.grid:
             from lookalike.grid import contact_sheet
 
@@ -109,10 +114,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     d = res.as_dict()
     if not args.explain:
         d.pop("explain", None)
-    lines = []
-    if args.explain and res.explain.get("classes"):
-        names = ", ".join(f"{c['name']} ({c['weight']})" for c in res.explain["classes"][:10])  # type: ignore[index,union-attr]
-        lines.append(f"query became: {names}")
+    lines = explain_lines(res.explain) if args.explain else []
     for n, r in enumerate(res.results, start=1):
         tags = ", ".join(str(t["name"]) for t in r.tags[:3])
         lines.append(f"{n:3d}  {r.score:8.4f}  {r.path}  [{tags}]")
@@ -121,6 +123,57 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.grid:
         lines.append(f"grid written to {args.grid}")
     emit(args, d, "\n".join(lines))
+    return 0
+
+
+def _weights(items: Sequence[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise LookalikeError(f"--weight wants NAME=NUMBER (text, image or face), not {item!r}") from None
+        if not sep:
+            raise LookalikeError(f"--weight wants NAME=NUMBER (text, image or face), not {item!r}")
+    return out
+
+
+def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
+    """What a query became, for people: classes (and how each was reached), signals, seeds, face."""
+    lines = []
+    if explain.get("classes"):
+        names = ", ".join(f"{c['name']} ({c['weight']}{', by meaning' if c.get('via') == ['meaning'] else ''})"
+                          for c in explain["classes"][:10])
+        lines.append(f"query became: {names}")
+    if explain.get("unmatched"):
+        lines.append(f"not in the vocabulary: {', '.join(explain['unmatched'])}"
+                     + (" (mapped by the sentence model)" if explain.get("semantic") else ""))
+    if explain.get("expanded_from"):
+        lines.append(f"expanded with photos like ids {', '.join(map(str, explain['expanded_from']))}")
+    if explain.get("face"):
+        f = explain["face"]
+        lines.append(f"face at {tuple(f['box'])} ({f['faces_in_query']} in the query photo), same person "
+                     f"when distance < {f['max_distance']}")
+    signals = explain.get("signals")
+    if signals:
+        parts = [f"{n} {v['hits'] if isinstance(v, dict) else v} hits" + (f" x{v['weight']}" if isinstance(v, dict) else "")
+                 for n, v in signals.items()]
+        lines.append("signals: " + ", ".join(parts))
+    return lines
+
+
+@command("describe")
+def cmd_describe(args: argparse.Namespace) -> int:
+    with library_from(args) as lib:
+        out = lib.import_descriptions(args.file)
+    missing = out["missing"]
+    text = f"imported {out['imported']} of {out['entries']} descriptions"
+    if missing:
+        text += f"; {len(missing)} paths are not in the library: " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")  # type: ignore[arg-type,index]
+    emit(args, out, text)
     return 0
 
 
@@ -140,6 +193,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("serve")
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lookalike.server.command import serve
+
+    return serve(args, library_from(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lookalike", description="Offline image search by example and keyword.")
     parser.add_argument("--version", action="version", version=f"lookalike {__version__}")
@@ -154,11 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--show-skipped", type=int, default=20, help="list at most this many skipped files")
+    p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
+    p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
 
     p = sub.add_parser("search", help="search by an image file, an http(s) URL, id:N, or keywords")
     _common(p)
     _filters(p)
-    p.add_argument("query", nargs="+", help="an image path or URL, id:N, or keywords")
+    p.add_argument("query", nargs="*", help="an image path or URL, id:N, or keywords / free text")
+    p.add_argument("--image", metavar="PATH", help="an example image, combined with the words (rank fusion)")
+    p.add_argument("--face", metavar="PATH", help="photos of the same person as the face in PATH (index --faces)")
+    p.add_argument("--weight", action="append", metavar="NAME=W",
+                   help="weight of a signal in a combined query: text=1, image=1, face=1 (repeatable)")
+    p.add_argument("--no-expand", action="store_true", help="keywords: no visual-neighbour expansion")
+    p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
     p.add_argument("--limit", "-n", type=int, default=10)
     p.add_argument("--threshold", type=float, help="drop results scoring below this")
     p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
@@ -166,8 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
 
+    p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
+    _common(p)
+    p.add_argument("file", help="a .json ({path: text} or [{path, description}]) or .csv (path,description)")
+
     p = sub.add_parser("info", help="counts, model, store size")
     _common(p)
+
+    p = sub.add_parser("serve", help="the web page and REST API (default http://127.0.0.1:8000/)")
+    _common(p)
+    from lookalike.server.command import add_arguments as serve_arguments
+
+    serve_arguments(p)
 
     for extend in _EXTENSIONS:
         extend(sub)

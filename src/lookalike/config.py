@@ -2,7 +2,8 @@
 
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
-LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN.
+LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
+separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class Settings:
     tags_per_image: int = 10  # top classes kept as an image's tags
     threads: int = 0  # inference threads (torch intra-op / ONNX Runtime); 0 = all cores
     engine: str = "auto"  # inference engine: auto (onnx on CPU when installed, else torch) | torch | onnx
+    index_roots: tuple[str, ...] = ()  # REST indexing jobs only inside these folders; () = the user's home
+    cors_origins: tuple[str, ...] = ()  # REST API: origins allowed cross-site; () = CORS off
+    ocr: bool = False  # index: read the text inside photos (RapidOCR; optional extra)
+    faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
+    captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -59,6 +65,10 @@ class Settings:
             "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
             "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
             "LOOKALIKE_TOKEN": ("token", str),
+            "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
+            "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
+            "LOOKALIKE_OCR": ("ocr", _env_bool),
+            "LOOKALIKE_FACES": ("faces", _env_bool),
         }
         for var, (name, conv) in mapping.items():
             if env.get(var):

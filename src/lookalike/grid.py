@@ -39,7 +39,7 @@ def _shorten(text: str, n: int = 30) -> str:
 
 
 def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[str], *,
-                  query_image: str | bytes | None = None, query_label: str = "", columns: int = 5) -> str:
+                  query_image: str | bytes | None = None, query_label: str = "", columns: int = 6) -> str:
     """Write a PNG grid: the query first (if an image or a label is given), then (path, score) results."""
     cells: list[tuple[Image.Image, str, str]] = []
     if query_image is not None or query_label:

@@ -20,6 +20,7 @@ import numpy as np
 
 from lookalike.config import Settings
 from lookalike.errors import ImageError
+from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import FileEntry, crawl
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model
@@ -40,6 +41,7 @@ class IndexSummary:
     model_s: float = 0.0
     cpu_s: float = 0.0  # CPU time of the whole process (all threads) during the run
     interrupted: bool = False
+    extras: int = 0  # already indexed images given OCR/faces in this run
 
     @property
     def images_per_s(self) -> float:
@@ -51,6 +53,8 @@ class IndexSummary:
             parts.append(f"moved {self.moved}")
         if self.reused:
             parts.append(f"copies {self.reused}")
+        if self.extras:
+            parts.append(f"ocr/faces added to {self.extras}")
         parts += [f"skipped {len(self.skipped)}", f"removed {self.removed}",
                   f"in {self.elapsed_s:.1f} s ({self.images_per_s:.1f} images/s)"]
         return ("interrupted: " if self.interrupted else "") + ", ".join(parts)
@@ -62,7 +66,7 @@ class IndexSummary:
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(self.images_per_s, 2),
             "cpu_s": round(self.cpu_s, 3),
-            "interrupted": self.interrupted,
+            "interrupted": self.interrupted, "extras": self.extras,
         }
 
 
@@ -79,6 +83,7 @@ class _Work:
     camera: str | None = None
     phash: str | None = None
     error: str | None = None
+    extra: "ExtraResult | None" = None  # OCR text, faces (index --ocr/--faces)
 
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -92,6 +97,7 @@ class Indexer:
         self.settings = settings
         self.progress = progress
         self.on_progress = on_progress
+        self.extras = Extras(settings)
 
     # ---------------------------------------------------------------------------------------------------
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
@@ -118,6 +124,11 @@ class Indexer:
             self._process(todo, known, missing_by_sha, s)
         except KeyboardInterrupt:
             s.interrupted = True
+        if self.extras and not s.interrupted:
+            try:
+                s.extras = self._backfill_extras(roots)
+            except KeyboardInterrupt:
+                s.interrupted = True
         if not s.interrupted:
             moved_ids = {st.id for sts in missing_by_sha.values() for st in sts if getattr(st, "_moved", False)}
             gone = [st.id for st in missing.values() if st.id not in moved_ids and st.id not in self._moved]
@@ -218,21 +229,25 @@ class Indexer:
             s.model_s += time.perf_counter() - t
             for j, w in enumerate(batch):
                 scores = None if enc.class_scores is None else enc.class_scores[j]
+                tags = top_tags(scores, self.settings.tags_per_image) if scores is not None else []
+                extra = w.extra or ExtraResult()
+                texts = dict(extra.texts)
+                if self.settings.captions and tags:
+                    texts["caption"] = self.extras.caption(tags)
                 records.append(ImageRecord(
                     path=w.entry.path, size=w.entry.size, mtime=w.entry.mtime, sha=w.sha, width=w.width,
-                    height=w.height, embedding=enc.embeddings[j], class_scores=scores,
-                    tags=top_tags(scores, self.settings.tags_per_image) if scores is not None else [],
-                    taken_at=w.taken_at, camera=w.camera, phash=w.phash))
+                    height=w.height, embedding=enc.embeddings[j], class_scores=scores, tags=tags, texts=texts,
+                    taken_at=w.taken_at, camera=w.camera, phash=w.phash, faces=extra.faces, extras=extra.kinds))
             s.indexed += len(batch)
         if records or moves or touches:
             self.store.write(upserts=records, moves=moves, touches=touches)
 
     # -- decoding threads --------------------------------------------------------------------------------
     def _read(self, e: FileEntry, max_bytes: int) -> _Work:
-        return prepare(e, self.model, self.settings)
+        return prepare(e, self.model, self.settings, extras=self.extras)
 
     def _decode(self, w: _Work, max_bytes: int, data: bytes | None = None) -> _Work:
-        return prepare(w.entry, self.model, self.settings, data)
+        return prepare(w.entry, self.model, self.settings, data, self.extras)
 
 
 def decode_workers(settings: Settings, model: Model) -> int:
@@ -246,9 +261,10 @@ def decode_workers(settings: Settings, model: Model) -> int:
     return settings.decode_workers()
 
 
-def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None = None) -> _Work:
+def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None = None,
+            extras: Extras | None = None) -> _Work:
     """Read, hash, decode (JPEG draft: DCT-scaled to just above the model's input), preprocess and
-    perceptual-hash one file. Thread-safe and GIL-light (Pillow, hashlib and numpy release the GIL), so it
+    perceptual-hash one file (and run the asked-for ``extras``: OCR, faces). Thread-safe and GIL-light (Pillow, hashlib and numpy release the GIL), so it
     runs in the decoding threads ahead of the model. Never raises: a bad file comes back with ``error``."""
     w = _Work(e)
     try:
@@ -259,11 +275,44 @@ def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None =
         w.pixels = model.preprocess(d.image)
         w.width, w.height, w.taken_at, w.camera = d.width, d.height, d.taken_at, d.camera
         w.phash = perceptual_hash(d.image)
+        if extras:
+            w.extra = extras.analyse(d, data)
     except ImageError as err:
         w.error = str(err)
     except Exception as err:  # noqa: BLE001 - one bad file never stops a run
         w.error = f"unexpected error while decoding: {type(err).__name__}: {err}"
     return w
+
+    # -- optional analyses on images indexed before --ocr/--faces was asked for --------------------------------
+    def _backfill_extras(self, roots: Sequence[str]) -> int:
+        """Run the asked-for analyses on indexed images below ``roots`` that lack them (in threads)."""
+        from lookalike.extras import warn
+
+        todo: dict[int, str] = {}
+        for kind in self.extras.kinds:
+            todo.update(self.store.missing_extras(kind, roots))
+        if not todo:
+            return 0
+        max_bytes = self.settings.max_file_mb * 1_000_000
+
+        def analyse(item: tuple[int, str]) -> tuple[int, str, ExtraResult]:
+            image_id, path = item
+            try:
+                data = read_file(path, max_bytes)
+                d = decode(data, min_side=EXTRAS_MIN_SIDE, max_pixels=self.settings.max_pixels)
+            except ImageError as err:
+                return image_id, path, ExtraResult(error=str(err))
+            return image_id, path, self.extras.analyse(d, data)
+
+        done = 0
+        with ThreadPoolExecutor(self.settings.decode_workers(), thread_name_prefix="extras") as pool:
+            for image_id, path, res in pool.map(analyse, sorted(todo.items())):
+                if res.error:
+                    warn(path, res.error)
+                    continue
+                self.store.write_extras(image_id, res.kinds, res.texts, res.faces)
+                done += 1
+        return done
 
 
 def top_tags(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

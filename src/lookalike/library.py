@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,8 +26,10 @@ from lookalike.models.base import Model
 from lookalike.search.plan import Query, plan
 from lookalike.stores import open_store
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
+from lookalike.search.fuse import rrf
 
 SEARCH_BY = ("embedding", "tags")
+SIGNALS = ("text", "image", "face")  # what a combined query may hold, each with an RRF weight
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Result:
     folder: str
     taken_at: str | None = None
     camera: str | None = None
+    texts: dict[str, str] = field(default_factory=dict)  # caption, description, ocr
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -105,25 +108,90 @@ class Library:
     # -- search ------------------------------------------------------------------------------------------
     def search(self, query: str | None = None, *, image: str | os.PathLike[str] | bytes | None = None,
                text: str | None = None, url: str | None = None, image_id: int | None = None,
+               face: str | os.PathLike[str] | bytes | None = None,
                by: str = "embedding", limit: int = 20, threshold: float | None = None,
-               filters: Filters | None = None) -> SearchResult:
-        q = self._query(query, image=image, text=text, url=url, image_id=image_id)
+               filters: Filters | None = None, weights: Mapping[str, float] | None = None,
+               expand: bool = True, semantic: bool | None = None) -> SearchResult:
+        """One signal (words, an example image, a face) or several at once, fused by weighted reciprocal
+        rank (``weights``: signal -> weight, signals "text", "image", "face"). ``filters`` apply to every
+        kind. Keyword options: ``expand`` (visual-neighbour expansion), ``semantic`` (sentence model; None =
+        when installed)."""
         if by not in SEARCH_BY:
             raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
+        parts = self._parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
         limit = max(1, min(int(limit), 10_000))
         explain: dict[str, object] = {}
-        if q.kind == "text":
-            hits = self._keyword_hits(str(q.value), limit, filters, explain)
-            by = "keywords"
+        w = self._weights(weights, parts)  # checked before any work
+        depth = limit if len(parts) == 1 else max(limit * 3, 50)
+        lists = {name: self._signal_hits(name, q, by, depth, filters, explain, expand, semantic)
+                 for name, q in parts.items()}
+        if len(parts) == 1:
+            name, q = next(iter(parts.items()))
+            hits = lists[name]
+            kind, by = ("face", "face") if name == "face" else (q.kind, "keywords" if name == "text" else by)
+            described = q.describe()
         else:
-            emb, cls = self.query_vectors(q)
-            if by == "tags":
-                hits = self._tag_vector_hits(cls, limit, filters)
-            else:
-                hits = self.store.knn(emb, limit, filters)
+            hits = rrf(lists, w)
+            kind, by = "combined", "+".join(parts)
+            described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
+            explain["signals"] = {n: {"weight": w[n], "hits": len(lists[n])} for n in parts}
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
-        return SearchResult(q.describe(), q.kind, by, self.results(hits[:limit]), explain)
+        return SearchResult(described, kind, by, self.results(hits[:limit]), explain)
+
+    def _parts(self, query: str | None, *, image, text, url, image_id, face) -> dict[str, Query]:  # type: ignore[no-untyped-def]
+        """The query's signals: "text", "image" and/or "face", each at most once."""
+        parts: dict[str, Query] = {}
+
+        def put(name: str, q: Query) -> None:
+            if name in parts:
+                raise LookalikeError(f"give exactly one {name} query, not two")
+            parts[name] = q
+
+        if query is not None:
+            q = plan(query)
+            put("text" if q.kind == "text" else "image", q)
+        if text is not None:
+            put("text", Query("text", text))
+        if sum(v is not None for v in (image, url, image_id)) > 1:
+            raise LookalikeError("give at most one example image: a file, bytes, a URL or an image id")
+        if image is not None or url is not None or image_id is not None:
+            put("image", self._query(None, image=image, text=None, url=url, image_id=image_id))
+        if face is not None:
+            fq = Query("image_bytes", face) if isinstance(face, bytes) else plan(os.fspath(face))
+            if fq.kind == "text":
+                raise NotFound(f"face photo not found: {face}")
+            put("face", fq)
+        if not parts:
+            raise LookalikeError("give a query: words, an image file, image bytes, a URL, an image id or a face photo")
+        return parts
+
+    @staticmethod
+    def _weights(weights: Mapping[str, float] | None, parts: Mapping[str, Query]) -> dict[str, float]:
+        w = {n: 1.0 for n in parts}
+        for name, value in (weights or {}).items():
+            if name not in SIGNALS:
+                raise LookalikeError(f"unknown signal {name!r} in weights; choose from {', '.join(SIGNALS)}")
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise LookalikeError(f"weight of {name} must be a number, not {value!r}") from None
+            if value < 0:
+                raise LookalikeError(f"weight of {name} must not be negative")
+            if name in w:
+                w[name] = value
+        return w
+
+    def _signal_hits(self, name: str, q: Query, by: str, limit: int, filters: Filters | None,  # noqa: PLR0913
+                     explain: dict[str, object], expand: bool, semantic: bool | None) -> list[Hit]:
+        if name == "text":
+            return self._keyword_hits(str(q.value), limit, filters, explain, expand=expand, semantic=semantic)
+        if name == "face":
+            return self._face_hits(q, limit, filters, explain)
+        emb, cls = self.query_vectors(q)
+        if by == "tags":
+            return self._tag_vector_hits(cls, limit, filters)
+        return self.store.knn(emb, limit, filters)
 
     def _query(self, query: str | None, *, image, text, url, image_id) -> Query:  # type: ignore[no-untyped-def]
         given = [v is not None for v in (query, image, text, url, image_id)]
@@ -152,6 +220,11 @@ class Library:
             if not len(emb):
                 raise NotFound(f"no indexed image with id {q.value}")
             return emb[0], None if cls is None else cls[0]
+        decoded = self._load_query(q, min_side=round(self.model.input_size / 0.875))
+        enc = self.model.encode([decoded.image])
+        return enc.embeddings[0], None if enc.class_scores is None else enc.class_scores[0]
+
+    def _load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
         s = self.settings
         if q.kind == "image_url":
             data = fetch_url(str(q.value), allow_private=s.allow_private_urls, timeout=s.url_timeout_s,
@@ -160,33 +233,57 @@ class Library:
             data = q.value  # type: ignore[assignment]
         else:
             data = str(q.value)  # type: ignore[assignment]
-        decoded = load(data, min_side=round(self.model.input_size / 0.875), max_pixels=s.max_pixels,  # type: ignore[arg-type]
-                       max_bytes=s.max_file_mb * 1_000_000)
-        enc = self.model.encode([decoded.image])
-        return enc.embeddings[0], None if enc.class_scores is None else enc.class_scores[0]
+        return load(data, min_side=min_side, max_pixels=s.max_pixels,  # type: ignore[arg-type]
+                    max_bytes=s.max_file_mb * 1_000_000)
 
     def _check_model(self) -> None:
         info = self.store.model_info()
         if info and (info["name"] != self.model.name or str(info["dim"]) != str(self.model.dim)):
             raise ModelMismatch(f"this index was built with {info['name']}; search with --model {info['name']} "
                                 f"or re-index with {self.model.name}")
+        if info and info["version"] and info["version"] != self.model.version:  # same name, other weights
+            raise ModelMismatch(f"this index was built with {info['name']} version {info['version']}, but that "
+                                f"model is now {self.model.version}; re-index to re-embed with it")
 
-    def _keyword_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
-        from lookalike.search.fuse import rrf
+    def _keyword_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object],
+                      expand: bool = True, semantic: bool | None = None) -> list[Hit]:
+        from lookalike.search.keywords import keyword_hits
 
-        weights = self.vocabulary.match(text)
-        explain["classes"] = [
-            {**self.vocabulary.describe(c), "weight": round(w, 3)}
-            for c, w in sorted(weights.items(), key=lambda kv: -kv[1])[:25]
-        ]
-        tag_hits = self.store.tag_search(weights, limit * 2, filters) if weights else []
-        text_hits = self.store.text_search(text, limit * 2, filters)
-        if not text_hits:
-            return tag_hits
-        if not tag_hits:
-            return text_hits
-        fused = rrf({"tags": tag_hits, "text": text_hits})
-        return fused
+        hits = keyword_hits(self.store, self.vocabulary, text, limit, filters, explain, expand=expand,
+                            semantic=semantic)
+        clip_hits = self._text_vector_hits(text, limit, filters, explain)
+        if not clip_hits:
+            return hits
+        return rrf({"keywords": hits, "text_embedding": clip_hits}) if hits else clip_hits
+
+    def _text_vector_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
+        """Free text through the model's text tower, when the index was built by a model that has one (CLIP)."""
+        from lookalike.models.base import TextEncoder
+        from lookalike.models.registry import embeds_text
+
+        info = self.store.model_info()
+        if not info or not embeds_text(info["name"]) or not isinstance(self.model, TextEncoder):
+            return []
+        self._check_model()
+        explain["text_embedding"] = self.model.name
+        return self.store.knn(self.model.encode_text([text])[0], limit * 2, filters)
+
+    def _face_hits(self, q: Query, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
+        from lookalike.models.faces import SAME_PERSON, face_model
+
+        if q.kind == "image_id":
+            stored = self.store.faces([int(q.value)]).get(int(q.value), [])  # type: ignore[call-overload]
+            if not stored:
+                raise NotFound(f"no face stored for image id {q.value} (index with --faces)")
+            box, emb, n = stored[0].box, stored[0].embedding, len(stored)
+        else:
+            decoded = self._load_query(q, min_side=None)
+            found = face_model().faces(decoded.image, (decoded.width, decoded.height))
+            if not found:
+                raise LookalikeError("no face found in the query photo (faces need to be frontal, at least ~40 px)")
+            box, emb, n = found[0].box, found[0].embedding, len(found)
+        explain["face"] = {"box": list(box), "faces_in_query": n, "max_distance": SAME_PERSON}
+        return self.store.face_search(emb, limit, filters, max_distance=SAME_PERSON)
 
     def _tag_vector_hits(self, cls: np.ndarray | None, limit: int, filters: Filters | None) -> list[Hit]:
         """The visual-words method: inner product of class-score vectors. Candidates come from the tag index
@@ -212,7 +309,8 @@ class Library:
 
     def _result(self, info: ImageInfo, score: float) -> Result:
         return Result(id=info.id, path=info.path, score=score, tags=self.tag_dicts(info.tags), width=info.width,
-                      height=info.height, folder=info.folder, taken_at=info.taken_at, camera=info.camera)
+                      height=info.height, folder=info.folder, taken_at=info.taken_at, camera=info.camera,
+                      texts=dict(info.texts))
 
     def tag_dicts(self, tags: Sequence[tuple[int, float]], min_score: float = 0.05, limit: int = 5) -> list[dict[str, object]]:
         out = []
@@ -230,6 +328,36 @@ class Library:
             raise NotFound(f"no indexed image with id {image_id}")
         return found[0]
 
+    def folders(self) -> list[tuple[str, int]]:
+        """Every folder that directly holds indexed images, with its image count, sorted by path."""
+        counts: dict[str, int] = {}
+        for path in self.store.file_states():
+            folder = os.path.dirname(path)
+            counts[folder] = counts.get(folder, 0) + 1
+        return sorted(counts.items())
+
+    def import_descriptions(self, file: str | os.PathLike[str]) -> dict[str, object]:
+        """Attach user descriptions/captions from a JSON or CSV file (path -> text) to indexed images; they
+        become searchable text ("description"). Relative paths are taken from the file's folder, then from
+        the current folder. Returns counts and the paths that are not in the library."""
+        from lookalike.io.descriptions import read_descriptions
+
+        entries = read_descriptions(file)
+        base = os.path.dirname(os.path.abspath(os.path.expanduser(os.fspath(file))))
+        imported, missing = 0, []
+        for path, body in entries:
+            info = None
+            for candidate in _candidates(path, base):
+                info = self.store.get_by_path(candidate)
+                if info is not None:
+                    break
+            if info is None:
+                missing.append(path)
+                continue
+            self.store.set_texts(info.id, {"description": body})
+            imported += 1
+        return {"imported": imported, "missing": missing, "entries": len(entries)}
+
     def info(self) -> dict[str, object]:
         stats = dict(self.store.stats())
         stats["library"] = str(self.settings.library) if not self.settings.db else None
@@ -244,3 +372,10 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _candidates(path: str, base: str) -> list[str]:
+    p = os.path.expanduser(path)
+    if os.path.isabs(p):
+        return [os.path.normpath(p)]
+    return [os.path.normpath(os.path.join(base, p)), os.path.normpath(os.path.abspath(p))]

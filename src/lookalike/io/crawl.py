@@ -46,13 +46,20 @@ def crawl(roots: Iterable[str | os.PathLike[str]], on_problem: Problem | None = 
                 seen_files.add(entry.path)
                 yield entry
             continue
-        for entry in _walk(root_path, seen_dirs, report):
+        # Real folders first, symlinked folders after, so a file is reported under its real path when it can be.
+        linked: list[str] = []
+        for entry in _walk(root_path, seen_dirs, report, linked):
             if entry.path not in seen_files:
                 seen_files.add(entry.path)
                 yield entry
+        while linked:
+            for entry in _walk(linked.pop(0), seen_dirs, report, linked):
+                if entry.path not in seen_files:
+                    seen_files.add(entry.path)
+                    yield entry
 
 
-def _walk(folder: str, seen_dirs: set[tuple[int, int]], report: Problem) -> Iterator[FileEntry]:
+def _walk(folder: str, seen_dirs: set[tuple[int, int]], report: Problem, linked: list[str]) -> Iterator[FileEntry]:
     try:
         st = os.stat(folder)
     except OSError as err:
@@ -74,7 +81,7 @@ def _walk(folder: str, seen_dirs: set[tuple[int, int]], report: Problem) -> Iter
             continue
         try:
             if e.is_dir(follow_symlinks=True):
-                subdirs.append(e.path)
+                (linked if e.is_symlink() else subdirs).append(e.path)
                 continue
         except OSError:
             continue
@@ -83,7 +90,7 @@ def _walk(folder: str, seen_dirs: set[tuple[int, int]], report: Problem) -> Iter
             if entry:
                 yield entry
     for sub in subdirs:
-        yield from _walk(sub, seen_dirs, report)
+        yield from _walk(sub, seen_dirs, report, linked)
 
 
 def _entry(path: str, report: Problem) -> FileEntry | None:

@@ -36,6 +36,7 @@ class Model(Protocol):
     def encode(self, images: Sequence[Image.Image]) -> Encoded: ...
 
 
+@runtime_checkable
 class TextEncoder(Protocol):
     """Models that also embed text into the image space (CLIP-style)."""
 

@@ -30,5 +30,10 @@ def _build(name: str, device: str, threads: int, engine: str = "auto") -> Model:
     if name.startswith("clip:"):
         from lookalike.models.clip import ClipModel
 
-        return ClipModel.from_spec(name, device=device)
+        return ClipModel.from_spec(name, device=device, threads=threads)
     raise LookalikeError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+
+
+def embeds_text(name: str) -> bool:
+    """Whether the named model also embeds free text into its image space (without loading it)."""
+    return name.startswith("clip:")

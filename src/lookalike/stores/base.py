@@ -35,10 +35,20 @@ class ImageRecord:
     taken_at: str | None = None
     camera: str | None = None
     phash: str | None = None
+    faces: list["FaceRecord"] = field(default_factory=list)  # detected faces (index --faces)
+    extras: tuple[str, ...] = ()  # optional analyses that ran on this image ("ocr", "faces")
 
     @property
     def folder(self) -> str:
         return folder_of(self.path)
+
+
+@dataclass
+class FaceRecord:
+    """One detected face: its box in full-size pixels (left, top, width, height) and 128-d embedding."""
+
+    box: tuple[int, int, int, int]
+    embedding: np.ndarray  # float32 (128,)
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,14 @@ class Store(Protocol):
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]: ...
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]: ...
     def text_search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]: ...
+
+    # optional analyses (OCR, faces): added by the extras work
+    def write_extras(self, image_id: int, kinds: Sequence[str], texts: dict[str, str] | None = None,
+                     faces: Sequence[FaceRecord] | None = None) -> None: ...
+    def missing_extras(self, kind: str, under: Sequence[str] | None = None) -> list[tuple[int, str]]: ...
+    def faces(self, ids: Sequence[int]) -> dict[int, list[FaceRecord]]: ...
+    def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,
+                    max_distance: float = 0.6) -> list[Hit]: ...
 
     def close(self) -> None: ...
 

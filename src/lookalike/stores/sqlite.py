@@ -20,6 +20,7 @@ import numpy as np
 from lookalike.errors import LookalikeError
 from lookalike.stores.base import (
     FTS_STOPWORDS,
+    FaceRecord,
     FileState,
     Filters,
     Hit,
@@ -75,6 +76,21 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE VIRTUAL TABLE texts_fts USING fts5(body, image_id UNINDEXED, kind UNINDEXED, tokenize='porter unicode61');
     CREATE TABLE vector_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, image_id INTEGER NOT NULL, op TEXT NOT NULL);
+    """,
+    # 2: faces (index --faces) and a record of which optional analyses ran on each image
+    """
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,
+        embedding BLOB NOT NULL
+    );
+    CREATE INDEX faces_image ON faces(image_id);
+    CREATE TABLE extras (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (image_id, kind)
+    ) WITHOUT ROWID;
     """,
 ]
 
@@ -144,7 +160,7 @@ class SQLiteStore:
             c.execute("DELETE FROM tags")
             c.execute("DELETE FROM texts WHERE kind = 'caption'")
             c.execute("DELETE FROM texts_fts WHERE kind = 'caption'")
-            c.execute("UPDATE images SET mtime = -1")  # every file counts as changed
+            c.execute("UPDATE images SET mtime = -1, sha = ''")  # every file counts as changed
             c.execute("DELETE FROM vector_log")
             c.execute("DELETE FROM meta WHERE key IN ('model','model_version','dim')")
         self._index = None
@@ -196,8 +212,11 @@ class SQLiteStore:
                     c.execute("UPDATE images SET folder=?, size=?, mtime=?, sha=?, width=?, height=?, taken_at=?, "
                               "camera=?, phash=?, indexed_at=? WHERE id=?", (*values, image_id))
                     c.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
-                    c.execute("DELETE FROM texts WHERE image_id = ?", (image_id,))
-                    c.execute("DELETE FROM texts_fts WHERE image_id = ?", (image_id,))
+                    # a user's description survives a re-index of the file; derived texts are redone
+                    c.execute("DELETE FROM texts WHERE image_id = ? AND kind != 'description'", (image_id,))
+                    c.execute("DELETE FROM texts_fts WHERE image_id = ? AND kind != 'description'", (image_id,))
+                    c.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
+                    c.execute("DELETE FROM extras WHERE image_id = ?", (image_id,))
                     c.execute("INSERT INTO vector_log(image_id, op) VALUES (?, 'del')", (image_id,))
                 else:
                     image_id = c.execute(
@@ -209,6 +228,7 @@ class SQLiteStore:
                 c.executemany("INSERT INTO tags(image_id, class, score) VALUES (?,?,?)",
                               [(image_id, int(k), float(s)) for k, s in r.tags])
                 self._write_texts(c, image_id, r.texts)
+                self._write_faces(c, image_id, r.faces, r.extras)
                 c.execute("INSERT INTO vector_log(image_id, op) VALUES (?, 'add')", (image_id,))
 
     def set_texts(self, image_id: int, texts: dict[str, str]) -> None:
@@ -224,6 +244,69 @@ class SQLiteStore:
                 c.execute("INSERT INTO texts_fts(body, image_id, kind) VALUES (?,?,?)", (body, image_id, kind))
             else:
                 c.execute("DELETE FROM texts WHERE image_id = ? AND kind = ?", (image_id, kind))
+
+    @staticmethod
+    def _write_faces(c: sqlite3.Connection, image_id: int, faces: Sequence[FaceRecord], kinds: Sequence[str]) -> None:
+        if "faces" in kinds:
+            c.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
+        c.executemany("INSERT INTO faces(image_id, x, y, w, h, embedding) VALUES (?,?,?,?,?,?)",
+                      [(image_id, *map(int, f.box), encode_vector(f.embedding)) for f in faces])
+        c.executemany("INSERT OR IGNORE INTO extras(image_id, kind) VALUES (?, ?)", [(image_id, k) for k in kinds])
+
+    def write_extras(self, image_id: int, kinds: Sequence[str], texts: dict[str, str] | None = None,
+                     faces: Sequence[FaceRecord] | None = None) -> None:
+        """Results of optional analyses for an indexed image (one transaction); ``kinds`` are marked done."""
+        with self._tx() as c:
+            if not c.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
+                return  # removed meanwhile
+            self._write_texts(c, image_id, texts or {})
+            self._write_faces(c, image_id, faces or [], kinds)
+
+    def missing_extras(self, kind: str, under: Sequence[str] | None = None) -> list[tuple[int, str]]:
+        """(id, path) of indexed images (below ``under``) on which the analysis ``kind`` has not run."""
+        sql = "SELECT id, path FROM images WHERE NOT EXISTS (SELECT 1 FROM extras e WHERE e.image_id = images.id AND e.kind = ?)"
+        if under is None:
+            return [(r[0], r[1]) for r in self._all(sql + " ORDER BY id", (kind,))]
+        out: list[tuple[int, str]] = []
+        for root in under:
+            root = os.path.normpath(root)
+            out += [(r[0], r[1]) for r in self._all(
+                sql + " AND (path = ? OR (path >= ? AND path < ?)) ORDER BY id",
+                (kind, root, root.rstrip(os.sep) + os.sep, root.rstrip(os.sep) + chr(ord(os.sep) + 1)))]
+        return out
+
+    def faces(self, ids: Sequence[int]) -> dict[int, list[FaceRecord]]:
+        out: dict[int, list[FaceRecord]] = {}
+        for chunk in batched([int(i) for i in ids], 500):
+            q = ",".join("?" * len(chunk))
+            for image_id, x, y, w, h, e in self._all(
+                    f"SELECT image_id, x, y, w, h, embedding FROM faces WHERE image_id IN ({q}) ORDER BY id", chunk):
+                out.setdefault(image_id, []).append(FaceRecord((x, y, w, h), decode_vector(e)))  # type: ignore[arg-type]
+        return out
+
+    def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,
+                    max_distance: float = 0.6) -> list[Hit]:
+        """Images with a face within ``max_distance`` (L2) of ``embedding``, closest first; the score is
+        ``1 - distance`` of the image's closest face. Exact search over every stored face."""
+        where, args = filter_sql(filters, "i") if filters and filters.active() else ("1", [])
+        q = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        best: dict[int, float] = {}
+        last = -1
+        while True:
+            rows = self._all("SELECT f.id, f.image_id, f.embedding FROM faces f JOIN images i ON i.id = f.image_id "
+                             f"WHERE f.id > ? AND {where} ORDER BY f.id LIMIT 8192", [last, *args])
+            if not rows:
+                break
+            last = rows[-1][0]
+            mat = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
+            if mat.shape[1] != q.shape[0]:
+                raise LookalikeError(f"face embedding size {q.shape[0]} does not match the stored {mat.shape[1]}")
+            dist = np.linalg.norm(mat - q[None, :], axis=1)
+            for (_, image_id, _), d in zip(rows, dist):
+                if d <= max_distance and d < best.get(image_id, np.inf):
+                    best[image_id] = float(d)
+        ranked = sorted(best.items(), key=lambda kv: (kv[1], kv[0]))[:k]
+        return [Hit(i, 1.0 - d) for i, d in ranked]
 
     def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]:
         emb, cls = self.vectors([src_id])
@@ -336,7 +419,8 @@ class SQLiteStore:
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         allowed = self.filter_ids(filters)
-        return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
+        with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
+            return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
 
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
         if not weights:
@@ -356,8 +440,9 @@ class SQLiteStore:
         if not match:
             return []
         where, args = filter_sql(filters) if filters and filters.active() else ("1", [])
-        sql = ("SELECT f.image_id, MIN(bm25(texts_fts)) AS s FROM texts_fts f JOIN images i ON i.id = f.image_id "
-               f"WHERE texts_fts MATCH ? AND {where} GROUP BY f.image_id ORDER BY s LIMIT ?")
+        sql = ("WITH m AS MATERIALIZED (SELECT image_id, bm25(texts_fts) AS s FROM texts_fts WHERE texts_fts MATCH ?) "
+               "SELECT m.image_id, MIN(m.s) AS best FROM m JOIN images i ON i.id = m.image_id "
+               f"WHERE {where} GROUP BY m.image_id ORDER BY best, m.image_id LIMIT ?")
         try:
             rows = self._all(sql, [match, *args, k])
         except sqlite3.OperationalError:

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Load on the REST API: N concurrent clients for a fixed time against a loopback `lookalike serve`, mixing
+keyword, uploaded-image and "more like this" queries, while an indexing job runs in the same server.
+
+    python bench/serve_load.py [--clients 16] [--duration 20] [--index-images 400] [--json]
+
+Set-up (not timed): the sample photos from installed packages are copied into a temporary folder, a server is
+started (`python -m lookalike.cli serve`, its own process), and the photos are indexed through the API. Then an
+indexing job starts on a folder of new, distinct images (edited copies of the samples) and the clients run.
+Prints requests/s, p50/p90/p99/max latency and the error count (overall and per query kind), and how much the
+indexing job did meanwhile. `--json` prints one object with keys rps, p50_ms, p99_ms, errors (and more).
+Target: zero errors, p99 under 1 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageEnhance, ImageOps
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from lookalike.samples import copy_samples  # noqa: E402
+
+KEYWORDS = ["cat", "dog", "guitar", "coffee", "fish", "flower", "rocket", "motorcycle", "tent", "chair", "sofa",
+            "lamp", "bed", "table", "kitchen", "window", "plant", "car", "person", "sunrise", "snow", "book",
+            "bottle", "clock", "mountain"]
+MIX = (("keywords", 0.5), ("image", 0.35), ("similar", 0.15))
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k, _ in MIX})
+    errors: dict[str, int] = field(default_factory=lambda: {k: 0 for k, _ in MIX})
+    samples: list[str] = field(default_factory=list)  # first few error messages
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str, seconds: float, error: str | None) -> None:
+        with self.lock:
+            if error is None:
+                self.latencies[kind].append(seconds)
+            else:
+                self.errors[kind] += 1
+                if len(self.samples) < 5:
+                    self.samples.append(f"{kind}: {error}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_edits(sources: list[Path], dest: Path, n: int, seed: int = 0) -> None:
+    """n distinct JPEGs (crop, flip, rotate, colour, size) made from the sample photos: new content to index."""
+    rng = random.Random(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        src = sources[i % len(sources)]
+        with Image.open(src) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            w, h = im.size
+            f = rng.uniform(0.6, 0.95)
+            x, y = rng.randint(0, int(w * (1 - f))), rng.randint(0, int(h * (1 - f)))
+            im = im.crop((x, y, x + int(w * f), y + int(h * f)))
+            if rng.random() < 0.5:
+                im = ImageOps.mirror(im)
+            im = im.rotate(rng.uniform(-8, 8), expand=False)
+            im = ImageEnhance.Color(im).enhance(rng.uniform(0.6, 1.4))
+            scale = min(1.0, 1024 / max(im.size))
+            im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))))
+            im.save(dest / f"edit_{i:05d}.jpg", quality=88)
+
+
+def wait_health(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:  # type: ignore[type-arg]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server did not start")
+
+
+def run_job(client: httpx.Client, folder: Path) -> str:
+    r = client.post("api/index", json={"folder": str(folder)})
+    r.raise_for_status()
+    return r.json()["id"]
+
+
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 600) -> dict:  # type: ignore[type-arg]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"api/index/{job_id}").json()
+        if job["state"] not in ("queued", "scanning", "running"):
+            return job
+        time.sleep(0.25)
+    raise SystemExit("indexing job did not finish")
+
+
+def worker(base: str, stop: float, stats: Stats, uploads: list[tuple[str, bytes]], ids: list[int], seed: int,
+           only: str | None = None) -> None:
+    rng = random.Random(seed)
+    kinds, weights = zip(*((k, w) for k, w in MIX if only in (None, k)))
+    with httpx.Client(base_url=base, timeout=30) as client:
+        while time.monotonic() < stop:
+            kind = rng.choices(kinds, weights)[0]
+            t = time.perf_counter()
+            error = None
+            try:
+                if kind == "keywords":
+                    r = client.get("api/search", params={"q": rng.choice(KEYWORDS), "limit": 24})
+                elif kind == "image":
+                    name, data = rng.choice(uploads)
+                    r = client.post("api/search/upload", params={"limit": 24},
+                                    files={"image": (name, data, "image/jpeg")})
+                else:
+                    r = client.get(f"api/images/{rng.choice(ids)}/similar", params={"limit": 24})
+                if r.status_code != 200:
+                    error = f"HTTP {r.status_code}: {r.text[:200]}"
+                elif "results" not in r.json():
+                    error = "no results key"
+            except httpx.HTTPError as err:
+                error = f"{type(err).__name__}: {err}"
+            stats.add(kind, time.perf_counter() - t, error)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], ids: list[int], pid: int,
+          admin: httpx.Client, job_id: str | None) -> dict[str, object]:
+    """Run the clients for args.duration seconds; measure latencies, errors, the server's CPU use."""
+    stats = Stats()
+    cpu0, start = cpu_seconds(pid), time.monotonic()
+    stop = start + args.duration
+    threads = [threading.Thread(target=worker, args=(url, stop, stats, uploads, ids, i)) for i in range(args.clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.monotonic() - start
+    cpu = cpu_seconds(pid) - cpu0
+    job = admin.get(f"api/index/{job_id}").json() if job_id else None
+    all_lat = [x for v in stats.latencies.values() for x in v]
+    errors = sum(stats.errors.values())
+    n = len(all_lat) + errors
+    out: dict[str, object] = {
+        "rps": round(n / elapsed, 2), "p50_ms": round(percentile(all_lat, 50) * 1000, 1),
+        "p99_ms": round(percentile(all_lat, 99) * 1000, 1), "errors": errors,
+        "p90_ms": round(percentile(all_lat, 90) * 1000, 1), "max_ms": round(max(all_lat, default=0) * 1000, 1),
+        "requests": n, "clients": args.clients, "duration_s": round(elapsed, 2), "cpus": os.cpu_count(),
+        "server_cpu_s": round(cpu, 1), "server_cpu_share": round(cpu / (elapsed * (os.cpu_count() or 1)), 3),
+        "load_average_1m": load_average(),
+        "by_kind": {k: {"requests": len(v) + stats.errors[k], "errors": stats.errors[k],
+                        "p50_ms": round(percentile(v, 50) * 1000, 1), "p99_ms": round(percentile(v, 99) * 1000, 1)}
+                    for k, v in stats.latencies.items()},
+        "indexing": None,
+        "error_samples": stats.samples,
+    }
+    if job:
+        running = job["state"] in ("queued", "scanning", "running")
+        out["indexing"] = {
+            "state": job["state"], "done": job["done"], "total": job["total"],
+            "busy_fraction": 1.0 if running else round(min(1.0, job["elapsed_s"] / elapsed), 3),
+            "images_per_s": round(job["done"] / min(elapsed, job["elapsed_s"] or elapsed), 2),
+        }
+    return out
+
+
+def cpu_cost(url: str, uploads: list[tuple[str, bytes]], ids: list[int], pid: int, seconds: float) -> dict[str, float]:
+    """Server CPU milliseconds per request of each kind: one client, one kind at a time, no indexing. Unlike
+    latency, this hardly depends on what else runs on the machine; 1000 * cores / cost is a capacity bound."""
+    out = {}
+    for kind, _ in MIX:
+        stats = Stats()
+        cpu0 = cpu_seconds(pid)
+        worker(url, time.monotonic() + seconds, stats, uploads, ids, 0, only=kind)
+        n = len(stats.latencies[kind]) + stats.errors[kind]
+        out[kind] = round((cpu_seconds(pid) - cpu0) * 1000 / max(n, 1), 1)
+    return out
+
+
+def summary_line(ph: dict[str, object]) -> str:
+    return (f"{ph['rps']} requests/s, p50 {ph['p50_ms']} ms, p99 {ph['p99_ms']} ms, {ph['errors']} errors, "
+            f"server CPU {ph['server_cpu_s']} s ({float(ph['server_cpu_share']) * 100:.0f}% of the machine), "  # type: ignore[arg-type]
+            f"load average {ph['load_average_1m']}")
+
+
+def print_phase(name: str, ph: dict[str, object]) -> None:
+    ix = ph["indexing"]
+    print(f"\n[{name}] {ph['clients']} clients for {ph['duration_s']} s on {ph['cpus']} CPUs"
+          f"{', indexing job running' if ix else ', no indexing'}")
+    print(f"{'kind':10s} {'requests':>9s} {'errors':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    for k, v in ph["by_kind"].items():  # type: ignore[union-attr]
+        print(f"{k:10s} {v['requests']:9d} {v['errors']:7d} {v['p50_ms']:8.1f} {v['p99_ms']:8.1f}")
+    print(f"{'all':10s} {ph['requests']:9d} {ph['errors']:7d} {ph['p50_ms']:8.1f} {ph['p99_ms']:8.1f}")
+    print(summary_line(ph))
+    if ix:
+        print(f"indexing job: {ix['state']}, {ix['done']}/{ix['total']} images read "  # type: ignore[index]
+              f"({ix['images_per_s']} images/s), busy {float(ix['busy_fraction']) * 100:.0f}% of the run")  # type: ignore[index]
+    for s in ph["error_samples"]:  # type: ignore[union-attr]
+        print("error:", s)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    ap.add_argument("--index-images", type=int, default=400, help="new images the indexing job works through")
+    ap.add_argument("--no-index", action="store_true", help="no indexing job during the load")
+    ap.add_argument("--baseline", action="store_true",
+                    help="first run the same load without an indexing job, and report both (side by side)")
+    ap.add_argument("--no-cost", action="store_true", help="skip measuring CPU per request of each kind")
+    ap.add_argument("--server-threads", type=int, default=1, help="the server's --threads (torch threads per call)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="lookalike-serve-load-"))
+    proc = None
+    try:
+        log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+        base_dir, new_dir = tmp / "photos", tmp / "incoming"
+        copy_samples(base_dir, None)
+        sources = sorted(base_dir.glob("*.jpg"))
+        make_edits(sources, new_dir, 0 if args.no_index else args.index_images)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
+        env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+        cmd = [sys.executable, "-m", "lookalike.cli", "serve", "--library", str(tmp / "library"), "--port", str(port),
+               "--index-root", str(tmp), "--threads", str(args.server_threads)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_health(url, proc)
+        with httpx.Client(base_url=url, timeout=60) as admin:
+            t = time.perf_counter()
+            job = wait_job(admin, run_job(admin, base_dir))
+            log(f"set-up: indexed {job['summary']['indexed']} sample photos in {time.perf_counter() - t:.1f} s")
+            ids = [r["id"] for r in admin.get("api/search", params={"q": "cat dog guitar chair sofa lamp fish",
+                                                                     "limit": 200}).json()["results"]]
+            ids = ids or [1]
+            uploads = [(p.name, p.read_bytes()) for p in sources[:: max(1, len(sources) // 12)]]
+            cost = None if args.no_cost else cpu_cost(url, uploads, ids, proc.pid, 4.0)
+            if cost:
+                log(f"server CPU ms per request, one client at a time: {cost}")
+            phases: dict[str, dict[str, object]] = {}
+            if args.baseline:
+                phases["baseline"] = phase(args, url, uploads, ids, proc.pid, admin, None)
+                log(f"baseline (no indexing): {summary_line(phases['baseline'])}")
+            job_id = None if args.no_index else run_job(admin, new_dir)
+            if job_id:
+                time.sleep(0.5)  # let the job get past scanning
+            phases["load"] = phase(args, url, uploads, ids, proc.pid, admin, job_id)
+        result = dict(phases["load"])
+        if cost:
+            mixed = sum(cost[k] * w for k, w in MIX)
+            result["cpu_ms_per_request"] = {**cost, "mix": round(mixed, 1)}
+            result["capacity_rps_bound"] = round(1000 * (os.cpu_count() or 1) / mixed, 1)
+        if "baseline" in phases:
+            result["baseline"] = phases["baseline"]
+        errors = int(result["errors"])  # type: ignore[arg-type]
+        if args.json:
+            print(json.dumps(result))
+        else:
+            for name, ph in phases.items():
+                print_phase(name, ph)
+            if cost:
+                print(f"\nserver CPU per request (ms): {result['cpu_ms_per_request']}; the mix on "
+                      f"{os.cpu_count()} idle cores could serve at most {result['capacity_rps_bound']} requests/s")
+        return 0 if errors == 0 else 1
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Quality evaluations that run against a real library (keyword precision, ...)."""

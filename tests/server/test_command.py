@@ -1,0 +1,109 @@
+"""``lookalike serve`` as a user runs it: a real process listening on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import lookalike
+from lookalike.server.command import _is_loopback
+
+SRC = str(Path(lookalike.__file__).resolve().parents[1])
+
+
+def run_cli(*args: str, **kw: object) -> subprocess.Popen:  # type: ignore[type-arg]
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("LOOKALIKE_TOKEN", None)
+    return subprocess.Popen([sys.executable, "-m", "lookalike.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:  # type: ignore[type-arg]
+    """Output of a process expected to exit by itself; killed if it does not."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, token: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_serve_runs_and_stops(library, settings) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    proc = run_cli("serve", "--library", str(settings.library), "--port", str(port), "--token", "tok", "--json")
+    try:
+        first = proc.stdout.readline()  # printed once the model is loaded, just before listening
+        assert first, proc.stderr.read()
+        info = json.loads(first)
+        assert info["url"] == f"http://127.0.0.1:{port}/" and info["docs"].endswith("/docs")
+        end = time.monotonic() + 60
+        while True:
+            try:
+                status, body = get_json(info["url"] + "api/health")
+                break
+            except OSError:
+                assert time.monotonic() < end and proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        assert status == 200 and body["token_required"] is True
+        assert get_json(info["url"] + "api/stats")[0] == 401
+        status, stats = get_json(info["url"] + "api/stats", token="tok")
+        assert status == 200 and stats["images"] == 11
+        status, res = get_json(info["url"] + "api/search?q=guitar&limit=1", token="tok")
+        assert res["results"][0]["name"] == "guitar.jpg"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+
+
+def test_serve_port_in_use_is_one_line(settings) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_cli("serve", "--library", str(settings.library), "--port", str(port))
+        out, err = finish(proc)
+    assert proc.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lookalike: error: cannot listen on 127.0.0.1:")
+    assert "--port" in lines[0]
+
+
+def test_serve_rejects_a_zero_upload_cap(settings) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("serve", "--library", str(settings.library), "--max-upload-mb", "0")
+    _, err = finish(proc)
+    assert proc.returncode == 2 and err.strip() == "lookalike: error: --max-upload-mb must be at least 1"
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True),
+                                            ("0.0.0.0", False), ("192.168.1.5", False), ("example.org", False)])
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert _is_loopback(host) is loopback

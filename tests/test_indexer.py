@@ -1,0 +1,178 @@
+"""Indexing: incremental runs (add, change, move, copy, delete), bad files, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from lookalike.library import Library
+from lookalike.samples import copy_samples, sample_photos
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _paths(lib: Library) -> set[str]:
+    return set(lib.store.file_states())
+
+
+def test_incremental_add_change_move_delete(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["chelsea", "coffee", "rocket"])
+    lib = new_library()
+    s = lib.index([folder])
+    assert (s.indexed, s.unchanged, s.removed) == (3, 0, 0)
+
+    s = lib.index([folder])  # nothing changed: nothing read
+    assert (s.indexed, s.unchanged) == (0, 3)
+
+    copy_samples(folder, ["astronaut"])  # add
+    s = lib.index([folder])
+    assert (s.indexed, s.unchanged) == (1, 3)
+
+    rocket_id = lib.store.get_by_path(str(folder / "rocket.jpg")).id  # type: ignore[union-attr]
+    (folder / "sub").mkdir()
+    os.rename(folder / "rocket.jpg", folder / "sub" / "renamed rocket.jpg")  # move: not re-embedded
+    s = lib.index([folder])
+    assert (s.indexed, s.moved, s.removed) == (0, 1, 0)
+    moved = lib.store.get_by_path(str(folder / "sub" / "renamed rocket.jpg"))
+    assert moved is not None and moved.id == rocket_id
+
+    with Image.open(folder / "coffee.jpg") as im:  # change content in place
+        ImageOps.mirror(im).save(folder / "coffee.jpg", quality=80)
+    s = lib.index([folder])
+    assert s.indexed == 1
+
+    os.utime(folder / "chelsea.jpg", (time.time() + 10, time.time() + 10))  # touched, same bytes
+    s = lib.index([folder])
+    assert (s.indexed, s.touched) == (0, 1)
+
+    shutil.copyfile(folder / "chelsea.jpg", folder / "chelsea copy.jpg")  # copy: vectors reused
+    s = lib.index([folder])
+    assert (s.indexed, s.reused) == (0, 1)
+    a, b = (lib.store.get_by_path(str(folder / n)) for n in ("chelsea.jpg", "chelsea copy.jpg"))
+    va, _ = lib.store.vectors([a.id])  # type: ignore[union-attr]
+    vb, _ = lib.store.vectors([b.id])  # type: ignore[union-attr]
+    assert np.array_equal(va, vb)
+
+    (folder / "astronaut.jpg").unlink()  # delete
+    s = lib.index([folder])
+    assert s.removed == 1
+    assert _paths(lib) == {str(folder / n) for n in ("chelsea.jpg", "chelsea copy.jpg", "coffee.jpg",
+                                                     "sub/renamed rocket.jpg")}
+    # the search index follows every change
+    res = lib.search(image=folder / "sub" / "renamed rocket.jpg", limit=1)
+    assert res.results[0].path == str(folder / "sub" / "renamed rocket.jpg")
+
+
+def test_indexing_one_folder_leaves_others(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    copy_samples(tmp_path / "a", ["chelsea"])
+    copy_samples(tmp_path / "b", ["coffee"])
+    lib = new_library()
+    lib.index([tmp_path / "a"])
+    lib.index([tmp_path / "b"])
+    (tmp_path / "a" / "chelsea.jpg").unlink()
+    s = lib.index([tmp_path / "b"])  # a's missing file is not under b: untouched
+    assert s.removed == 0 and len(_paths(lib)) == 2
+
+
+def test_bad_files_skipped_with_reasons(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "mixed"
+    copy_samples(folder, ["chelsea", "coffee"])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image at all\n" * 50)
+    good = (folder / "chelsea.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    Image.new("1", (12_000, 12_000)).save(folder / "bomb.png")
+    (folder / "ünïcödé 猫.jpg").write_bytes(good[: len(good)] + b"")
+    lib = new_library()
+    s = lib.index([folder])
+    reasons = {Path(p).name: r for p, r in s.skipped}
+    assert set(reasons) == {"empty.jpg", "text.jpg", "truncated.jpg", "bomb.png"}
+    assert "empty" in reasons["empty.jpg"] and "not an image" in reasons["text.jpg"]
+    assert "truncated" in reasons["truncated.jpg"] and "decompression bomb" in reasons["bomb.png"]
+    assert all("\n" not in r for r in reasons.values())
+    assert s.indexed + s.reused == 3  # chelsea, coffee and the unicode-named copy of chelsea
+    assert lib.search(text="cat", limit=3).results[0].path.endswith(("chelsea.jpg", "ünïcödé 猫.jpg"))
+    assert "skipped 4" in s.line()
+
+
+def _variants(folder: Path, n: int) -> None:
+    """n distinct real-photo files (sample photos, rotated/cropped/recoloured so each is unique)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [p for k, p in sorted(sample_photos().items()) if not k.startswith("interior")]
+    for i in range(n):
+        with Image.open(photos[i % len(photos)]) as im:
+            im = im.convert("RGB")
+            k = i // len(photos)
+            if k:
+                im = im.rotate(7 * k, expand=True).crop((k, k, im.width - k, im.height - k))
+            im.save(folder / f"img_{i:03d}.jpg", quality=88)
+
+
+def _db_rows(library: Path) -> dict[str, tuple[str, bytes]]:
+    con = sqlite3.connect(library / "lookalike.db")
+    rows = con.execute("SELECT i.path, i.sha, v.embedding FROM images i JOIN vectors v ON v.image_id = i.id").fetchall()
+    con.close()
+    return {Path(p).name: (sha, emb) for p, sha, emb in rows}
+
+
+def test_kill_9_then_resume_equals_clean_run(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    _variants(folder, 32)
+    env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_BATCH_SIZE": "4"}
+    cmd = [sys.executable, "-m", "lookalike.cli", "index", str(folder), "--quiet"]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--library", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    n = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            n = len(_db_rows(killed))
+        except sqlite3.Error:
+            n = 0
+        if n >= 8:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "indexing finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _db_rows(killed)
+    assert 0 < len(partial) < 32  # killed mid-way, with whole batches committed
+    con = sqlite3.connect(killed / "lookalike.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+
+    resumed = subprocess.run([*cmd, "--library", str(killed), "--json"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f'"unchanged": {len(partial)}' in resumed.stdout  # committed work is not redone
+
+    clean = tmp_path / "clean"
+    out = subprocess.run([*cmd, "--library", str(clean)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    a, b = _db_rows(killed), _db_rows(clean)
+    assert set(a) == set(b) and len(a) == 32
+    for name in a:
+        assert a[name][0] == b[name][0]
+        va, vb = np.frombuffer(a[name][1], "<f4"), np.frombuffer(b[name][1], "<f4")
+        assert float(va @ vb) > 0.9999
+
+
+def test_model_switch_reembeds(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    copy_samples(tmp_path / "p", ["chelsea", "coffee"])
+    lib = new_library()
+    lib.index([tmp_path / "p"])
+    lib.store.set_model_info("some-other-model", "v0", 1280)  # as if another model had built it
+    s = lib.index([tmp_path / "p"])
+    assert s.indexed == 2
+    assert lib.store.model_info()["name"] == "efficientnet-lite0"  # type: ignore[index]

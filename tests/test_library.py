@@ -1,0 +1,139 @@
+"""Search through the library API on real photos: by example (edited copies), by keyword, by tags, filters."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from lookalike.errors import LookalikeError, NotFound
+from lookalike.library import Library
+from lookalike.stores.base import Filters
+
+
+def _edited(src: Path, dest: Path, edit: str) -> Path:
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        if edit == "mirror":
+            im = ImageOps.mirror(im)
+        elif edit == "crop":
+            w, h = im.size
+            im = im.crop((int(w * 0.12), int(h * 0.1), int(w * 0.88), int(h * 0.9)))
+        elif edit == "recompress":
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=25)
+            im = Image.open(io.BytesIO(buf.getvalue()))
+        out = dest / f"{src.stem}-{edit}.jpg"
+        im.save(out, quality=90)
+    return out
+
+
+@pytest.mark.parametrize("edit", ["mirror", "crop", "recompress"])
+def test_edited_copy_finds_original_first(indexed: Library, photos: Path, tmp_path: Path, edit: str) -> None:
+    query = _edited(photos / "chelsea.jpg", tmp_path, edit)
+    res = indexed.search(image=query, limit=3)
+    assert res.results[0].path == str(photos / "chelsea.jpg")
+    assert res.results[0].score > 0.8
+    assert res.results[0].score - res.results[1].score > 0.15
+
+
+def test_image_bytes_and_id_queries(indexed: Library, photos: Path) -> None:
+    data = (photos / "coffee.jpg").read_bytes()
+    by_bytes = indexed.search(image=data, limit=1).results[0]
+    assert by_bytes.path == str(photos / "coffee.jpg") and by_bytes.score > 0.999
+    more = indexed.search(image_id=by_bytes.id, limit=2)
+    assert more.results[0].id == by_bytes.id
+
+
+def test_keyword_cat(indexed: Library, photos: Path) -> None:
+    res = indexed.search("cat", limit=5)
+    top2 = {Path(r.path).stem for r in res.results[:2]}
+    assert top2 == {"chelsea", "black_cat"}
+    others = [r.score for r in res.results[2:]]
+    assert all(s < min(r.score for r in res.results[:2]) for s in others)
+
+
+@pytest.mark.parametrize("word", ["coffee", "espresso"])
+def test_keyword_coffee(indexed: Library, word: str) -> None:
+    assert Path(indexed.search(word, limit=3).results[0].path).stem == "coffee"
+
+
+@pytest.mark.parametrize("word, stem", [("dog", "puppy"), ("fish", "gold_fish"), ("rocket", "rocket"),
+                                        ("guitar", "guitar"), ("tent", "tent")])
+def test_keywords_reach_their_photo(indexed: Library, word: str, stem: str) -> None:
+    assert Path(indexed.search(word, limit=3).results[0].path).stem == stem
+
+
+def test_keyword_result_shape_and_explain(indexed: Library) -> None:
+    res = indexed.search(text="tabby cat", limit=2)
+    d = res.as_dict()
+    assert d["query"] == "tabby cat" and d["results"]
+    r = d["results"][0]
+    assert set(r) >= {"path", "score", "tags", "id", "width", "height"}
+    assert r["tags"] and {"name", "wnid", "score"} <= set(r["tags"][0])
+    assert any(c["name"] == "tabby" for c in res.explain["classes"])  # type: ignore[union-attr]
+
+
+def test_unknown_word_gives_no_results(indexed: Library) -> None:
+    assert indexed.search("xqzzyvv", limit=5).results == []
+
+
+def test_by_tags_visual_words(indexed: Library, photos: Path) -> None:
+    res = indexed.search(image=photos / "chelsea.jpg", by="tags", limit=3)
+    assert res.by == "tags"
+    assert Path(res.results[0].path).stem == "chelsea"
+    assert Path(res.results[1].path).stem == "black_cat"  # shares the cat classes
+    # the score is the inner product of class-score vectors
+    _, cls = indexed.store.vectors([res.results[0].id])
+    assert cls is not None and abs(float(cls[0] @ cls[0]) - res.results[0].score) < 1e-2
+
+
+def test_threshold_and_limit(indexed: Library, photos: Path) -> None:
+    res = indexed.search(image=photos / "rocket.jpg", limit=10, threshold=0.5)
+    assert [Path(r.path).stem for r in res.results] == ["rocket"]
+    assert len(indexed.search(image=photos / "rocket.jpg", limit=4).results) == 4
+
+
+def test_folder_filter(indexed: Library, photos: Path, tmp_path: Path) -> None:
+    res = indexed.search(image=photos / "chelsea.jpg", limit=5, filters=Filters(folder=str(tmp_path)))
+    assert res.results == []
+    res = indexed.search("cat", limit=5, filters=Filters(folder=str(photos)))
+    assert res.results
+
+
+def test_min_size_filter(indexed: Library, photos: Path) -> None:
+    res = indexed.search(image=photos / "chelsea.jpg", limit=20, filters=Filters(min_size=500))
+    assert res.results and all(min(r.width, r.height) >= 500 for r in res.results)
+
+
+def test_bad_queries(indexed: Library, tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        indexed.search(image=tmp_path / "missing.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("hello")
+    with pytest.raises(LookalikeError, match="not an image"):
+        indexed.search(image=bad)
+    with pytest.raises(LookalikeError, match="exactly one"):
+        indexed.search("cat", text="dog")
+    with pytest.raises(NotFound):
+        indexed.search(image_id=999_999)
+
+
+def test_query_preprocessing_matches_indexing(indexed: Library, photos: Path) -> None:
+    """One preprocessing path: a query of an indexed file reproduces its stored vector."""
+    info = indexed.store.get_by_path(str(photos / "astronaut.jpg"))
+    assert info is not None
+    stored, _ = indexed.store.vectors([info.id])
+    from lookalike.search.plan import Query
+
+    q, _ = indexed.query_vectors(Query("image_path", str(photos / "astronaut.jpg")))
+    assert float(np.dot(stored[0], q)) > 0.9999
+
+
+def test_info(indexed: Library) -> None:
+    info = indexed.info()
+    assert info["images"] == info["vectors"] == 16
+    assert info["model"]["name"] == "efficientnet-lite0"  # type: ignore[index]
