@@ -249,6 +249,37 @@ class Indexer:
     def _decode(self, w: _Work, max_bytes: int, data: bytes | None = None) -> _Work:
         return prepare(w.entry, self.model, self.settings, data, self.extras)
 
+    # -- optional analyses on images indexed before --ocr/--faces was asked for --------------------------------
+    def _backfill_extras(self, roots: Sequence[str]) -> int:
+        """Run the asked-for analyses on indexed images below ``roots`` that lack them (in threads)."""
+        from lookalike.extras import warn
+
+        todo: dict[int, str] = {}
+        for kind in self.extras.kinds:
+            todo.update(self.store.missing_extras(kind, roots))
+        if not todo:
+            return 0
+        max_bytes = self.settings.max_file_mb * 1_000_000
+
+        def analyse(item: tuple[int, str]) -> tuple[int, str, ExtraResult]:
+            image_id, path = item
+            try:
+                data = read_file(path, max_bytes)
+                d = decode(data, min_side=EXTRAS_MIN_SIDE, max_pixels=self.settings.max_pixels)
+            except ImageError as err:
+                return image_id, path, ExtraResult(error=str(err))
+            return image_id, path, self.extras.analyse(d, data)
+
+        done = 0
+        with ThreadPoolExecutor(self.settings.decode_workers(), thread_name_prefix="extras") as pool:
+            for image_id, path, res in pool.map(analyse, sorted(todo.items())):
+                if res.error:
+                    warn(path, res.error)
+                    continue
+                self.store.write_extras(image_id, res.kinds, res.texts, res.faces)
+                done += 1
+        return done
+
 
 def decode_workers(settings: Settings, model: Model) -> int:
     """Decoding threads: the setting, else one per core beside a CPU model (whose engine sleeps instead of
@@ -282,37 +313,6 @@ def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None =
     except Exception as err:  # noqa: BLE001 - one bad file never stops a run
         w.error = f"unexpected error while decoding: {type(err).__name__}: {err}"
     return w
-
-    # -- optional analyses on images indexed before --ocr/--faces was asked for --------------------------------
-    def _backfill_extras(self, roots: Sequence[str]) -> int:
-        """Run the asked-for analyses on indexed images below ``roots`` that lack them (in threads)."""
-        from lookalike.extras import warn
-
-        todo: dict[int, str] = {}
-        for kind in self.extras.kinds:
-            todo.update(self.store.missing_extras(kind, roots))
-        if not todo:
-            return 0
-        max_bytes = self.settings.max_file_mb * 1_000_000
-
-        def analyse(item: tuple[int, str]) -> tuple[int, str, ExtraResult]:
-            image_id, path = item
-            try:
-                data = read_file(path, max_bytes)
-                d = decode(data, min_side=EXTRAS_MIN_SIDE, max_pixels=self.settings.max_pixels)
-            except ImageError as err:
-                return image_id, path, ExtraResult(error=str(err))
-            return image_id, path, self.extras.analyse(d, data)
-
-        done = 0
-        with ThreadPoolExecutor(self.settings.decode_workers(), thread_name_prefix="extras") as pool:
-            for image_id, path, res in pool.map(analyse, sorted(todo.items())):
-                if res.error:
-                    warn(path, res.error)
-                    continue
-                self.store.write_extras(image_id, res.kinds, res.texts, res.faces)
-                done += 1
-        return done
 
 
 def top_tags(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
