@@ -539,7 +539,7 @@ class PostgresStore:
                 for r in c.execute(f"SELECT {IMAGE_COLUMNS} FROM {SCHEMA}.images WHERE id = ANY(%s)", (ids,)):
                     found[r[0]] = ImageInfo(*r)
                 for image_id, cls, score in c.execute(
-                        f"SELECT image_id, class, score FROM {SCHEMA}.tags WHERE image_id = ANY(%s) "
+                        f"SELECT image_id, class, score::float8 FROM {SCHEMA}.tags WHERE image_id = ANY(%s) "
                         "ORDER BY image_id, score DESC, class", (ids,)):
                     if image_id in found:
                         found[image_id].tags.append((cls, score))
@@ -704,7 +704,7 @@ class PostgresStore:
         if not words or k <= 0:
             return []
         where, args = filter_sql(filters) if filters and filters.active() else ("TRUE", [])
-        sql = (f"SELECT x.image_id, MAX(ts_rank(x.tsv, q)) AS s FROM {SCHEMA}.texts x "
+        sql = (f"SELECT x.image_id, MAX(ts_rank(x.tsv, q))::float8 AS s FROM {SCHEMA}.texts x "
                f"JOIN {SCHEMA}.images i ON i.id = x.image_id, websearch_to_tsquery('english', %s) q "
                f"WHERE x.tsv @@ q AND {where} GROUP BY x.image_id ORDER BY s DESC, x.image_id LIMIT %s")
         rows = self._read(lambda c: c.execute(sql, [" or ".join(words), *args, int(k)]).fetchall())
