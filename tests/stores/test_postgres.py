@@ -226,11 +226,12 @@ def test_errors_are_one_line(pg_url: str) -> None:
         PostgresStore("mysql://x")
     store = PostgresStore(pg_url)
     store.set_model_info("m", "1", 8)
-    with pytest.raises(ModelMismatch, match="8"):
-        store.knn(np.ones(16, np.float32) / 4, 5)
     with pytest.raises(LookalikeError, match="dimensions"):
         store.write(upserts=recs_from(clustered(1, 16)))
     assert store.count() == 0
+    store.write(upserts=recs_from(clustered(3, 8)))
+    with pytest.raises(ModelMismatch, match="16 dimensions"):
+        store.knn(np.ones(16, np.float32) / 4, 5)
     with store.primary.connection() as c:
         c.execute("INSERT INTO lookalike.migrations (version) VALUES (%s)", (len(MIGRATIONS) + 3,))
     store.close()
