@@ -175,6 +175,14 @@ def test_searches_on_the_replica_see_what_was_indexed_on_the_primary(pg_url: str
         wait_for_replay(pg_url, replica.url())
         names = [Path(h.path).name for h in lib.search(image=photos / "coffee.jpg", limit=5).results]
         assert "copy_of_coffee.jpg" in names
+    # with the primary unreachable, searches go on from the replica
+    from lookalike.stores.pgserver import free_port
+
+    dead = pg_url.rsplit("@", 1)[0] + f"@127.0.0.1:{free_port(22000)}/lookalike"
+    with Library(settings=Settings(db=dead, read_db=(replica.url(),))) as lib:
+        res = lib.search(image=photos / "chelsea.jpg", limit=3)
+        assert Path(res.results[0].path).name == "chelsea.jpg"
+        assert {"chelsea.jpg", "black_cat.jpg"} & {Path(r.path).name for r in lib.search("cat", limit=3).results}
 
 
 def test_an_unreachable_replica_is_skipped(pg_url: str) -> None:

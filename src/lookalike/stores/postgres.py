@@ -332,6 +332,7 @@ class PostgresStore:
             start = next(self._rr) % len(replicas)
             replicas = replicas[start:] + replicas[:start]
         order = [*replicas, self.primary] if prefer_replica else [self.primary, *replicas]
+        order.sort(key=lambda p: not p.available())  # servers that just failed go last (stable sort)
         last: Unreachable | None = None
         for pool in order:
             if pool is self.primary and not self._migrated:
