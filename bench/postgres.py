@@ -171,6 +171,13 @@ def bench_postgres(data, queries, truth, args, url: str) -> dict[str, object]:  
                               "ef_search": args.ef}
     ids = id_map(store)
     out.update(query_all(store, ids, queries, truth, args.k))
+    sweep = []
+    for ef in args.sweep:  # the recall/speed trade-off on the same index
+        store.ef_search = ef
+        r = query_all(store, ids, queries, truth, args.k)
+        sweep.append({"ef_search": ef, **{key: r[key] for key in ("qps", "p50_ms", "p99_ms", f"recall@{args.k}")}})
+    if sweep:
+        out["sweep"] = sweep
     st = store.stats()
     out["bytes"] = st["bytes"]
     out["index"] = st["vector_index"]
@@ -186,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", type=int, default=600, help="real photo embeddings the vectors are made from")
     p.add_argument("--batch", type=int, default=1000, help="records per write() call")
     p.add_argument("--ef", type=int, default=100, help="hnsw.ef_search")
+    p.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                   help="also query PostgreSQL at these hnsw.ef_search values, e.g. 40,200,400")
     p.add_argument("--build-mem", default="2GB", help="maintenance_work_mem for the HNSW build")
     p.add_argument("--db", help="an existing PostgreSQL (default: start a local one in a temp folder)")
     p.add_argument("--only", choices=["sqlite", "postgres"], help="run one store only")
@@ -231,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     print(" | ".join(f"{c:>19}" for c in cols))
     for r in results:
         print(" | ".join(f"{'' if r.get(c) is None else r.get(c)!s:>19}" for c in cols))
+        for sw in r.get("sweep", []):  # type: ignore[attr-defined]
+            print(f"  ef_search {sw['ef_search']:>4}: {sw['qps']} QPS, p50 {sw['p50_ms']} ms, p99 {sw['p99_ms']} ms, "
+                  f"recall@{args.k} {sw[f'recall@{args.k}']}")
     return 0
 
 

@@ -730,6 +730,35 @@ class PostgresStore:
         rows = self._read(lambda c: c.execute(sql, [" or ".join(words), *args, int(k)]).fetchall())
         return [Hit(int(r[0]), float(r[1])) for r in rows]
 
+    def keyword_search(self, weights: dict[int, float], query: str, k: int, filters: Filters | None = None,
+                       rrf_k: int = 60) -> list[Hit]:
+        """Hybrid keyword ranking in one statement: the tag ranking and the full-text ranking (each cut at
+        ``k``), fused by reciprocal rank (1 / (rrf_k + rank), summed), as search.fuse.rrf does; when one of
+        the two finds nothing, the other's own scores are returned, as Library's keyword search does."""
+        words = ts_words(query)
+        if k <= 0 or (not weights and not words):
+            return []
+        where, args = filter_sql(filters) if filters and filters.active() else ("TRUE", [])
+        sql = (
+            "WITH q(class, w) AS (SELECT * FROM unnest(%s::int[], %s::float8[])), "
+            "tag AS (SELECT t.image_id, SUM(t.score::float8 * q.w) AS s FROM "
+            f"{SCHEMA}.tags t JOIN q ON q.class = t.class JOIN {SCHEMA}.images i ON i.id = t.image_id WHERE {where} "
+            "GROUP BY t.image_id ORDER BY s DESC, t.image_id LIMIT %s), "
+            "txt AS (SELECT x.image_id, MAX(ts_rank(x.tsv, tq))::float8 AS s FROM "
+            f"{SCHEMA}.texts x JOIN {SCHEMA}.images i ON i.id = x.image_id, websearch_to_tsquery('english', %s) tq "
+            f"WHERE %s AND x.tsv @@ tq AND {where} GROUP BY x.image_id ORDER BY s DESC, x.image_id LIMIT %s), "
+            "a AS (SELECT image_id, s, row_number() OVER (ORDER BY s DESC, image_id) AS r FROM tag), "
+            "b AS (SELECT image_id, s, row_number() OVER (ORDER BY s DESC, image_id) AS r FROM txt), "
+            "f AS (SELECT COALESCE(a.image_id, b.image_id) AS id, a.s AS tag_s, b.s AS txt_s, "
+            "COALESCE(1.0::float8 / (%s + a.r), 0) + COALESCE(1.0::float8 / (%s + b.r), 0) AS fused "
+            "FROM a FULL JOIN b ON a.image_id = b.image_id) "
+            "SELECT id, CASE WHEN NOT EXISTS (SELECT 1 FROM b) THEN tag_s WHEN NOT EXISTS (SELECT 1 FROM a) THEN txt_s "
+            "ELSE fused END AS score FROM f ORDER BY score DESC, id"
+        )
+        params = [[int(c) for c in weights], [float(w) for w in weights.values()], *args, int(k),
+                  " or ".join(words) or "x", bool(words), *args, int(k), int(rrf_k), int(rrf_k)]
+        return [Hit(int(r[0]), float(r[1])) for r in self._read(lambda c: c.execute(sql, params).fetchall())]
+
     def close(self) -> None:
         for pool in (self.primary, *self.replicas):
             pool.close()
