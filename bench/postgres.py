@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--real", type=int, default=600, help="real photo embeddings the vectors are made from")
     p.add_argument("--batch", type=int, default=1000, help="records per write() call")
-    p.add_argument("--ef", type=int, default=100, help="hnsw.ef_search")
+    p.add_argument("--ef", type=int, default=200, help="hnsw.ef_search (the store default)")
     p.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
                    help="also query PostgreSQL at these hnsw.ef_search values, e.g. 40,200,400")
     p.add_argument("--build-mem", default="2GB", help="maintenance_work_mem for the HNSW build")

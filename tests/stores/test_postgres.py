@@ -269,3 +269,18 @@ def test_hybrid_keyword_ranking_in_sql_equals_the_fusion_in_python(pg_url: str) 
         assert [h.id for h in got] == [h.id for h in want]
         assert [h.score for h in got] == pytest.approx([h.score for h in want], rel=1e-12)
     store.close()
+
+
+def test_pooled_connections_survive_a_server_restart(pg_server, pg_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.stores import postgres
+    from lookalike.stores.postgres import PostgresStore
+
+    monkeypatch.setattr(postgres, "PING_AFTER_S", 0.0)  # check every pooled connection before use
+    store = PostgresStore(pg_url)
+    store.set_model_info("m", "1", 8)
+    store.write(upserts=recs_from(clustered(5, 8)))
+    assert store.count() == 5
+    pg_server.stop()
+    pg_server.start(fast=True)
+    assert store.count() == 5 and len(store.knn(clustered(1, 8)[0], 3)) == 3
+    store.close()

@@ -55,12 +55,13 @@ except ImportError:  # pragma: no cover - the extra is not installed
 
 SCHEMA = "lookalike"
 LOCK_KEY = 0x10_0C_A1_1C  # pg_advisory_xact_lock key for schema changes
-HNSW_MAX_DIM = 2000
-PLAIN_MAX_DIM = 1900  # vectors up to this size fit inside an 8 kB heap page  # pgvector's limit for an HNSW index on `vector`
+HNSW_MAX_DIM = 2000  # pgvector's limit for an HNSW index on `vector`
+PLAIN_MAX_DIM = 1900  # vectors up to this size fit inside an 8 kB heap page
 EXACT_BELOW = 20_000  # a filter matching fewer images than this is searched exactly
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
 EF_SEARCH = 200  # hnsw.ef_search for k <= 100 (bench/postgres.py: recall@10 0.94 at 100k x 1280)
 DOWN_FOR_S = 30.0  # a replica that failed is skipped this long
+PING_AFTER_S = 30.0  # a pooled connection idle longer than this is checked before use
 T = TypeVar("T")
 
 # Schema migrations, applied in order; lookalike.migrations records which ran. Append, never edit.
@@ -175,7 +176,7 @@ class Pool:
         self.masked = mask_url(url)
         self.size = size
         self.on_connect = on_connect
-        self.idle: list[psycopg.Connection[Any]] = []
+        self.idle: list[tuple[psycopg.Connection[Any], float]] = []  # (connection, when last used)
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(size)
         self.down_until = 0.0
@@ -209,7 +210,9 @@ class Pool:
         conn = None
         try:
             with self.lock:
-                conn = self.idle.pop() if self.idle else None
+                conn, since = self.idle.pop() if self.idle else (None, 0.0)
+            if conn is not None and time.monotonic() - since > PING_AFTER_S and not _alive(conn):
+                conn.close()  # the server restarted or dropped it while it sat idle
             if conn is None or conn.closed:
                 conn = self.connect()
             yield conn
@@ -221,7 +224,7 @@ class Pool:
             if conn is not None:
                 if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
                     with self.lock:
-                        self.idle.append(conn)
+                        self.idle.append((conn, time.monotonic()))
                 else:
                     conn.close()
             self.slots.release()
@@ -231,9 +234,17 @@ class Pool:
 
     def close(self) -> None:
         with self.lock:
-            for conn in self.idle:
+            for conn, _ in self.idle:
                 conn.close()
             self.idle.clear()
+
+
+def _alive(conn: "psycopg.Connection[Any]") -> bool:
+    try:
+        conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
 
 
 class Unreachable(LookalikeError):
