@@ -55,3 +55,25 @@ def test_as_root_a_folder_nobody_can_reach_is_refused_in_one_line(tmp_path, caps
     assert main(["db", "start", str(tmp_path / "db")]) == 2
     err = capsys.readouterr().err
     assert "runs as 'nobody'" in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the copy is made only for root")
+def test_binaries_nobody_cannot_reach_are_run_from_a_copy(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """As root with the virtual environment in a private folder (e.g. /root/...), the server still starts."""
+    import psycopg
+
+    from lookalike.stores import pgserver
+
+    root = pgserver.scratch_dir("lookalike-copy-")
+    reachable = pgserver._reachable_by
+    monkeypatch.setattr(pgserver, "_reachable_by",
+                        lambda user, path, mode: "site-packages" not in str(path) and reachable(user, path, mode))
+    monkeypatch.setattr(pgserver.tempfile, "gettempdir", lambda: str(root))
+    server = pgserver.LocalServer(root / "db")
+    try:
+        assert str(pgserver.install_dir()).startswith(str(root))
+        with psycopg.connect(server.start(fast=True)) as conn:
+            assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

