@@ -142,7 +142,8 @@ def replica(pg_server):  # type: ignore[no-untyped-def]
     shutil.rmtree(folder.parent, ignore_errors=True)
 
 
-def test_searches_on_the_replica_see_what_was_indexed_on_the_primary(pg_url: str, replica, photos: Path, model) -> None:  # type: ignore[no-untyped-def]
+def test_searches_on_the_replica_see_what_was_indexed_on_the_primary(pg_url: str, replica, photos: Path, model,  # type: ignore[no-untyped-def]
+                                                                     capsys) -> None:
     import psycopg
 
     from lookalike.config import Settings
@@ -183,6 +184,13 @@ def test_searches_on_the_replica_see_what_was_indexed_on_the_primary(pg_url: str
         res = lib.search(image=photos / "chelsea.jpg", limit=3)
         assert Path(res.results[0].path).name == "chelsea.jpg"
         assert {"chelsea.jpg", "black_cat.jpg"} & {Path(r.path).name for r in lib.search("cat", limit=3).results}
+    # the same through the command line's --db / --read-db
+    import json
+
+    from lookalike.cli import main
+
+    assert main(["search", str(photos / "rocket.jpg"), "--db", dead, "--read-db", replica.url(), "--json", "-n", "1"]) == 0
+    assert Path(json.loads(capsys.readouterr().out)["results"][0]["path"]).name == "rocket.jpg"
 
 
 def test_an_unreachable_replica_is_skipped(pg_url: str) -> None:
