@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lookalike.cli import main
-from lookalike.stores.base import ImageRecord
+from lookalike.stores.base import FaceRecord, ImageRecord
 from lookalike.stores.sqlite import SQLiteStore
 
 pytest.importorskip("psycopg")
@@ -21,10 +21,12 @@ def everything(store) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
     states = store.file_states()
     infos = store.get([st.id for st in states.values()])
     emb, cls = store.vectors([i.id for i in infos])
+    faces = store.faces([i.id for i in infos])
     out = {}
     for j, i in enumerate(infos):
         out[i.path] = (i.folder, i.size, i.mtime, i.sha, i.width, i.height, i.taken_at, i.camera, i.phash,
-                       sorted(i.tags), i.texts, emb[j].tobytes(), None if cls is None else cls[j].tobytes())
+                       sorted(i.tags), i.texts, emb[j].tobytes(), None if cls is None else cls[j].tobytes(),
+                       [(f.box, f.embedding.tobytes()) for f in faces.get(i.id, [])])
     return out
 
 
@@ -66,8 +68,11 @@ def test_every_field_survives_and_a_second_copy_does_not_double(pg_url: str, tmp
             path=f"/photos/{i % 9}/ü {i}.jpg", size=i, mtime=1.6e9 + i / 3, sha=f"{i:040x}", width=i + 1, height=7,
             embedding=v / np.linalg.norm(v), class_scores=rng.random(10).astype(np.float32),
             tags=[(i % 10, 0.75), ((i + 1) % 10, 0.125)], texts={"ocr": f"sale {i}"} if i % 3 else {},
-            taken_at="2019-01-02T03:04:05" if i % 2 else None, camera="Canon" if i % 4 else None, phash=f"{i:016x}"))
+            taken_at="2019-01-02T03:04:05" if i % 2 else None, camera="Canon" if i % 4 else None, phash=f"{i:016x}",
+            faces=[FaceRecord((i, 2, 30, 40), (v[:8] * 0.5).astype(np.float32))] * (i % 3),
+            extras=("ocr", "faces") if i % 5 == 0 else ("faces",) if i % 5 == 1 else ()))
     lib.write(upserts=recs)
+    lib.set_texts(lib.get_by_path("/photos/3/ü 3.jpg").id, {"description": "grandma's birthday"})
     lib.close()
     for _ in range(2):
         assert main(["migrate", "--from", str(tmp_path / "lib"), "--to", pg_url, "--batch", "500"]) == 0
@@ -75,6 +80,8 @@ def test_every_field_survives_and_a_second_copy_does_not_double(pg_url: str, tmp
     assert main(["migrate", "--from", pg_url, "--to", str(tmp_path / "copy")]) == 0
     a, b = SQLiteStore(tmp_path / "lib"), SQLiteStore(tmp_path / "copy")
     assert len(everything(b)) == 1203 and everything(a) == everything(b)
+    for kind in ("ocr", "faces"):
+        assert {p for _, p in a.missing_extras(kind)} == {p for _, p in b.missing_extras(kind)}
     a.close()
     b.close()
 

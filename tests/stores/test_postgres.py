@@ -255,30 +255,6 @@ def test_errors_are_one_line(pg_url: str) -> None:
         PostgresStore(pg_url)
 
 
-def test_hybrid_keyword_ranking_in_sql_equals_the_fusion_in_python(pg_url: str) -> None:
-    from lookalike.search.fuse import rrf
-    from lookalike.stores.postgres import PostgresStore
-
-    store = PostgresStore(pg_url)
-    store.set_model_info("m", "1", 8)
-    rng = np.random.default_rng(5)
-    recs = recs_from(clustered(300, 8))
-    for i, r in enumerate(recs):
-        r.tags = [(int(c), float(rng.random())) for c in rng.choice(20, 3, replace=False)]
-        if i % 3 == 0:
-            r.texts = {"ocr": " ".join(rng.choice(["red", "bus", "stop", "cat", "sale", "exit"], 4))}
-    store.write(upserts=recs)
-    for weights, words, filters in [({1: 1.0, 2: 0.5}, "bus stop", None), ({3: 1.0}, "cat", Filters(folder="/c/common")),
-                                    ({4: 0.7}, "zebra", None), ({}, "sale", None), ({19: 1.0}, "", None)]:
-        tag = store.tag_search(weights, 40, filters) if weights else []
-        text = store.text_search(words, 40, filters)
-        want = tag if not text else text if not tag else rrf({"tags": tag, "text": text})
-        got = store.keyword_search(weights, words, 40, filters)
-        assert [h.id for h in got] == [h.id for h in want]
-        assert [h.score for h in got] == pytest.approx([h.score for h in want], rel=1e-12)
-    store.close()
-
-
 def test_pooled_connections_survive_a_server_restart(pg_server, pg_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from lookalike.stores import postgres
     from lookalike.stores.postgres import PostgresStore
@@ -291,4 +267,23 @@ def test_pooled_connections_survive_a_server_restart(pg_server, pg_url: str, mon
     pg_server.stop()
     pg_server.start(fast=True)
     assert store.count() == 5 and len(store.knn(clustered(1, 8)[0], 3)) == 3
+    store.close()
+
+
+def test_migration_2_upgrades_a_version_1_database(pg_url: str) -> None:
+    import psycopg
+
+    from lookalike.stores.postgres import MIGRATIONS, SCHEMA, PostgresStore, _split_sql
+
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {SCHEMA}")
+        c.execute(f"CREATE TABLE {SCHEMA}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        for stmt in _split_sql(MIGRATIONS[0]):
+            c.execute(stmt)
+        c.execute(f"INSERT INTO {SCHEMA}.migrations (version) VALUES (1)")
+        c.execute(f"INSERT INTO {SCHEMA}.images (path, folder, size, mtime, sha, width, height, indexed_at) "
+                  "VALUES ('/old.jpg', '/', 1, 1, 's', 10, 10, 0)")
+    store = PostgresStore(pg_url)
+    assert store.schema_version == len(MIGRATIONS) >= 2
+    assert [p for _, p in store.missing_extras("faces")] == ["/old.jpg"]
     store.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.stores.base import Filters, ImageRecord, Move
+from lookalike.stores.base import FaceRecord, Filters, ImageRecord, Move
 
 DIM = 64
 CLASSES = 32
@@ -339,3 +339,70 @@ def test_text_search_stems_ranks_and_ignores_syntax(store) -> None:  # type: ign
     assert store.text_search("the of a", 10) == []  # stopwords only
     assert store.text_search('cat" & (dog | !', 10)  # query syntax is never passed through
     assert store.text_search("", 10) == [] and store.text_search("zebra", 10) == []
+
+
+# -- faces, optional analyses, descriptions ---------------------------------------------------------------
+def face(seed: int, box: tuple[int, int, int, int] = (1, 2, 30, 40)) -> FaceRecord:
+    return FaceRecord(box, unit(np.random.default_rng(seed), 128) * 0.5)  # dlib's descriptors have norms near 0.5
+
+
+def test_faces_are_written_read_and_searched(store) -> None:  # type: ignore[no-untyped-def]
+    store.set_model_info("m", "1", DIM)
+    alice, bob = face(1), face(2)
+    near_alice = FaceRecord((5, 5, 50, 50), alice.embedding + 0.01)
+    store.write(upserts=[record(1, faces=[alice], extras=("faces",)), record(2, faces=[bob, near_alice], camera="Canon"),
+                         record(3)])
+    ids = ids_by_path(store)
+    a, b, c = (ids[f"/photos/a/img000{i}.jpg"] for i in (1, 2, 3))
+    faces = store.faces([a, b, c, 10**9])
+    assert set(faces) == {a, b} and len(faces[b]) == 2
+    assert faces[a][0].box == (1, 2, 30, 40) and faces[b][1].box == (5, 5, 50, 50)
+    np.testing.assert_array_equal(faces[a][0].embedding, alice.embedding)
+    hits = store.face_search(alice.embedding, 10)
+    assert [h.id for h in hits] == [a, b]  # one hit per image, by its closest face; bob's face is far
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[1].score == pytest.approx(1 - float(np.linalg.norm(near_alice.embedding - alice.embedding)), abs=1e-5)
+    assert [h.id for h in store.face_search(alice.embedding, 10, max_distance=0.05)] == [a]
+    assert [h.id for h in store.face_search(alice.embedding, 10, Filters(camera="canon"))] == [b]
+    assert len(store.face_search(alice.embedding, 1)) == 1 and store.face_search(alice.embedding, 10, Filters(folder="/z")) == []
+    store.write(deletes=[b])
+    assert [h.id for h in store.face_search(alice.embedding, 10)] == [a]
+
+
+def test_extras_are_recorded_and_backfilled(store) -> None:  # type: ignore[no-untyped-def]
+    store.set_model_info("m", "1", DIM)
+    store.write(upserts=[record(1, folder="/d", extras=("ocr",)), record(2, folder="/d"), record(3, folder="/e")])
+    ids = ids_by_path(store)
+    a, b = ids["/d/img0001.jpg"], ids["/d/img0002.jpg"]
+    assert store.missing_extras("ocr", ["/d"]) == [(b, "/d/img0002.jpg")]
+    assert len(store.missing_extras("ocr")) == 2 and len(store.missing_extras("faces")) == 3
+    store.write_extras(b, ("ocr", "faces"), {"ocr": "HELLO world"}, [face(7)])
+    assert store.missing_extras("ocr", ["/d"]) == []
+    assert store.get([b])[0].texts == {"ocr": "HELLO world"}
+    assert [h.id for h in store.text_search("hello", 5)] == [b]
+    store.write_extras(b, ("faces",), None, [face(8), face(9)])  # doing faces again replaces them
+    assert len(store.faces([b])[b]) == 2
+    store.write_extras(a, ("faces",), None, [])
+    assert a not in store.faces([a]) and all(i != a for i, _ in store.missing_extras("faces"))
+    store.write_extras(10**9, ("ocr",), {"ocr": "gone"})  # an image removed meanwhile: nothing happens
+    assert store.count() == 3
+
+
+def test_reindexing_keeps_a_description_and_drops_derived_data(store) -> None:  # type: ignore[no-untyped-def]
+    store.set_model_info("m", "1", DIM)
+    store.write(upserts=[record(1, faces=[face(1)], extras=("faces", "ocr"), texts={"caption": "a cat"})])
+    i = store.get_by_path("/photos/a/img0001.jpg").id
+    store.set_texts(i, {"description": "grandma's birthday", "ocr": "old text"})
+    store.write(upserts=[record(5, path="/photos/a/img0001.jpg", texts={"caption": "a dog"})])  # content changed
+    assert store.get([i])[0].texts == {"description": "grandma's birthday", "caption": "a dog"}
+    assert store.faces([i]) == {} and [p for _, p in store.missing_extras("faces")] == ["/photos/a/img0001.jpg"]
+    assert [h.id for h in store.text_search("birthday", 5)] == [i] and store.text_search("old", 5) == []
+    store.write(upserts=[record(6, path="/photos/a/img0001.jpg", texts={"description": "", "caption": "x"})])
+    assert store.get([i])[0].texts == {"caption": "x"}  # a record that brings its own description decides
+
+
+def test_clear_vectors_forgets_content_hashes(store) -> None:  # type: ignore[no-untyped-def]
+    store.set_model_info("m", "1", DIM)
+    store.write(upserts=[record(1)])
+    store.clear_vectors()
+    assert [st.sha for st in store.file_states().values()] == [""]  # so no move or copy matches old content

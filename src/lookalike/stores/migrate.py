@@ -1,7 +1,8 @@
 """Copy a library between stores (embedded <-> PostgreSQL, or PostgreSQL <-> PostgreSQL), then verify it.
 
 Everything the store protocol holds travels: paths, sizes, mtimes, content hashes, dimensions, dates, cameras,
-perceptual hashes, embeddings, class scores, tags, texts and the model identity. Images are matched by path, so
+perceptual hashes, embeddings, class scores, tags, texts (OCR, captions, descriptions), faces, the record of
+which optional analyses ran, and the model identity. Images are matched by path, so
 a copy into a store that already holds some of them updates those rows (no doubles). Image ids are assigned
 by the destination (they are store-local row numbers). After copying, every image is read back from the
 destination and compared with the source: a difference is an error, never a silent loss.
@@ -19,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.stores.base import ImageInfo, ImageRecord, Store, batched
+from lookalike.stores.base import FaceRecord, ImageInfo, ImageRecord, Store, batched
+
+EXTRA_KINDS = ("ocr", "faces")  # the optional analyses (lookalike.extras) whose record travels
 
 
 @dataclass
@@ -30,13 +33,15 @@ class MigrateSummary:
     vectors: int = 0
     tags: int = 0
     texts: int = 0
+    faces: int = 0
     without_vectors: list[str] = field(default_factory=list)  # waiting for re-indexing; not copied
     verified: bool = False
     elapsed_s: float = 0.0
 
     def line(self) -> str:
         extra = f", {len(self.without_vectors)} without vectors not copied" if self.without_vectors else ""
-        return (f"copied {self.images} images ({self.vectors} vectors, {self.tags} tags, {self.texts} texts) "
+        return (f"copied {self.images} images ({self.vectors} vectors, {self.tags} tags, {self.texts} texts, "
+                f"{self.faces} faces) "
                 f"from {self.source} to {self.destination} in {self.elapsed_s:.1f} s{extra}; "
                 f"{'verified' if self.verified else 'NOT verified'}")
 
@@ -86,16 +91,18 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
         dst.set_model_info(info["name"], info["version"], int(info["dim"]))
     states = src.file_states()
     ids = sorted(st.id for st in states.values())
+    lacking = {kind: {i for i, _ in src.missing_extras(kind)} for kind in EXTRA_KINDS}
     bulk = getattr(dst, "deferred_index", None)
     with bulk() if bulk is not None and dst.count() == 0 else nullcontext():
         for chunk in batched(ids, batch):
-            records, missing = _records(src, chunk)
+            records, missing = _records(src, chunk, lacking)
             s.without_vectors += missing
             dst.write(upserts=records)
             s.images += len(records)
             s.vectors += len(records)
             s.tags += sum(len(r.tags) for r in records)
             s.texts += sum(1 for r in records for v in r.texts.values() if v)
+            s.faces += sum(len(r.faces) for r in records)
             if on_progress:
                 on_progress(s.images + len(s.without_vectors), len(ids))
     verify(src, dst, ids, skip={p for p in s.without_vectors}, batch=batch)
@@ -104,8 +111,9 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
     return s
 
 
-def _records(src: Store, ids: Sequence[int]) -> tuple[list[ImageRecord], list[str]]:
+def _records(src: Store, ids: Sequence[int], lacking: dict[str, set[int]]) -> tuple[list[ImageRecord], list[str]]:
     infos = src.get(ids)
+    faces = src.faces([i.id for i in infos])
     emb, cls = src.vectors([i.id for i in infos])
     if len(emb) != len(infos):  # some images lost their vectors (a model change waiting for re-indexing)
         pairs = [(i, src.vectors([i.id])) for i in infos]
@@ -114,18 +122,25 @@ def _records(src: Store, ids: Sequence[int]) -> tuple[list[ImageRecord], list[st
     else:
         missing = []
         kept = [(i, emb[j], None if cls is None else cls[j]) for j, i in enumerate(infos)]
-    return [_record(i, e, c) for i, e, c in kept], missing
+    return [_record(i, e, c, faces.get(i.id, []), tuple(k for k in EXTRA_KINDS if i.id not in lacking[k]))
+            for i, e, c in kept], missing
 
 
-def _record(i: ImageInfo, emb: np.ndarray, cls: np.ndarray | None) -> ImageRecord:
+def _record(i: ImageInfo, emb: np.ndarray, cls: np.ndarray | None, faces: list[FaceRecord],
+            extras: tuple[str, ...]) -> ImageRecord:
     return ImageRecord(path=i.path, size=i.size, mtime=i.mtime, sha=i.sha, width=i.width, height=i.height,
                        embedding=emb, class_scores=cls, tags=list(i.tags), texts=dict(i.texts),
-                       taken_at=i.taken_at, camera=i.camera, phash=i.phash)
+                       taken_at=i.taken_at, camera=i.camera, phash=i.phash, faces=faces, extras=extras)
 
 
 def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = frozenset(), batch: int = 500) -> None:  # type: ignore[assignment]
     """Read every copied image back from ``dst`` and compare it with ``src``; raise on the first difference."""
     dst_ids = {p: st.id for p, st in dst.file_states().items()}
+    wanted = set(ids)
+    copied = {p for p, st in src.file_states().items() if st.id in wanted} - set(skip)
+    for kind in EXTRA_KINDS:  # the same images lack each analysis on both sides
+        if {p for _, p in src.missing_extras(kind)} & copied != {p for _, p in dst.missing_extras(kind)} & copied:
+            raise LookalikeError(f"migration changed which images had {kind} analysed")
     for chunk in batched(list(ids), batch):
         a = [i for i in src.get(chunk) if i.path not in skip]
         missing = [i.path for i in a if i.path not in dst_ids]
@@ -142,6 +157,14 @@ def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = froze
             raise LookalikeError("migration changed embeddings")
         if (ca is None) != (cb is None) or (ca is not None and not np.array_equal(ca, cb)):  # type: ignore[arg-type]
             raise LookalikeError("migration changed class scores")
+        fa, fb = src.faces([i.id for i in a]), dst.faces([b[i.path].id for i in a])
+        for x in a:
+            if _faces(fa.get(x.id, [])) != _faces(fb.get(b[x.path].id, [])):
+                raise LookalikeError(f"migration changed the faces of {x.path}")
+
+
+def _faces(faces: list[FaceRecord]) -> list[tuple]:
+    return [(tuple(f.box), np.asarray(f.embedding, np.float32).tobytes()) for f in faces]
 
 
 def _fields(i: ImageInfo) -> tuple:
