@@ -44,6 +44,7 @@ bench: install bench-data
 	$(PY) bench/index_throughput.py
 	$(PY) bench/search_scale.py --n 100000
 	$(PY) bench/quality.py
+	$(PY) bench/postgres.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-out .lookalike-demo
