@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.errors import LookalikeError
+from lookalike.models.registry import process_wide
 
 SAME_PERSON = 0.6  # L2 distance between embeddings below which two faces are taken as one person
 MIN_FACE = 40  # faces smaller than this (pixels, in the image given) are ignored
@@ -78,16 +79,7 @@ class FaceModel:
         return out
 
 
-_MODEL: FaceModel | None = None
-_LOCK = threading.Lock()
-
-
-def face_model() -> FaceModel:
-    global _MODEL
-    with _LOCK:
-        if _MODEL is None:
-            _MODEL = FaceModel()
-        return _MODEL
+face_model = process_wide(FaceModel)  # the process-wide face model, loaded on first use
 
 
 def available() -> bool:

@@ -8,13 +8,13 @@ finds, so a photo without text costs one detector pass. Images are scaled so the
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from lookalike.errors import LookalikeError
+from lookalike.models.registry import process_wide
 
 MIN_SCORE = 0.6  # recogniser confidence below which a line is dropped
 MIN_CHARS = 2  # lines with fewer letters or digits are dropped (a lone "O" on a cat's fur)
@@ -59,17 +59,8 @@ class OCR:
         return "\n".join(line.text for line in self.read(image))
 
 
-_OCR: OCR | None = None
-_LOCK = threading.Lock()
-
-
-def ocr_engine() -> OCR:
-    """The process-wide OCR engine (onnxruntime sessions are safe to call from several threads)."""
-    global _OCR
-    with _LOCK:
-        if _OCR is None:
-            _OCR = OCR()
-        return _OCR
+# the process-wide OCR engine (onnxruntime sessions are safe to call from several threads)
+ocr_engine = process_wide(OCR)
 
 
 def available() -> bool:

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from lookalike.errors import LookalikeError
 from lookalike.models.base import Model
+
+T = TypeVar("T")
+
+
+def process_wide(factory: Callable[[], T]) -> Callable[[], T]:
+    """A zero-argument loader whose result is built once per process (thread-safe) and then shared."""
+    lock = threading.Lock()
+    built: list[T] = []
+
+    @functools.wraps(factory)
+    def get() -> T:
+        with lock:
+            if not built:
+                built.append(factory())
+            return built[0]
+
+    return get
+
 
 _CACHE: dict[tuple[str, str, int, str], Model] = {}
 _LOCK = threading.Lock()

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.errors import LookalikeError
+from lookalike.models.registry import process_wide
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-_LOCK = threading.Lock()
-_MODEL: "TextModel | None" = None
 
 
 def model_dir() -> Path:
@@ -93,13 +92,7 @@ class TextModel:
         return emb
 
 
-def text_model() -> TextModel:
-    """The process-wide sentence model (loaded on first use)."""
-    global _MODEL
-    with _LOCK:
-        if _MODEL is None:
-            _MODEL = TextModel()
-        return _MODEL
+text_model = process_wide(TextModel)  # the process-wide sentence model, loaded on first use
 
 
 def available() -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import io
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from lookalike.models.vocab import STOPWORDS, Vocabulary, load_classes, normalize
 from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit
+from lookalike.models.registry import process_wide
 
 CLASS_TEXT_FILE = "class_text_minilm.npz"
 ROWS_PER_CLASS = 2
@@ -107,16 +107,7 @@ def _shipped_embeddings(texts: Sequence[str]) -> np.ndarray | None:
     return data["emb"].astype(np.float32)
 
 
-_INDEX: ClassIndex | None = None
-_INDEX_LOCK = threading.Lock()
-
-
-def class_index() -> ClassIndex:
-    global _INDEX
-    with _INDEX_LOCK:
-        if _INDEX is None:
-            _INDEX = ClassIndex()
-        return _INDEX
+class_index = process_wide(ClassIndex)  # the class-text embeddings, built once per process
 
 
 def semantic_available() -> bool:
