@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
-    from lookalike.config import Settings
+    from lookalike.config import DEFAULT_MODEL, Settings
     from lookalike.indexer import prepare
     from lookalike.io.crawl import FileEntry
     from lookalike.models.registry import load_model
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     paths_all = build_set(max(counts), sizes, args.seed, cache)
     settings = Settings.from_env(device=args.device, engine=args.engine, batch_size=args.batch_size,
                                  workers=args.workers or None, threads=args.threads or None)
-    model = load_model(settings.model, settings.device, settings.threads, settings.engine)
+    model = load_model(settings.model or DEFAULT_MODEL, settings.device, settings.threads, settings.engine)
     sample = paths_all[: min(len(paths_all), 64)]
     inputs = np.stack([prepare(FileEntry(str(p), p.stat().st_size, p.stat().st_mtime), model, settings).pixels
                        for p in sample])  # type: ignore[misc]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -63,9 +62,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def library_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from lookalike.library import Library
 
-    lib = Library(settings=settings_from(args))
-    lib._model_explicit = bool(getattr(args, "model", None)) or bool(os.environ.get("LOOKALIKE_MODEL"))
-    return lib
+    return Library(settings=settings_from(args))
 
 
 def filters_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]

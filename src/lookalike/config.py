@@ -23,12 +23,15 @@ def _env_bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+DEFAULT_MODEL = "efficientnet-lite0"
+
+
 @dataclass(frozen=True)
 class Settings:
     library: Path = field(default_factory=default_library_dir)
     db: str | None = None  # postgresql://... ; None means the embedded store in `library`
     read_db: tuple[str, ...] = ()  # replicas that serve searches
-    model: str = "efficientnet-lite0"
+    model: str | None = None  # None: the model that built the index, else DEFAULT_MODEL
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
     batch_size: int = 32
     workers: int = 0  # decoding threads; 0 = choose from the CPU count

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.config import Settings
+from lookalike.config import DEFAULT_MODEL, Settings
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
 from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
@@ -77,7 +77,6 @@ class Library:
 
             settings = replace(settings, **({"library": Path(library)} if library is not None else {}), **overrides)  # type: ignore[arg-type]
         self.settings = settings
-        self._model_explicit = "model" in overrides or bool(os.environ.get("LOOKALIKE_MODEL"))
 
     # -- stages ------------------------------------------------------------------------------------------
     @cached_property
@@ -88,10 +87,10 @@ class Library:
     def model(self) -> Model:
         from lookalike.models.registry import load_model
 
-        name = self.settings.model
-        info = self.store.model_info()
-        if info and not self._model_explicit and info["name"] != name:
-            name = info["name"]  # search with the model that built the index
+        name = self.settings.model  # chosen explicitly (flag, env or API) ...
+        if name is None:  # ... else the model that built the index, else the default
+            info = self.store.model_info()
+            name = info["name"] if info else DEFAULT_MODEL
         return load_model(name, self.settings.device, self.settings.threads, self.settings.engine)
 
     @cached_property
