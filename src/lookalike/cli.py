@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lookalike import __version__
-from lookalike.config import Settings
+from lookalike.config import VECTOR_INDEX_KINDS, Settings
 from lookalike.errors import LookalikeError
 
 Command = Callable[[argparse.Namespace], int]
@@ -53,6 +53,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["workers"] = args.workers
     if getattr(args, "threads", None):
         overrides["threads"] = args.threads
+    if getattr(args, "vector_index", None):
+        overrides["vector_index"] = args.vector_index
     for flag in ("ocr", "faces"):
         if getattr(args, flag, False):
             overrides[flag] = True
@@ -184,10 +186,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"images:   {info.get('images')}  (vectors {info.get('vectors')}, folders {info.get('folders')})",
         f"model:    {model.get('name', '-')}  {model.get('version', '')}",
         f"size:     {int(info.get('bytes') or 0) / 1e6:.1f} MB",
+        f"vectors:  {_index_line(info.get('vector_index') or {})}",
         f"schema:   v{info.get('schema_version')}",
     ])
     emit(args, info, text)
     return 0
+
+
+def _index_line(v: dict) -> str:  # type: ignore[type-arg]
+    extra = ", ".join(f"{k} {v[k]}" for k in ("nlist", "nprobe", "M", "ef_search", "tombstones") if v.get(k))
+    return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
 
 
 @command("serve")
@@ -213,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-skipped", type=int, default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
+    p.add_argument("--vector-index", choices=VECTOR_INDEX_KINDS,
+                   help="embedded store's vector index (default auto: exact below 25k images, IVF-SQ8 above); kept")
 
     p = sub.add_parser("search", help="search by an image file, an http(s) URL, id:N, or keywords")
     _common(p)

@@ -3,7 +3,7 @@
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
-separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES.
+separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def _env_bool(value: str) -> bool:
 
 
 DEFAULT_MODEL = "efficientnet-lite0"
+VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Settings:
     ocr: bool = False  # index: read the text inside photos (RapidOCR; optional extra)
     faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
     captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
+    vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-pq | hnsw | hnsw-sq8
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -72,6 +74,7 @@ class Settings:
             "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
             "LOOKALIKE_OCR": ("ocr", _env_bool),
             "LOOKALIKE_FACES": ("faces", _env_bool),
+            "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
         }
         for var, (name, conv) in mapping.items():
             if env.get(var):

@@ -42,6 +42,7 @@ class IndexSummary:
     cpu_s: float = 0.0  # CPU time of the whole process (all threads) during the run
     interrupted: bool = False
     extras: int = 0  # already indexed images given OCR/faces in this run
+    vector_index: dict[str, object] = field(default_factory=dict)  # the store's vector index after the run
 
     @property
     def images_per_s(self) -> float:
@@ -66,7 +67,7 @@ class IndexSummary:
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(self.images_per_s, 2),
             "cpu_s": round(self.cpu_s, 3),
-            "interrupted": self.interrupted, "extras": self.extras,
+            "interrupted": self.interrupted, "extras": self.extras, "vector_index": self.vector_index,
         }
 
 

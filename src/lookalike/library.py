@@ -102,7 +102,10 @@ class Library:
     # -- indexing ----------------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | os.PathLike[str]], *, progress: bool = False,
               on_progress: Progress | None = None) -> IndexSummary:
-        return Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
+        summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
+        if not summary.interrupted:
+            summary.vector_index = self.store.optimize(progress=progress)
+        return summary
 
     # -- search ------------------------------------------------------------------------------------------
     def search(self, query: str | None = None, *, image: str | os.PathLike[str] | bytes | None = None,

@@ -63,3 +63,67 @@ def test_text_search_is_injection_safe(tmp_path: Path) -> None:
     s.write(upserts=[_rec("/a.jpg", 1)])
     assert s.text_search('thing" OR 1=1 --', 5)  # quoted terms, no FTS syntax errors
     assert s.text_search("NEAR(", 5) == []
+
+
+# -- the approximate vector index: kept in step, saved beside the database, rebuilt when outgrown ----------------
+def _many(n: int, dim: int = 32, start: int = 0) -> list[ImageRecord]:
+    rng = np.random.default_rng(start)
+    centres = np.abs(rng.normal(size=(20, dim)))
+    out = []
+    for i in range(start, start + n):
+        v = centres[i % 20] + 0.5 * np.abs(rng.normal(size=dim))
+        out.append(ImageRecord(path=f"/p/{i}.jpg", size=1, mtime=1.0, sha=f"s{i}", width=10, height=10,
+                               embedding=(v / np.linalg.norm(v)).astype(np.float32)))
+    return out
+
+
+def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path, vector_index="ivf-sq8")
+    s.set_model_info("m", "1", 32)
+    recs = _many(3000)
+    s.write(upserts=recs)
+    desc = s.optimize()
+    assert desc["kind"] == "ivf-sq8" and desc["vectors"] == 3000 and desc["nlist"] == 64
+    assert (tmp_path / "vectors.index").is_file()
+    assert s.conn.execute("SELECT COUNT(*) FROM vector_log").fetchone()[0] == 0  # the saved index covers it
+    first = s.get_by_path("/p/7.jpg").id  # type: ignore[union-attr]
+    assert s.knn(recs[7].embedding, 1)[0].id == first
+
+    other = SQLiteStore(tmp_path)  # another process: loads the saved index (kind recorded), no rebuild
+    assert other.stats()["vector_index"]["saved"] is True
+    assert other.vector_index().kind == "ivf-sq8" and other.vector_index().trained_on == 3000
+    later = _many(5, start=3000)
+    s.write(upserts=later, deletes=[first])  # later writes are caught up from the log
+    hits = other.knn(later[2].embedding, 3)
+    assert other.get([hits[0].id])[0].path == "/p/3002.jpg"
+    assert all(h.id != first for h in other.knn(recs[7].embedding, 10))
+
+    s.optimize()  # prunes the log again: `other`'s in-memory index is behind the pruned log, so it reloads
+    assert len(other.vector_index()) == 3004
+
+
+def test_auto_index_grows_from_exact_to_ivf_and_a_damaged_file_is_rebuilt(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import lookalike.stores.vectors as vectors
+
+    monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
+    s = SQLiteStore(tmp_path)
+    s.set_model_info("m", "1", 32)
+    s.write(upserts=_many(500))
+    assert s.optimize()["kind"] == "flat" and not (tmp_path / "vectors.index").exists()
+    s.write(upserts=_many(1500, start=500))
+    assert s.optimize()["kind"] == "ivf-sq8"
+    (tmp_path / "vectors.index").write_bytes(b"LKVI\x01garbage")
+    fresh = SQLiteStore(tmp_path)
+    assert len(fresh.vector_index()) == 2000  # rebuilt from the database
+    q = _many(1500, start=500)[734].embedding
+    assert fresh.get([fresh.knn(q, 1)[0].id])[0].path == "/p/1234.jpg"
+
+
+def test_new_model_resets_the_index_in_every_process(tmp_path: Path) -> None:
+    s, other = SQLiteStore(tmp_path), SQLiteStore(tmp_path)
+    s.set_model_info("m", "1", 32)
+    s.write(upserts=_many(50))
+    assert len(other.vector_index()) == 50
+    s.clear_vectors()
+    s.set_model_info("m2", "1", 32)
+    assert len(other.vector_index()) == 0

@@ -759,6 +759,17 @@ class PostgresStore:
             return {"url": pool.masked, "ok": False, "error": str(err)}
 
     # -- searches ----------------------------------------------------------------------------------------
+    def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
+        """One HNSW search per vector (each in its own short read transaction)."""
+        return [self.knn(v, k, filters) for v in np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)]
+
+    def optimize(self, progress: bool = False) -> dict[str, object]:
+        """Refresh the planner's statistics after a run of writes (the HNSW index is kept by PostgreSQL)."""
+        with self._write_conn() as c:
+            c.execute(f"ANALYZE {SCHEMA}.images")
+            c.execute(f"ANALYZE {SCHEMA}.vectors")
+        return {"kind": "hnsw (pgvector)"}
+
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         if k <= 0:
             return []

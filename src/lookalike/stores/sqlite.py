@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -32,9 +33,10 @@ from lookalike.stores.base import (
     encode_vector,
     folder_of,
 )
-from lookalike.stores.vectors import VectorIndex
+from lookalike.stores.vectors import KINDS, VectorIndex, auto_kind
 
 DB_NAME = "lookalike.db"
+INDEX_NAME = "vectors.index"  # the saved faiss index (derived data; rebuilt when missing or stale)
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 MIGRATIONS: list[str] = [
@@ -96,7 +98,10 @@ MIGRATIONS: list[str] = [
 
 
 class SQLiteStore:
-    def __init__(self, library: str | os.PathLike[str]) -> None:
+    def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto") -> None:
+        if vector_index not in KINDS:
+            raise LookalikeError(f"unknown vector index {vector_index!r}; choose one of {', '.join(KINDS)}")
+        self.vector_index_kind = vector_index
         self.dir = Path(library)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +119,7 @@ class SQLiteStore:
         self.conn.execute("PRAGMA busy_timeout=60000")
         self._migrate()
         self._index: VectorIndex | None = None
-        self._index_seq = 0
+        self._saved_seq = -1
 
     # -- schema -------------------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -162,8 +167,10 @@ class SQLiteStore:
             c.execute("DELETE FROM texts_fts WHERE kind = 'caption'")
             c.execute("UPDATE images SET mtime = -1, sha = ''")  # every file counts as changed
             c.execute("DELETE FROM vector_log")
+            c.execute("INSERT INTO vector_log(image_id, op) VALUES (0, 'reset')")  # other processes rebuild
             c.execute("DELETE FROM meta WHERE key IN ('model','model_version','dim')")
         self._index = None
+        (self.dir / INDEX_NAME).unlink(missing_ok=True)
 
     # -- change detection --------------------------------------------------------------------------------
     def file_states(self, under: Sequence[str] | None = None) -> dict[str, FileState]:
@@ -376,32 +383,130 @@ class SQLiteStore:
             "bytes": size,
             "schema_version": self.schema_version,
             "model": self.model_info(),
+            "vector_index": self._index_description(),
         }
+
+    def _index_description(self) -> dict[str, object]:
+        """The vector index in memory, else the saved one (its header only), else what would be built."""
+        if self._index is not None:
+            return self._index.describe()
+        path = self.dir / INDEX_NAME
+        if path.is_file():
+            try:
+                header = VectorIndex.read_header(path)
+                return {"kind": header["kind"], "vectors": header["slots"], "saved": True,
+                        "bytes": path.stat().st_size}
+            except (OSError, ValueError, KeyError):
+                pass
+        kind = self.index_kind()
+        return {"kind": auto_kind(self.count()) if kind == "auto" else kind}
 
     # -- searches ----------------------------------------------------------------------------------------
     def vector_index(self) -> VectorIndex:
-        """The faiss index, caught up with every write (also writes by other processes)."""
+        """The faiss index, caught up with every write (also writes by other processes): the one in memory,
+        else the saved copy (``vectors.index``) when it matches the database, else built from the vectors."""
         with self.lock:
             info = self.model_info()
             dim = int(info["dim"]) if info and info.get("dim") else 0
-            head = int(self._all("SELECT COALESCE(MAX(seq), 0) FROM vector_log")[0][0])
-            if self._index is None or self._index.dim != dim or head < self._index_seq:
-                self._index = VectorIndex.build(dim or 1, self.iter_vectors())
-                self._index_seq = head
-            elif head > self._index_seq:
+            head, pruned = self._log_bounds()
+            idx = self._index
+            if idx is None or idx.dim != (dim or idx.dim) or head < idx.seq or idx.seq < pruned:
+                idx = self._load_saved(dim, head, pruned) or self._build_index(dim or 1, head)
+            if head > idx.seq:
                 ops = self._all("SELECT image_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq",
-                                (self._index_seq, head))
+                                (idx.seq, head))
+                if any(op == "reset" for _, op in ops):  # every vector was dropped (another model)
+                    idx = self._build_index(dim or 1, head)
+                    ops = []
                 final: dict[int, str] = {}
                 for image_id, op in ops:
                     final[image_id] = op
-                touched = list(final)
-                self._index.remove(touched)
+                idx.remove(list(final))
                 present = self._present([i for i, op in final.items() if op == "add"])
-                if present:
-                    emb, _ = self.vectors(present)
-                    self._index.add(np.array(present, dtype=np.int64), emb)
-                self._index_seq = head
-            return self._index
+                for chunk in batched(present, 4096):
+                    emb, _ = self.vectors(chunk)
+                    idx.add(np.array(chunk, dtype=np.int64), emb)
+                idx.seq = head
+            self._index = idx
+            return idx
+
+    def _log_bounds(self) -> tuple[int, int]:
+        """(newest change-log seq, seq through which the log was pruned)."""
+        head = int(self._all("SELECT COALESCE(MAX(seq), 0) FROM vector_log")[0][0])
+        row = self._all("SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'")
+        head = max(head, int(row[0][0]) if row else 0)
+        pruned = self._all("SELECT value FROM meta WHERE key = 'vector_log_pruned'")
+        return head, int(pruned[0][0]) if pruned else 0
+
+    def _build_index(self, dim: int, head: int, kind: str | None = None) -> VectorIndex:
+        n = int(self._all("SELECT COUNT(*) FROM vectors")[0][0])
+        kind = kind or self.index_kind()
+        sample = None
+        probe = VectorIndex.create(kind, dim, n)
+        if probe.needs_training:
+            ids = [r[0] for r in self._all("SELECT image_id FROM vectors")]
+            want = probe.train_size(n)
+            if len(ids) < max(want, 1) or (probe._ivf() is not None and len(ids) < probe._ivf().nlist):
+                kind = "flat"  # too few vectors to train on: exact until the next rebuild
+            else:
+                chosen = np.random.default_rng(0).choice(len(ids), size=want, replace=False)
+                sample, _ = self.vectors(sorted(ids[i] for i in chosen))
+        idx = VectorIndex.build(dim, self.iter_vectors(), kind=kind, n=n, sample=sample)
+        idx.seq = head
+        return idx
+
+    def _load_saved(self, dim: int, head: int, pruned: int) -> VectorIndex | None:
+        path = self.dir / INDEX_NAME
+        if not path.is_file():
+            return None
+        try:
+            idx, header = VectorIndex.load(path)
+        except (OSError, ValueError, RuntimeError, KeyError):
+            return None  # damaged or foreign: rebuilt from the database
+        info = self.model_info() or {}
+        if idx.dim != dim or header.get("model") != info.get("name") or idx.seq > head or idx.seq < pruned:
+            return None
+        return idx
+
+    def index_kind(self) -> str:
+        """The vector index kind asked for (constructor, else the one recorded for this library), else auto."""
+        if self.vector_index_kind != "auto":
+            return self.vector_index_kind
+        row = self._all("SELECT value FROM meta WHERE key = 'vector_index'")
+        return row[0][0] if row else "auto"
+
+    def optimize(self, progress: bool = False) -> dict[str, object]:
+        """After a run of writes: bring the vector index up to date, rebuild it when the collection outgrew
+        it (another kind, doubled since training, many removals), save it atomically beside the database and
+        prune the change log it no longer needs. Returns the index's description."""
+        with self.lock:
+            if self.vector_index_kind != "auto":
+                with self._tx() as c:
+                    c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_index', ?)",
+                              (self.vector_index_kind,))
+            idx = self.vector_index()
+            n = len(idx)
+            if idx.needs_rebuild(n, self.index_kind()):
+                if progress:
+                    print(f"lookalike: building the vector index ({self.index_kind()}) over {n} vectors",
+                          file=sys.stderr)
+                idx = self._build_index(idx.dim, idx.seq)
+                self._index = idx
+            path = self.dir / INDEX_NAME
+            if idx.kind == "flat":  # exact and cheap to rebuild: nothing to save
+                if path.exists():
+                    path.unlink()
+                return idx.describe()
+            saved = self._saved_seq
+            if saved != idx.seq or not path.exists():
+                info = self.model_info() or {}
+                idx.save(path, {"model": info.get("name")})
+                self._saved_seq = idx.seq
+                with self._tx() as c:  # the saved index covers the log up to idx.seq
+                    c.execute("DELETE FROM vector_log WHERE seq <= ?", (idx.seq,))
+                    c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_log_pruned', ?)",
+                              (str(idx.seq),))
+            return idx.describe()
 
     def _present(self, ids: Sequence[int]) -> list[int]:
         out: list[int] = []
@@ -421,6 +526,12 @@ class SQLiteStore:
         allowed = self.filter_ids(filters)
         with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
             return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
+
+    def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
+        allowed = self.filter_ids(filters)
+        with self.lock:
+            ids, scores = self.vector_index().search_many(vectors, k, allowed)
+        return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
 
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
         if not weights:
