@@ -193,6 +193,38 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("dupes")
+def cmd_dupes(args: argparse.Namespace) -> int:
+    if args.delete and args.move_to:
+        raise LookalikeError("give --delete or --move-to, not both")
+    with library_from(args) as lib:
+        show = not args.json and sys.stderr.isatty() or args.progress
+        report = lib.dupes(method=args.method, threshold=args.threshold, filters=filters_from(args),
+                           neighbours=args.neighbours, progress=show)
+        done = lib.remove_duplicates(report, delete=args.delete, move_to=args.move_to) \
+            if (args.delete or args.move_to) else []
+    d = report.as_dict()
+    lines = []
+    for n, g in enumerate(report.groups, start=1):
+        lines.append(f"group {n}: {'exact copies' if g.kind == 'exact' else 'near duplicates'} ({len(g.items)})")
+        for it in g.items:
+            mark = "best" if it.best else ("same " if it.exact else f"{it.score:.3f}")
+            lines.append(f"  {mark:>5}  {it.width}x{it.height}  {it.path}")
+    extra = len(report.groups) and sum(len(g.items) - 1 for g in report.groups)
+    lines.append(f"{len(report.groups)} groups, {extra} extra copies among {report.images} images "
+                 f"({report.method}, threshold {report.threshold:g}, {report.pairs_checked} pairs checked, "
+                 f"{report.verified} verified, {report.elapsed_s:.1f} s)")
+    for path, reason in report.unreadable[:10]:
+        print(f"could not re-read {path}: {reason}", file=sys.stderr)
+    if done:
+        d["actions"] = [{"path": p, "done": what} for p, what in done]
+        lines += [f"{what}: {p}" for p, what in done]
+    elif report.groups and not args.json:
+        lines.append("nothing was changed (--delete or --move-to DIR acts on every copy but the best)")
+    emit(args, d, "\n".join(lines))
+    return 0
+
+
 def _index_line(v: dict) -> str:  # type: ignore[type-arg]
     extra = ", ".join(f"{k} {v[k]}" for k in ("nlist", "nprobe", "M", "ef_search", "tombstones") if v.get(k))
     return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
@@ -244,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
     _common(p)
     p.add_argument("file", help="a .json ({path: text} or [{path, description}]) or .csv (path,description)")
+
+    p = sub.add_parser("dupes", help="groups of exact copies and near duplicates (edited copies), best first")
+    _common(p)
+    _filters(p)
+    p.add_argument("--method", choices=("verified", "embedding", "phash"), default="verified",
+                   help="verified (default: embeddings + geometric verification), embedding or phash")
+    p.add_argument("--threshold", type=float,
+                   help="similarity above which two photos are copies (default: the method's calibrated point)")
+    p.add_argument("--neighbours", type=int, default=10, help="candidates per image (default 10)")
+    p.add_argument("--delete", action="store_true", help="DELETE every copy but the best of each group")
+    p.add_argument("--move-to", metavar="DIR", help="move every copy but the best of each group into DIR")
+    p.add_argument("--progress", action="store_true", help="always show the progress bar")
 
     p = sub.add_parser("info", help="counts, model, store size")
     _common(p)

@@ -323,6 +323,31 @@ class Library:
             out.append({"name": d["name"], "wnid": d["wnid"], "score": round(float(score), 4)})
         return out
 
+    # -- duplicates ------------------------------------------------------------------------------------
+    def dupes(self, *, method: str = "verified", threshold: float | None = None, filters: Filters | None = None,
+              neighbours: int = 10, progress: bool = False):  # type: ignore[no-untyped-def]
+        """Groups of exact copies and near duplicates (edited copies), the best copy first in each. Methods:
+        ``verified`` (default: embeddings + geometric verification), ``embedding``, ``phash``; ``threshold``
+        on that method's similarity (default: its calibrated zero-false-positive point). Changes nothing."""
+        from lookalike.search.dupes import find_duplicates
+
+        self._check_model()
+        return find_duplicates(self.store, self.settings, method=method, threshold=threshold, filters=filters,
+                               neighbours=neighbours, progress=progress)
+
+    def remove_duplicates(self, report, *, delete: bool = False, move_to: str | None = None  # type: ignore[no-untyped-def]
+                          ) -> list[tuple[str, str]]:
+        """Delete (or move into ``move_to``) every copy but the best of each group of ``report``, and drop them
+        from the index. Only ever called on an explicit request (``lookalike dupes --delete/--move-to``)."""
+        from lookalike.search.dupes import act_on
+
+        done = act_on(report.groups, delete=delete, move_to=move_to)
+        gone = {p for p, what in done if not what.startswith("left alone")}
+        ids = [it.id for g in report.groups for it in g.items if it.path in gone]
+        if ids:
+            self.store.write(deletes=ids)
+        return done
+
     # -- records -----------------------------------------------------------------------------------------
     def get(self, image_id: int) -> ImageInfo:
         found = self.store.get([image_id])

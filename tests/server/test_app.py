@@ -424,14 +424,16 @@ def test_dupes(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untype
     lib.index([folder])
     c = TestClient(create_app(lib))
     r = c.get("/api/dupes")
-    if not hasattr(Library, "dupes"):
-        assert_error(r, 501, "not available")
-        return
     assert r.status_code == 200, r.text
-    groups = r.json()["groups"]
-    exact = [g for g in groups if g["kind"] == "exact"]
-    assert exact and {i["name"] for i in exact[0]["items"]} == {"coffee.jpg", "coffee-copy.jpg"}
-    assert all({"id", "path", "thumb"} <= set(i) for g in groups for i in g["items"])
+    body = r.json()
+    assert body["method"] == "verified" and body["threshold"] == 0.5 and body["images"] == 3
+    groups = body["groups"]
+    assert [g["kind"] for g in groups] == ["exact"]
+    assert {i["name"] for i in groups[0]["items"]} == {"coffee.jpg", "coffee-copy.jpg"}
+    assert all({"id", "path", "thumb", "file", "score", "best"} <= set(i) for g in groups for i in g["items"])
+    assert c.get("/api/dupes", params={"folder": str(tmp_path / "elsewhere")}).json()["groups"] == []
+    assert_error(c.get("/api/dupes", params={"method": "magic"}), 422, "method")
+    assert_error(c.get("/api/dupes", params={"threshold": "2"}), 422, "threshold")
 
 
 # -- indexing jobs -----------------------------------------------------------------------------------------------------

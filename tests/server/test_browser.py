@@ -185,16 +185,36 @@ def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_
     context.close()
 
 
-def test_duplicates_view(page) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from lookalike.evaluation.edits import apply
+    from lookalike.server.app import create_app
+
+    folder = tmp_path / "dupes"
+    copy_samples(folder, ["coffee", "chelsea", "guitar"])
+    (folder / "chelsea-copy.jpg").write_bytes((folder / "chelsea.jpg").read_bytes())
+    with Image.open(folder / "coffee.jpg") as im:
+        apply("crop25", im, "web").save(folder / "coffee-cropped.jpg", quality=85)
+    lib = fresh_library()
+    lib.index([folder])
+    server = start_server(create_app(lib))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready='1']")
     page.click("#tab-dupes")
     page.click("#dupes-form button[type=submit]")
     page.wait_for_function("() => ['ok', 'error'].includes(document.getElementById('dupes-message').dataset.kind)")
-    from lookalike.library import Library
-
-    if hasattr(Library, "dupes"):
-        assert page.get_attribute("#dupes-message", "data-kind") == "ok"
-    else:
-        assert "not available" in page.inner_text("#dupes-message")
+    assert page.get_attribute("#dupes-message", "data-kind") == "ok", page.inner_text("#dupes-message")
+    groups = page.locator(".dupe-group")
+    assert groups.count() == 2
+    assert "exact copies" in groups.nth(0).inner_text() and "near duplicates" in groups.nth(1).inner_text()
+    near = groups.nth(1).locator("figcaption").all_inner_texts()
+    assert near[0].startswith("coffee.jpg") and near[1].startswith("coffee-cropped.jpg")  # the best copy first
+    page.wait_for_function("() => [...document.querySelectorAll('.dupe img')].every(i => i.complete && i.naturalWidth > 0)")
+    shot(page, "web-duplicates.png")
+    context.close()
 
 
 def test_phone_screen(browser, live_server) -> None:  # type: ignore[no-untyped-def]

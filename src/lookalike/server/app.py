@@ -15,7 +15,6 @@ import base64
 import binascii
 import copy
 import dataclasses
-import inspect
 import logging
 import os
 from pathlib import Path
@@ -50,10 +49,6 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script
 # -- errors ----------------------------------------------------------------------------------------------------
 class Unauthorized(LookalikeError):
     status = 401
-
-
-class NotImplementedYet(LookalikeError):
-    status = 501
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
@@ -249,12 +244,14 @@ class _Api:
             info = self.lib.info()
             job = self.jobs.latest()
             return {**info, "job": job.as_dict() if job else None, "index_roots": list(self.index_roots),
-                    "max_upload_mb": self.settings.max_upload_mb, "dupes": hasattr(self.lib, "dupes")}
+                    "max_upload_mb": self.settings.max_upload_mb}
 
         @r.get("/dupes", tags=["library"], summary="Groups of exact and near duplicates")
-        def dupes(request: Request, threshold: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-                  folder: Annotated[str | None, Query(max_length=4096)] = None) -> dict[str, Any]:
-            return self.dupes(request, threshold, folder)
+        def dupes(request: Request,
+                  threshold: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
+                  folder: Annotated[str | None, Query(max_length=4096)] = None,
+                  method: Annotated[Literal["verified", "embedding", "phash"], Query()] = "verified") -> dict[str, Any]:
+            return self.dupes(request, threshold, folder, method)
 
         @r.post("/index", tags=["indexing"], status_code=202,
                 summary="Start indexing a folder (inside the server's index roots); one job at a time")
@@ -311,39 +308,13 @@ class _Api:
         self._check_size(len(data))
         return data
 
-    def dupes(self, request: Request, threshold: float | None, folder: str | None) -> dict[str, Any]:
-        fn = getattr(self.lib, "dupes", None)
-        if fn is None:
-            raise NotImplementedYet("duplicate search is not available in this version of lookalike")
-        params = inspect.signature(fn).parameters
-        kwargs: dict[str, Any] = {}
-        if threshold is not None and "threshold" in params:
-            kwargs["threshold"] = threshold
-        if folder and "filters" in params:
-            kwargs["filters"] = Filters(folder=folder)
-        elif folder and "folder" in params:
-            kwargs["folder"] = folder
-        out = _plain(fn(**kwargs))
-        groups = out.get("groups", []) if isinstance(out, dict) else out
-        for g in groups:
-            for item in g.get("items", []) if isinstance(g, dict) else []:
-                if isinstance(item, dict) and "id" in item:
-                    item.setdefault("name", os.path.basename(str(item.get("path", ""))))
-                    item.update(self._urls(request, int(item["id"])))
-        return {**(out if isinstance(out, dict) else {}), "groups": groups}
-
-
-def _plain(obj: Any) -> Any:
-    """Library results (dataclasses, objects with as_dict, lists of them) as plain JSON-able values."""
-    if hasattr(obj, "as_dict"):
-        return _plain(obj.as_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _plain(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+    def dupes(self, request: Request, threshold: float | None, folder: str | None, method: str) -> dict[str, Any]:
+        out = self.lib.dupes(method=method, threshold=threshold, filters=Filters(folder=folder or None)).as_dict()
+        for g in out["groups"]:
+            for item in g["items"]:
+                item["name"] = os.path.basename(str(item["path"]))
+                item.update(self._urls(request, int(item["id"])))
+        return out
 
 
 # -- errors, page, docs, headers ---------------------------------------------------------------------------------

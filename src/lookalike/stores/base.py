@@ -91,6 +91,23 @@ class Filters:
     def active(self) -> bool:
         return any(v is not None for v in (self.folder, self.after, self.before, self.camera, self.min_size))
 
+    def matches(self, info: "ImageInfo") -> bool:
+        """The same test as the stores' SQL, in Python (for lists already in memory)."""
+        import os
+        from datetime import datetime, timezone
+
+        if self.folder:
+            folder = os.path.normpath(os.path.abspath(os.path.expanduser(self.folder)))
+            if info.folder != folder and not info.folder.startswith(folder.rstrip(os.sep) + os.sep):
+                return False
+        if self.after or self.before:
+            taken = info.taken_at or datetime.fromtimestamp(info.mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            if (self.after and taken < self.after) or (self.before and taken >= self.before):
+                return False
+        if self.camera and self.camera.lower() not in (info.camera or "").lower():
+            return False
+        return not (self.min_size and min(info.width, info.height) < self.min_size)
+
 
 @dataclass(frozen=True)
 class Hit:

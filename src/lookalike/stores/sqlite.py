@@ -37,6 +37,7 @@ from lookalike.stores.vectors import KINDS, VectorIndex, auto_kind
 
 DB_NAME = "lookalike.db"
 INDEX_NAME = "vectors.index"  # the saved faiss index (derived data; rebuilt when missing or stale)
+RERANK = 3  # compressed indexes: candidates per wanted result, re-scored with the exact vectors
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 MIGRATIONS: list[str] = [
@@ -508,6 +509,14 @@ class SQLiteStore:
                               (str(idx.seq),))
             return idx.describe()
 
+    def _embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for chunk in batched(list(ids), 500):
+            q = ",".join("?" * len(chunk))
+            for i, e in self._all(f"SELECT image_id, embedding FROM vectors WHERE image_id IN ({q})", chunk):
+                out[i] = np.frombuffer(e, dtype="<f4")
+        return out
+
     def _present(self, ids: Sequence[int]) -> list[int]:
         out: list[int] = []
         for chunk in batched(list(ids), 500):
@@ -523,15 +532,30 @@ class SQLiteStore:
         return [r[0] for r in self._all(f"SELECT id FROM images WHERE {where}", args)]
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
-        allowed = self.filter_ids(filters)
-        with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
-            return [Hit(i, s) for i, s in self.vector_index().search(vector, k, allowed)]
+        return self.knn_many(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, filters)[0]
 
     def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
+        """Nearest neighbours of each vector. From a compressed index (SQ8/PQ codes) the best ``RERANK x k``
+        candidates are re-scored with their exact vectors from the database: exact scores, higher recall."""
         allowed = self.filter_ids(filters)
-        with self.lock:
-            ids, scores = self.vector_index().search_many(vectors, k, allowed)
-        return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
+        q = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
+            idx = self.vector_index()
+            depth = max(RERANK * k, k + 16) if idx.compressed else k
+            ids, scores = idx.search_many(q, depth, allowed)
+        if not idx.compressed:
+            return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
+        exact = self._embeddings(sorted({int(i) for i in ids.ravel() if i >= 0}))
+        out = []
+        for qv, row in zip(q, ids):
+            cand = [int(i) for i in row if i >= 0 and int(i) in exact]
+            if not cand:
+                out.append([])
+                continue
+            s = np.stack([exact[i] for i in cand]) @ qv
+            order = np.argsort(-s, kind="stable")[:k]
+            out.append([Hit(cand[j], float(s[j])) for j in order])
+        return out
 
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
         if not weights:

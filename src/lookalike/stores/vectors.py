@@ -130,6 +130,11 @@ class VectorIndex:
         return idx
 
     @property
+    def compressed(self) -> bool:
+        """Whether scores are approximate (quantised codes): callers re-rank with the exact vectors."""
+        return self.kind in ("ivf-sq8", "ivf-pq", "hnsw-sq8")
+
+    @property
     def needs_training(self) -> bool:
         return not self.index.is_trained
 

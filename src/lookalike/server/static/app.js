@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "lookalike_token";
-const state = { lastSearch: null, polling: null, dupesAvailable: true };
+const state = { lastSearch: null, polling: null };
 
 // -- API -------------------------------------------------------------------------------------------------------
 class ApiError extends Error {
@@ -219,7 +219,6 @@ async function refreshInfo() {
     $("stats").textContent = `${s.images} photo${s.images === 1 ? "" : "s"} · ${s.folders} folder${s.folders === 1 ? "" : "s"}`;
     $("index-roots").textContent = `The server may index folders inside: ${s.index_roots.join(", ")}`;
     if (!$("index-folder").value && s.index_roots.length) $("index-folder").placeholder = s.index_roots[0];
-    state.dupesAvailable = s.dupes;
     if (s.job) showJob(s.job);
     const f = await api("folders");
     const list = $("folder-list");
@@ -252,7 +251,7 @@ async function findDupes() {
       : "No duplicates found.";
     msg.dataset.kind = "ok";
   } catch (err) {
-    msg.textContent = err.status === 501 ? "Duplicate search is not available in this version of lookalike." : err.message;
+    msg.textContent = err.message;
     msg.dataset.kind = "error";
   }
 }

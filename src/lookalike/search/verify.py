@@ -1,0 +1,183 @@
+"""Is this photo an edited copy of that one? Geometric verification on top of embedding similarity.
+
+Embedding cosine ranks an edited copy's original first almost always, but one cosine threshold cannot tell
+a 40%-crop of a photo from a second shot of the same scene: their cosines overlap. So candidate pairs get a
+second look, as classic copy-detection systems do:
+
+1. local features (SIFT, on the grayscale image at :data:`FEATURE_SIDE` px) of both, matched with the ratio
+   test, and a similarity transform (rotation, scale, shift) fitted by RANSAC; the mirrored query is tried
+   too. An edit (crop, rotation, resize, mirror) is such a transform; another shot of a 3-D scene is not.
+2. the candidate warped into the query's frame, and the overlap compared: normalised correlation of the
+   pixels at 64 px (``pixel``) and of the gradient magnitude at 256 px (``detail``). A copy agrees pixel by
+   pixel; a second shot, even of the same scene, does not.
+
+:func:`copy_score` turns cosine and the match into one calibrated score in [0, 1]: 0.5 is the point at which
+each signal flagged no non-copy on the calibration set (the sample photos with 16 edits each and mvtb-data
+distractors, see ``bench/quality.py``), so ``score > 0.5`` is the default "is a copy".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+FEATURE_SIDE = 512  # long side of the grayscale image features are computed on
+MIN_INLIERS = 6  # RANSAC inliers below this: no transform, only the cosine counts
+RATIO = 0.8  # Lowe's ratio test
+RANSAC_PX = 5.0
+# Calibration points (zero false positives on the calibration set; bench/quality.py re-measures them)
+COSINE_AT = 0.864
+PIXEL_AT = 0.965
+DETAIL_AT = 0.821
+
+
+@dataclass
+class LocalFeatures:
+    points: np.ndarray  # float32 (n, 2), keypoint positions in ``gray``
+    descriptors: np.ndarray | None  # float32 (n, 128)
+    gray: np.ndarray  # uint8 (h, w), long side FEATURE_SIDE
+
+
+@dataclass
+class Match:
+    inliers: int = 0
+    pixel: float = 0.0  # correlation of the aligned overlap's pixels (64 px)
+    detail: float = 0.0  # correlation of its gradient magnitude (256 px)
+    mirrored: bool = False
+    transform: np.ndarray | None = None  # 2x3, query pixels -> candidate pixels (FEATURE_SIDE scale)
+
+    @property
+    def aligned(self) -> bool:
+        return self.inliers >= MIN_INLIERS
+
+    def as_dict(self) -> dict[str, object]:
+        return {"inliers": self.inliers, "pixel": round(self.pixel, 4), "detail": round(self.detail, 4),
+                "mirrored": self.mirrored}
+
+
+def _cv2():  # type: ignore[no-untyped-def]
+    import cv2
+
+    return cv2
+
+
+def local_features(image: Image.Image, *, mirror: bool = False) -> LocalFeatures:
+    """SIFT keypoints of ``image`` (any mode), on its grayscale at FEATURE_SIDE px long side."""
+    gray = image.convert("L")
+    if mirror:
+        gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    w, h = gray.size
+    s = FEATURE_SIDE / max(w, h)
+    gray = gray.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
+    arr = np.ascontiguousarray(np.asarray(gray, dtype=np.uint8))
+    # OpenCV's SIFT object is not documented as thread-safe: one per call is cheap (no weights)
+    sift = _cv2().SIFT_create(nfeatures=1000, contrastThreshold=0.02)
+    kp, des = sift.detectAndCompute(arr, None)
+    pts = np.array([k.pt for k in kp], np.float32).reshape(-1, 2)
+    return LocalFeatures(pts, des, arr)
+
+
+def match(query: LocalFeatures, candidate: LocalFeatures, query_mirrored: LocalFeatures | None = None) -> Match:
+    """The better of matching ``query`` (and, when given, its mirror image) against ``candidate``."""
+    best = _match(query, candidate)
+    if query_mirrored is not None and not (best.aligned and max(best.pixel, best.detail) > 0.99):
+        m = _match(query_mirrored, candidate)
+        m.mirrored = True
+        if _rank(m) > _rank(best):
+            best = m
+    return best
+
+
+def _rank(m: Match) -> tuple[float, int]:
+    return (m.aligned * max(_calibrate(m.pixel, PIXEL_AT), _calibrate(m.detail, DETAIL_AT)), m.inliers)
+
+
+def _match(q: LocalFeatures, x: LocalFeatures) -> Match:
+    cv2 = _cv2()
+    if q.descriptors is None or x.descriptors is None or len(q.descriptors) < 3 or len(x.descriptors) < 3:
+        return Match()
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(q.descriptors, x.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if len(good) < 4:
+        return Match()
+    a = q.points[[m.queryIdx for m in good]]
+    b = x.points[[m.trainIdx for m in good]]
+    transform, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX)
+    if transform is None or inl is None:
+        return Match()
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    if not 0.125 < scale < 8:  # a degenerate fit (everything mapped onto a few points)
+        return Match()
+    keep = inl.ravel().astype(bool)
+    # count distinct points on both sides, so many-to-one matches do not inflate the count
+    n = min(len(np.unique(np.round(a[keep] / 3).astype(np.int32), axis=0)),
+            len(np.unique(np.round(b[keep] / 3).astype(np.int32), axis=0)))
+    m = Match(inliers=int(n), transform=transform)
+    if m.aligned:
+        hq, wq = q.gray.shape
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        warped = cv2.warpAffine(x.gray, transform, (wq, hq), flags=flags, borderValue=0)
+        valid = cv2.warpAffine(np.ones_like(x.gray), transform, (wq, hq),
+                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
+        m.pixel = _overlap_correlation(q.gray, warped, valid, 64, gradient=False)
+        m.detail = _overlap_correlation(q.gray, warped, valid, 256, gradient=True)
+    return m
+
+
+def _overlap_correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray, side: int, *, gradient: bool) -> float:
+    cv2 = _cv2()
+    h, w = a.shape
+    f = side / max(w, h)
+    size = (max(8, round(w * f)), max(8, round(h * f)))
+    sigma = 0.5 / f
+
+    def small(img: np.ndarray) -> np.ndarray:
+        return cv2.resize(cv2.GaussianBlur(img, (0, 0), sigma), size, interpolation=cv2.INTER_AREA)
+
+    sa, sb = small(a), small(b)
+    mask = cv2.resize(valid, size, interpolation=cv2.INTER_NEAREST) > 0
+    kernel = np.ones((3, 3), np.uint8)
+    mask = cv2.erode(mask.astype(np.uint8), kernel) > 0  # away from the warped border
+    if gradient:
+        sa, sb = _gradient(sa), _gradient(sb)
+        mask = cv2.erode(mask.astype(np.uint8), kernel) > 0
+    return _ncc(sa, sb, mask)
+
+
+def _gradient(img: np.ndarray) -> np.ndarray:
+    cv2 = _cv2()
+    f = img.astype(np.float32)
+    return np.hypot(cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1))
+
+
+def _ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    x = a[mask].astype(np.float64)
+    y = b[mask].astype(np.float64)
+    if len(x) < 50:
+        return 0.0
+    x -= x.mean()
+    y -= y.mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else 0.0
+
+
+def _calibrate(value: float, at: float) -> float:
+    """Piecewise-linear map with 0 -> 0, ``at`` -> 0.5, 1 -> 1."""
+    value = min(1.0, max(0.0, float(value)))
+    return 0.5 * value / at if value < at else 0.5 + 0.5 * (value - at) / (1 - at)
+
+
+def cosine_score(cosine: float) -> float:
+    """The calibrated copy score of an embedding cosine alone."""
+    return _calibrate(cosine, COSINE_AT)
+
+
+def copy_score(cosine: float, m: Match | None = None) -> float:
+    """One score in [0, 1] from the embedding cosine and, when the pair was verified, the match; > 0.5 is a
+    copy at the calibrated default."""
+    score = cosine_score(cosine)
+    if m is not None and m.aligned:
+        score = max(score, _calibrate(m.pixel, PIXEL_AT), _calibrate(m.detail, DETAIL_AT))
+    return score
