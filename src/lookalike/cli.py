@@ -225,6 +225,27 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lookalike.evaluation.copies import evaluate_copies, evaluate_labelled, format_report, image_files
+
+    originals = image_files(args.folder)[: args.max_originals]
+    distractors = [p for d in args.distractors or [] for p in image_files(d)]
+    edits = [e.strip() for e in args.edits.split(",")] if args.edits else None
+    with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as tmp:
+        if not args.library:
+            args.library = tmp  # a scratch library: the evaluation never touches the user's index
+        with library_from(args) as lib:
+            show = not args.json and sys.stderr.isatty()
+            report = {"copies": evaluate_copies(lib, originals, distractors, edits=edits, progress=show)}
+            if args.labelled:
+                report["labelled"] = evaluate_labelled(lib, args.labelled, k=args.k)
+    emit(args, report, format_report(report))
+    return 0
+
+
 def _index_line(v: dict) -> str:  # type: ignore[type-arg]
     extra = ", ".join(f"{k} {v[k]}" for k in ("nlist", "nprobe", "M", "ef_search", "tombstones") if v.get(k))
     return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
@@ -288,6 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delete", action="store_true", help="DELETE every copy but the best of each group")
     p.add_argument("--move-to", metavar="DIR", help="move every copy but the best of each group into DIR")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
+
+    p = sub.add_parser("eval", help="measure copy detection (and image search) quality on a folder of photos")
+    _common(p)
+    p.add_argument("folder", help="real photos: each is edited (crop, rotate, mirror, watermark, ...) into queries")
+    p.add_argument("--distractors", action="append", metavar="DIR", help="more photos in the collection (repeatable)")
+    p.add_argument("--labelled", metavar="DIR", help="a labelled set (folder = class): precision@k and mAP of image queries")
+    p.add_argument("--edits", help="comma-separated subset of the edits (default: all 16)")
+    p.add_argument("--max-originals", type=int, default=200, help="edit at most this many photos (default 200)")
+    p.add_argument("--k", type=int, default=10, help="k of precision@k on the labelled set")
 
     p = sub.add_parser("info", help="counts, model, store size")
     _common(p)

@@ -103,8 +103,10 @@ def downscale(image: Image.Image, rng: random.Random, factor: float) -> Image.Im
 
 
 def brightness_contrast(image: Image.Image, rng: random.Random) -> Image.Image:
-    out = ImageEnhance.Brightness(image).enhance(rng.choice((0.6, 1.5)))
-    return ImageEnhance.Contrast(out).enhance(rng.choice((0.6, 1.5)))
+    """Brightness and contrast each 30% up or down (stronger changes wash a bright photo out to white, which
+    leaves nothing to recognise)."""
+    out = ImageEnhance.Brightness(image).enhance(rng.choice((0.7, 1.3)))
+    return ImageEnhance.Contrast(out).enhance(rng.choice((0.7, 1.3)))
 
 
 def grayscale(image: Image.Image, rng: random.Random) -> Image.Image:

@@ -181,9 +181,7 @@ def _phash_pairs(store: Store, reps: list[ImageInfo], thr: float, neighbours: in
     out: dict[tuple[int, int], float] = {}
     if len(have) <= PHASH_ALL_PAIRS_MAX:
         for start in range(0, len(have), 512):
-            block = bits[start:start + 512]
-            dist = _popcount(block[:, None] ^ bits[None, :])
-            sim = 1.0 - dist / 64.0
+            sim = 1.0 - hamming(bits[start:start + 512], bits) / 64.0
             rows, cols = np.nonzero(sim > thr)
             for r, c in zip(rows, cols):
                 a, b = int(ids[start + r]), int(ids[c])
@@ -202,10 +200,10 @@ def _phash_pairs(store: Store, reps: list[ImageInfo], thr: float, neighbours: in
     return out
 
 
-def _popcount(x: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64."""
-    x = np.ascontiguousarray(x, dtype=np.uint64)
-    return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(-1)
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances (len(a), len(b)) between 64-bit hashes."""
+    x = np.ascontiguousarray(a.astype(np.uint64)[:, None] ^ b.astype(np.uint64)[None, :])
+    return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(-1).astype(np.float32)
 
 
 def _groups(reps: dict[int, list[ImageInfo]], infos: dict[int, ImageInfo],

@@ -1,0 +1,262 @@
+"""Vector search at scale in the embedded store: approximate index vs exact, and vs a numpy brute-force scan.
+
+The vectors keep the structure of real embeddings: EfficientNet-Lite0 embeddings of the packages' sample
+photos (+ mvtb-data's when installed), of 16 edited copies and 8 random crops of each (~3,000 real vectors,
+computed once and cached), topped up to N with perturbations of them: a random mix of two real vectors plus
+Gaussian noise shaped by their principal components (one standard deviation per component), clipped at
+zero like the network's pooled features, L2-normalised. Not uniform random: clusters, a low-rank spread.
+
+What runs is the product path: N records written to a real SQLiteStore, ``store.optimize()`` builds and saves
+the index (``auto``: IVF-SQ8 from 25k vectors), then a fresh process opens the library, loads the saved
+index and answers single queries through ``store.knn`` (compressed candidates re-scored with the exact
+vectors from SQLite). The queries: held-out edits of real photos and fresh perturbations (not stored).
+
+    python bench/search_scale.py --n 1000000        # a table
+    python bench/search_scale.py --n 100000 --json  # {"n", "recall_at_10", "p50_ms", "p99_ms", "bytes_per_image",
+                                                    #  "brute_force_p50_ms", "speedup", ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from lookalike.stores.base import ImageRecord  # noqa: E402
+from lookalike.stores.sqlite import SQLiteStore  # noqa: E402
+
+K = 10
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- real embeddings ------------------------------------------------------------------------------------------
+def real_embeddings(cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(collection-side real vectors, held-out real query vectors), cached by model and photo list."""
+    from PIL import Image
+
+    from lookalike.evaluation.copies import image_files
+    from lookalike.evaluation.edits import EDITS, apply
+    from lookalike.io.read import load
+    from lookalike.models.registry import load_model
+    from lookalike.samples import package_dir, sample_photos
+
+    model = load_model("efficientnet-lite0")
+    photos = [str(p) for p in sample_photos().values()]
+    mv = package_dir("mvtbdata")
+    photos += [str(p) for p in image_files(mv)] if mv else []
+    key = hashlib.sha1(("\n".join(photos) + model.version).encode()).hexdigest()[:12]
+    path = cache_dir / f"search-scale-real-{key}.npz"
+    if path.is_file():
+        d = np.load(path)
+        return d["base"], d["held_out"]
+    print(f"embedding {len(photos)} photos, their edits and crops (once; cached in {path})", file=sys.stderr)
+    base, held = [], []
+    rng = random.Random(0)
+    for n, p in enumerate(photos):
+        img = load(p, min_side=None).image
+        img.thumbnail((1024, 1024), Image.Resampling.BILINEAR)
+        views = [img]
+        for _ in range(8):  # random crops of 50-90% of each side
+            w, h = img.size
+            f = rng.uniform(0.5, 0.9)
+            cw, ch = max(1, int(w * f)), max(1, int(h * f))
+            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+            views.append(img.crop((x, y, x + cw, y + ch)))
+        edits = [apply(e, img, seed=n) for e in EDITS]
+        base.append(model.encode(views).embeddings)
+        enc = model.encode(edits).embeddings
+        base.append(enc[::2])  # half the edits in the collection, half held out as queries
+        held.append(enc[1::2])
+        print(f"\r  {n + 1}/{len(photos)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = np.concatenate(base).astype(np.float32), np.concatenate(held).astype(np.float32)
+    np.savez(path, base=out[0], held_out=out[1])
+    return out
+
+
+class Perturber:
+    """Mixtures of two real vectors + principal-component-shaped noise, clipped at 0, L2-normalised."""
+
+    def __init__(self, real: np.ndarray, noise: float = 1.0) -> None:
+        self.real = real
+        mean = real.mean(0)
+        _, s, vt = np.linalg.svd(real - mean, full_matrices=False)
+        self.basis = (vt * (s / np.sqrt(len(real)))[:, None] * noise).astype(np.float32)
+
+    def __call__(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        a = self.real[rng.integers(0, len(self.real), n)]
+        b = self.real[rng.integers(0, len(self.real), n)]
+        lam = rng.uniform(0, 1, (n, 1)).astype(np.float32)
+        x = lam * a + (1 - lam) * b + rng.standard_normal((n, len(self.basis)), dtype=np.float32) @ self.basis
+        np.maximum(x, 0, out=x)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def dataset(n: int, n_queries: int, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    base, held = real_embeddings(cache_dir)
+    gen = Perturber(np.concatenate([base, held]))
+    rng = np.random.default_rng(0)
+    x = np.empty((n, base.shape[1]), np.float32)
+    m = min(n, len(base))
+    x[:m] = base[:m]
+    for i in range(m, n, 65536):
+        j = min(n, i + 65536)
+        x[i:j] = gen(j - i, rng)
+    half = n_queries // 2
+    queries = np.concatenate([held[rng.choice(len(held), min(half, len(held)), replace=False)],
+                              gen(n_queries - min(half, len(held)), np.random.default_rng(1))])
+    return x, queries
+
+
+# -- the store ------------------------------------------------------------------------------------------------
+def write_store(lib: Path, x: np.ndarray, kind: str) -> tuple[float, float]:
+    """Write the vectors as image records, then optimize (build + save the index). Returns (write s, build s)."""
+    store = SQLiteStore(lib, vector_index=kind)
+    store.set_model_info("efficientnet-lite0", "bench", x.shape[1])
+    t = time.perf_counter()
+    batch = 5000
+    for i in range(0, len(x), batch):
+        store.write(upserts=[ImageRecord(path=f"/bench/{j}.jpg", size=1, mtime=1.0, sha=f"{j:x}", width=1, height=1,
+                                         embedding=x[j]) for j in range(i, min(len(x), i + batch))])
+        print(f"\r  writing {min(len(x), i + batch)}/{len(x)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    write_s = time.perf_counter() - t
+    t = time.perf_counter()
+    store.optimize(progress=True)
+    build_s = time.perf_counter() - t
+    store.close()
+    return write_s, build_s
+
+
+def search_child(lib: str, queries: np.ndarray, out: "mp.Queue[dict]") -> None:
+    """In a fresh process: open the library, load the saved index, answer single queries."""
+    before = rss_mb()
+    t = time.perf_counter()
+    store = SQLiteStore(lib)
+    idx = store.vector_index()
+    load_s = time.perf_counter() - t
+    after = rss_mb()
+    path_of = {}
+    results, lat, ann_lat, ann_results = [], [], [], []
+    for q in queries[:5]:
+        store.knn(q, K)  # warm up
+    for q in queries:
+        t = time.perf_counter()
+        hits = store.knn(q, K)
+        lat.append(time.perf_counter() - t)
+        results.append([h.id for h in hits])
+        t = time.perf_counter()
+        ann = idx.search(q, K)  # the index alone, approximate scores, no re-rank
+        ann_lat.append(time.perf_counter() - t)
+        ann_results.append([i for i, _ in ann])
+    ids = sorted({i for r in results + ann_results for i in r})
+    for info in store.get(ids):
+        path_of[info.id] = int(info.path.rsplit("/", 1)[1].split(".")[0])  # record j -> row j of the matrix
+    out.put({"rss_delta_mb": after - before, "load_s": load_s, "index": idx.describe(),
+             "index_bytes": idx.memory_bytes(), "lat": lat, "ann_lat": ann_lat,
+             "results": [[path_of[i] for i in r] for r in results],
+             "ann_results": [[path_of[i] for i in r] for r in ann_results]})
+    store.close()
+
+
+def brute_force(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    s = x @ q
+    top = np.argpartition(-s, K)[:K]
+    return top[np.argsort(-s[top])]
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth)]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="vectors in the collection (default 100000)")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--kind", default="auto", help="vector index kind (default auto)")
+    ap.add_argument("--brute-queries", type=int, default=30, help="queries timed for the numpy scan")
+    ap.add_argument("--dir", help="where to build the library (default: a temporary folder; needs ~5.5 KB/vector)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    import faiss
+
+    from platformdirs import user_cache_dir
+
+    cache = Path(os.environ.get("LOOKALIKE_CACHE") or user_cache_dir("lookalike", appauthor=False))
+    t = time.perf_counter()
+    x, queries = dataset(args.n, args.queries, cache)
+    gen_s = time.perf_counter() - t
+    tmp = Path(args.dir or tempfile.mkdtemp(prefix="lookalike-scale-"))
+    try:
+        write_s, build_s = write_store(tmp / "library", x, args.kind)
+        ctx = mp.get_context("spawn")
+        q: "mp.Queue[dict]" = ctx.Queue()
+        child = ctx.Process(target=search_child, args=(str(tmp / "library"), queries, q))
+        child.start()
+        res = q.get()
+        child.join()
+    finally:
+        if not args.dir:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _, truth = faiss.knn(queries, x, K, metric=faiss.METRIC_INNER_PRODUCT)
+    brute = []
+    for qv in queries[: args.brute_queries]:
+        t = time.perf_counter()
+        brute_force(x, qv)
+        brute.append(time.perf_counter() - t)
+    lat = np.array(res["lat"]) * 1000
+    ann = np.array(res["ann_lat"]) * 1000
+    p50, brute_p50 = float(np.median(lat)), float(np.median(brute) * 1000)
+    out = {
+        "n": args.n, "dim": int(x.shape[1]), "index": res["index"], "queries": len(queries),
+        "recall_at_10": round(recall(res["results"], truth), 4), "p50_ms": round(p50, 3),
+        "p99_ms": round(float(np.percentile(lat, 99)), 3), "qps": round(1000 / float(lat.mean()), 1),
+        "index_only_recall_at_10": round(recall(res["ann_results"], truth), 4),
+        "index_only_p50_ms": round(float(np.median(ann)), 3),
+        "bytes_per_image": round(res["index_bytes"] / args.n, 1),
+        "rss_bytes_per_image": round(res["rss_delta_mb"] * 2**20 / args.n, 1),
+        "brute_force_p50_ms": round(brute_p50, 3), "speedup": round(brute_p50 / p50, 1),
+        "generate_s": round(gen_s, 1), "write_s": round(write_s, 1), "build_s": round(build_s, 1),
+        "load_s": round(res["load_s"], 2), "cores": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    rows = [
+        ("vectors", f"{out['n']:,} x {out['dim']}"), ("index", json.dumps(out["index"])),
+        ("build (optimize: train + add + save)", f"{out['build_s']} s"), ("write to SQLite", f"{out['write_s']} s"),
+        ("load saved index (fresh process)", f"{out['load_s']} s"),
+        ("RAM per image: index / process RSS", f"{out['bytes_per_image']} B / {out['rss_bytes_per_image']} B"),
+        ("recall@10 vs exact (store.knn)", out["recall_at_10"]),
+        ("p50 / p99 per single query", f"{out['p50_ms']} ms / {out['p99_ms']} ms"), ("QPS (one thread)", out["qps"]),
+        ("index alone: recall@10 / p50", f"{out['index_only_recall_at_10']} / {out['index_only_p50_ms']} ms"),
+        ("numpy brute force p50", f"{out['brute_force_p50_ms']} ms"), ("speed-up vs brute force", f"{out['speedup']}x"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

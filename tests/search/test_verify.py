@@ -1,0 +1,41 @@
+"""Geometric verification: edited copies of real photos align and agree; different photos do not."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from lookalike.evaluation.edits import apply
+from lookalike.samples import sample_photos
+from lookalike.search import verify
+
+
+def photo(name: str) -> Image.Image:
+    with Image.open(sample_photos()[name]) as im:
+        return im.convert("RGB")
+
+
+@pytest.mark.parametrize("edit", ["crop40", "rotate20", "mirror", "text", "jpeg20", "grayscale"])
+def test_an_edited_copy_aligns_with_its_original(edit: str) -> None:
+    original = photo("coffee")
+    copy = apply(edit, original, seed="test")
+    m = verify.match(verify.local_features(copy), verify.local_features(original),
+                     verify.local_features(copy, mirror=True))
+    assert m.aligned and m.mirrored == (edit == "mirror")
+    assert verify.copy_score(0.7, m) > 0.5, m.as_dict()  # a copy, even where the cosine alone is unsure
+
+
+@pytest.mark.parametrize("a,b", [("coffee", "chelsea"), ("china", "flower"),
+                                 ("interior_pexels-7303773", "interior_pexels-cup-of-couple-7303788")])
+def test_different_photos_are_not_copies(a: str, b: str) -> None:
+    # the last pair: two shots of the same kitchen corner, the hardest kind of non-copy
+    m = verify.match(verify.local_features(photo(a)), verify.local_features(photo(b)),
+                     verify.local_features(photo(a), mirror=True))
+    assert verify.copy_score(0.6, m) < 0.5, m.as_dict()
+
+
+def test_calibrated_scores() -> None:
+    assert verify.cosine_score(verify.COSINE_AT) == pytest.approx(0.5)
+    assert verify.cosine_score(1.0) == 1.0 and verify.cosine_score(0.0) == 0.0
+    assert verify.cosine_score(0.5) < verify.cosine_score(0.8) < verify.cosine_score(0.9)
+    assert verify.copy_score(0.9, verify.Match()) == verify.cosine_score(0.9)  # no alignment: cosine only
