@@ -148,11 +148,11 @@ def write_store(lib: Path, x: np.ndarray, kind: str) -> tuple[float, float]:
     return write_s, build_s
 
 
-def search_child(lib: str, queries: np.ndarray, out: "mp.Queue[dict]") -> None:
+def search_child(lib: str, queries: np.ndarray, nprobe: int, out: "mp.Queue[dict]") -> None:
     """In a fresh process: open the library, load the saved index, answer single queries."""
     before = rss_mb()
     t = time.perf_counter()
-    store = SQLiteStore(lib)
+    store = SQLiteStore(lib, nprobe=nprobe)
     idx = store.vector_index()
     load_s = time.perf_counter() - t
     after = rss_mb()
@@ -194,6 +194,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=100_000, help="vectors in the collection (default 100000)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--kind", default="auto", help="vector index kind (default auto)")
+    ap.add_argument("--nprobe", type=int, default=0, help="IVF clusters probed (HNSW: efSearch); 0 = default")
     ap.add_argument("--brute-queries", type=int, default=30, help="queries timed for the numpy scan")
     ap.add_argument("--dir", help="where to build the library (default: a temporary folder; needs ~5.5 KB/vector)")
     ap.add_argument("--json", action="store_true")
@@ -211,7 +212,7 @@ def main() -> int:
         write_s, build_s = write_store(tmp / "library", x, args.kind)
         ctx = mp.get_context("spawn")
         q: "mp.Queue[dict]" = ctx.Queue()
-        child = ctx.Process(target=search_child, args=(str(tmp / "library"), queries, q))
+        child = ctx.Process(target=search_child, args=(str(tmp / "library"), queries, args.nprobe, q))
         child.start()
         res = q.get()
         child.join()

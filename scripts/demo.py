@@ -45,6 +45,16 @@ def main() -> None:
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=35)
         (queries / "edited-cat.jpg").write_bytes(buf.getvalue())
+    # edited copies among the photos, for `lookalike dupes`: a byte-for-byte copy, a 40% crop, a rotation
+    copies = photos / "copies"
+    if not copies.exists():
+        from lookalike.evaluation.edits import apply
+
+        copies.mkdir()
+        (copies / "coffee-copy.png").write_bytes(sample_photos()["coffee"].read_bytes())
+        with Image.open(sample_photos()["coffee"]) as im:
+            apply("crop40", im, "demo").save(copies / "coffee-cropped.jpg", quality=85)
+            apply("rotate10", im, "demo").save(copies / "coffee-rotated.jpg", quality=85)
     OUT.mkdir(exist_ok=True)
 
     sh("index", str(photos), "--progress")
@@ -57,6 +67,7 @@ def main() -> None:
     sh("search", "sofa", "--limit", "5", "--grid", str(OUT / "sofa.png"))
     sh("search", str(photos / "chelsea.png"), "--by", "tags", "--limit", "3")
     sh("search", "cat", "--limit", "2", "--json")
+    sh("dupes")
     print(f"\ncontact sheets written to {OUT}/ (by-image.png, fish.png, sofa.png)")
 
 

@@ -3,7 +3,7 @@
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
-separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX.
+separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Settings:
     faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
     captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
     vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-pq | hnsw | hnsw-sq8
+    nprobe: int = 0  # IVF clusters a query probes (HNSW: efSearch); 0 = the index's default
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -75,6 +76,7 @@ class Settings:
             "LOOKALIKE_OCR": ("ocr", _env_bool),
             "LOOKALIKE_FACES": ("faces", _env_bool),
             "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
+            "LOOKALIKE_NPROBE": ("nprobe", int),
         }
         for var, (name, conv) in mapping.items():
             if env.get(var):

@@ -98,8 +98,14 @@ def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path) -> None:
     assert other.get([hits[0].id])[0].path == "/p/3002.jpg"
     assert all(h.id != first for h in other.knn(recs[7].embedding, 10))
 
-    s.optimize()  # prunes the log again: `other`'s in-memory index is behind the pruned log, so it reloads
-    assert len(other.vector_index()) == 3004
+    stamp = (tmp_path / "vectors.index").stat().st_mtime_ns
+    s.optimize()  # six changes: not worth rewriting the saved index; they stay in the log
+    assert (tmp_path / "vectors.index").stat().st_mtime_ns == stamp
+    assert len(SQLiteStore(tmp_path).vector_index()) == 3004  # loaded + caught up from the log
+    s.write(upserts=_many(1000, start=5000))
+    s.optimize()  # enough changes: saved again and the log pruned; `other` is behind the pruned log, reloads
+    assert s.conn.execute("SELECT COUNT(*) FROM vector_log").fetchone()[0] == 0
+    assert len(other.vector_index()) == 4004
 
 
 def test_auto_index_grows_from_exact_to_ivf_and_a_damaged_file_is_rebuilt(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -272,6 +272,17 @@ def test_knn_ranks_by_cosine_like_exact_search(filled) -> None:  # type: ignore[
     assert len(store.knn(recs[0].embedding, 1000)) == 200  # k beyond the collection: all of it
 
 
+def test_knn_many_answers_like_knn_and_optimize_keeps_results(filled) -> None:  # type: ignore[no-untyped-def]
+    store, recs = filled
+    qs = np.stack([recs[i].embedding for i in (5, 50, 150)])
+    many = store.knn_many(qs, 5, Filters(folder="/photos/b"))
+    assert [[h.id for h in row] for row in many] == [[h.id for h in store.knn(q, 5, Filters(folder="/photos/b"))]
+                                                     for q in qs]
+    before = [h.id for h in store.knn(recs[9].embedding, 10)]
+    assert isinstance(store.optimize(), dict)  # after a run of writes; searches answer the same after it
+    assert [h.id for h in store.knn(recs[9].embedding, 10)] == before
+
+
 @pytest.mark.parametrize("filters,keep", [
     (Filters(folder="/photos/b"), lambda r: r.path.startswith("/photos/b/")),
     (Filters(folder="/photos/b/sub"), lambda r: r.path.startswith("/photos/b/sub/")),

@@ -13,4 +13,4 @@ def open_store(settings: Settings, *, read_only: bool = False) -> Store:
         return PostgresStore(settings.db, read_urls=settings.read_db)
     from lookalike.stores.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.library, vector_index=settings.vector_index)
+    return SQLiteStore(settings.library, vector_index=settings.vector_index, nprobe=settings.nprobe)

@@ -38,6 +38,7 @@ from lookalike.stores.vectors import KINDS, VectorIndex, auto_kind
 DB_NAME = "lookalike.db"
 INDEX_NAME = "vectors.index"  # the saved faiss index (derived data; rebuilt when missing or stale)
 RERANK = 3  # compressed indexes: candidates per wanted result, re-scored with the exact vectors
+SAVE_EVERY = 1000  # optimize() rewrites the saved index after this many changes (or 1% of it), not fewer
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 MIGRATIONS: list[str] = [
@@ -99,10 +100,11 @@ MIGRATIONS: list[str] = [
 
 
 class SQLiteStore:
-    def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto") -> None:
+    def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
         if vector_index not in KINDS:
             raise LookalikeError(f"unknown vector index {vector_index!r}; choose one of {', '.join(KINDS)}")
         self.vector_index_kind = vector_index
+        self.nprobe = nprobe  # 0: the index's own default
         self.dir = Path(library)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -428,6 +430,8 @@ class SQLiteStore:
                     emb, _ = self.vectors(chunk)
                     idx.add(np.array(chunk, dtype=np.int64), emb)
                 idx.seq = head
+            if self.nprobe:
+                idx.nprobe = idx.ef_search = self.nprobe
             self._index = idx
             return idx
 
@@ -467,7 +471,13 @@ class SQLiteStore:
         info = self.model_info() or {}
         if idx.dim != dim or header.get("model") != info.get("name") or idx.seq > head or idx.seq < pruned:
             return None
+        self._saved_seq = idx.seq
         return idx
+
+    def _prune_log(self, seq: int) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM vector_log WHERE seq <= ?", (seq,))
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_log_pruned', ?)", (str(seq),))
 
     def index_kind(self) -> str:
         """The vector index kind asked for (constructor, else the one recorded for this library), else auto."""
@@ -487,26 +497,26 @@ class SQLiteStore:
                               (self.vector_index_kind,))
             idx = self.vector_index()
             n = len(idx)
-            if idx.needs_rebuild(n, self.index_kind()):
+            rebuilt = idx.needs_rebuild(n, self.index_kind())
+            if rebuilt:
                 if progress:
                     print(f"lookalike: building the vector index ({self.index_kind()}) over {n} vectors",
                           file=sys.stderr)
                 idx = self._build_index(idx.dim, idx.seq)
                 self._index = idx
             path = self.dir / INDEX_NAME
-            if idx.kind == "flat":  # exact and cheap to rebuild: nothing to save
-                if path.exists():
-                    path.unlink()
-                return idx.describe()
-            saved = self._saved_seq
-            if saved != idx.seq or not path.exists():
+            unsaved = int(self._all("SELECT COUNT(*) FROM vector_log WHERE seq > ?", (max(self._saved_seq, 0),))[0][0])
+            if idx.kind == "flat":  # exact and cheap to rebuild from the database: nothing to save
+                path.unlink(missing_ok=True)
+                if unsaved >= SAVE_EVERY:
+                    self._prune_log(idx.seq)  # other processes' flat indexes rebuild (cheap below FLAT_MAX)
+                    self._saved_seq = idx.seq
+            elif rebuilt or not path.exists() or self._saved_seq < 0 or unsaved >= max(SAVE_EVERY, len(idx) // 100):
                 info = self.model_info() or {}
                 idx.save(path, {"model": info.get("name")})
                 self._saved_seq = idx.seq
-                with self._tx() as c:  # the saved index covers the log up to idx.seq
-                    c.execute("DELETE FROM vector_log WHERE seq <= ?", (idx.seq,))
-                    c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_log_pruned', ?)",
-                              (str(idx.seq),))
+                self._prune_log(idx.seq)  # the saved index covers the log up to idx.seq
+            # else: a few changes only; they stay in the log, and whoever loads the saved index catches up
             return idx.describe()
 
     def _embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
