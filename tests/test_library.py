@@ -40,6 +40,24 @@ def test_edited_copy_finds_original_first(indexed: Library, photos: Path, tmp_pa
     assert res.results[0].score - res.results[1].score > 0.15
 
 
+@pytest.mark.parametrize("name", ["coffee", "rocket", "china"])
+def test_every_kind_of_edit_finds_its_original_first(indexed: Library, photos: Path, name: str) -> None:
+    """Cropped 10-40%, rotated 5-20 degrees, mirrored, text/logo watermarked, JPEG 20/40, downscaled to a
+    quarter, brightness/contrast, grayscale, recoloured: the original ranks first."""
+    from lookalike.evaluation.edits import EDITS, apply
+
+    with Image.open(photos / f"{name}.jpg") as im:
+        original = im.convert("RGB")
+    misses = []
+    for edit in EDITS:
+        buf = io.BytesIO()
+        apply(edit, original, seed=name).save(buf, "PNG")
+        top = indexed.search(image=buf.getvalue(), limit=1).results[0]
+        if top.path != str(photos / f"{name}.jpg"):
+            misses.append(edit)
+    assert not misses
+
+
 def test_image_bytes_and_id_queries(indexed: Library, photos: Path) -> None:
     data = (photos / "coffee.jpg").read_bytes()
     by_bytes = indexed.search(image=data, limit=1).results[0]
