@@ -28,9 +28,11 @@ FEATURE_SIDE = 512  # long side of the grayscale image features are computed on
 MIN_INLIERS = 6  # RANSAC inliers below this: no transform, only the cosine counts
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 5.0
-# Calibration points: at each, no non-copy of the calibration set scored higher (bench/quality.py: the sample
-# photos x 16 edits among mvtb-data distractors; chosen on that set, so not a held-out figure there)
-COSINE_AT = 0.864
+# Calibration points: at each, no non-copy of the calibration sets scored higher (bench/quality.py: the sample
+# photos x 16 edits among mvtb-data distractors, and 200 tuxpaint photo cut-outs among the same; chosen on
+# those sets, so not held-out figures there). The cosine point came from the cut-outs: on white backgrounds
+# a cropped orange is as close to a mandarin as a copy is (0.921); on the photos alone it was 0.864.
+COSINE_AT = 0.93
 PIXEL_AT = 0.992
 DETAIL_AT = 0.76
 
