@@ -211,7 +211,8 @@ def cmd_dupes(args: argparse.Namespace) -> int:
             mark = "best" if it.best else ("same " if it.exact else f"{it.score:.3f}")
             lines.append(f"  {mark:>5}  {it.width}x{it.height}  {it.path}")
     extra = len(report.groups) and sum(len(g.items) - 1 for g in report.groups)
-    lines.append(f"{len(report.groups)} groups, {extra} extra copies among {report.images} images "
+    lines.append(f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'}, {extra} extra "
+                 f"cop{'y' if extra == 1 else 'ies'} among {report.images} images "
                  f"({report.method}, threshold {report.threshold:g}, {report.pairs_checked} pairs checked, "
                  f"{report.verified} verified, {report.elapsed_s:.1f} s)")
     for path, reason in report.unreadable[:10]:

@@ -76,9 +76,12 @@ class DupesReport:
         return d
 
 
-def quality_key(info: ImageInfo) -> tuple[int, int, float, int, str]:
-    """Best copy first: most pixels, then largest file (least compressed), then oldest, then shortest path."""
-    return (-(info.width * info.height), -info.size, info.mtime, len(info.path), info.path)
+def quality_key(info: ImageInfo) -> tuple[int, bool, float, int, int, str]:
+    """Best copy first: most pixels; then one that still has its camera's EXIF; then the oldest file (edits,
+    recompressed and watermarked copies come later); then the largest (least compressed); then the shortest
+    path."""
+    return (-(info.width * info.height), not info.camera, round(info.mtime, 3), -info.size, len(info.path),
+            info.path)
 
 
 def find_duplicates(store: Store, settings: Settings, *, method: str = "verified", threshold: float | None = None,
