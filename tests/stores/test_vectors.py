@@ -72,6 +72,7 @@ def test_save_and_load_atomically(tmp_path: Path) -> None:
     idx.remove([0])
     idx.seq = 42
     path = tmp_path / "vectors.index"
+    (tmp_path / ".vectors.index.999999999.tmp").write_bytes(b"half of a save killed with -9")
     idx.save(path, {"model": "m"})
     assert [p.name for p in tmp_path.iterdir()] == ["vectors.index"]  # no temporary file left behind
     back, header = VectorIndex.load(path)

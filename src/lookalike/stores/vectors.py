@@ -317,6 +317,7 @@ class VectorIndex:
         """Write atomically: a temporary file, fsync, rename over ``path``, fsync the folder. A crash leaves
         the old file or the new one, never half of one."""
         path = Path(path)
+        _remove_stale_temporaries(path)
         header = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "seq": self.seq,
                              "trained_on": self.trained_on, "nprobe": self.nprobe, "ef_search": self.ef_search,
                              "slots": len(self.ids), **(meta or {})}).encode()
@@ -378,6 +379,18 @@ def _pq_m(dim: int) -> int:
     while dim % m:
         m -= 1
     return m
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of saves that were killed (kill -9 leaves them): removed when their process is gone."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+            os.kill(pid, 0)  # still running: its save is in progress
+        except (ValueError, ProcessLookupError):
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
 
 
 def _fsync_dir(folder: Path) -> None:
