@@ -331,7 +331,6 @@ class Library:
         on that method's similarity (default: its calibrated zero-false-positive point). Changes nothing."""
         from lookalike.search.dupes import find_duplicates
 
-        self._check_model()
         return find_duplicates(self.store, self.settings, method=method, threshold=threshold, filters=filters,
                                neighbours=neighbours, progress=progress)
 

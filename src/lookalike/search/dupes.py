@@ -226,20 +226,24 @@ def _groups(reps: dict[int, list[ImageInfo]], infos: dict[int, ImageInfo],
     members: dict[int, list[int]] = {}
     for r in reps:
         members.setdefault(find(r), []).append(r)
+    best_score: dict[int, float] = {}  # each content's best pair score, for items not paired with the best
+    for (a, b), sc in pairs.items():
+        best_score[a] = max(best_score.get(a, 0.0), sc)
+        best_score[b] = max(best_score.get(b, 0.0), sc)
     groups = []
     for rs in members.values():
         everyone = [info for r in rs for info in reps[r]]
         if len(everyone) < 2:
             continue
+        rep_of = {info.id: r for r in rs for info in reps[r]}
         everyone.sort(key=quality_key)
         best = everyone[0]
-        best_rep = next(r for r in rs if any(i.id == best.id for i in reps[r]))
+        best_rep = rep_of[best.id]
         items = []
         for info in everyone:
-            rep = next(r for r in rs if any(i.id == info.id for i in reps[r]))
+            rep = rep_of[info.id]
             exact = rep == best_rep
-            score = 1.0 if exact else pairs.get((min(rep, best_rep), max(rep, best_rep)),
-                                                 max((s for (a, b), s in pairs.items() if rep in (a, b)), default=0.0))
+            score = 1.0 if exact else pairs.get((min(rep, best_rep), max(rep, best_rep)), best_score.get(rep, 0.0))
             items.append(DupeItem(info.id, info.path, info.width, info.height, info.size, score,
                                   best=info.id == best.id, exact=exact))
         kind = "exact" if all(i.exact for i in items) else "near"

@@ -425,10 +425,10 @@ class SQLiteStore:
                 for image_id, op in ops:
                     final[image_id] = op
                 idx.remove(list(final))
-                present = self._present([i for i, op in final.items() if op == "add"])
-                for chunk in batched(present, 4096):
-                    emb, _ = self.vectors(chunk)
-                    idx.add(np.array(chunk, dtype=np.int64), emb)
+                for chunk in batched([i for i, op in final.items() if op == "add"], 4096):
+                    got = self._embeddings(chunk)  # those still present (a later delete may have won)
+                    if got:
+                        idx.add(np.fromiter(got, np.int64, len(got)), np.stack(list(got.values())))
                 idx.seq = head
             if self.nprobe:
                 idx.nprobe = idx.ef_search = self.nprobe
@@ -449,12 +449,11 @@ class SQLiteStore:
         sample = None
         probe = VectorIndex.create(kind, dim, n)
         if probe.needs_training:
-            ids = [r[0] for r in self._all("SELECT image_id FROM vectors")]
-            want = probe.train_size(n)
-            if len(ids) < max(want, 1) or (probe._ivf() is not None and len(ids) < probe._ivf().nlist):
+            if n < max(1, probe.nlist):
                 kind = "flat"  # too few vectors to train on: exact until the next rebuild
             else:
-                chosen = np.random.default_rng(0).choice(len(ids), size=want, replace=False)
+                ids = [r[0] for r in self._all("SELECT image_id FROM vectors")]
+                chosen = np.random.default_rng(0).choice(len(ids), size=probe.train_size(n), replace=False)
                 sample, _ = self.vectors(sorted(ids[i] for i in chosen))
         idx = VectorIndex.build(dim, self.iter_vectors(), kind=kind, n=n, sample=sample)
         idx.seq = head
@@ -526,14 +525,6 @@ class SQLiteStore:
             for i, e in self._all(f"SELECT image_id, embedding FROM vectors WHERE image_id IN ({q})", chunk):
                 out[i] = np.frombuffer(e, dtype="<f4")
         return out
-
-    def _present(self, ids: Sequence[int]) -> list[int]:
-        out: list[int] = []
-        for chunk in batched(list(ids), 500):
-            q = ",".join("?" * len(chunk))
-            out += [r[0] for r in self._all(f"SELECT image_id FROM vectors WHERE image_id IN ({q})", chunk)]
-        order = {v: i for i, v in enumerate(ids)}
-        return sorted(out, key=order.__getitem__)
 
     def filter_ids(self, filters: Filters | None) -> list[int] | None:
         if filters is None or not filters.active():

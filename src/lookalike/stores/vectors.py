@@ -133,6 +133,12 @@ class VectorIndex:
         return idx
 
     @property
+    def nlist(self) -> int:
+        """IVF clusters (0 for other kinds)."""
+        ivf = self._ivf()
+        return int(ivf.nlist) if ivf is not None else 0
+
+    @property
     def compressed(self) -> bool:
         """Whether scores are approximate (quantised codes): callers re-rank with the exact vectors."""
         return self.kind in ("ivf-sq8", "ivf-pq", "hnsw-sq8")
