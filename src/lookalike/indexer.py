@@ -24,6 +24,7 @@ from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import FileEntry, crawl
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model
+from lookalike.progress import progress_bar
 from lookalike.stores.base import FileState, ImageRecord, Move, Store
 
 
@@ -157,7 +158,7 @@ class Indexer:
         self._moved: set[int] = set()
         if not todo:
             return
-        bar = _bar(len(todo), self.progress)
+        bar = progress_bar(len(todo), self.progress, "indexing")
         batch: list[_Work] = []
         pending_moves: list[Move] = []
         pending_touches: list[Move] = []
@@ -342,10 +343,3 @@ def _prefetch(pool: ThreadPoolExecutor, items: Iterable[FileEntry], fn: Callable
         if nxt is not None:
             queue.append(pool.submit(fn, nxt))
         yield result
-
-
-def _bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                desc="indexing", smoothing=0.1)

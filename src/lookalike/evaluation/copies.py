@@ -33,7 +33,8 @@ from PIL import Image, ImageStat
 
 from lookalike.errors import LookalikeError
 from lookalike.evaluation.edits import EDITS, HARD, apply
-from lookalike.evaluation.keywords import IMAGE_EXTS, average_precision, labelled_folders, precision_at
+from lookalike.evaluation.keywords import average_precision, labelled_folders, precision_at
+from lookalike.progress import progress_bar
 from lookalike.search import verify
 from lookalike.search.dupes import DEFAULT_THRESHOLD as DUPES_DEFAULTS
 from lookalike.search.dupes import hamming
@@ -45,11 +46,13 @@ BLANK_STD = 2.0  # an edited query whose grey levels vary less than this has no 
 
 
 def image_files(folder: str | os.PathLike[str]) -> list[Path]:
-    root = Path(folder)
+    """The image files below ``folder``, walked as indexing walks (io/crawl.py)."""
+    from lookalike.io.crawl import crawl
+
+    root = Path(folder).expanduser()
     if not root.is_dir():
         raise LookalikeError(f"folder not found: {root}")
-    return sorted(p.resolve() for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(Path(e.path) for e in crawl([root]))
 
 
 @dataclass
@@ -106,7 +109,7 @@ def evaluate_copies(library, originals: Sequence[str | os.PathLike[str]],  # typ
             out.append(q)
         return out
 
-    bar = _bar(len(orig_idx), progress, "editing")
+    bar = progress_bar(len(orig_idx), progress, "editing", unit="photo")
     with ThreadPoolExecutor(workers) as pool:
         for qs in pool.map(prepare, orig_idx):
             queries += qs
@@ -169,7 +172,7 @@ def _verified(cos: np.ndarray, queries: list[_Query], coll: _Collection, candida
             res.append((qi, int(j), verify.copy_score(float(cos[qi, j]), m)))
         return res
 
-    bar = _bar(len(queries), progress, "verifying")
+    bar = progress_bar(len(queries), progress, "verifying", unit="query")
     with ThreadPoolExecutor(workers) as pool:
         for res in pool.map(run, range(len(queries))):
             for qi, j, s in res:
@@ -268,14 +271,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def _r(x: float) -> float:
     return round(float(x), 4)
-
-
-def _bar(total: int, enabled: bool, desc: str):  # type: ignore[no-untyped-def]
-    import sys
-
-    from tqdm import tqdm
-
-    return tqdm(total=total, disable=not enabled, file=sys.stderr, dynamic_ncols=True, desc=desc)
 
 
 def format_report(report: dict) -> str:  # type: ignore[type-arg]

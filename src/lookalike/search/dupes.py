@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +26,7 @@ import numpy as np
 
 from lookalike.config import Settings
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.progress import progress_bar
 from lookalike.search import verify
 from lookalike.stores.base import Filters, ImageInfo, Store, batched
 
@@ -152,7 +152,7 @@ def _embedding_pairs(store: Store, ids: list[int], thr: float, neighbours: int, 
         report.verified = len(todo)
         features = _FeatureCache(infos, settings, report)
         done = 0
-        bar = _bar(len(todo), progress)
+        bar = progress_bar(len(todo), progress, "verifying", unit="pair")
 
         def check(item: tuple[tuple[int, int], float]) -> tuple[tuple[int, int], float]:
             (a, b), c = item
@@ -345,9 +345,3 @@ def _free_name(folder: str, name: str) -> str:
         candidate = os.path.join(folder, f"{stem}-{n}{ext}")
         n += 1
     return candidate
-
-
-def _bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="pair", disable=not enabled, file=sys.stderr, dynamic_ncols=True, desc="verifying")
