@@ -104,3 +104,22 @@ def test_cli_lists_then_moves_only_when_asked(dupes_dir: Path, tmp_path: Path, c
     assert json.loads(capsys.readouterr().out)["groups"] == []  # dropped from the index too
     assert main(["dupes", "--library", lib, "--delete", "--move-to", "x"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_images_without_vectors_do_not_shift_the_others(tmp_path: Path) -> None:
+    import numpy as np
+
+    from lookalike.config import Settings
+    from lookalike.search.dupes import find_duplicates
+    from lookalike.stores.base import ImageRecord
+    from lookalike.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path)
+    store.set_model_info("m", "1", 4)
+    vecs = {"a": [1, 0, 0, 0], "b": [0, 1, 0, 0], "c": [0, 1, 0.01, 0], "d": [0, 0, 0, 1]}
+    store.write(upserts=[ImageRecord(path=f"/p/{k}.jpg", size=1, mtime=1.0, sha=k, width=9, height=9,
+                                     embedding=np.array(v, np.float32) / np.linalg.norm(v)) for k, v in vecs.items()])
+    first = store.get_by_path("/p/a.jpg").id  # type: ignore[union-attr]
+    store.conn.execute("DELETE FROM vectors WHERE image_id = ?", (first,))  # e.g. left by an interrupted re-embed
+    report = find_duplicates(store, Settings.from_env({}, library=tmp_path), method="embedding")
+    assert [sorted(os.path.basename(i.path) for i in g.items) for g in report.groups] == [["b.jpg", "c.jpg"]]

@@ -128,10 +128,7 @@ def _embedding_pairs(store: Store, ids: list[int], thr: float, neighbours: int, 
     keep = set(ids)
     floor = CANDIDATE_COSINE if method == "verified" else thr
     cosines: dict[tuple[int, int], float] = {}
-    for chunk in batched(ids, 1024):
-        emb, _ = store.vectors(chunk)
-        if not len(emb):
-            continue
+    for chunk, emb in _vectors_of(store, keep):
         for a, hits in zip(chunk, store.knn_many(emb, neighbours + 1, filters)):
             for h in hits:
                 if h.id != a and h.id in keep and h.score >= floor:
@@ -192,8 +189,7 @@ def _phash_pairs(store: Store, reps: list[ImageInfo], thr: float, neighbours: in
                     out[(a, b)] = float(sim[r, c])
         return out
     by_id = dict(zip(ids.tolist(), bits.tolist()))
-    for chunk in batched(ids.tolist(), 1024):  # large libraries: embedding neighbours as candidates
-        emb, _ = store.vectors(chunk)
+    for chunk, emb in _vectors_of(store, set(by_id)):  # large libraries: embedding neighbours as candidates
         for a, hits in zip(chunk, store.knn_many(emb, neighbours + 1, filters)):
             for h in hits:
                 if h.id != a and h.id in by_id:
@@ -201,6 +197,14 @@ def _phash_pairs(store: Store, reps: list[ImageInfo], thr: float, neighbours: in
                     if sim > thr:
                         out[(min(a, h.id), max(a, h.id))] = sim
     return out
+
+
+def _vectors_of(store: Store, keep: set[int], batch: int = 1024):  # type: ignore[no-untyped-def]
+    """(ids, embeddings) in batches, for the images in ``keep`` that have vectors, ids and rows aligned."""
+    for ids, vecs in store.iter_vectors(batch):
+        sel = np.fromiter((int(i) in keep for i in ids), bool, len(ids))
+        if sel.any():
+            yield [int(i) for i in ids[sel]], vecs[sel]
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
