@@ -141,6 +141,8 @@ class _Collection:
         self.ids = [i.id for i in infos if i is not None]
         self.index_of = {p: n for n, p in enumerate(self.paths)}
         emb, cls = store.vectors(self.ids)
+        if len(emb) != len(self.ids):
+            raise LookalikeError("some indexed images have no vectors: re-index before evaluating")
         self.emb = emb.astype(np.float32)
         self.cls = None if cls is None else cls.astype(np.float32)
         self.phash = np.array([int(i.phash or "0", 16) for i in infos if i is not None], np.uint64)
