@@ -75,6 +75,7 @@ class VectorIndex:
         self.kind = kind
         self.dim = dim
         self.index = index
+        self.ivf = _extract_ivf(index)  # the inverted-file part of IVF kinds (None for the others)
         self.trained_on = trained_on  # vectors in the collection when the index was trained
         self.ids = np.zeros(0, np.int64) if ids is None else ids
         self.live = np.zeros(0, bool) if live is None else live
@@ -82,7 +83,7 @@ class VectorIndex:
         self._slot = np.full(int(self.ids.max()) + 1 if len(self.ids) else 0, -1, np.int64)
         self._slot[self.ids[self.live]] = np.flatnonzero(self.live)
         self._n_live = int(self.live.sum())
-        self.nprobe = nprobe or (default_nprobe(self._ivf().nlist) if self._ivf() is not None else 0)
+        self.nprobe = nprobe or (default_nprobe(self.ivf.nlist) if self.ivf is not None else 0)
         self.ef_search = ef_search
         self.seq = seq  # the store's change-log position this index reflects
 
@@ -135,7 +136,7 @@ class VectorIndex:
     @property
     def nlist(self) -> int:
         """IVF clusters (0 for other kinds)."""
-        ivf = self._ivf()
+        ivf = self.ivf
         return int(ivf.nlist) if ivf is not None else 0
 
     @property
@@ -148,14 +149,14 @@ class VectorIndex:
         return not self.index.is_trained
 
     def train_size(self, n: int) -> int:
-        ivf = self._ivf()
+        ivf = self.ivf
         if ivf is not None:
             return min(n, TRAIN_PER_LIST * ivf.nlist)
         return min(n, 65_536)  # sq8 range / pq codebooks of an HNSW-SQ8
 
     def train(self, sample: np.ndarray, n: int) -> None:
         sample = np.ascontiguousarray(sample, dtype=np.float32)
-        ivf = self._ivf()
+        ivf = self.ivf
         if ivf is not None and len(sample) < ivf.nlist:
             raise LookalikeError(f"an IVF index with {ivf.nlist} clusters needs at least that many vectors to train")
         if ivf is not None:
@@ -191,7 +192,7 @@ class VectorIndex:
         self.remove(ids)
         start = len(self.ids)
         slots = np.arange(start, start + len(ids), dtype=np.int64)
-        if self._ivf() is not None:
+        if self.ivf is not None:
             self.index.add_with_ids(vecs, slots)
         else:
             self.index.add(vecs)  # flat and HNSW number their vectors 0, 1, 2, ... themselves
@@ -269,7 +270,7 @@ class VectorIndex:
         if bits is not None:
             packed = np.packbits(bits, bitorder="little")
             sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(packed))
-        ivf = self._ivf()
+        ivf = self.ivf
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
@@ -283,7 +284,9 @@ class VectorIndex:
     def _exact_subset(self, q: np.ndarray, k: int, slots: np.ndarray, out_ids: np.ndarray,
                       out_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores over a few allowed vectors (decoded from the index's own codes)."""
-        vecs = self.index.reconstruct_batch(slots) if self._ivf() is None else self._reconstruct_ivf(slots)
+        if self.ivf is not None and not self.ivf.direct_map.type:
+            self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
+        vecs = self.index.reconstruct_batch(slots)
         scores = q @ vecs.T
         kk = min(k, len(slots))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
@@ -291,26 +294,13 @@ class VectorIndex:
         out_scores[:, :kk] = np.take_along_axis(scores, top, axis=1)
         return out_ids, out_scores
 
-    def _reconstruct_ivf(self, slots: np.ndarray) -> np.ndarray:
-        ivf = self._ivf()
-        assert ivf is not None
-        if not ivf.direct_map.type:
-            ivf.make_direct_map()
-        return np.stack([ivf.reconstruct(int(s)) for s in slots]).astype(np.float32)
-
-    def _ivf(self) -> faiss.IndexIVF | None:
-        try:
-            return faiss.extract_index_ivf(self.index)
-        except RuntimeError:
-            return None
-
     # -- memory and persistence -----------------------------------------------------------------------------
     def memory_bytes(self) -> int:
         """Bytes the index holds for its vectors (codes, lists, graph) plus the id maps."""
         return int(faiss.serialize_index(self.index).nbytes) + self.ids.nbytes + self.live.nbytes
 
     def describe(self) -> dict[str, object]:
-        ivf = self._ivf()
+        ivf = self.ivf
         out: dict[str, object] = {"kind": self.kind, "vectors": len(self), "tombstones": self.dead,
                                   "trained_on": self.trained_on}
         if ivf is not None:
@@ -377,6 +367,13 @@ class VectorIndex:
                   live=live, nprobe=int(header.get("nprobe") or 0) or None,
                   ef_search=int(header.get("ef_search") or 128), seq=int(header["seq"]))
         return idx, header
+
+
+def _extract_ivf(index: faiss.Index) -> faiss.IndexIVF | None:
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
 
 
 def _pq_m(dim: int) -> int:
