@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lookalike import __version__
-from lookalike.config import VECTOR_INDEX_KINDS, Settings
+from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.errors import LookalikeError
 
 Command = Callable[[argparse.Namespace], int]
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dupes", help="groups of exact copies and near duplicates (edited copies), best first")
     _common(p)
     _filters(p)
-    p.add_argument("--method", choices=("verified", "embedding", "phash"), default="verified",
+    p.add_argument("--method", choices=DUPES_METHODS, default=DUPES_METHODS[0],
                    help="verified (default: embeddings + geometric verification), embedding or phash")
     p.add_argument("--threshold", type=float,
                    help="similarity above which two photos are copies (default: the method's calibrated point)")

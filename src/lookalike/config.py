@@ -25,6 +25,7 @@ def _env_bool(value: str) -> bool:
 
 DEFAULT_MODEL = "efficientnet-lite0"
 VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
+DUPES_METHODS = ("verified", "embedding", "phash")  # search/dupes.py; the first is the default
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from lookalike.evaluation.keywords import average_precision, labelled_folders, p
 from lookalike.progress import progress_bar
 from lookalike.search import verify
 from lookalike.search.dupes import DEFAULT_THRESHOLD as DUPES_DEFAULTS
-from lookalike.search.dupes import hamming
+from lookalike.search.dupes import CANDIDATE_COSINE, hamming
 
 METHODS = ("embedding", "tags", "phash", "verified")
 WORK_SIDE = 2048  # originals are edited at most this size (long side): a shared copy is rarely larger
@@ -160,7 +160,7 @@ class _Collection:
 def _verified(cos: np.ndarray, queries: list[_Query], coll: _Collection, candidates: int, workers: int,
               progress: bool) -> np.ndarray:
     """Copy scores: the calibrated cosine everywhere, and for each query's top ``candidates`` by cosine the
-    verified score (only these are looked at, as in ``lookalike dupes``)."""
+    verified score, for those at or above dupes' candidate floor (as ``lookalike dupes`` looks at pairs)."""
     out = np.vectorize(verify.cosine_score, otypes=[np.float32])(cos)
     top = np.argsort(-cos, axis=1)[:, :candidates]
     for n in {int(j) for j in top.ravel()}:  # collection features first (not thread-safe to fill lazily)
@@ -170,6 +170,8 @@ def _verified(cos: np.ndarray, queries: list[_Query], coll: _Collection, candida
         q = queries[qi]
         res = []
         for j in top[qi]:
+            if cos[qi, j] < CANDIDATE_COSINE:
+                continue
             m = verify.match(q.features, coll.features(int(j)), q.mirrored)  # type: ignore[arg-type]
             res.append((qi, int(j), verify.copy_score(float(cos[qi, j]), m)))
         return res

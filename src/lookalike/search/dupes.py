@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from lookalike.config import Settings
+from lookalike.config import DUPES_METHODS, Settings
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.progress import progress_bar
 from lookalike.search import verify
 from lookalike.stores.base import Filters, ImageInfo, Store, batched
 
-METHODS = ("verified", "embedding", "phash")
+METHODS = DUPES_METHODS
 PHASH_AT = 0.86  # phash similarity above which bench/quality.py saw no non-copy (Hamming <= 8 of 64)
 DEFAULT_THRESHOLD = {"verified": 0.5, "embedding": verify.COSINE_AT, "phash": PHASH_AT}
 CANDIDATE_COSINE = 0.5  # verified: pairs below this cosine are not looked at

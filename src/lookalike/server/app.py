@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookalike import __version__
-from lookalike.config import Settings
+from lookalike.config import DUPES_METHODS, Settings
 from lookalike.errors import LookalikeError, TooLarge
 from lookalike.library import Library, SearchResult
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, check_unchanged, media_type
@@ -250,7 +250,7 @@ class _Api:
         def dupes(request: Request,
                   threshold: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
                   folder: Annotated[str | None, Query(max_length=4096)] = None,
-                  method: Annotated[Literal["verified", "embedding", "phash"], Query()] = "verified") -> dict[str, Any]:
+                  method: Annotated[Literal[DUPES_METHODS], Query()] = DUPES_METHODS[0]) -> dict[str, Any]:  # type: ignore[valid-type]
             return self.dupes(request, threshold, folder, method)
 
         @r.post("/index", tags=["indexing"], status_code=202,
