@@ -47,6 +47,7 @@ class IndexSummary:
     interrupted: bool = False
     extras: int = 0  # already indexed images given OCR/faces in this run
     vector_index: dict[str, object] = field(default_factory=dict)  # the store's vector index after the run
+    search_transform: dict[str, object] = field(default_factory=dict)  # search/example.py: fitted or kept
 
     @property
     def images_per_s(self) -> float:
@@ -72,6 +73,7 @@ class IndexSummary:
             "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(self.images_per_s, 2),
             "cpu_s": round(self.cpu_s, 3),
             "interrupted": self.interrupted, "extras": self.extras, "vector_index": self.vector_index,
+            "search_transform": self.search_transform,
         }
 
 

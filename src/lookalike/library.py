@@ -143,6 +143,9 @@ class Library:
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
+            from lookalike.search.example import refresh_transform
+
+            summary.search_transform = refresh_transform(self.store, self.model.version)
         return summary
 
     # -- search ------------------------------------------------------------------------------------------

@@ -478,3 +478,29 @@ def shortlist_rerank(q: np.ndarray, db: np.ndarray, mean: np.ndarray | None, dep
             cand = alpha_qe(cand, cand, k=k, alpha=alpha, exclude=np.arange(len(cand)))
         out[i, top[i]] = cand @ qq
     return out
+
+
+class ArrayStore:
+    """The store calls search/example.py makes (knn, knn_many, vectors), over an array of vectors whose ids are
+    row numbers; ``hidden`` leaves one row out of every answer (a leave-one-out query)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.db = np.asarray(vectors, np.float32)
+        self.hidden: int | None = None
+
+    def knn_many(self, vectors: np.ndarray, k: int, filters: object = None) -> list:
+        from lookalike.stores.base import Hit
+
+        s = np.asarray(vectors, np.float32).reshape(len(vectors), -1) @ self.db.T
+        if self.hidden is not None:
+            s[:, self.hidden] = -np.inf
+        k = min(k, s.shape[1])
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable"), axis=1)
+        return [[Hit(int(j), float(s[i, j])) for j in row] for i, row in enumerate(top)]
+
+    def knn(self, vector: np.ndarray, k: int, filters: object = None) -> list:
+        return self.knn_many(vector[None, :], k)[0]
+
+    def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, None]:
+        return self.db[list(ids)], None

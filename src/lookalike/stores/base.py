@@ -181,7 +181,14 @@ class AdminStore(Protocol):
     def close(self) -> None: ...
 
 
-class Store(IndexStore, SearchStore, ExtrasStore, AdminStore, Protocol):
+class TransformStore(Protocol):
+    """The library's search transform (search/example.py): fitted on its own vectors, one at a time."""
+
+    def search_transform(self) -> tuple[str, int, bytes] | None: ...  # (model version, fitted on, data)
+    def set_search_transform(self, model_version: str, fitted_on: int, data: bytes | None) -> None: ...
+
+
+class Store(IndexStore, SearchStore, ExtrasStore, AdminStore, TransformStore, Protocol):
     """Every role: what ``open_store`` returns and both stores implement (one contract suite per role)."""
 
 
