@@ -10,7 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.stores.base import AdminStore, ExtrasStore, FaceRecord, Filters, ImageRecord, IndexStore, Move, SearchStore
+from lookalike.stores.base import (
+    AdminStore,
+    ExtrasStore,
+    FaceRecord,
+    Filters,
+    ImageRecord,
+    IndexStore,
+    Move,
+    SearchStore,
+    TransformStore,
+)
 
 DIM = 64
 CLASSES = 32
@@ -69,7 +79,7 @@ def face(seed: int, box: tuple[int, int, int, int] = (1, 2, 30, 40)) -> FaceReco
 
 
 def test_every_store_implements_every_role(store) -> None:  # type: ignore[no-untyped-def]
-    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore):
+    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, TransformStore):
         names = [n for n in vars(role) if not n.startswith("_")]
         assert names and all(callable(getattr(store, n, None)) for n in names), role.__name__
 
@@ -431,3 +441,21 @@ class TestAdminStore:
         again = make_store()
         assert again.count() == 30 and again.model_info()["dim"] == str(DIM)
         assert again.schema_version == st["schema_version"]
+
+
+class TestTransformStore:
+    """The library's search transform: one at a time, replaced whole, dropped with the vectors."""
+
+    def test_set_replace_drop_and_cleared_with_the_vectors(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, _ = filled
+        assert store.search_transform() is None
+        blob = bytes(range(256)) * 40  # binary, with NUL bytes
+        store.set_search_transform("test-model/1", 200, blob)
+        assert store.search_transform() == ("test-model/1", 200, blob)
+        store.set_search_transform("test-model/1", 400, b"second")
+        assert store.search_transform() == ("test-model/1", 400, b"second")
+        store.set_search_transform("test-model/1", 0, None)
+        assert store.search_transform() is None
+        store.set_search_transform("test-model/1", 200, blob)
+        store.clear_vectors()  # another model re-embeds everything: the transform fitted on the old vectors goes
+        assert store.search_transform() is None
