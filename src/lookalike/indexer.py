@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model
 from lookalike.progress import progress_bar
 from lookalike.stores import claims
-from lookalike.stores.base import FileState, ImageRecord, Move, Store
+from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
 
 
 @dataclass
@@ -97,8 +98,14 @@ class _Work:
 Progress = Callable[[int, int], None]  # (done, total)
 
 
+class IndexerStore(IndexStore, ExtrasStore, Protocol):
+    """The roles the indexer uses: writing the index, optional analyses, and reading a record to copy it."""
+
+    def get(self, ids: Sequence[int]) -> list[ImageInfo]: ...
+
+
 class Indexer:
-    def __init__(self, store: Store, model: Model, settings: Settings, *, progress: bool = False,
+    def __init__(self, store: IndexerStore, model: Model, settings: Settings, *, progress: bool = False,
                  on_progress: Progress | None = None) -> None:
         self.store = store
         self.model = model
@@ -171,7 +178,7 @@ class Indexer:
         self._moved: set[int] = set()
         if not todo:
             return
-        claim = getattr(self.store, "claim", None)
+        claim = getattr(self.store, "claim", None)  # every store has it; a test double may not
         bar = progress_bar(len(todo), self.progress, "indexing")
         self._done = 0
         try:
