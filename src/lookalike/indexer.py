@@ -181,6 +181,7 @@ class Indexer:
         claim = getattr(self.store, "claim", None)  # every store has it; a test double may not
         bar = progress_bar(len(todo), self.progress, "indexing")
         self._done = 0
+        self._since: float | None = None  # the store's clock at this run's first claim
         try:
             with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
                 if claim is None:
@@ -204,7 +205,9 @@ class Indexer:
     def _claim(self, entries: list[FileEntry], s: IndexSummary, busy: list[FileEntry], bar) -> Iterable[FileEntry]:  # type: ignore[no-untyped-def]
         """The entries this process claims, a batch at a time as the decoding threads need them."""
         for i in range(0, len(entries), self.settings.batch_size):
-            got = self.store.claim(entries[i:i + self.settings.batch_size], self.owner)  # type: ignore[attr-defined]
+            got = self.store.claim(entries[i:i + self.settings.batch_size], self.owner, self.settings.claim_lease_s,
+                                   since=self._since)
+            self._since = got.now if self._since is None else self._since
             s.elsewhere += got.elsewhere
             bar.update(got.elsewhere)
             busy += got.busy
@@ -296,7 +299,7 @@ class Indexer:
         if records or moves or touches:
             self.store.write(upserts=records, moves=moves, touches=touches)
         if finished and hasattr(self.store, "finish_claims"):
-            self.store.finish_claims(finished, self.owner)  # type: ignore[attr-defined]
+            self.store.finish_claims(finished, self.owner, self.settings.claim_lease_s)
 
     # -- decoding threads --------------------------------------------------------------------------------
     def _read(self, e: FileEntry, max_bytes: int) -> _Work:

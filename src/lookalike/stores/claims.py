@@ -7,14 +7,15 @@ concurrent claimers never wait for each other). A file is left to others when
 
 - it is in the library already with the size and mtime the crawl saw (another indexer wrote it since), or
 - another owner holds an unexpired claim on it (busy: being read or embedded now), or
-- it was finished (written, or found unreadable) by another owner less than DONE_TTL_S ago.
+- another owner finished it (written, or found unreadable) since this run's first claim (``since``): a
+  sequential rerun still retries an unreadable file, as it always has.
 
 Claims are leases: every claim call and every finished batch renews the owner's open claims for LEASE_S;
 a process that is killed stops renewing and its claims expire, after which whoever asks next takes them
 over. An indexer that has gone through its list waits for the busy files it skipped (polling every
 WAIT_S) until they are done or their lease has expired and it takes them, so every run ends with every file
-done whatever happened to the others. Finished claims stay DONE_TTL_S (an unreadable file is not retried by
-every concurrent indexer) and are pruned after that.
+done whatever happened to the others. A finished claim's ``expires`` holds the time it was finished; it is
+pruned DONE_TTL_S later. Times are the store's clock (PostgreSQL: the server's, for indexers on many machines).
 
 LEASE_S = 120 s covers the ~4 batches a process holds (3 prefetched + 1 in the model) at 1 image/s, far
 below what the shared 2-core machine ever gave; a killed indexer's files are thus redone within 2 minutes.
@@ -53,14 +54,16 @@ class Claimed:
     mine: list["FileEntry"] = field(default_factory=list)  # claimed by this owner now
     busy: list["FileEntry"] = field(default_factory=list)  # held by another live owner: ask again later
     elsewhere: int = 0  # done by another indexer (written, or finished as unreadable)
+    now: float = 0.0  # the store's clock at the claim: pass it back as ``since`` on later claims of the run
 
 
 def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
-           claims: dict[str, tuple[str, float, bool]], owner: str, now: float,
+           claims: dict[str, tuple[str, float, bool]], owner: str, now: float, since: float,
            locked: frozenset[str] | set[str] = frozenset()) -> Claimed:
     """Which of ``entries`` this owner may take. ``images``: path -> (size, mtime) in the library; ``claims``:
-    path -> (owner, expires, done); ``locked``: paths whose claim row another transaction holds now."""
-    out = Claimed()
+    path -> (owner, expires or finished at, done); ``locked``: paths whose claim row another transaction holds
+    now; ``since``: when this run began claiming."""
+    out = Claimed(now=now)
     for e in entries:
         have = images.get(e.path)
         if have is not None and have[0] == e.size and abs(have[1] - e.mtime) < 1e-6:
@@ -69,19 +72,25 @@ def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
             out.busy.append(e)
         else:
             c = claims.get(e.path)
-            if c is None or c[0] == owner or c[1] <= now:
+            if c is None or c[0] == owner:
                 out.mine.append(e)
-            elif c[2]:
-                out.elsewhere += 1
-            else:
+            elif c[2]:  # finished by another: during this run, or before it (then try again)
+                if c[1] >= since:
+                    out.elsewhere += 1
+                else:
+                    out.mine.append(e)
+            elif c[1] > now:
                 out.busy.append(e)
+            else:  # a lease that ran out: its owner was killed
+                out.mine.append(e)
     return out
 
 
 class SQLiteClaims:
     """Claims for SQLiteStore (needs ``_tx()``: BEGIN IMMEDIATE ... COMMIT under the store's lock)."""
 
-    def claim(self, entries: Sequence["FileEntry"], owner: str, lease_s: float = LEASE_S) -> Claimed:
+    def claim(self, entries: Sequence["FileEntry"], owner: str, lease_s: float = LEASE_S,
+              since: float | None = None) -> Claimed:
         now = time.time()
         images: dict[str, tuple[int, float]] = {}
         claims: dict[str, tuple[str, float, bool]] = {}
@@ -93,7 +102,7 @@ class SQLiteClaims:
                 for p, o, x, d in c.execute(f"SELECT path, owner, expires, done FROM claims WHERE path IN ({marks})",
                                             chunk):
                     claims[p] = (o, x, bool(d))
-            got = decide(entries, images, claims, owner, now)
+            got = decide(entries, images, claims, owner, now, now if since is None else since)
             c.executemany("INSERT OR REPLACE INTO claims(path, owner, expires, done) VALUES (?, ?, ?, 0)",
                           [(e.path, owner, now + lease_s) for e in got.mine])
             c.execute("UPDATE claims SET expires = ? WHERE owner = ? AND done = 0", (now + lease_s, owner))
@@ -106,7 +115,7 @@ class SQLiteClaims:
         with self._tx() as c:  # type: ignore[attr-defined]
             for chunk in batched(list(paths), 400):
                 c.execute(f"UPDATE claims SET done = 1, expires = ? WHERE owner = ? AND path IN "
-                          f"({','.join('?' * len(chunk))})", [now + DONE_TTL_S, owner, *chunk])
+                          f"({','.join('?' * len(chunk))})", [now, owner, *chunk])
             c.execute("UPDATE claims SET expires = ? WHERE owner = ? AND done = 0", (now + lease_s, owner))
 
     def release_claims(self, owner: str) -> None:
@@ -118,7 +127,8 @@ class SQLiteClaims:
 class PostgresClaims:
     """Claims for PostgresStore (needs ``_retrying(fn)``: a write transaction, retried on deadlocks)."""
 
-    def claim(self, entries: Sequence["FileEntry"], owner: str, lease_s: float = LEASE_S) -> Claimed:
+    def claim(self, entries: Sequence["FileEntry"], owner: str, lease_s: float = LEASE_S,
+              since: float | None = None) -> Claimed:
         paths = sorted({e.path for e in entries})  # one lock order for every claimer
 
         def run(c) -> Claimed:  # type: ignore[no-untyped-def]
@@ -130,7 +140,8 @@ class PostgresClaims:
             claims = {p: (o, float(x), bool(d)) for p, o, x, d in rows}
             images = {p: (int(s), float(m)) for p, s, m in c.execute(
                 "SELECT path, size, mtime FROM lookalike.images WHERE path = ANY(%s)", (paths,)).fetchall()}
-            got = decide(entries, images, claims, owner, now, locked=set(paths) - set(claims))
+            got = decide(entries, images, claims, owner, now, now if since is None else since,
+                         locked=set(paths) - set(claims))
             mine = [e.path for e in got.mine]
             c.execute("UPDATE lookalike.claims SET owner = %s, expires = %s, done = FALSE WHERE path = ANY(%s)",
                       (owner, now + lease_s, mine))
@@ -144,7 +155,7 @@ class PostgresClaims:
         def run(c) -> None:  # type: ignore[no-untyped-def]
             now = float(c.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
             c.execute("UPDATE lookalike.claims SET done = TRUE, expires = %s WHERE owner = %s AND path = ANY(%s)",
-                      (now + DONE_TTL_S, owner, sorted(paths)))
+                      (now, owner, sorted(paths)))
             c.execute("UPDATE lookalike.claims SET expires = %s WHERE owner = %s AND NOT done", (now + lease_s, owner))
 
         self._retrying(run)  # type: ignore[attr-defined]

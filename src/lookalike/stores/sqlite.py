@@ -127,6 +127,9 @@ class SQLiteStore(SQLiteClaims, SQLReads):
             for i in range(version, len(MIGRATIONS)):
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if self.conn.execute("PRAGMA user_version").fetchone()[0] > i:  # another process ran it
+                        self.conn.execute("COMMIT")
+                        continue
                     for stmt in split_sql(MIGRATIONS[i]):
                         self.conn.execute(stmt)
                     self.conn.execute(f"PRAGMA user_version={i + 1}")
