@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike.config import Settings
-from lookalike.errors import ImageError
+from lookalike.errors import ImageError, NotFound
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
-from lookalike.io.crawl import FileEntry, crawl
+from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model
 from lookalike.progress import progress_bar
@@ -105,11 +105,13 @@ class Indexer:
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
         t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
-        self._check_model()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
-        entries = list(crawl(roots, on_problem=lambda p, r: s.skipped.append((p, r))))
+        present = existing_roots(roots)
+        self._check_model()
+        walk = Crawl(roots, lambda p, r: s.skipped.append((p, r)), self.settings.follow_symlinks)
+        entries = list(walk)
         s.found = len(entries)
-        known = self.store.file_states(under=roots)
+        known = self.store.file_states(under=present + walk.outside)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
         for e in entries:
@@ -128,7 +130,7 @@ class Indexer:
             s.interrupted = True
         if self.extras and not s.interrupted:
             try:
-                s.extras = self._backfill_extras(roots)
+                s.extras = self._backfill_extras(present)
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
@@ -283,6 +285,18 @@ class Indexer:
         return done
 
 
+def existing_roots(roots: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The real paths of the roots that exist now; a one-line error when none does. Only these are compared
+    with the index (files under a missing root are not "removed": an unmounted drive or a typo must not empty
+    that part of the index)."""
+    paths = [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots]
+    present = [os.path.realpath(p) for p in paths if os.path.exists(p)]
+    if not present:
+        raise NotFound(f"nothing to index: {', '.join(paths) or 'no path given'} "
+                       f"{'does' if len(paths) == 1 else 'do'} not exist")
+    return present
+
+
 def decode_workers(settings: Settings, model: Model) -> int:
     """Decoding threads: the setting, else one per core beside a CPU model (whose engine sleeps instead of
     spinning when idle, so the cores stay busy with whichever is runnable), else every core beside a GPU
@@ -302,7 +316,7 @@ def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None =
     w = _Work(e)
     try:
         if data is None:
-            data = read_file(e.path, settings.max_file_mb * 1_000_000)
+            data = read_file(e.path, settings.max_file_mb * 1_000_000, nofollow=True)
         d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels)
         w.sha = d.sha  # the one content hash, computed while decoding
         w.pixels = model.preprocess(d.image)

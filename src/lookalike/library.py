@@ -19,7 +19,7 @@ import numpy as np
 
 from lookalike.config import DEFAULT_MODEL, Settings
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.indexer import Indexer, IndexSummary, Progress
+from lookalike.indexer import Indexer, IndexSummary, Progress, existing_roots
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model
@@ -102,6 +102,7 @@ class Library:
     # -- indexing ----------------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | os.PathLike[str]], *, progress: bool = False,
               on_progress: Progress | None = None) -> IndexSummary:
+        existing_roots(paths)  # before the store and the model are opened: a typo creates nothing
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
@@ -121,7 +122,9 @@ class Library:
         if by not in SEARCH_BY:
             raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
         parts = self._parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
-        limit = max(1, min(int(limit), 10_000))
+        if int(limit) < 1:
+            raise LookalikeError(f"limit must be at least 1, not {limit}")
+        limit = min(int(limit), 10_000)
         explain: dict[str, object] = {}
         w = self._weights(weights, parts)  # checked before any work
         depth = limit if len(parts) == 1 else max(limit * 3, 50)
