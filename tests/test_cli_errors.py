@@ -149,7 +149,7 @@ def test_unexpected_errors_are_one_line_with_a_report(tmp_path: Path, capsys: py
     assert err.count("\n") == 1 and "unexpected error: KeyError" in err and "Traceback" not in err
     report = Path(err.split("the full report is in ")[1].split(";")[0])
     assert "Traceback" in report.read_text() and "no such key" in report.read_text()
-    assert cli_module.main(["--debug", "boom"]) == 1
+    assert cli_module.main(["boom", "--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
 
 
