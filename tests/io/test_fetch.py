@@ -72,8 +72,6 @@ def test_size_cap_and_http_errors(server: str) -> None:
 import ipaddress  # noqa: E402
 import time  # noqa: E402
 
-from lookalike.io.fetch import checked_addresses  # noqa: E402
-
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
@@ -137,6 +135,8 @@ def test_every_non_global_address_refused(host: str) -> None:
 
 
 def test_every_resolved_address_is_checked_without_connecting() -> None:
+    from lookalike.io.fetch import checked_addresses
+
     public = lambda host, port: ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]  # noqa: E731
     assert [str(a) for a in checked_addresses("https://photos.example/a.jpg", False, resolver=public)] == [
         "93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
