@@ -198,21 +198,3 @@ def test_fifo_device_and_outside_links_do_not_hang_or_leak(tmp_path: Path, new_l
     assert "character device" in dict(s.skipped)[str(folder / "z.jpg")]
     assert sorted(follow.store.file_states()) == [str(outside / "rocket.jpg"), str(folder / "coffee.jpg")]
     assert follow.index([folder]).unchanged == 2  # the followed file is known on the next run, not re-read
-
-
-def test_a_missing_root_removes_nothing(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
-    import pytest
-
-    from lookalike.errors import NotFound
-
-    a, b = tmp_path / "a", tmp_path / "b"
-    copy_samples(a, ["coffee"])
-    copy_samples(b, ["rocket"])
-    lib = new_library()
-    assert lib.index([a, b]).indexed == 2
-    shutil.move(str(b), str(tmp_path / "unmounted"))
-    s = lib.index([a, b])  # b is gone for now (an unplugged drive): reported, its images kept
-    assert s.removed == 0 and dict(s.skipped)[str(b)] == "no such file or folder"
-    assert len(lib.store.file_states()) == 2
-    with pytest.raises(NotFound, match="nothing to index"):
-        lib.index([b])

@@ -16,7 +16,7 @@ from lookalike import __version__
 from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
-from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, explain_failure
+from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure
 from lookalike.shell import add_completion_command, add_paths_output, finish, print_paths, setup_logging, show_progress
 
 Command = Callable[[argparse.Namespace], int]
@@ -118,6 +118,9 @@ def emit(args: argparse.Namespace, obj: object, text: str) -> None:
 # -- commands ------------------------------------------------------------------------------------------------
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
+    if not any(os.path.exists(os.path.expanduser(p)) for p in args.paths):  # before a library is created
+        raise NotFound(f"nothing to index: {', '.join(args.paths)} {'does' if len(args.paths) == 1 else 'do'} "
+                       "not exist")
     with library_from(args, create=True) as lib:
         summary = lib.index(args.paths, progress=show_progress(args))
     if not args.json and not args.quiet:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike.config import Settings
-from lookalike.errors import ImageError, NotFound
+from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
@@ -106,12 +106,12 @@ class Indexer:
         t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
-        present = existing_roots(roots)
         self._check_model()
         walk = Crawl(roots, lambda p, r: s.skipped.append((p, r)), self.settings.follow_symlinks)
         entries = list(walk)
         s.found = len(entries)
-        known = self.store.file_states(under=present + walk.outside)
+        real_roots = [os.path.realpath(r) for r in roots]  # the crawl yields real paths
+        known = self.store.file_states(under=real_roots + walk.outside)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
         for e in entries:
@@ -130,7 +130,7 @@ class Indexer:
             s.interrupted = True
         if self.extras and not s.interrupted:
             try:
-                s.extras = self._backfill_extras(present)
+                s.extras = self._backfill_extras(real_roots)
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
@@ -283,18 +283,6 @@ class Indexer:
                 self.store.write_extras(image_id, res.kinds, res.texts, res.faces)
                 done += 1
         return done
-
-
-def existing_roots(roots: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """The real paths of the roots that exist now; a one-line error when none does. Only these are compared
-    with the index (files under a missing root are not "removed": an unmounted drive or a typo must not empty
-    that part of the index)."""
-    paths = [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots]
-    present = [os.path.realpath(p) for p in paths if os.path.exists(p)]
-    if not present:
-        raise NotFound(f"nothing to index: {', '.join(paths) or 'no path given'} "
-                       f"{'does' if len(paths) == 1 else 'do'} not exist")
-    return present
 
 
 def decode_workers(settings: Settings, model: Model) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 from lookalike.config import DEFAULT_MODEL, Settings
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.indexer import Indexer, IndexSummary, Progress, existing_roots
+from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model
@@ -112,7 +112,6 @@ class Library:
     # -- indexing ----------------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | os.PathLike[str]], *, progress: bool = False,
               on_progress: Progress | None = None) -> IndexSummary:
-        existing_roots(paths)  # before the store and the model are opened: a typo creates nothing
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
