@@ -360,6 +360,12 @@ class Library:
         return done
 
     # -- records -----------------------------------------------------------------------------------------
+    def browse(self, filters: Filters | None = None, *, offset: int = 0, limit: int = 50) -> tuple[list[Result], int]:
+        """One page of the library, newest first by date taken (file time without EXIF), and how many images
+        pass ``filters`` in all. Scores are 0: nothing is ranked."""
+        ids, total = self.store.browse(filters, offset, limit)
+        return self.results([Hit(i, 0.0) for i in ids]), total
+
     def get(self, image_id: int) -> ImageInfo:
         found = self.store.get([image_id])
         if not found:
