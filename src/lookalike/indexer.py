@@ -8,8 +8,8 @@ A run killed at any point resumes: every committed batch stays, the rest is redo
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -24,9 +24,11 @@ from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
-from lookalike.models.base import Model
+from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
 from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
+
+log = logging.getLogger("lookalike")
 
 
 @dataclass
@@ -151,14 +153,15 @@ class Indexer:
         return s
 
     def _check_model(self) -> None:
-        info = self.store.model_info()
+        """Another model's vectors cannot be mixed with this one's: forget them all (every file re-embeds)."""
+        stored = ModelIdentity.stored(self.store.model_info())
         m = self.model
-        if info and (info["name"] != m.name or info["version"] != m.version or str(info["dim"]) != str(m.dim)):
-            print(f"lookalike: index was built with {info['name']} ({info['version']}); re-embedding every image "
-                  f"with {m.name} ({m.version})", file=sys.stderr)
+        if stored and not stored.matches(m):
+            log.warning("index was built with %s (%s); re-embedding every image with %s (%s)",
+                        stored.name, stored.version, m.name, m.version)
             self.store.clear_vectors()
-            info = None
-        if info is None:
+            stored = None
+        if stored is None:
             self.store.set_model_info(m.name, m.version, m.dim)
 
     # ---------------------------------------------------------------------------------------------------
