@@ -272,3 +272,25 @@ def test_model_change_is_logged_and_reembeds(tmp_path: Path, fake_model, caplog)
         assert lib.store.model_info() == {"name": "test-thumbnail", "version": "1", "dim": "48"}
         caplog.clear()
         assert lib.index([tmp_path / "photos"]).unchanged == 2 and "re-embedding" not in caplog.text
+
+
+# -- hardening (issue 12) -------------------------------------------------------------------------------------
+def test_fifo_device_and_outside_links_do_not_hang_or_leak(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    folder, outside = tmp_path / "photos", tmp_path / "outside"
+    copy_samples(folder, ["coffee"])
+    copy_samples(outside, ["rocket"])
+    os.mkfifo(folder / "x.jpg")  # opening it would block forever
+    os.symlink("/dev/zero", folder / "z.jpg")  # reading it would never end
+    os.symlink(outside / "rocket.jpg", folder / "leak.jpg")
+    lib = new_library()
+    s = lib.index([folder])
+    reasons = dict(s.skipped)
+    assert s.indexed == 1 and sorted(lib.store.file_states()) == [str(folder / "coffee.jpg")]
+    assert "FIFO" in reasons[str(folder / "x.jpg")]
+    assert "outside the indexed folders" in reasons[str(folder / "z.jpg")]
+    assert "outside the indexed folders" in reasons[str(folder / "leak.jpg")]
+    follow = new_library("follow", follow_symlinks=True)
+    s = follow.index([folder])
+    assert "character device" in dict(s.skipped)[str(folder / "z.jpg")]
+    assert sorted(follow.store.file_states()) == [str(outside / "rocket.jpg"), str(folder / "coffee.jpg")]
+    assert follow.index([folder]).unchanged == 2  # the followed file is known on the next run, not re-read

@@ -25,7 +25,7 @@ import numpy as np
 from lookalike.config import Settings
 from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
-from lookalike.io.crawl import FileEntry, crawl
+from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
@@ -117,11 +117,13 @@ class Indexer:
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
         t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
-        self._check_model()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
-        entries = list(crawl(roots, on_problem=lambda p, r: s.skipped.append((p, r))))
+        self._check_model()
+        walk = Crawl(roots, lambda p, r: s.skipped.append((p, r)), self.settings.follow_symlinks)
+        entries = list(walk)
         s.found = len(entries)
-        known = self.store.file_states(under=roots)
+        real_roots = [os.path.realpath(r) for r in roots]  # the crawl yields real paths
+        known = self.store.file_states(under=real_roots + walk.outside)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
         for e in entries:
@@ -140,7 +142,7 @@ class Indexer:
             s.interrupted = True
         if self.extras and not s.interrupted:
             try:
-                s.extras = self._backfill_extras(roots)
+                s.extras = self._backfill_extras(real_roots)
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
@@ -318,7 +320,7 @@ def prepare(e: FileEntry, model: Model, settings: Settings, extras: Extras | Non
     Never raises: a bad file comes back with ``error``."""
     w = _Work(e)
     try:
-        data = read_file(e.path, settings.max_file_mb * 1_000_000)
+        data = read_file(e.path, settings.max_file_mb * 1_000_000, nofollow=True)
         d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels)
         w.sha = d.sha  # the one content hash, computed while decoding
         w.pixels = model.preprocess(d.image)
