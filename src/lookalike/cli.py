@@ -234,7 +234,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 @command("dupes")
 def cmd_dupes(args: argparse.Namespace) -> int:
     if sum(map(bool, (args.delete, args.move_to, args.trash))) > 1:
-        raise LookalikeError("give one of --trash, --move-to or --delete")
+        raise LookalikeError("give only one of --trash, --move-to or --delete, not both")
     with library_from(args) as lib:
         report = lib.dupes(method=args.method, threshold=args.threshold, filters=filters_from(args),
                            neighbours=args.neighbours, progress=show_progress(args))
