@@ -77,6 +77,8 @@ class Library:
 
             settings = replace(settings, **({"library": Path(library)} if library is not None else {}), **overrides)  # type: ignore[arg-type]
         self.settings = settings
+        # extra keyword term sources (taught concepts, named people): see search.keywords.TermSource
+        self.term_sources: list = []
 
     # -- stages ------------------------------------------------------------------------------------------
     @cached_property
@@ -252,11 +254,15 @@ class Library:
         from lookalike.search.keywords import keyword_hits
 
         hits = keyword_hits(self.store, self.vocabulary, text, limit, filters, explain, expand=expand,
-                            semantic=semantic)
+                            semantic=semantic, sources=self.term_sources)
         clip_hits = self._text_vector_hits(text, limit, filters, explain)
         if not clip_hits:
             return hits
-        return rrf({"keywords": hits, "text_embedding": clip_hits}) if hits else clip_hits
+        if not hits:
+            return clip_hits
+        # fused order; the score shown stays the keyword probability (the text tower's cosine where none)
+        shown = {h.id: h.score for h in clip_hits} | {h.id: h.score for h in hits}
+        return [Hit(h.id, shown[h.id]) for h in rrf({"keywords": hits, "text_embedding": clip_hits})]
 
     def _text_vector_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
         """Free text through the model's text tower, when the index was built by a model that has one (CLIP)."""
