@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike.models.vocab import STOPWORDS, Vocabulary, load_classes, normalize
-from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit
+from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit, SearchStore
 from lookalike.models.registry import process_wide
 
 CLASS_TEXT_FILE = "class_text_minilm.npz"
@@ -188,7 +188,7 @@ def map_query(text: str, vocab: Vocabulary, semantic: bool | None = None) -> Que
     return terms
 
 
-def visual_expansion(store, seeds: Sequence[Hit], k: int, filters: Filters | None,  # type: ignore[no-untyped-def]
+def visual_expansion(store: SearchStore, seeds: Sequence[Hit], k: int, filters: Filters | None,  # type: ignore[no-untyped-def]
                      n_seeds: int = EXPAND_SEEDS, relative: float = EXPAND_RELATIVE,
                      min_score: float = EXPAND_MIN_SEED_SCORE) -> tuple[list[Hit], list[int]]:
     """Nearest neighbours of the mean embedding of the most confident ``seeds`` (hits best first, scores
@@ -222,7 +222,7 @@ class TermHits:
 
 
 # A term source is called with (query text, store, filters, depth) and returns the TermHits it recognises
-# (none: []). Library passes its sources (Library.term_sources) to keyword_hits.
+# (none: []). search/signals.py passes the library's sources (Library.term_sources) to keyword_hits.
 TermSource = Callable[[str, object, "Filters | None", int], Sequence[TermHits]]
 
 
@@ -236,7 +236,7 @@ class Candidates:
     terms: QueryTerms | None
 
 
-def keyword_candidates(store, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,  # type: ignore[no-untyped-def]
+def keyword_candidates(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,
                        explain: dict[str, object], *, expand: bool = True, semantic: bool | None = None,
                        sources: Sequence[TermSource] = ()) -> Candidates:
     """Tag search over the classes the query became, full-text search over the images' texts (OCR,
@@ -288,7 +288,7 @@ def keyword_candidates(store, vocab: Vocabulary, text: str, limit: int, filters:
     return Candidates(fused, prob, {i: x[k] for k, i in enumerate(ids)}, terms)
 
 
-def _mass(store, ids: list[int], weights: dict[int, float], lists: dict[str, list[Hit]]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _mass(store: SearchStore, ids: list[int], weights: dict[int, float], lists: dict[str, list[Hit]]) -> np.ndarray:
     """Each candidate's class mass over the query's weights, from its full class probabilities (from the
     tag list's scores, over the top tags only, when the store cannot give every vector)."""
     if not ids or not weights:
@@ -303,7 +303,7 @@ def _mass(store, ids: list[int], weights: dict[int, float], lists: dict[str, lis
     return np.array([tag.get(i, 0.0) for i in ids])
 
 
-def keyword_hits(store, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,  # type: ignore[no-untyped-def]
+def keyword_hits(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,
                  explain: dict[str, object], *, expand: bool = True, semantic: bool | None = None,
                  sources: Sequence[TermSource] = ()) -> list[Hit]:
     """Ranked hits of a words query (:func:`keyword_candidates`): in fused order, each scored with its
