@@ -31,12 +31,8 @@ from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
-<<<<<<< HEAD
 from lookalike.stores import claims
-from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
-=======
 from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move, file_id
->>>>>>> main
 
 log = logging.getLogger("lookalike")
 
@@ -237,7 +233,6 @@ class Indexer:
         pending_moves: list[Move] = []
         pending_touches: list[Move] = []
         pending_copies: list[ImageRecord] = []
-<<<<<<< HEAD
         finished: list[str] = []  # paths settled in this batch (their claims are marked done)
         read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras)
         for work in _prefetch(pool, entries, read, ahead=self.settings.batch_size * 3):
@@ -253,12 +248,12 @@ class Indexer:
             d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
                        lambda: self.store.by_sha([work.sha]).get(work.sha, []))
             if d.action == "touch":
-                pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime))
+                pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
                 s.touched += 1
                 continue
             if d.action == "move":
                 self._moved.add(d.sources[0].id)
-                pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime))
+                pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
                 s.moved += 1
                 continue
             copy = self._copy_of(work, e, d.sources) if d.action == "copy" else None
@@ -271,42 +266,6 @@ class Indexer:
                 self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
                 batch, pending_moves, pending_touches, pending_copies, finished = [], [], [], [], []
         self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
-=======
-        done = 0
-        with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
-            read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras)
-            for work in _prefetch(pool, todo, read, ahead=self.settings.batch_size * 3):
-                done += 1
-                bar.update(1)
-                if self.on_progress:
-                    self.on_progress(done, len(todo))
-                e = work.entry
-                if work.error:
-                    s.skipped.append((e.path, work.error))
-                    continue
-                d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
-                           lambda: self.store.by_sha([work.sha]).get(work.sha, []))
-                if d.action == "touch":
-                    pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
-                    s.touched += 1
-                    continue
-                if d.action == "move":
-                    self._moved.add(d.sources[0].id)
-                    pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
-                    s.moved += 1
-                    continue
-                copy = self._copy_of(work, e, d.sources) if d.action == "copy" else None
-                if copy is not None:
-                    pending_copies.append(copy)
-                    s.reused += 1
-                    continue
-                batch.append(work)  # new content (or every copy's source vanished meanwhile): embed
-                if len(batch) >= self.settings.batch_size:
-                    self._flush(batch, s, pending_moves, pending_touches, pending_copies)
-                    batch, pending_moves, pending_touches, pending_copies = [], [], [], []
-            self._flush(batch, s, pending_moves, pending_touches, pending_copies)
-        bar.close()
->>>>>>> main
 
     def _copy_of(self, work: _Work, e: FileEntry, sources: Sequence[FileState]) -> ImageRecord | None:
         """A new path whose content is already indexed under another path: reuse its vectors (from the first

@@ -109,13 +109,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (image_id, kind)
     );
     """,
-<<<<<<< HEAD
-=======
     # 3: the device and inode of each indexed file: the server serves only the very file that was indexed
     """
     ALTER TABLE lookalike.images ADD COLUMN dev bigint, ADD COLUMN ino bigint;
     """,
->>>>>>> main
     # 4: work claims of concurrent indexers (stores/claims.py)
     CLAIMS_MIGRATION,
 ]
