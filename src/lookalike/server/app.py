@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import dataclasses
 import logging
 import os
@@ -118,7 +117,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     """The FastAPI app over ``library``. ``settings`` (default: the library's) sets the request guards: upload
     cap, bomb guard, URL policy, token, index roots, CORS."""
     settings = settings or library.settings
-    lib = _bind(library, settings)
+    lib = library.with_settings(settings)  # searches under these settings, sharing the library's store
     api = _Api(lib, settings)
     app = FastAPI(title="lookalike", version=__version__, docs_url=None, redoc_url=None,
                   description="Offline image search: by example image (upload, base64, URL, indexed id), by "
@@ -143,16 +142,6 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-def _bind(library: Library, settings: Settings) -> Library:
-    """A view of ``library`` that searches under ``settings`` (URL policy, bomb guard) and shares its store."""
-    if settings == library.settings:
-        return library
-    library.store  # noqa: B018 - open it once, so that the view shares it
-    view = copy.copy(library)  # shallow: the cached store/model/vocabulary are shared
-    view.settings = settings
-    return view
 
 
 class _Api:
