@@ -182,7 +182,7 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
     """What a query became, for people: classes (and how each was reached), signals, seeds, face."""
     lines = []
     if explain.get("classes"):
-        names = ", ".join(f"{c['name']} ({c['weight']}{', by meaning' if c.get('via') == ['meaning'] else ''})"
+        names = ", ".join(f"{c['name']} ({c['weight']}{', ' + ' + '.join(c['via']) if c.get('via') else ''})"
                           for c in explain["classes"][:10])
         lines.append(f"query became: {names}")
     if explain.get("unmatched"):
