@@ -46,7 +46,9 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
     if by not in SEARCH_BY:
         raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
     parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
-    limit = max(1, min(int(limit), MAX_LIMIT))
+    if int(limit) < 1:  # refused, not silently raised to 1 (the CLI and the API refuse it too)
+        raise LookalikeError(f"limit must be at least 1, not {limit}")
+    limit = min(int(limit), MAX_LIMIT)
     w = signal_weights(weights, parts)
     depth = limit if len(parts) == 1 else max(limit * COMBINED_DEPTH, COMBINED_MIN)
     signals = {name: search_signal(ctx, name, q, by, depth, filters, expand=expand, semantic=semantic)
