@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from lookalike.evaluation import features as F  # noqa: E402
 from lookalike.evaluation import retrieval as R  # noqa: E402
 from lookalike.evaluation.keywords import build_labelled_set, default_set_dir  # noqa: E402
 
@@ -33,26 +34,26 @@ def load_sets(cache: Path, progress: bool = True) -> dict:
     from lookalike.evaluation.copies import image_files
     from lookalike.samples import package_dir, sample_photos
 
-    fm = R.FeatureMaps()
+    fm = F.FeatureMaps()
     sets = {}
     for name, root in (("tuxpaint", build_labelled_set(default_set_dir())),
                        ("photos", R.build_photo_set(cache / "photo-set")),
                        ("fashion", R.build_fashion_set(cache / "fashion-set"))):
         paths, labels = R.labelled_paths(root)
-        pooled = R.extract([R.file_loader(p) for p in paths], paths, fm, cache, name, progress=progress)
+        pooled = F.extract([F.file_loader(p) for p in paths], paths, fm, cache, name, progress=progress)
         sets[name] = {"paths": paths, "labels": labels, "pooled": pooled}
     originals = [str(p.resolve()) for p in sorted(sample_photos().values())]
     distractors = [str(p.resolve()) for p in image_files(package_dir("mvtbdata"))]
     db = originals + [p for p in distractors if p not in set(originals)]
     sets["copies"] = {
         "paths": db, "originals": len(originals),
-        "pooled": R.extract([R.file_loader(p) for p in db], db, fm, cache, "copies-db", progress=progress),
-        "queries": R.extract(R.copy_queries(originals), ["edit:" + p for p in originals], fm, cache,
+        "pooled": F.extract([F.file_loader(p) for p in db], db, fm, cache, "copies-db", progress=progress),
+        "queries": F.extract(F.copy_queries(originals), ["edit:" + p for p in originals], fm, cache,
                              "copies-queries", progress=progress)}
     return sets
 
 
-def _vec(pooled: "R.Pooled", pooling: str, scales: tuple[int, ...] = (224,)) -> np.ndarray:
+def _vec(pooled: "F.Pooled", pooling: str, scales: tuple[int, ...] = (224,)) -> np.ndarray:
     """L2-normalised descriptors: one pooling, the L2-normalised scales summed."""
     return R.l2n(sum(R.l2n(pooled.vectors[(s, pooling)]) for s in scales))
 
@@ -104,7 +105,7 @@ def run_labelled(data: dict, other: dict | None, d: str, w: dict | None, x: str 
     raw = _vec(data["pooled"], *DESCRIPTORS[d])
     wh = _fit(w, raw, other, d) if w else None
     if x == "default":
-        s = _default_scores(raw, raw, wh["w"] if wh else None, self_query=True)
+        s = R.example_scores(raw, raw, wh["w"] if wh else None, self_query=True)
     else:
         v = R.apply_whitening(wh, raw) if wh else raw
         s = _expand_scores(v, v, x, self_query=True)
@@ -116,31 +117,12 @@ def run_copies(data: dict, other: dict | None, d: str, w: dict | None, x: str | 
     q = _vec(data["queries"], *DESCRIPTORS[d])
     wh = _fit(w, db, other, d) if w else None
     if x == "default":
-        s = _default_scores(q, db, wh["w"] if wh else None, self_query=False)
+        s = R.example_scores(q, db, wh["w"] if wh else None, self_query=False)
     else:
         if wh:
             db, q = R.apply_whitening(wh, db), R.apply_whitening(wh, q)
         s = _expand_scores(q, db, x, self_query=False)
     return R.copy_metrics(s, data["queries"].item, data["queries"].tag)
-
-
-def _default_scores(q: np.ndarray, db: np.ndarray, transform, self_query: bool) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Scores of the library's own by-example search (search/example.py) over a store of ``db``; results past
-    the shortlist rank after it. With ``self_query`` each query is the database row it leaves out."""
-    from lookalike.search.example import example_hits
-
-    store = R.ArrayStore(db)
-    out = np.full((len(q), len(db)), -np.inf, np.float32)
-    for i in range(len(q)):
-        store.hidden = i if self_query else None
-        for h in example_hits(store, q[i], 50, None, transform):  # a shortlist of 100, as for limit <= 50
-            out[i, h.id] = h.score
-        # past the first 50 (mAP looks at the whole ranking): the rest by plain cosine, below them
-        rest = np.flatnonzero(out[i] == -np.inf)
-        out[i, rest] = -10 + q[i] @ db[rest].T
-    if self_query:
-        np.fill_diagonal(out, -np.inf)
-    return out
 
 
 def _expand_scores(q: np.ndarray, db: np.ndarray, x: str | None, self_query: bool) -> np.ndarray:
@@ -159,7 +141,7 @@ def _expand_scores(q: np.ndarray, db: np.ndarray, x: str | None, self_query: boo
     return s
 
 
-def model_costs(fm: "R.FeatureMaps", reps: int = 3, batch: int = 16) -> dict:
+def model_costs(fm: "F.FeatureMaps", reps: int = 3, batch: int = 16) -> dict:
     """Per image: ms of the forward pass at each scale, and of each pooling on the 224 px feature map,
     measured side by side in this run (best of ``reps``; a shared machine: compare ratios)."""
     import time
@@ -171,16 +153,51 @@ def model_costs(fm: "R.FeatureMaps", reps: int = 3, batch: int = 16) -> dict:
     imgs = [load(p).image for p in list(sample_photos().values())[:batch]]
     out: dict[str, float] = {}
     fmap224 = None
-    for s in R.SCALES:
+    for s in F.SCALES:
         x = np.stack([resize_center_crop(im, s) for im in imgs])
         fm(x)  # warm-up
         best = min(_timed(lambda: fm(x)) for _ in range(reps))
         out[f"forward {s}"] = 1000 * best / len(x)
         if s == 224:
             fmap224 = fm(x)
-    for name, fn in R.POOLINGS.items():
+    for name, fn in F.POOLINGS.items():
         out[f"pool {name}"] = 1000 * min(_timed(lambda: fn(fmap224)) for _ in range(reps)) / batch
     return {k: round(v, 3) for k, v in out.items()}
+
+
+def store_costs(vectors: np.ndarray, n: int = 20_000, queries: int = 30, limit: int = 20) -> dict:
+    """ms per query of plain cosine (store.knn) and of the library's by-example search (search/example.py)
+    on a real embedded store (SQLite + faiss, exact below 25,000) of ``n`` vectors: the real photos' vectors,
+    repeated with small noise to reach ``n`` (a shared machine: compare the two, measured side by side)."""
+    import tempfile
+
+    from lookalike.search.example import example_hits, refresh_transform
+    from lookalike.stores.base import ImageRecord
+    from lookalike.stores.sqlite import SQLiteStore
+
+    rng = np.random.default_rng(0)
+    base = R.l2n(vectors)
+    reps = base[rng.integers(0, len(base), n)] + rng.normal(0, 0.02, (n, base.shape[1])).astype(np.float32)
+    data = R.l2n(reps)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore(tmp)
+        store.set_model_info("bench", "bench/1", data.shape[1])
+        for i in range(0, n, 2000):
+            store.write(upserts=[ImageRecord(path=f"/b/{j}.jpg", size=1, mtime=1.0, sha=f"{j:064x}", width=1, height=1,
+                                             embedding=data[j]) for j in range(i, min(n, i + 2000))])
+        store.optimize()
+        refresh_transform(store, "bench/1")
+        from lookalike.search.example import load_transform
+
+        transform = load_transform(store, "bench/1")
+        qs = data[rng.integers(0, n, queries)]
+        store.knn(qs[0], limit)
+        example_hits(store, qs[0], limit, None, transform)  # warm-up
+        plain = min(_timed(lambda: [store.knn(q, limit) for q in qs]) for _ in range(2)) / queries
+        example = min(_timed(lambda: [example_hits(store, q, limit, None, transform) for q in qs]) for _ in range(2)) / queries
+        store.close()
+    return {"images": n, "plain_ms": round(1000 * plain, 2), "example_ms": round(1000 * example, 2),
+            "ratio": round(example / plain, 1)}
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -215,7 +232,7 @@ def main() -> int:
 
     sets = load_sets(Path(args.cache), progress=not args.json)
     others = _others(sets)
-    costs = model_costs(R.FeatureMaps())
+    costs = model_costs(F.FeatureMaps())
     rows = []
     if not args.json:
         print(_header(sets))
@@ -234,12 +251,19 @@ def main() -> int:
         rows.append(row)
         if not args.json:
             print(_line(row), flush=True)
+    allv = np.concatenate([_vec(v["pooled"], "mean") for v in sets.values()])
+    search = store_costs(allv)
     out = {"sets": {k: _describe(v) for k, v in sets.items()}, "model_ms_per_image": costs, "variants": rows,
+           "query_cost": search,
            "fitted": "nothing is fitted on labels; '(self)' fits on the reported collection's own vectors, "
                      "'(other)' on the other sets' images not in it; hyperparameters were chosen on tuxpaint and "
                      "photos (fashion was only ever evaluated)"}
     if args.json:
         print(json.dumps(out))
+    else:
+        print(f"(index x: indexing cost vs today's, forward + pooling; ms/q: scoring one query on these small sets; "
+              f"B/img: stored float32 vector)\nper query on a {search['images']:,}-image embedded store: plain cosine "
+              f"{search['plain_ms']} ms, by-example default {search['example_ms']} ms ({search['ratio']}x)\n{out['fitted']}")
     return 0
 
 
