@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
+from lookalike.stores.claims import POSTGRES_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.claims import PostgresClaims
 from lookalike.stores.base import FaceRecord, ImageRecord, Move, encode_vector, folder_of
 from lookalike.stores.pgconn import SCHEMA, Pool, Unreachable, Vec, mask_url, one_line, transaction
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
@@ -111,11 +113,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE lookalike.images ADD COLUMN dev bigint, ADD COLUMN ino bigint;
     """,
+    # 4: work claims of concurrent indexers (stores/claims.py)
+    CLAIMS_MIGRATION,
 ]
 
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore(PostgresSearch, SQLReads):
+class PostgresStore(PostgresClaims, PostgresSearch, SQLReads):
     dialect = POSTGRES
 
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,

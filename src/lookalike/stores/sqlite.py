@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 
 from lookalike.errors import LookalikeError
+from lookalike.stores.claims import SQLITE_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
 from lookalike.stores.vector_sync import LoggedIndex
@@ -89,10 +91,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN dev INTEGER;
     ALTER TABLE images ADD COLUMN ino INTEGER;
     """,
+    # 4: work claims of concurrent indexers (stores/claims.py)
+    CLAIMS_MIGRATION,
 ]
 
 
-class SQLiteStore(SQLReads):
+class SQLiteStore(SQLiteClaims, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
@@ -128,6 +132,9 @@ class SQLiteStore(SQLReads):
             for i in range(version, len(MIGRATIONS)):
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if self.conn.execute("PRAGMA user_version").fetchone()[0] > i:  # another process ran it
+                        self.conn.execute("COMMIT")
+                        continue
                     for stmt in split_sql(MIGRATIONS[i]):
                         self.conn.execute(stmt)
                     self.conn.execute(f"PRAGMA user_version={i + 1}")
