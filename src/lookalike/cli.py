@@ -337,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Feature modules register extra subcommands here (dupes, eval, serve, db, migrate, ...).
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 _EXTENSIONS.append(lambda sub: __import__("lookalike.pgcli", fromlist=["register"]).register(sub, COMMANDS))  # db, migrate
+_EXTENSIONS.append(lambda sub: __import__("lookalike.peoplecli", fromlist=["register"]).register(sub, COMMANDS))  # people
 
 
 def main(argv: Sequence[str] | None = None) -> int:

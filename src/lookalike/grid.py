@@ -46,6 +46,12 @@ def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[s
         cells.append((_thumb(query_image), "query", _shorten(query_label or "")))
     for rank, (path, score) in enumerate(results, start=1):
         cells.append((_thumb(path), f"#{rank}  {score:.3f}", _shorten(os.path.basename(path))))
+    return _render(cells, out, columns, query_first=query_image is not None or bool(query_label))
+
+
+def _render(cells: Sequence[tuple[Image.Image, str, str]], out: str | os.PathLike[str], columns: int,
+            query_first: bool = False) -> str:
+    """Lay out (thumbnail, line 1, line 2) cells in a grid and write it as a PNG."""
     cols = max(1, min(columns, len(cells)))
     rows = max(1, (len(cells) + cols - 1) // cols)
     w, h = cols * (THUMB + PAD) + PAD, rows * (THUMB + LABEL_H + PAD) + PAD
@@ -56,7 +62,7 @@ def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[s
         x = PAD + (n % cols) * (THUMB + PAD)
         y = PAD + (n // cols) * (THUMB + LABEL_H + PAD)
         sheet.paste(img, (x, y))
-        if n == 0 and line1 == "query":
+        if n == 0 and query_first:
             draw.rectangle([x - 3, y - 3, x + THUMB + 2, y + THUMB + 2], outline=(220, 60, 60), width=3)
         draw.text((x, y + THUMB + 4), line1, fill=(20, 20, 20), font=big)
         draw.text((x, y + THUMB + 24), line2, fill=(90, 90, 90), font=small)
@@ -64,3 +70,29 @@ def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[s
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     sheet.save(out)
     return out
+
+
+def face_sheet(faces: Sequence[tuple[str | None, Sequence[int], str, str]], out: str | os.PathLike[str], *,
+               columns: int = 8) -> str:
+    """Write a PNG grid of faces: (image path, face box (left, top, width, height) in full-size pixels, line 1,
+    line 2) each, the face cut out with a quarter of its size as margin."""
+    cells = []
+    for path, box, line1, line2 in faces:
+        cells.append((_face_thumb(path, box), _shorten(line1, 24), _shorten(line2, 30)))
+    return _render(cells, out, columns)
+
+
+def _face_thumb(path: str | None, box: Sequence[int]) -> Image.Image:
+    tile = Image.new("RGB", (THUMB, THUMB), (235, 235, 235))
+    if path is None:
+        return tile
+    try:
+        img = load(path, min_side=None).image  # full size: the box is in full-size pixels
+    except Exception:  # noqa: BLE001 - a missing file shows as a grey tile
+        return tile
+    x, y, w, h = (int(v) for v in box)
+    m = max(w, h) // 4
+    face = img.crop((max(0, x - m), max(0, y - m), min(img.width, x + w + m), min(img.height, y + h + m)))
+    face.thumbnail((THUMB, THUMB))
+    tile.paste(face, ((THUMB - face.width) // 2, (THUMB - face.height) // 2))
+    return tile

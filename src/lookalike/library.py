@@ -27,6 +27,7 @@ from lookalike.search.plan import Query, plan
 from lookalike.stores import open_store
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
 from lookalike.search.fuse import rrf
+from lookalike.search.people import stale as people_stale
 
 SEARCH_BY = ("embedding", "tags")
 SIGNALS = ("text", "image", "face")  # what a combined query may hold, each with an RRF weight
@@ -105,6 +106,8 @@ class Library:
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
+            if self.settings.faces or people_stale(self.store):
+                summary.people = self.update_people().as_dict()
         return summary
 
     # -- search ------------------------------------------------------------------------------------------
@@ -249,6 +252,17 @@ class Library:
 
     def _keyword_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object],
                       expand: bool = True, semantic: bool | None = None) -> list[Hit]:
+        """Words; a named person's name among them restricts the hits to that person's photos."""
+        from lookalike.search.people import person_hits
+
+        def words(rest: str, depth: int) -> list[Hit]:
+            return self._word_hits(rest, depth, filters, explain, expand, semantic)
+
+        named = person_hits(self.store, text, limit, filters, explain, words)
+        return named if named is not None else words(text, limit)
+
+    def _word_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object],
+                   expand: bool = True, semantic: bool | None = None) -> list[Hit]:
         from lookalike.search.keywords import keyword_hits
 
         hits = keyword_hits(self.store, self.vocabulary, text, limit, filters, explain, expand=expand,
@@ -346,6 +360,43 @@ class Library:
         if ids:
             self.store.write(deletes=ids)
         return done
+
+    # -- people (search/people.py) ------------------------------------------------------------------------
+    def update_people(self, *, full: bool = False):  # type: ignore[no-untyped-def]
+        """Cluster the faces that have no person yet (``full``: the unnamed people's faces too)."""
+        from lookalike.search.people import update_people
+
+        return update_people(self.store, full=full)
+
+    def people(self, *, min_faces: int = 1, update: bool = True):  # type: ignore[no-untyped-def]
+        """The people, most faces first (faces still waiting for a person are clustered first)."""
+        from lookalike.search import people
+
+        if update and people.stale(self.store):
+            people.update_people(self.store)
+        return people.list_people(self.store, min_faces=min_faces)
+
+    def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import person_faces
+
+        return person_faces(self.store, person)
+
+    def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
+        """Name a person (id or current name); a name another person has merges the two."""
+        from lookalike.search.people import name_person
+
+        return name_person(self.store, person, name)
+
+    def name_face(self, image_id: int, index: int, name: str):  # type: ignore[no-untyped-def]
+        """Move one face (image id, face index) to the person called ``name`` (a split when it is new)."""
+        from lookalike.search.people import name_face
+
+        return name_face(self.store, image_id, index, name)
+
+    def unname_person(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import unname
+
+        return unname(self.store, person)
 
     # -- records -----------------------------------------------------------------------------------------
     def get(self, image_id: int) -> ImageInfo:
