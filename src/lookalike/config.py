@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,6 +27,29 @@ def _env_bool(value: str) -> bool:
 DEFAULT_MODEL = "efficientnet-lite0"
 VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
 DUPES_METHODS = ("verified", "embedding", "phash")  # search/dupes.py; the first is the default
+
+
+ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (setting, parser); help: shell.py
+    "LOOKALIKE_LIBRARY": ("library", Path),
+    "LOOKALIKE_DB": ("db", str),
+    "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
+    "LOOKALIKE_MODEL": ("model", str),
+    "LOOKALIKE_DEVICE": ("device", str),
+    "LOOKALIKE_ENGINE": ("engine", str),
+    "LOOKALIKE_THREADS": ("threads", int),
+    "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
+    "LOOKALIKE_WORKERS": ("workers", int),
+    "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
+    "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
+    "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
+    "LOOKALIKE_TOKEN": ("token", str),
+    "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
+    "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
+    "LOOKALIKE_OCR": ("ocr", _env_bool),
+    "LOOKALIKE_FACES": ("faces", _env_bool),
+    "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
+    "LOOKALIKE_NPROBE": ("nprobe", int),
+}
 
 
 @dataclass(frozen=True)
@@ -58,28 +82,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
         env = dict(os.environ if env is None else env)
         values: dict[str, object] = {}
-        mapping = {
-            "LOOKALIKE_LIBRARY": ("library", Path),
-            "LOOKALIKE_DB": ("db", str),
-            "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
-            "LOOKALIKE_MODEL": ("model", str),
-            "LOOKALIKE_DEVICE": ("device", str),
-            "LOOKALIKE_ENGINE": ("engine", str),
-            "LOOKALIKE_THREADS": ("threads", int),
-            "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
-            "LOOKALIKE_WORKERS": ("workers", int),
-            "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
-            "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
-            "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
-            "LOOKALIKE_TOKEN": ("token", str),
-            "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
-            "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
-            "LOOKALIKE_OCR": ("ocr", _env_bool),
-            "LOOKALIKE_FACES": ("faces", _env_bool),
-            "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
-            "LOOKALIKE_NPROBE": ("nprobe", int),
-        }
-        for var, (name, conv) in mapping.items():
+        for var, (name, conv) in ENV_VARS.items():
             if env.get(var):
                 values[name] = conv(env[var])
         known = {f.name for f in fields(cls)}

@@ -41,17 +41,29 @@ def _shorten(text: str, n: int = 30) -> str:
 def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[str], *,
                   query_image: str | bytes | None = None, query_label: str = "", columns: int = 6) -> str:
     """Write a PNG grid: the query first (if an image or a label is given), then (path, score) results."""
+    return _save(contact_image(results, query_image=query_image, query_label=query_label, columns=columns), out)
+
+
+def _save(sheet: Image.Image, out: str | os.PathLike[str]) -> str:
+    out = os.fspath(out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def contact_image(results: Sequence[tuple[str, float]], *, query_image: str | bytes | None = None,
+                  query_label: str = "", columns: int = 6) -> Image.Image:
+    """The contact sheet as a PIL image (what ``SearchResult.show()`` returns in a notebook)."""
     cells: list[tuple[Image.Image, str, str]] = []
     if query_image is not None or query_label:
         cells.append((_thumb(query_image), "query", _shorten(query_label or "")))
     for rank, (path, score) in enumerate(results, start=1):
         cells.append((_thumb(path), f"#{rank}  {score:.3f}", _shorten(os.path.basename(path))))
-    return _render(cells, out, columns, query_first=query_image is not None or bool(query_label))
+    return layout(cells, columns, query_first=query_image is not None or bool(query_label))
 
 
-def _render(cells: Sequence[tuple[Image.Image, str, str]], out: str | os.PathLike[str], columns: int,
-            query_first: bool = False) -> str:
-    """Lay out (thumbnail, line 1, line 2) cells in a grid and write it as a PNG."""
+def layout(cells: Sequence[tuple[Image.Image, str, str]], columns: int, query_first: bool = False) -> Image.Image:
+    """(thumbnail, line 1, line 2) cells in a grid; ``query_first``: the first cell framed in red."""
     cols = max(1, min(columns, len(cells)))
     rows = max(1, (len(cells) + cols - 1) // cols)
     w, h = cols * (THUMB + PAD) + PAD, rows * (THUMB + LABEL_H + PAD) + PAD
@@ -66,20 +78,15 @@ def _render(cells: Sequence[tuple[Image.Image, str, str]], out: str | os.PathLik
             draw.rectangle([x - 3, y - 3, x + THUMB + 2, y + THUMB + 2], outline=(220, 60, 60), width=3)
         draw.text((x, y + THUMB + 4), line1, fill=(20, 20, 20), font=big)
         draw.text((x, y + THUMB + 24), line2, fill=(90, 90, 90), font=small)
-    out = os.fspath(out)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    sheet.save(out)
-    return out
+    return sheet
 
 
 def face_sheet(faces: Sequence[tuple[str | None, Sequence[int], str, str]], out: str | os.PathLike[str], *,
                columns: int = 8) -> str:
     """Write a PNG grid of faces: (image path, face box (left, top, width, height) in full-size pixels, line 1,
     line 2) each, the face cut out with a quarter of its size as margin."""
-    cells = []
-    for path, box, line1, line2 in faces:
-        cells.append((_face_thumb(path, box), _shorten(line1, 24), _shorten(line2, 30)))
-    return _render(cells, out, columns)
+    cells = [(_face_thumb(path, box), _shorten(a, 24), _shorten(b, 30)) for path, box, a, b in faces]
+    return _save(layout(cells, columns), out)
 
 
 def _face_thumb(path: str | None, box: Sequence[int]) -> Image.Image:

@@ -23,6 +23,7 @@ from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model
+from lookalike.notebook import NotebookView, search_sections
 from lookalike.search.plan import Query, plan
 from lookalike.stores import open_store
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
@@ -53,12 +54,21 @@ class Result:
 
 
 @dataclass
-class SearchResult:
+class SearchResult(NotebookView):  # renders inline in Jupyter; .show(), .to_pandas()
     query: str
     kind: str
     by: str
     results: list[Result]
     explain: dict[str, object] = field(default_factory=dict)
+
+    def _title(self) -> str:
+        return f"{self.query} ({self.kind}, by {self.by}): {len(self.results)} results"
+
+    def _sections(self):  # type: ignore[no-untyped-def]
+        return search_sections(self)
+
+    def _query_image(self) -> str | None:
+        return self.query if self.kind == "image_path" else None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"query": self.query, "kind": self.kind, "by": self.by,

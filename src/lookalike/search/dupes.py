@@ -26,6 +26,7 @@ import numpy as np
 
 from lookalike.config import DUPES_METHODS, Settings
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.notebook import NotebookView, dupes_sections
 from lookalike.progress import progress_bar
 from lookalike.search import verify
 from lookalike.stores.base import Filters, ImageInfo, Store, batched
@@ -56,7 +57,7 @@ class DupeGroup:
 
 
 @dataclass
-class DupesReport:
+class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/notebook.py)
     method: str
     threshold: float
     images: int
@@ -65,6 +66,12 @@ class DupesReport:
     verified: int = 0  # pairs that went through local-feature verification
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # files that could not be re-read
     elapsed_s: float = 0.0
+
+    def _title(self) -> str:
+        return f"{len(self.groups)} groups of duplicates among {self.images} images ({self.method})"
+
+    def _sections(self):  # type: ignore[no-untyped-def]
+        return dupes_sections(self)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
