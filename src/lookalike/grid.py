@@ -94,12 +94,19 @@ def _face_thumb(path: str | None, box: Sequence[int]) -> Image.Image:
     if path is None:
         return tile
     try:
-        img = load(path, min_side=None).image  # full size: the box is in full-size pixels
+        face = face_crop(path, box, THUMB)
     except Exception:  # noqa: BLE001 - a missing file shows as a grey tile
         return tile
+    tile.paste(face, ((THUMB - face.width) // 2, (THUMB - face.height) // 2))
+    return tile
+
+
+def face_crop(source: str | bytes, box: Sequence[int], size: int = THUMB, **limits: int) -> Image.Image:
+    """The face at ``box`` (left, top, width, height in full-size pixels) with a quarter of its size as margin,
+    at most ``size`` pixels a side. ``limits``: ``max_pixels`` / ``max_bytes`` of :func:`lookalike.io.read.load`."""
+    img = load(source, min_side=None, **limits).image  # full size: the box is in full-size pixels
     x, y, w, h = (int(v) for v in box)
     m = max(w, h) // 4
     face = img.crop((max(0, x - m), max(0, y - m), min(img.width, x + w + m), min(img.height, y + h + m)))
-    face.thumbnail((THUMB, THUMB))
-    tile.paste(face, ((THUMB - face.width) // 2, (THUMB - face.height) // 2))
-    return tile
+    face.thumbnail((size, size))
+    return face

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
 
     p = sub.add_parser("people", help="people found in the faces (index --faces); name, merge and split them",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(p)
+    _common(p, read_db=False, model=False)
     p.add_argument("action", nargs="?", default="list", choices=ACTIONS, help="list (default), name, show, unname")
     p.add_argument("args", nargs="*", metavar="ARG", help="name: PERSON NAME (or --face ID:N NAME); show/unname: PERSON")
     p.add_argument("--face", metavar="ID:N", help="name: the face N (0 = first) of image ID, moved to NAME")

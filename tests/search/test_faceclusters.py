@@ -110,3 +110,17 @@ def test_empty_and_deterministic() -> None:
     one = cluster(emb, np.full(40, -1), np.ones(40, bool), seed=3)
     assert (one == cluster(emb, np.full(40, -1), np.ones(40, bool), seed=3)).all()
     assert sorted(set(one.tolist())) == [-2, -1]
+
+
+def test_a_merge_undone_splits_apart(faces) -> None:  # type: ignore[no-untyped-def]
+    """Two people under one label (merged by naming, then the name removed): re-clustering parts them; the
+    part holding the label's clamped faces keeps the id."""
+    emb, who, edit = faces
+    two = who < 2
+    e, w = emb[two], who[two]
+    out = cluster(e, np.full(len(e), 5), np.ones(len(e), bool))
+    assert len(set(out[w == 0].tolist())) == 1 and len(set(out[w == 1].tolist())) == 1
+    assert sorted({int(out[w == 0][0]), int(out[w == 1][0])}) == [-1, 5]  # one keeps 5, the other is new
+    pinned = (w == 1) & (np.array(edit)[two] == "original")  # a face the user placed, of person 1
+    out = cluster(e, np.full(len(e), 5), ~pinned)
+    assert (out[w == 1] == 5).all() and (out[w == 0] == -1).all()

@@ -110,12 +110,61 @@ def chinese_whispers(graph: Graph, labels: np.ndarray, free: np.ndarray, *, seed
                 changed += 1
         if not changed:
             break
+    _split_disconnected(graph, lab, free, fresh_base)
     # fresh labels -> -1, -2, ... in order of each cluster's first node
     out = lab.copy()
     fresh = [int(v) for v in dict.fromkeys(lab[lab >= fresh_base].tolist())]
     for k, v in enumerate(fresh):
         out[lab == v] = -(k + 1)
     return out, passes
+
+
+def _split_disconnected(graph: Graph, lab: np.ndarray, free: np.ndarray, fresh_base: int) -> None:
+    """A label whose faces fell apart (no same-label edge joins the parts: a warm start after two people were
+    merged by hand and the name removed) keeps its id on the part holding its clamped faces, else the largest;
+    the other parts get fresh labels. In place."""
+    parent = np.arange(len(lab))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    for i in np.flatnonzero(free):
+        cols, _ = graph.neighbours(int(i))
+        for j in cols[lab[cols] == lab[i]].tolist():
+            a, b = root(int(i)), root(j)
+            if a != b:
+                parent[a] = b
+    clamped = ~free
+    for members in _groups(lab[clamped], np.flatnonzero(clamped)).values():  # a label's clamped faces stay together
+        for j in members[1:].tolist():
+            a, b = root(int(members[0])), root(j)
+            if a != b:
+                parent[a] = b
+    roots = np.array([root(i) for i in range(len(lab))])
+    next_label = max(int(lab.max()) + 1, fresh_base)
+    free_labels = set(lab[free].tolist())
+    for v, members in _groups(lab, np.arange(len(lab))).items():
+        if v not in free_labels:
+            continue
+        parts, sizes = np.unique(roots[members], return_counts=True)
+        if len(parts) < 2:
+            continue
+        anchored = [r for r in parts if clamped[members[roots[members] == r]].any()]
+        keep = anchored[0] if anchored else parts[int(np.argmax(sizes))]
+        for r in parts:
+            if r != keep:
+                lab[members[roots[members] == r]] = next_label
+                next_label += 1
+
+
+def _groups(labels: np.ndarray, idx: np.ndarray) -> dict[int, np.ndarray]:
+    """label -> the ``idx`` entries carrying it (one sort, not one scan per label)."""
+    order = np.argsort(labels, kind="stable")
+    values, starts = np.unique(labels[order], return_index=True)
+    return {int(v): idx[order[a:b]] for v, a, b in zip(values, starts, [*starts[1:], len(order)])}
 
 
 def cluster(embeddings: np.ndarray, labels: np.ndarray, free: np.ndarray, *, threshold: float = SAME_PERSON,
@@ -126,24 +175,23 @@ def cluster(embeddings: np.ndarray, labels: np.ndarray, free: np.ndarray, *, thr
     return chinese_whispers(graph, labels, free, seed=seed)[0]
 
 
-def centroids(embeddings: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
-    """Mean descriptor of each label's faces."""
-    out: dict[int, np.ndarray] = {}
-    for v in np.unique(labels):
-        out[int(v)] = embeddings[labels == v].mean(axis=0)
-    return out
+def centroids(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct labels, their mean descriptors, each face's row in them)."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    sums = np.zeros((len(values), embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, inverse, embeddings)
+    return values, (sums / np.bincount(inverse, minlength=len(values))[:, None]).astype(np.float32), inverse
 
 
 def membership(embeddings: np.ndarray, labels: np.ndarray, threshold: float = SAME_PERSON) -> np.ndarray:
     """Per face, how typical it is of its person, in [0, 1]: ``1 - d / threshold`` clipped, ``d`` the L2
     distance to the mean descriptor of its cluster. 1 = the cluster's average face; 0.5 = half the
     same-person distance away; a person seen once scores 1."""
-    out = np.zeros(len(labels), dtype=np.float32)
-    for v, c in centroids(embeddings, labels).items():
-        m = labels == v
-        d = np.linalg.norm(embeddings[m] - c[None, :], axis=1)
-        out[m] = np.clip(1.0 - d / threshold, 0.0, 1.0)
-    return out
+    if not len(labels):
+        return np.zeros(0, dtype=np.float32)
+    _, means, inverse = centroids(embeddings, labels)
+    d = np.linalg.norm(embeddings - means[inverse], axis=1)
+    return np.clip(1.0 - d / threshold, 0.0, 1.0).astype(np.float32)
 
 
 def pairwise_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
