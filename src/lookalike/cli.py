@@ -310,6 +310,29 @@ def _index_line(v: dict) -> str:  # type: ignore[type-arg]
     return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
 
 
+@command("watch")
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from lookalike.watch import Watcher
+
+    def on_batch(summary, changes: int) -> None:  # type: ignore[no-untyped-def]
+        if args.json:
+            print(json.dumps({"changes": changes, **summary.as_dict()}, ensure_ascii=False), flush=True)
+        elif not args.quiet:
+            print(f"{time.strftime('%H:%M:%S')}  {changes or 'catch-up:'} {'changes: ' if changes else ''}"
+                  f"{summary.line()}", flush=True)
+
+    with library_from(args) as lib:
+        watcher = Watcher(lib, args.paths, debounce=args.debounce, on_batch=on_batch)
+        signal.signal(signal.SIGTERM, lambda *_: watcher.request_stop())
+        if not args.quiet and not args.json:
+            print(f"lookalike: watching {', '.join(watcher.roots)}; Ctrl+C stops", file=sys.stderr, flush=True)
+        watcher.run()
+    return 0
+
+
 @command("completion")
 def cmd_completion(args: argparse.Namespace) -> int:
     from lookalike.shell import completion_script
@@ -360,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
     add_paths_output(p, "the paths of the results")
+
+    p = sub.add_parser("watch", help="index folders now, then keep the index up to date as files change")
+    _common(p, read_db=False)
+    p.add_argument("paths", nargs="+", help="folders to watch (recursively)")
+    p.add_argument("--debounce", type=float, metavar="SECONDS",
+                   help="seconds of quiet that end a burst of changes (default 2; env LOOKALIKE_WATCH_DEBOUNCE)")
 
     p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
     _common(p, read_db=False, model=False)

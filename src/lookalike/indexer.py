@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from lookalike.io.crawl import FileEntry, crawl
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model
 from lookalike.progress import progress_bar
-from lookalike.stores.base import FileState, ImageRecord, Move, Store
+from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
 
 
 @dataclass
@@ -95,8 +96,14 @@ class _Work:
 Progress = Callable[[int, int], None]  # (done, total)
 
 
+class IndexerStore(IndexStore, ExtrasStore, Protocol):
+    """The roles the indexer uses: writing the index, optional analyses, and reading a record to copy it."""
+
+    def get(self, ids: Sequence[int]) -> list[ImageInfo]: ...
+
+
 class Indexer:
-    def __init__(self, store: Store, model: Model, settings: Settings, *, progress: bool = False,
+    def __init__(self, store: IndexerStore, model: Model, settings: Settings, *, progress: bool = False,
                  on_progress: Progress | None = None) -> None:
         self.store = store
         self.model = model

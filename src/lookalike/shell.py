@@ -43,6 +43,7 @@ ENV_HELP = {
     "LOOKALIKE_FACES": "1: index detects faces",
     "LOOKALIKE_VECTOR_INDEX": "embedded store's vector index kind",
     "LOOKALIKE_NPROBE": "IVF clusters (HNSW: efSearch) a query probes",
+    "LOOKALIKE_WATCH_DEBOUNCE": "watch: seconds of quiet that end a burst of changes (default 2)",
 }
 
 EXAMPLES = {
@@ -75,6 +76,10 @@ EXAMPLES = {
   lookalike serve                           # http://127.0.0.1:8000/
   lookalike serve --watch ~/Pictures        # and keep the index up to date
   lookalike serve --host 0.0.0.0 --token s3cret""",
+    "watch": """\
+  lookalike watch ~/Pictures ~/Phone        # index now, then as files appear, change, move or go
+  lookalike watch ~/Pictures --json         # one JSON line per batch of changes
+  lookalike serve --watch ~/Pictures        # the same, while serving the web page""",
     "completion": """\
   lookalike completion bash > ~/.local/share/bash-completion/completions/lookalike
   lookalike completion zsh > ~/.zfunc/_lookalike     # with fpath+=~/.zfunc in ~/.zshrc
@@ -82,7 +87,7 @@ EXAMPLES = {
 }
 
 FILE_ARGS = {"file", "image", "face", "grid"}  # complete as files
-DIR_ARGS = {"paths", "folder", "library", "move_to", "labelled", "distractors", "dir", "index_root", "quarantine"}
+DIR_ARGS = {"paths", "watch", "folder", "library", "move_to", "labelled", "distractors", "dir", "index_root", "quarantine"}
 
 
 ENV_SHORT = "\n".join(textwrap.wrap("environment (what each sets: lookalike --help): " + ", ".join(ENV_VARS), 100))

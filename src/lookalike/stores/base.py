@@ -1,4 +1,8 @@
-"""The store protocol and the records that cross it. Every store passes the same test suite."""
+"""The store protocol, split by role, and the records that cross it. Every store passes the same test suite.
+
+Roles: ``IndexStore`` (the indexer writes), ``SearchStore`` (searches read), ``ExtrasStore`` (optional
+analyses), ``AdminStore`` (stats, upkeep, close); ``Store`` is all of them. A consumer names the role it uses.
+"""
 
 from __future__ import annotations
 
@@ -121,7 +125,9 @@ def folder_of(path: str) -> str:
     return os.path.dirname(path)
 
 
-class Store(Protocol):
+class IndexStore(Protocol):
+    """Writing the index: the indexer's role (file states, content hashes, writes, model identity)."""
+
     # model identity of the stored vectors
     def model_info(self) -> dict[str, str] | None: ...
     def set_model_info(self, name: str, version: str, dim: int) -> None: ...
@@ -137,21 +143,24 @@ class Store(Protocol):
     def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]: ...
     def set_texts(self, image_id: int, texts: dict[str, str]) -> None: ...
 
-    # reads
+
+class SearchStore(Protocol):
+    """Searching: records and vectors by id, and the rankings (best first)."""
+
     def get(self, ids: Sequence[int]) -> list[ImageInfo]: ...
     def get_by_path(self, path: str) -> ImageInfo | None: ...
     def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]: ...
     def iter_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
-    def count(self) -> int: ...
-    def stats(self) -> dict[str, object]: ...
 
-    # searches, best first
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]: ...
     def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]: ...
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]: ...
     def text_search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]: ...
 
-    # optional analyses (OCR, faces): added by the extras work
+
+class ExtrasStore(Protocol):
+    """Optional analyses (OCR, faces): their results, what is still to run, face search."""
+
     def write_extras(self, image_id: int, kinds: Sequence[str], texts: dict[str, str] | None = None,
                      faces: Sequence[FaceRecord] | None = None) -> None: ...
     def missing_extras(self, kind: str, under: Sequence[str] | None = None) -> list[tuple[int, str]]: ...
@@ -159,10 +168,19 @@ class Store(Protocol):
     def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,
                     max_distance: float = 0.6) -> list[Hit]: ...
 
+
+class AdminStore(Protocol):
+    """Administration: size and state, upkeep after a run of writes, closing."""
+
+    def count(self) -> int: ...
+    def stats(self) -> dict[str, object]: ...
     # after a run of writes: bring derived search structures up to date (vector index, statistics)
     def optimize(self, progress: bool = False) -> dict[str, object]: ...
-
     def close(self) -> None: ...
+
+
+class Store(IndexStore, SearchStore, ExtrasStore, AdminStore, Protocol):
+    """Every role: what ``open_store`` returns and both stores implement (one contract suite per role)."""
 
 
 def encode_vector(v: np.ndarray, dtype: str = "<f4") -> bytes:
