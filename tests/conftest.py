@@ -87,3 +87,19 @@ def people_index(people_photos: Path, tmp_path_factory: pytest.TempPathFactory, 
         summary = lib.index([people_photos])
     assert summary.indexed == 17 and summary.people["people"] == 3, summary.as_dict()
     return where
+
+
+@pytest.fixture
+def private_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The freedesktop trash (send2trash) redirected into tmp_path: tests never touch the user's trash.
+    Returns the trash folder (files/, info/ inside)."""
+    from send2trash import plat_other
+
+    home = tmp_path / "home"
+    share = home / ".local" / "share"
+    share.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(share))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(share / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(share / "Trash"))
+    return share / "Trash"

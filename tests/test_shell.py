@@ -153,20 +153,12 @@ def test_delete_needs_confirmation(dupes_lib, capsys, monkeypatch) -> None:  # t
     assert {a["done"] for a in json.loads(out)["actions"]} == {"deleted"}
 
 
-def test_trash_and_undo(dupes_lib, capsys, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from send2trash import plat_other
-
-    home = tmp_path / "home"  # a trash of the test's own, never the user's
-    (home / ".local" / "share").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(home / ".local" / "share"))
-    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(home / ".local" / "share" / "Trash"))
-    monkeypatch.setattr(plat_other, "HOMETRASH", str(home / ".local" / "share" / "Trash"))
+def test_trash_and_undo(dupes_lib, capsys, private_trash: Path) -> None:  # type: ignore[no-untyped-def]
     folder, lib = dupes_lib
     rc, out, err = run(capsys, "dupes", "--library", str(lib), "--trash")
     assert rc == 0 and "undo with: lookalike undo" in err
     assert sorted(p.name for p in folder.iterdir()) == ["coffee.jpg", "guitar.jpg", "rocket.jpg"]
-    trashed = sorted(p.name for p in (home / ".local" / "share" / "Trash" / "files").iterdir())
+    trashed = sorted(p.name for p in (private_trash / "files").iterdir())
     assert trashed == ["coffee copy.jpg", "guitar\nnewline.jpg"]
     rc, out, _ = run(capsys, "info", "--library", str(lib), "--json")
     assert json.loads(out)["images"] == 3  # dropped from the index too
@@ -175,8 +167,8 @@ def test_trash_and_undo(dupes_lib, capsys, monkeypatch, tmp_path: Path) -> None:
     rc, out, _ = run(capsys, "undo", "--library", str(lib))
     assert rc == 0 and out.count("restored") == 2
     assert (folder / "coffee copy.jpg").read_bytes() == (folder / "coffee.jpg").read_bytes()
-    assert not list((home / ".local" / "share" / "Trash" / "files").iterdir())
-    assert not list((home / ".local" / "share" / "Trash" / "info").iterdir())
+    assert not list((private_trash / "files").iterdir())
+    assert not list((private_trash / "info").iterdir())
     rc, out, _ = run(capsys, "info", "--library", str(lib), "--json")
     assert json.loads(out)["images"] == 5  # indexed again
     rc, out, err = run(capsys, "undo", "--library", str(lib))

@@ -213,11 +213,16 @@ def cmd_dupes(args: argparse.Namespace) -> int:
             return 0
         if args.delete and report.groups:
             confirm_delete(args, sum(len(g.items) - 1 for g in report.groups))
+        from lookalike.trash import group_reasons
+
+        reasons = group_reasons(lib.store, report.groups)
         done = _act_on_dupes(args, lib, report)
     d = report.as_dict()
     lines = []
-    for n, g in enumerate(report.groups, start=1):
-        lines.append(f"group {n}: {'exact copies' if g.kind == 'exact' else 'near duplicates'} ({len(g.items)})")
+    for n, (g, why) in enumerate(zip(report.groups, reasons, strict=True), start=1):
+        d["groups"][n - 1]["why_best"] = why  # type: ignore[index]
+        lines.append(f"group {n}: {'exact copies' if g.kind == 'exact' else 'near duplicates'} ({len(g.items)}); "
+                     f"best: {why}")
         for it in g.items:
             mark = "best" if it.best else ("same " if it.exact else f"{it.score:.3f}")
             lines.append(f"  {mark:>5}  {it.width}x{it.height}  {it.path}")

@@ -218,3 +218,34 @@ def _glob_escape(text: str) -> str:
     import glob
 
     return glob.escape(text)
+
+
+# -- reviewing a group: why its first copy is the best ---------------------------------------------------------
+def why_best(best, others: Sequence) -> str:  # type: ignore[no-untyped-def]
+    """In words, which rule of ``search.dupes.quality_key`` made ``best`` (an ImageInfo) win over ``others``:
+    most pixels, then a camera's EXIF, then the oldest file, then the largest file."""
+    if not others:
+        return "the only copy"
+    px = best.width * best.height
+    if all(px > o.width * o.height for o in others):
+        return f"most pixels ({best.width}×{best.height})"
+    ties = [o for o in others if o.width * o.height == px]
+    if best.camera and any(not o.camera for o in ties):
+        return f"camera EXIF ({best.camera})"
+    ties = [o for o in ties if bool(o.camera) == bool(best.camera)]
+    if ties and all(best.mtime < o.mtime for o in ties):
+        return "oldest file"
+    if ties and all(best.size > o.size for o in ties):
+        return "largest file (least compressed)"
+    return "same pixels, date and size: the first by name"
+
+
+def group_reasons(store, groups: Sequence) -> list[str]:  # type: ignore[no-untyped-def]
+    """why_best for each DupeGroup (its items' records read in one call)."""
+    infos = {i.id: i for i in store.get([it.id for g in groups for it in g.items])}
+    out = []
+    for g in groups:
+        best = next((infos.get(it.id) for it in g.items if it.best), None)
+        others = [infos[it.id] for it in g.items if not it.best and it.id in infos]
+        out.append(why_best(best, others) if best is not None else "")
+    return out

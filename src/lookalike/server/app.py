@@ -68,7 +68,8 @@ def _validation_message(err: RequestValidationError) -> str:
 class SearchOptions(BaseModel):
     """Options every search takes (query parameters, or fields of a JSON body)."""
 
-    limit: int = Field(24, ge=1, le=1000, description="at most this many results")
+    limit: int = Field(24, ge=1, le=1000, description="at most this many results (a page)")
+    offset: int = Field(0, ge=0, le=10_000, description="skip this many results (the next page: next_offset)")
     threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
     folder: str | None = Field(None, max_length=4096, description="only images in this folder and below")
     after: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken on/after (YYYY-MM-DD)")
@@ -124,6 +125,9 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
     app.include_router(api.public_router())
     app.include_router(api.router(), dependencies=[Depends(api.require_token)])
+    from lookalike.server.browse import routes as browse_routes
+
+    app.include_router(browse_routes(api), dependencies=[Depends(api.require_token)])
     app.include_router(people_router(api), dependencies=[Depends(api.require_token)])
     _add_page(app)
     _add_docs(app)
@@ -210,6 +214,7 @@ class _Api:
             d = dataclasses.asdict(info)
             d["tags"] = self.lib.tag_dicts(info.tags, limit=len(info.tags) or 1)
             d["name"] = os.path.basename(info.path)
+            d["faces"] = [{"box": list(f.box)} for f in self.lib.store.faces([info.id]).get(info.id, [])]
             d.update(self._urls(request, info.id))
             return d
 
@@ -276,8 +281,14 @@ class _Api:
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def search(self, request: Request, opts: SearchOptions, **query: Any) -> dict[str, Any]:
-        res = self.lib.search(**query, by=opts.by, limit=opts.limit, threshold=opts.threshold, filters=opts.filters())
-        return self._present(request, res)
+        """One page of results: ``offset`` skips, one more than the page tells whether a next page exists."""
+        end = opts.offset + opts.limit
+        res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters())
+        more = len(res.results) > end
+        res.results = res.results[opts.offset:end]
+        out = self._present(request, res)
+        out["offset"], out["next_offset"] = opts.offset, (end if more else None)
+        return out
 
     def _present(self, request: Request, res: SearchResult) -> dict[str, Any]:
         d = res.as_dict()
@@ -311,8 +322,12 @@ class _Api:
         return data
 
     def dupes(self, request: Request, threshold: float | None, folder: str | None, method: str) -> dict[str, Any]:
-        out = self.lib.dupes(method=method, threshold=threshold, filters=Filters(folder=folder or None)).as_dict()
-        for g in out["groups"]:
+        from lookalike.trash import group_reasons
+
+        report = self.lib.dupes(method=method, threshold=threshold, filters=Filters(folder=folder or None))
+        out = report.as_dict()
+        for g, why in zip(out["groups"], group_reasons(self.lib.store, report.groups), strict=True):
+            g["why_best"] = why
             for item in g["items"]:
                 item["name"] = os.path.basename(str(item["path"]))
                 item.update(self._urls(request, int(item["id"])))
