@@ -46,7 +46,7 @@ def test_list_name_show_and_search(lib: str, tmp_path: Path, capsys: pytest.Capt
     rc, out, _ = run(capsys, "people", "name", other, "ALICE", "--library", lib)
     assert rc == 0 and "(10 faces in 10 photos)" in out
     face = d["faces"][0]
-    rc, out, _ = run(capsys, "people", "name", "--face", f"{face['image_id']}:{face['index']}", "Bob", "--library", lib)
+    rc, out, _ = run(capsys, "people", "name", f"{face['image_id']}:{face['index']}", "Bob", "--library", lib)
     assert rc == 0 and "is now Bob" in out and "1 faces" in out
     rc, out, _ = run(capsys, "people", "unname", "Bob", "--library", lib)
     assert rc == 0 and "has no name now" in out
@@ -57,7 +57,7 @@ def test_list_name_show_and_search(lib: str, tmp_path: Path, capsys: pytest.Capt
     (["people", "name", "1", "7"], "a name needs a letter"),
     (["people", "name", "999999", "Zed"], "no person with id 999999"),
     (["people", "show", "Nobody"], "no person named 'Nobody'"),
-    (["people", "name", "--face", "12", "Zed"], "--face wants IMAGE_ID:FACE_INDEX"),
+    (["people", "name", "999999:0", "Zed"], "no face stored for image id 999999"),
     (["people", "list", "extra"], "usage: lookalike people [--min-faces N]"),
 ])
 def test_bad_input_is_one_line(lib: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

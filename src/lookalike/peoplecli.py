@@ -4,7 +4,7 @@
     lookalike people --grid people.png        # a contact sheet of their sample faces
     lookalike people --recluster              # re-cluster the unnamed people (ids kept where they can be)
     lookalike people name 7 "Alice"           # name person 7; naming another person "Alice" merges it in
-    lookalike people name --face 42:1 "Bob"   # move face 1 of image 42 to Bob (created if new): a split
+    lookalike people name 42:1 "Bob"          # move face 1 of image 42 to Bob (created if new): a split
     lookalike people show Alice               # Alice's faces: image id, face index, box, score, path
     lookalike people unname Alice             # forget the name; the faces are clustering's again
 """
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 
 from lookalike.errors import LookalikeError
@@ -26,22 +27,18 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p, read_db=False, model=False)
     p.add_argument("action", nargs="?", default="list", choices=ACTIONS, help="list (default), name, show, unname")
-    p.add_argument("args", nargs="*", metavar="ARG", help="name: PERSON NAME (or --face ID:N NAME); show/unname: PERSON")
-    p.add_argument("--face", metavar="ID:N", help="name: the face N (0 = first) of image ID, moved to NAME")
+    p.add_argument("args", nargs="*", metavar="ARG",
+                   help="name: PERSON NAME, or IMAGE_ID:N NAME for one face (N = 0 for the first); show/unname: PERSON")
     p.add_argument("--min-faces", type=int, default=1, help="list: people with at least this many faces (default 1)")
     p.add_argument("--recluster", action="store_true", help="list: re-cluster the unnamed people first")
     p.add_argument("--grid", metavar="OUT.png", help="list/show: also write a contact sheet of the faces")
     commands["people"] = cmd_people
 
 
-def _face_arg(text: str) -> tuple[int, int]:
-    image, sep, index = text.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        return int(image), int(index)
-    except ValueError:
-        raise LookalikeError(f"--face wants IMAGE_ID:FACE_INDEX (e.g. 42:0), not {text!r}") from None
+def _face_arg(text: str) -> tuple[int, int] | None:
+    """IMAGE_ID:INDEX (one face), or None for a person (an id or a name)."""
+    m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _arity(args: argparse.Namespace, n: int, usage: str) -> list[str]:
@@ -73,12 +70,12 @@ def cmd_people(args: argparse.Namespace) -> int:
                 out["clustering"] = summary.as_dict()
             emit(args, out, "\n".join(lines))
         elif args.action == "name":
-            if args.face:
-                (name,) = _arity(args, 1, "name --face IMAGE_ID:N NAME")
-                person = lib.name_face(*_face_arg(args.face), name)
-                text = f"face {args.face} is now {person.name} (person {person.id}, {person.faces} faces)"
+            who, name = _arity(args, 2, "name PERSON NAME  (or IMAGE_ID:N NAME for one face)")
+            face = _face_arg(who)
+            if face:
+                person = lib.name_face(*face, name)
+                text = f"face {who} is now {person.name} (person {person.id}, {person.faces} faces)"
             else:
-                who, name = _arity(args, 2, "name PERSON NAME")
                 person = lib.name_person(who, name)
                 text = f"person {person.id} is {person.name} ({person.faces} faces in {person.images} photos)"
             emit(args, {"person": person.as_dict()}, text)

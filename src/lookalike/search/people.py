@@ -9,8 +9,8 @@ The story a user sees:
 - ``name_person(id, "Alice")`` names a cluster. Naming a second cluster "Alice" **merges** it into the first
   (the first one's id stays). A named cluster's faces are never moved by clustering again, and new faces keep
   joining it; renaming is naming again; ``unname`` gives the faces back to clustering.
-- ``name_face(image, index, "Bob")`` moves one face (image id + its index in that image, as ``people show``
-  lists them) to the person called Bob, created if there is none: that is how a wrong face is **split** off a
+- ``name_face(image, index, "Bob")`` (``lookalike people name 42:1 Bob``) moves one face (image id + its
+  index in that image, as ``people show`` lists them) to the person called Bob, created if there is none: that is how a wrong face is **split** off a
   cluster. Such a face is *pinned*: clustering never moves it.
 - A person's name is a search word (``person_hits``): "Alice" finds the photos with a face of Alice;
   "Alice beach" the photos of Alice that the other words also find; "Alice Bob" photos with both.
