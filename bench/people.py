@@ -80,6 +80,11 @@ def quality(seeds: int, steps: int) -> dict[str, object]:
            "incremental": {**pairwise_scores(t_ids, labels), "clusters": int(len(set(labels.tolist()))),
                            "batches": len(order)}}
     res["photos_without_a_face"] = faceless
+    d = np.linalg.norm(emb[:, None, :] - emb[None, :, :], axis=2)
+    same = t_ids[:, None] == t_ids[None, :]
+    iu = np.triu_indices(n, k=1)
+    res["same_person_max_distance"] = round(float(d[iu][same[iu]].max()), 3)
+    res["other_person_min_distance"] = round(float(d[iu][~same[iu]].min()), 3)
     return res
 
 
@@ -117,7 +122,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=2, help="edited copies per edit and photo (default 2)")
     ap.add_argument("--steps", type=int, default=4, help="incremental batches of edited faces (default 4)")
-    ap.add_argument("--sizes", default="1000,10000,50000", help="synthetic library sizes for the speed table")
+    ap.add_argument("--sizes", default="1000,10000,20000", help="synthetic library sizes for the speed table")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     report = {"quality": quality(args.seeds, args.steps), "speed": speed([int(s) for s in args.sizes.split(",")])}
@@ -127,6 +132,8 @@ def main() -> int:
     q = report["quality"]
     print(f"real faces: {q['faces']} faces of {q['people']} people in {q['photos']} photos "
           f"({q['photos_without_a_face']} edited photos without a detected face; detection {q['detect_s']} s)")
+    print(f"L2 distances: same person at most {q['same_person_max_distance']}, different people at least "
+          f"{q['other_person_min_distance']} (the rule: same person below 0.6)")
     print(f"{'clustering':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'clusters':>8}")
     for kind in ("whole", "incremental"):
         r = q[kind]

@@ -10,7 +10,7 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-async function api(path, options = {}) {
+export async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.set("Authorization", `Bearer ${token}`);
@@ -50,7 +50,7 @@ function options() {
   return p;
 }
 
-async function runSearch(kind, value, { pushHash = true } = {}) {
+export async function runSearch(kind, value, { pushHash = true } = {}) {
   state.lastSearch = { kind, value };
   const p = options();
   let request;
@@ -205,8 +205,10 @@ function fromHash() {
 }
 
 // -- tabs ------------------------------------------------------------------------------------------------------------
-function selectTab(name) {
-  for (const t of ["search", "dupes", "index"]) {
+const TABS = () => [...document.querySelectorAll('.tabs [role="tab"]')].map((b) => b.id.slice(4));
+
+export function selectTab(name) {
+  for (const t of TABS()) {
     $(`tab-${t}`).setAttribute("aria-selected", String(t === name));
     $(`panel-${t}`).hidden = t !== name;
   }
