@@ -32,6 +32,18 @@ def model():  # type: ignore[no-untyped-def]
     return load_model("efficientnet-lite0")
 
 
+@pytest.fixture
+def fake_model():  # type: ignore[no-untyped-def]
+    """The small real model of tests/fakes.py (colour thumbnails; no torch, no weights)."""
+    import sys
+
+    if str(Path(__file__).parent) not in sys.path:
+        sys.path.insert(0, str(Path(__file__).parent))
+    from fakes import ThumbnailModel
+
+    return ThumbnailModel()
+
+
 @pytest.fixture(scope="session")
 def indexed(photos: Path, tmp_path_factory: pytest.TempPathFactory, model):  # type: ignore[no-untyped-def]
     """A library holding CORE_PHOTOS, shared read-only by search tests."""

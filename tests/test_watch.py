@@ -114,9 +114,16 @@ def test_a_burst_is_batched(watched, photos: Path) -> None:  # type: ignore[no-u
 
 def test_the_folder_removed_and_recreated(watched, photos: Path) -> None:  # type: ignore[no-untyped-def]
     lib, folder, runs = watched
-    shutil.rmtree(folder)
-    wait_for(lambda: not paths_in(lib), what="the removed folder dropped")
-    folder.mkdir()
+    (folder / "sub").mkdir()
+    shutil.copyfile(photos / "coffee.jpg", folder / "sub" / "coffee.jpg")
+    wait_for(lambda: str(folder / "sub" / "coffee.jpg") in paths_in(lib), what="a file in a new subfolder")
+    shutil.rmtree(folder / "sub")  # a subfolder removed: its images go
+    wait_for(lambda: paths_in(lib) == {str(folder / "tent.jpg")}, what="the removed subfolder dropped")
+    n = len(runs)
+    shutil.rmtree(folder)  # the watched folder itself: kept (it may be an unplugged drive) ...
+    time.sleep(DEBOUNCE * 3)
+    assert paths_in(lib) == {str(folder / "tent.jpg")} and len(runs) == n
+    folder.mkdir()  # ... until it is back, with what it holds then
     shutil.copyfile(photos / "puppy.jpg", folder / "puppy.jpg")
     wait_for(lambda: paths_in(lib) == {str(folder / "puppy.jpg")}, what="the re-created folder indexed")
     shutil.copyfile(photos / "chelsea.jpg", folder / "chelsea.jpg")  # and it is watched again

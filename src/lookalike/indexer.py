@@ -8,8 +8,8 @@ A run killed at any point resumes: every committed batch stays, the rest is redo
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -22,11 +22,13 @@ import numpy as np
 from lookalike.config import Settings
 from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
-from lookalike.io.crawl import FileEntry, crawl
+from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
-from lookalike.models.base import Model
+from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
 from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
+
+log = logging.getLogger("lookalike")
 
 
 @dataclass
@@ -116,11 +118,13 @@ class Indexer:
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
         t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
-        self._check_model()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
-        entries = list(crawl(roots, on_problem=lambda p, r: s.skipped.append((p, r))))
+        self._check_model()
+        walk = Crawl(roots, lambda p, r: s.skipped.append((p, r)), self.settings.follow_symlinks)
+        entries = list(walk)
         s.found = len(entries)
-        known = self.store.file_states(under=roots)
+        real_roots = [os.path.realpath(r) for r in roots]  # the crawl yields real paths
+        known = self.store.file_states(under=real_roots + walk.outside)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
         for e in entries:
@@ -139,7 +143,7 @@ class Indexer:
             s.interrupted = True
         if self.extras and not s.interrupted:
             try:
-                s.extras = self._backfill_extras(roots)
+                s.extras = self._backfill_extras(real_roots)
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
@@ -153,14 +157,15 @@ class Indexer:
         return s
 
     def _check_model(self) -> None:
-        info = self.store.model_info()
+        """Another model's vectors cannot be mixed with this one's: forget them all (every file re-embeds)."""
+        stored = ModelIdentity.stored(self.store.model_info())
         m = self.model
-        if info and (info["name"] != m.name or info["version"] != m.version or str(info["dim"]) != str(m.dim)):
-            print(f"lookalike: index was built with {info['name']} ({info['version']}); re-embedding every image "
-                  f"with {m.name} ({m.version})", file=sys.stderr)
+        if stored and not stored.matches(m):
+            log.warning("index was built with %s (%s); re-embedding every image with %s (%s)",
+                        stored.name, stored.version, m.name, m.version)
             self.store.clear_vectors()
-            info = None
-        if info is None:
+            stored = None
+        if stored is None:
             self.store.set_model_info(m.name, m.version, m.dim)
 
     # ---------------------------------------------------------------------------------------------------
@@ -313,7 +318,7 @@ def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None =
     w = _Work(e)
     try:
         if data is None:
-            data = read_file(e.path, settings.max_file_mb * 1_000_000)
+            data = read_file(e.path, settings.max_file_mb * 1_000_000, nofollow=True)
         d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels)
         w.sha = d.sha  # the one content hash, computed while decoding
         w.pixels = model.preprocess(d.image)

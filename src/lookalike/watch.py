@@ -8,8 +8,10 @@ up as it goes). A batch is one ordinary incremental :meth:`Library.index` run ov
 is seen as its source gone and its target new with the same content hash: the path is updated, nothing is
 re-embedded); past ``MAX_PATHS`` changed paths the watched folders are indexed whole instead.
 
-Every ``poll`` seconds the watched folders themselves are checked: one that disappeared is dropped from the
-index (its watch died with it) and watched again, and indexed whole, when it comes back (a new inode).
+A changed path that no longer exists is indexed through the nearest folder above it that does (that run drops
+what is gone, or sees the source of a move vanish as its target appears). Every ``poll`` seconds the watched
+folders themselves are checked: one that disappeared keeps its images in the index (it may be an unplugged
+drive, as for ``lookalike index``) and is watched again, and indexed whole, when it comes back (a new inode).
 
 Defaults: 2 s of quiet ends a burst (a camera import writes files back to back, well under a second apart);
 30 s bounds the wait during a long import. Both from ``Settings.watch_debounce_s/watch_max_wait_s``
@@ -122,8 +124,21 @@ class Watcher:
             paths, self._pending = self._pending, set()
         n = len(paths)
         if n > MAX_PATHS:
-            return list(self.roots), n
-        return _outermost(paths), n
+            targets = [r for r in self.roots if os.path.isdir(r)]
+        else:
+            targets = _outermost({t for t in map(self._target, paths) if t is not None})
+        return (targets, n) if targets else None
+
+    def _target(self, path: str) -> str | None:
+        """What to index for a changed path: itself while it exists, else the nearest folder above it that does
+        (indexing that folder drops what is gone: a deleted file, a folder moved away). None when its watched
+        folder is gone too: a vanished root may be an unplugged drive, whose images are kept until it is back."""
+        root = next((r for r in self.roots if path == r or path.startswith(r.rstrip(os.sep) + os.sep)), None)
+        while root is not None and not os.path.exists(path):
+            if path == root:
+                return None
+            path = os.path.dirname(path)
+        return path
 
     def _index(self, paths: list[str], changes: int) -> None:
         try:
@@ -136,8 +151,6 @@ class Watcher:
             return
         if summary.interrupted:  # Ctrl-C inside the run: the indexer kept what it committed; stop here
             raise KeyboardInterrupt
-        gone = set(paths)
-        summary.skipped = [(p, r) for p, r in summary.skipped if not (p in gone and not os.path.exists(p))]
         self.batches += 1
         log.info("watch: %d changed paths: %s", changes, summary.line())
         if self.on_batch is not None:
@@ -158,8 +171,6 @@ class Watcher:
                 self._unschedule(current[0])
                 del self._watches[root]
                 log.info("watch: %s %s", root, "was re-created" if ident else "disappeared; waiting for it")
-                if not initial:
-                    self._add(root)
             if ident is not None:
                 self._schedule(root, ident)
                 if current is not None or not initial:

@@ -67,3 +67,16 @@ def test_dupes_remove_and_undo(fresh_library, tmp_path: Path, private_trash: Pat
     assert len(client.get("/api/dupes").json()["groups"]) == 2
     assert client.post("/api/dupes/undo", json={"action": action["id"]}).status_code == 400  # already undone
     assert client.post("/api/dupes/undo", json={"action": "nope"}).status_code == 404
+
+
+def test_browse_pages_newest_first(client: TestClient, library) -> None:  # type: ignore[no-untyped-def]
+    whole = client.get("/api/browse", params={"limit": 50}).json()
+    assert whole["total"] == 11 and len(whole["results"]) == 11 and whole["next_offset"] is None
+    infos = {i.id: i for i in library.store.get([r["id"] for r in whole["results"]])}
+    times = [infos[r["id"]].taken_at or int(infos[r["id"]].mtime) for r in whole["results"]]  # to the second
+    assert times == sorted(times, reverse=True) and whole["results"][0]["thumb"].endswith("/thumb")
+    page = client.get("/api/browse", params={"limit": 4, "offset": 4}).json()
+    assert [r["id"] for r in page["results"]] == [r["id"] for r in whole["results"][4:8]] and page["next_offset"] == 8
+    pets = client.get("/api/browse", params={"folder": str(next(iter(infos.values())).folder)}).json()
+    assert 0 < pets["total"] < 11
+    assert client.get("/api/browse", params={"after": "yesterday"}).status_code == 422

@@ -364,6 +364,25 @@ class TestSearchStore:
         assert store.text_search("", 10) == [] and store.text_search("zebra", 10) == []
 
 
+    def test_browse_newest_first_paged_and_filtered(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, recs = filled
+        ids = ids_by_path(store)
+
+        def taken(r: ImageRecord) -> str:  # EXIF date, else the file's mtime as UTC text
+            import datetime as dt
+
+            return r.taken_at or dt.datetime.fromtimestamp(r.mtime, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+        expected = [ids[r.path] for r in sorted(recs, key=lambda r: (taken(r), ids[r.path]), reverse=True)]
+        first, total = store.browse(None, 0, 30)
+        second, _ = store.browse(None, 30, 30)
+        assert total == 200 and first + second == expected[:60]
+        only_b, n_b = store.browse(Filters(folder="/photos/b", camera="canon"), 0, 100)
+        keep = [ids[r.path] for r in recs if r.path.startswith("/photos/b/") and r.camera == "Canon EOS 5D"]
+        assert n_b == len(keep) and sorted(only_b) == sorted(keep) and only_b == [i for i in expected if i in keep]
+        assert store.browse(Filters(folder="/nowhere"), 0, 10) == ([], 0)
+
+
 class TestExtrasStore:
     """Optional analyses: faces and OCR results, what is still to run, face search."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import dataclasses
 import logging
 import os
@@ -65,22 +64,27 @@ def _validation_message(err: RequestValidationError) -> str:
 
 
 # -- request models ----------------------------------------------------------------------------------------------
-class SearchOptions(BaseModel):
-    """Options every search takes (query parameters, or fields of a JSON body)."""
+class PageOptions(BaseModel):
+    """A page of a list of photos and the filters on it: every search, and browsing the library."""
 
     limit: int = Field(24, ge=1, le=1000, description="at most this many results (a page)")
     offset: int = Field(0, ge=0, le=10_000, description="skip this many results (the next page: next_offset)")
-    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
     folder: str | None = Field(None, max_length=4096, description="only images in this folder and below")
     after: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken on/after (YYYY-MM-DD)")
     before: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken before (YYYY-MM-DD)")
     camera: str | None = Field(None, max_length=200, description="camera make/model contains this")
     min_size: int | None = Field(None, ge=1, le=1_000_000, description="shorter side at least this many pixels")
-    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
 
     def filters(self) -> Filters:
         return Filters(folder=self.folder or None, after=self.after, before=self.before, camera=self.camera or None,
                        min_size=self.min_size)
+
+
+class SearchOptions(PageOptions):
+    """Options every search takes (query parameters, or fields of a JSON body)."""
+
+    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
+    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
 
 
 class SearchParams(SearchOptions):
@@ -114,7 +118,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     """The FastAPI app over ``library``. ``settings`` (default: the library's) sets the request guards: upload
     cap, bomb guard, URL policy, token, index roots, CORS."""
     settings = settings or library.settings
-    lib = _bind(library, settings)
+    lib = library.with_settings(settings)  # searches under these settings, sharing the library's store
     api = _Api(lib, settings)
     app = FastAPI(title="lookalike", version=__version__, docs_url=None, redoc_url=None,
                   description="Offline image search: by example image (upload, base64, URL, indexed id), by "
@@ -140,16 +144,6 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-def _bind(library: Library, settings: Settings) -> Library:
-    """A view of ``library`` that searches under ``settings`` (URL policy, bomb guard) and shares its store."""
-    if settings == library.settings:
-        return library
-    library.store  # noqa: B018 - open it once, so that the view shares it
-    view = copy.copy(library)  # shallow: the cached store/model/vocabulary are shared
-    view.settings = settings
-    return view
 
 
 class _Api:
@@ -293,9 +287,13 @@ class _Api:
     def _present(self, request: Request, res: SearchResult) -> dict[str, Any]:
         d = res.as_dict()
         for r in d["results"]:  # type: ignore[union-attr]
-            r["name"] = os.path.basename(str(r["path"]))
-            r.update(self._urls(request, int(r["id"])))
+            self.present_result(request, r)
         return d
+
+    def present_result(self, request: Request, r: dict[str, Any]) -> dict[str, Any]:
+        r["name"] = os.path.basename(str(r["path"]))
+        r.update(self._urls(request, int(r["id"])))
+        return r
 
     @staticmethod
     def _urls(request: Request, image_id: int) -> dict[str, str]:

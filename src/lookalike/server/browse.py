@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.search.dupes import DEFAULT_THRESHOLD
-from lookalike.server.app import MAX_ID, ImageId, SearchOptions  # create_app imports this module when called
+from lookalike.server.app import MAX_ID, ImageId, PageOptions, SearchOptions  # create_app imports this module when called
 from lookalike.trash import actions, remove_copies, undo
 
 
@@ -34,6 +34,14 @@ class UndoRequest(BaseModel):
 
 def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
     r = APIRouter(prefix="/api")
+
+    @r.get("/browse", tags=["library"], summary="The library, newest first by date taken, a page at a time")
+    def browse(request: Request, params: Annotated[PageOptions, Query()]) -> dict[str, Any]:
+        results, total = api.lib.browse(params.filters(), offset=params.offset, limit=params.limit)
+        end = params.offset + len(results)
+        return {"kind": "browse", "total": total, "offset": params.offset,
+                "next_offset": end if end < total and results else None,
+                "results": [api.present_result(request, r.as_dict()) for r in results]}
 
     @r.get("/images/{image_id}/copies", tags=["search"],
            summary="Copies and edited copies of an indexed image (cosine at or above the copy threshold)")

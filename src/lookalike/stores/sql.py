@@ -268,6 +268,19 @@ class SQLReads:
             last = int(rows[-1][0])
             yield np.array([r[0] for r in rows], dtype=np.int64), d.matrix([r[1] for r in rows])
 
+    def browse(self, filters: Filters | None = None, offset: int = 0, limit: int = 50) -> tuple[list[int], int]:
+        """Ids of the images that pass ``filters``, newest first by date taken (file time without EXIF), then
+        newest id; one page of them, and how many pass in all (the web page's library view)."""
+        d = self.dialect
+        where, args = filter_sql(filters, d)
+        page = d.sql(f"SELECT id FROM {{t}}images WHERE {where} ORDER BY {d.taken('')} DESC, id DESC LIMIT ? OFFSET ?")
+        total = d.sql(f"SELECT COUNT(*) FROM {{t}}images WHERE {where}")
+
+        def run(q: Query) -> tuple[list[int], int]:
+            return [int(r[0]) for r in q(page, [*args, int(limit), int(offset)])], int(q(total, args)[0][0])
+
+        return self._run(run, snapshot=True)
+
     def faces(self, ids: Sequence[int]) -> dict[int, list[FaceRecord]]:
         sql = "SELECT image_id, x, y, w, h, embedding FROM {t}faces WHERE {in} ORDER BY id"
         ids = [int(i) for i in ids]
