@@ -182,7 +182,7 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
     """What a query became, for people: classes (and how each was reached), signals, seeds, face."""
     lines = []
     if explain.get("classes"):
-        names = ", ".join(f"{c['name']} ({c['weight']}{', by meaning' if c.get('via') == ['meaning'] else ''})"
+        names = ", ".join(f"{c['name']} ({c['weight']}{', ' + ' + '.join(c['via']) if c.get('via') else ''})"
                           for c in explain["classes"][:10])
         lines.append(f"query became: {names}")
     if explain.get("unmatched"):
@@ -234,7 +234,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 @command("dupes")
 def cmd_dupes(args: argparse.Namespace) -> int:
     if sum(map(bool, (args.delete, args.move_to, args.trash))) > 1:
-        raise LookalikeError("give one of --trash, --move-to or --delete")
+        raise LookalikeError("give only one of --trash, --move-to or --delete, not both")
     with library_from(args) as lib:
         report = lib.dupes(method=args.method, threshold=args.threshold, filters=filters_from(args),
                            neighbours=args.neighbours, progress=show_progress(args))

@@ -102,5 +102,12 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         return replace(settings, library=Path(settings.library).expanduser())
 
-    def decode_workers(self) -> int:
-        return self.workers or max(2, min(8, (os.cpu_count() or 2)))
+    def decode_workers(self, device: str = "cpu") -> int:
+        """Decoding threads: the setting, else every core beside a GPU model (there the CPU does nothing but
+        decode), else one per core up to 8 beside a CPU model (whose engine sleeps instead of spinning when
+        idle, so the cores stay busy with whichever is runnable)."""
+        if self.workers:
+            return self.workers
+        if device.startswith("cuda"):
+            return max(2, os.cpu_count() or 2)
+        return max(2, min(8, os.cpu_count() or 2))

@@ -104,6 +104,8 @@ class Library:
                 overrides["library"] = Path(overrides["library"])  # type: ignore[arg-type]
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
         self.settings = settings
+        # extra keyword term sources (taught concepts, named people): see search.keywords.TermSource
+        self.term_sources: list = []
         self._owns_store = store is None
         for name, part in (("store", store), ("model", model), ("vocabulary", vocabulary)):
             if part is not None:

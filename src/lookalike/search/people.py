@@ -15,6 +15,10 @@ The story a user sees:
 - A person's name is a search word (``person_hits``): "Alice" finds the photos with a face of Alice;
   "Alice beach" the photos of Alice that the other words also find; "Alice Bob" photos with both.
 
+Why a wrapper around the words search (search/signals.py ``keyword_signal``) and not a keyword ``TermSource``:
+a term source's list is fused with the others (any of the words), while a person is a restriction (all of
+the names, and then the other words), as a filter is.
+
 Score of a person hit, in [0, 1]: the face's membership (``faceclusters.membership``: 1 - its distance to the
 person's mean face / 0.6), 1.0 for a face the user placed; an image's best face counts.
 """
