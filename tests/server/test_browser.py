@@ -473,12 +473,12 @@ def test_people_view(browser, start_server, people_index: Path, tmp_path: Path) 
     assert "10 faces" in alice.inner_text()
     # split: one of her faces moved to Bob
     alice.locator(".thumb").click()
-    page.wait_for_selector("#person-faces .face")
-    assert page.locator("#person-faces .face").count() == 10
-    face = page.locator("#person-faces .face").first
+    page.wait_for_selector("#person-faces .person-face")
+    assert page.locator("#person-faces .person-face").count() == 10
+    face = page.locator("#person-faces .person-face").first
     face.locator("input").fill("Bob")
     face.locator("button[type=submit]").click()
-    page.wait_for_function("() => document.querySelectorAll('#person-faces .face').length === 9")
+    page.wait_for_function("() => document.querySelectorAll('#person-faces .person-face').length === 9")
     assert page.locator("#people .person").filter(has_text="Bob").count() == 1
     # her photos: a search by the name in the Photos view
     page.locator("#people .person").filter(has_text="alice").locator("button.more").click()
