@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 
 from lookalike.errors import LookalikeError
+from lookalike.stores.claims import SQLITE_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.people import PeopleSQL
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
@@ -90,18 +92,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN dev INTEGER;
     ALTER TABLE images ADD COLUMN ino INTEGER;
     """,
-    # 4: people (face clusters and their names; stores/people.py); face ids never reused from now on (a face
+    # 4: work claims of concurrent indexers (stores/claims.py)
+    CLAIMS_MIGRATION,
+    # 5: people (face clusters and their names; stores/people.py); face ids never reused from now on (a face
     # id read before a concurrent re-index must not name another face)
     """
-    CREATE TABLE faces_v4 (
+    CREATE TABLE faces_v5 (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
         x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,
         embedding BLOB NOT NULL
     );
-    INSERT INTO faces_v4 (id, image_id, x, y, w, h, embedding) SELECT id, image_id, x, y, w, h, embedding FROM faces;
+    INSERT INTO faces_v5 (id, image_id, x, y, w, h, embedding) SELECT id, image_id, x, y, w, h, embedding FROM faces;
     DROP TABLE faces;
-    ALTER TABLE faces_v4 RENAME TO faces;
+    ALTER TABLE faces_v5 RENAME TO faces;
     CREATE INDEX faces_image ON faces(image_id);
     CREATE TABLE people (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -120,7 +124,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class SQLiteStore(PeopleSQL, SQLReads):
+class SQLiteStore(PeopleSQL, SQLiteClaims, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
@@ -156,6 +160,9 @@ class SQLiteStore(PeopleSQL, SQLReads):
             for i in range(version, len(MIGRATIONS)):
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if self.conn.execute("PRAGMA user_version").fetchone()[0] > i:  # another process ran it
+                        self.conn.execute("COMMIT")
+                        continue
                     for stmt in split_sql(MIGRATIONS[i]):
                         self.conn.execute(stmt)
                     self.conn.execute(f"PRAGMA user_version={i + 1}")
