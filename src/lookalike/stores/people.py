@@ -1,7 +1,7 @@
 """People in the stores: which person each face belongs to, and the people's names. Shared by both SQL stores
 (the statements are written once, in the ``?`` / ``{t}`` spelling of :mod:`lookalike.stores.sql`).
 
-Tables (migration 5 in each store): ``people (id, name, created_at)``, ids never reused, names unique
+Tables (SQLite migration 6, PostgreSQL migration 5): ``people (id, name, created_at)``, ids never reused, names unique
 regardless of case; ``face_people (face_id -> faces, person_id -> people, pinned, score)``. A face's row goes
 with the face (a re-indexed photo's faces are detected anew and placed again by clustering); a person goes
 when the last face leaves it unless it has a name. ``pinned``: placed by the user, never moved by clustering.
