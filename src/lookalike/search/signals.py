@@ -57,12 +57,17 @@ def keyword_signal(ctx: SearchContext, text: str, limit: int, filters: Filters |
     from lookalike.search.keywords import keyword_hits
 
     explain: dict[str, object] = {}
-    hits = keyword_hits(ctx.store, ctx.vocabulary, text, limit, filters, explain, expand=expand, semantic=semantic)
+    hits = keyword_hits(ctx.store, ctx.vocabulary, text, limit, filters, explain, expand=expand, semantic=semantic,
+                        sources=getattr(ctx, "term_sources", ()))
     tower = text_embedding_signal(ctx, text, limit, filters)
     explain.update(tower.explain)
     if not tower.hits:
         return Signal(hits, explain)
-    return Signal(rrf({"keywords": hits, "text_embedding": tower.hits}) if hits else tower.hits, explain)
+    if not hits:
+        return Signal(tower.hits, explain)
+    # fused order; the score shown stays the keyword probability (the text tower's cosine where there is none)
+    shown = {h.id: h.score for h in tower.hits} | {h.id: h.score for h in hits}
+    return Signal([Hit(h.id, shown[h.id]) for h in rrf({"keywords": hits, "text_embedding": tower.hits})], explain)
 
 
 def text_embedding_signal(ctx: SearchContext, text: str, limit: int, filters: Filters | None) -> Signal:

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
+from lookalike.stores.claims import POSTGRES_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.claims import PostgresClaims
 from lookalike.stores.base import FaceRecord, ImageRecord, Move, encode_vector, folder_of
 from lookalike.stores.pgconn import SCHEMA, Pool, Unreachable, Vec, mask_url, one_line, transaction
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
@@ -107,11 +109,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (image_id, kind)
     );
     """,
+    # 3: the device and inode of each indexed file: the server serves only the very file that was indexed
+    """
+    ALTER TABLE lookalike.images ADD COLUMN dev bigint, ADD COLUMN ino bigint;
+    """,
+    # 4: work claims of concurrent indexers (stores/claims.py)
+    CLAIMS_MIGRATION,
 ]
 
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore(PostgresSearch, SQLReads):
+class PostgresStore(PostgresClaims, PostgresSearch, SQLReads):
     dialect = POSTGRES
 
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,
@@ -293,24 +301,25 @@ class PostgresStore(PostgresSearch, SQLReads):
         now = time.time()
         for m in moves:
             c.execute(f"DELETE FROM {SCHEMA}.images WHERE path = %s AND id <> %s", (m.path, m.id))
-            c.execute(f"UPDATE {SCHEMA}.images SET path = %s, folder = %s, size = %s, mtime = %s WHERE id = %s",
-                      (m.path, folder_of(m.path), m.size, m.mtime, m.id))
+            c.execute(f"UPDATE {SCHEMA}.images SET path = %s, folder = %s, size = %s, mtime = %s, dev = %s, ino = %s "
+                      "WHERE id = %s", (m.path, folder_of(m.path), m.size, m.mtime, m.dev, m.ino, m.id))
         if touches:
-            c.cursor().executemany(f"UPDATE {SCHEMA}.images SET size = %s, mtime = %s WHERE id = %s",
-                          [(t.size, t.mtime, t.id) for t in touches])
+            c.cursor().executemany(f"UPDATE {SCHEMA}.images SET size = %s, mtime = %s, dev = %s, ino = %s WHERE id = %s",
+                          [(t.size, t.mtime, t.dev, t.ino, t.id) for t in touches])
         if deletes:
             c.execute(f"DELETE FROM {SCHEMA}.images WHERE id = ANY(%s)", ([int(i) for i in deletes],))
         if not records:
             return
         cols = list(zip(*[(r.path, r.folder, int(r.size), float(r.mtime), r.sha, int(r.width), int(r.height),
-                           r.taken_at, r.camera, r.phash) for r in records]))
+                           r.taken_at, r.camera, r.phash, r.dev, r.ino) for r in records]))
         rows = c.execute(
             f"INSERT INTO {SCHEMA}.images (path, folder, size, mtime, sha, width, height, taken_at, camera, phash, "
-            "indexed_at) SELECT u.*, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[], %s::text[], "
-            "%s::int[], %s::int[], %s::text[], %s::text[], %s::text[]) AS u "
+            "dev, ino, indexed_at) SELECT u.*, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[], "
+            "%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) AS u "
             "ON CONFLICT (path) DO UPDATE SET folder = EXCLUDED.folder, size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
             "sha = EXCLUDED.sha, width = EXCLUDED.width, height = EXCLUDED.height, taken_at = EXCLUDED.taken_at, "
-            "camera = EXCLUDED.camera, phash = EXCLUDED.phash, indexed_at = EXCLUDED.indexed_at RETURNING id, path",
+            "camera = EXCLUDED.camera, phash = EXCLUDED.phash, dev = EXCLUDED.dev, ino = EXCLUDED.ino, "
+            "indexed_at = EXCLUDED.indexed_at RETURNING id, path",
             (now, *[list(col) for col in cols])).fetchall()
         ids = {path: int(i) for i, path in rows}
         id_list = list(ids.values())

@@ -31,7 +31,7 @@ from lookalike.stores.base import (
 
 T = TypeVar("T")
 Query = Callable[[str, Sequence[object]], list[tuple]]
-IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, camera, phash"
+IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, camera, phash, dev, ino"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -174,7 +174,7 @@ class SQLReads:
         return int(self._run(lambda q: q(self.dialect.sql("SELECT COUNT(*) FROM {t}images"), ()), primary=True)[0][0])
 
     def file_states(self, under: Sequence[str] | None = None) -> dict[str, FileState]:
-        sql = self.dialect.sql("SELECT id, path, size, mtime, sha FROM {t}images WHERE {under}")
+        sql = self.dialect.sql("SELECT id, path, size, mtime, sha, dev, ino FROM {t}images WHERE {under}")
         return {r[1]: FileState(*r) for r in self._run(lambda q: self._under(q, sql, (), under), primary=True)}
 
     def _under(self, q: Query, sql: str, args: Sequence[object], under: Sequence[str] | None) -> list[tuple]:
@@ -270,7 +270,8 @@ class SQLReads:
 
     def browse(self, filters: Filters | None = None, offset: int = 0, limit: int = 50) -> tuple[list[int], int]:
         """Ids of the images that pass ``filters``, newest first by date taken (file time without EXIF), then
-        newest id; one page of them, and how many pass in all (the web page's library view)."""
+        newest id; one page of them, and how many pass in all (the web page's library view). SQLite reads its
+        expression index (migration 5); PostgreSQL sorts (its to_char is not immutable, so not indexable)."""
         d = self.dialect
         where, args = filter_sql(filters, d)
         page = d.sql(f"SELECT id FROM {{t}}images WHERE {where} ORDER BY {d.taken('')} DESC, id DESC LIMIT ? OFFSET ?")
