@@ -103,7 +103,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         res = lib.search(" ".join(args.query) if args.query else None, image=args.image, face=args.face,
                          by=args.by, limit=args.limit, threshold=args.threshold, filters=filters_from(args),
                          weights=_weights(args.weight), expand=not args.no_expand,
-                         semantic=False if args.no_semantic else None)
+                         semantic=False if args.no_semantic else None,
+                         more_like=args.more_like, less_like=args.less_like)
         if args.grid:
             from lookalike.grid import contact_sheet
 
@@ -123,6 +124,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         lines.append(f"grid written to {args.grid}")
     emit(args, d, "\n".join(lines))
     return 0
+
+
+def _image_id(text: str) -> int:
+    value = text[3:] if text.startswith("id:") else text
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"not an image id: {text!r} (N or id:N)")
+    return int(value)
 
 
 def _weights(items: Sequence[str] | None) -> dict[str, float] | None:
@@ -294,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image queries: deep embeddings (default) or class-score vectors (visual words)")
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
+    p.add_argument("--more-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",
+                   help="relevance feedback: re-rank towards these result ids (N or id:N)")
+    p.add_argument("--less-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",
+                   help="relevance feedback: re-rank away from these result ids (they are dropped)")
 
     p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
     _common(p)
@@ -337,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Feature modules register extra subcommands here (dupes, eval, serve, db, migrate, ...).
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 _EXTENSIONS.append(lambda sub: __import__("lookalike.pgcli", fromlist=["register"]).register(sub, COMMANDS))  # db, migrate
+_EXTENSIONS.append(lambda sub: __import__("lookalike.concepts_cli", fromlist=["register"]).register(sub, COMMANDS))  # teach, concepts, forget
 
 
 def main(argv: Sequence[str] | None = None) -> int:

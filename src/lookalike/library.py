@@ -113,13 +113,17 @@ class Library:
                face: str | os.PathLike[str] | bytes | None = None,
                by: str = "embedding", limit: int = 20, threshold: float | None = None,
                filters: Filters | None = None, weights: Mapping[str, float] | None = None,
-               expand: bool = True, semantic: bool | None = None) -> SearchResult:
+               expand: bool = True, semantic: bool | None = None, more_like: Sequence[int] = (),
+               less_like: Sequence[int] = ()) -> SearchResult:
         """One signal (words, an example image, a face) or several at once, fused by weighted reciprocal
         rank (``weights``: signal -> weight, signals "text", "image", "face"). ``filters`` apply to every
         kind. Keyword options: ``expand`` (visual-neighbour expansion), ``semantic`` (sentence model; None =
-        when installed)."""
+        when installed). Relevance feedback: ``more_like`` / ``less_like`` image ids re-rank the results
+        (either alone is a search of its own: "more like these")."""
         if by not in SEARCH_BY:
             raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
+        if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
+            return self._feedback_only(more_like, less_like, limit, threshold, filters)
         parts = self._parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
         limit = max(1, min(int(limit), 10_000))
         explain: dict[str, object] = {}
@@ -137,9 +141,24 @@ class Library:
             kind, by = "combined", "+".join(parts)
             described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
             explain["signals"] = {n: {"weight": w[n], "hits": len(lists[n])} for n in parts}
+        if more_like or less_like:
+            from lookalike.search.concepts import feedback
+
+            hits = feedback(self.store, hits, more_like, less_like, limit, filters, explain)
         if threshold is not None:
             hits = [h for h in hits if h.score >= threshold]
         return SearchResult(described, kind, by, self.results(hits[:limit]), explain)
+
+    def _feedback_only(self, more_like: Sequence[int], less_like: Sequence[int], limit: int,
+                       threshold: float | None, filters: Filters | None) -> SearchResult:
+        from lookalike.search.concepts import feedback
+
+        explain: dict[str, object] = {}
+        hits = feedback(self.store, [], more_like, less_like, max(1, min(int(limit), 10_000)), filters, explain)
+        if threshold is not None:
+            hits = [h for h in hits if h.score >= threshold]
+        described = "more like " + ", ".join(f"id:{i}" for i in more_like)
+        return SearchResult(described, "feedback", "feedback", self.results(hits[:limit]), explain)
 
     def _parts(self, query: str | None, *, image, text, url, image_id, face) -> dict[str, Query]:  # type: ignore[no-untyped-def]
         """The query's signals: "text", "image" and/or "face", each at most once."""
@@ -251,6 +270,13 @@ class Library:
                       expand: bool = True, semantic: bool | None = None) -> list[Hit]:
         from lookalike.search.keywords import keyword_hits
 
+        taught, rest = self._taught(text)
+        if taught:
+            from lookalike.search.concepts import taught_hits
+
+            rest_hits = keyword_hits(self.store, self.vocabulary, rest, max(limit * 3, 50), filters, explain,
+                                     expand=expand, semantic=semantic) if rest else None
+            return taught_hits(self.store, taught, rest_hits, limit, filters, explain)
         hits = keyword_hits(self.store, self.vocabulary, text, limit, filters, explain, expand=expand,
                             semantic=semantic)
         clip_hits = self._text_vector_hits(text, limit, filters, explain)
@@ -322,6 +348,54 @@ class Library:
             d = self.vocabulary.describe(cls)
             out.append({"name": d["name"], "wnid": d["wnid"], "score": round(float(score), 4)})
         return out
+
+    # -- taught words ----------------------------------------------------------------------------------
+    def teach(self, word: str, examples: Sequence[str | int], counter: Sequence[str | int] = ()) -> dict[str, object]:
+        """Teach ``word`` from examples (image files, folders, ids / "id:N") and counter-examples; teaching
+        a known word adds to its examples. Returns the concept as :meth:`concepts` lists it."""
+        from lookalike.models.concepts import check_word
+        from lookalike.search.concepts import explain_concept
+        from lookalike.search.teach import resolve, teach
+
+        w = check_word(word)
+        pos = resolve(self.store, examples, self._embed_files)
+        neg = resolve(self.store, counter, self._embed_files, positive=False)
+        return explain_concept(teach(self.store, w, pos, neg))
+
+    def concepts(self) -> list[dict[str, object]]:
+        """Every taught word: examples, counter-examples, model, cross-validated precision estimate."""
+        from lookalike.search.concepts import explain_concept
+
+        return [explain_concept(c) for c in self.store.concepts()]
+
+    def forget(self, word: str) -> str:
+        from lookalike.models.concepts import normalize_word
+
+        w = normalize_word(word)
+        if not self.store.delete_concept(w):
+            raise NotFound(f"no taught word {word!r} (lookalike concepts lists them)")
+        return w
+
+    def _taught(self, text: str) -> tuple[list, str]:  # type: ignore[type-arg]
+        """The taught words in a words query (re-fitted first after a model change), and the other words."""
+        from lookalike.search.concepts import split_taught
+        from lookalike.search.teach import current
+
+        known = {c.word: c for c in self.store.concepts()}
+        if not known:
+            return [], text
+        found, rest = split_taught(text, list(known))
+        return [current(self.store, known[w], self._embed_files) for w in found], rest
+
+    def _embed_files(self, paths: Sequence[str]) -> np.ndarray:
+        """Image files outside the library through the library's own read and model stages."""
+        self._check_model()
+        out = []
+        for start in range(0, len(paths), 16):
+            images = [self._load_query(Query("image_path", p), min_side=round(self.model.input_size / 0.875)).image
+                      for p in paths[start:start + 16]]
+            out.append(self.model.encode(images).embeddings)
+        return np.vstack(out).astype(np.float32)
 
     # -- duplicates ------------------------------------------------------------------------------------
     def dupes(self, *, method: str = "verified", threshold: float | None = None, filters: Filters | None = None,

@@ -115,6 +115,33 @@ class Hit:
     score: float
 
 
+@dataclass
+class ConceptExample:
+    """An example (or counter-example) of a taught word: its path and embedding (the concept's model).
+    ``image_id`` is the example's id in this store when it is indexed (not stored: ids are store-local)."""
+
+    path: str
+    positive: bool
+    embedding: np.ndarray  # float32 (dim,)
+    image_id: int | None = None
+
+
+@dataclass
+class ConceptRecord:
+    """A taught word: ``p(x) = sigmoid(weights . x + bias)`` on the vectors of one model, and its examples."""
+
+    word: str  # normalised (lookalike.models.concepts.normalize_word)
+    model: str
+    model_version: str
+    dim: int
+    weights: np.ndarray  # float32 (dim,)
+    bias: float
+    examples: list[ConceptExample] = field(default_factory=list)
+    validation: dict[str, object] = field(default_factory=dict)  # cross-validated estimate
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
 def folder_of(path: str) -> str:
     import os
 
@@ -158,6 +185,13 @@ class Store(Protocol):
     def faces(self, ids: Sequence[int]) -> dict[int, list[FaceRecord]]: ...
     def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,
                     max_distance: float = 0.6) -> list[Hit]: ...
+
+    # taught words (lookalike teach): stored whole, by word
+    def concepts(self) -> list[ConceptRecord]: ...
+    def concept(self, word: str) -> ConceptRecord | None: ...
+    def put_concept(self, concept: ConceptRecord) -> None: ...
+    def delete_concept(self, word: str) -> bool: ...
+    def sample_vectors(self, n: int, *, seed: int = 0, exclude: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]: ...
 
     # after a run of writes: bring derived search structures up to date (vector index, statistics)
     def optimize(self, progress: bool = False) -> dict[str, object]: ...
