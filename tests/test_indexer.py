@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -176,3 +177,48 @@ def test_model_switch_reembeds(tmp_path: Path, new_library) -> None:  # type: ig
     s = lib.index([tmp_path / "p"])
     assert s.indexed == 2
     assert lib.store.model_info()["name"] == "efficientnet-lite0"  # type: ignore[index]
+
+
+def test_bookkeeping_with_a_fake_model_needs_no_torch(tmp_path: Path) -> None:
+    """Library(settings, model=...) indexes with the small model from tests/fakes.py: add, touch, move, copy
+    and delete are recorded as such (nothing re-embedded but the new content), in a process without torch."""
+    script = f"""
+import json, os, shutil, sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fakes import ThumbnailModel
+from lookalike.library import Library
+from lookalike.samples import copy_samples
+
+folder = {str(tmp_path / "photos")!r}
+copy_samples(folder, ["chelsea", "coffee", "rocket"])
+model = ThumbnailModel()
+out = {{}}
+with Library({str(tmp_path / "lib")!r}, model=model) as lib:
+    s = lib.index([folder]); out["add"] = (s.indexed, model.batches)
+    os.utime(os.path.join(folder, "coffee.jpg"), (time.time() + 10, time.time() + 10))
+    s = lib.index([folder]); out["touch"] = (s.touched, s.indexed)
+    os.mkdir(os.path.join(folder, "sub"))
+    os.rename(os.path.join(folder, "rocket.jpg"), os.path.join(folder, "sub", "rocket.jpg"))
+    s = lib.index([folder]); out["move"] = (s.moved, s.indexed)
+    shutil.copyfile(os.path.join(folder, "chelsea.jpg"), os.path.join(folder, "chelsea copy.jpg"))
+    s = lib.index([folder]); out["copy"] = (s.reused, s.indexed)
+    os.remove(os.path.join(folder, "coffee.jpg"))
+    s = lib.index([folder]); out["delete"] = (s.removed, s.indexed)
+    out["batches"] = model.batches
+    out["paths"] = sorted(os.path.relpath(p, folder) for p in lib.store.file_states())
+    out["model"] = lib.store.model_info()["name"]
+    hits = lib.search(image=os.path.join(folder, "sub", "rocket.jpg"), limit=1).results
+    out["self_match"] = os.path.relpath(hits[0].path, folder)
+out["torch"] = "torch" in sys.modules
+print(json.dumps(out))
+"""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["add"] == [3, 1]  # three photos, one batch through the model
+    assert got["touch"] == [1, 0] and got["move"] == [1, 0] and got["copy"] == [1, 0] and got["delete"] == [1, 0]
+    assert got["batches"] == 1  # nothing after the first run went through the model
+    assert got["paths"] == ["chelsea copy.jpg", "chelsea.jpg", os.path.join("sub", "rocket.jpg")]
+    assert got["model"] == "test-thumbnail" and got["self_match"] == os.path.join("sub", "rocket.jpg")
+    assert got["torch"] is False

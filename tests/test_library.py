@@ -155,3 +155,44 @@ def test_info(indexed: Library) -> None:
     info = indexed.info()
     assert info["images"] == info["vectors"] == 16
     assert info["model"]["name"] == "efficientnet-lite0"  # type: ignore[index]
+
+
+def test_composition_root_takes_its_parts_and_shares_them(tmp_path: Path, fake_model) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.config import Settings
+    from lookalike.samples import copy_samples
+    from lookalike.stores.sqlite import SQLiteStore
+
+    copy_samples(tmp_path / "photos", ["chelsea", "rocket"])
+    store = SQLiteStore(tmp_path / "lib")
+    settings = Settings(library=tmp_path / "lib")
+    lib = Library(settings, store=store, model=fake_model)
+    assert lib.store is store and lib.model is fake_model
+    assert lib.index([tmp_path / "photos"]).indexed == 2
+    strict = lib.with_settings(Settings(library=tmp_path / "lib", max_pixels=1000))
+    assert strict.settings.max_pixels == 1000 and lib.settings.max_pixels != 1000
+    assert strict.store is store and strict.model is fake_model  # shared, not reopened
+    assert lib.with_settings(settings) is lib
+    with pytest.raises(LookalikeError, match="decompression bomb guard"):  # the view searches under its own guards
+        strict.search(image=tmp_path / "photos" / "rocket.jpg")
+    assert Path(lib.search(image=tmp_path / "photos" / "rocket.jpg", limit=1).results[0].path).name == "rocket.jpg"
+    lib.close()
+    assert store.count() == 2  # a handed-in store is the caller's to close
+    store.close()
+    assert Library(tmp_path / "lib", model="efficientnet-lite0").settings.model == "efficientnet-lite0"
+    assert Library(settings=settings).settings is settings
+
+
+def test_each_signal_explains_itself(indexed: Library, photos: Path) -> None:
+    from lookalike.search.plan import signal_parts
+    from lookalike.search.run import search_signal
+
+    parts = signal_parts("cat", image=photos / "rocket.jpg")
+    text = search_signal(indexed, "text", parts["text"], "embedding", 10, None)
+    image = search_signal(indexed, "image", parts["image"], "embedding", 10, None)
+    assert text.hits and text.explain["classes"] and text.explain["signals"]  # the keyword signal's own lists
+    assert image.hits and image.explain == {}  # an example image has nothing to explain
+    combined = indexed.search("cat", image=photos / "rocket.jpg", limit=5)
+    assert combined.explain["classes"] == text.explain["classes"]
+    signals = combined.explain["signals"]
+    assert signals["image"] == {"weight": 1.0, "hits": 16}  # depth max(3 x 5, 50): every indexed photo
+    assert signals["text"]["weight"] == 1.0 and signals["text"]["hits"] > 0

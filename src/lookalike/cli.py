@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from lookalike import __version__
 from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.errors import LookalikeError
+from lookalike.shell import add_completion_command, add_paths_output, finish, print_paths, setup_logging, show_progress
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -24,15 +25,20 @@ def command(name: str) -> Callable[[Command], Command]:
 
 
 # -- shared options ------------------------------------------------------------------------------------------
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, read_db: bool = True, model: bool = True, json: bool = True) -> None:
+    """The library options; only those that mean something to the command (a replica only serves reads, a
+    model only matters to commands that embed images)."""
     p.add_argument("--library", help="library folder (env LOOKALIKE_LIBRARY; default: the user data folder)")
     p.add_argument("--db", help="PostgreSQL URL instead of the embedded store (env LOOKALIKE_DB)")
-    p.add_argument("--read-db", action="append", help="read replica URL for searches (repeatable)")
-    p.add_argument("--model", help="efficientnet-lite0 (default), efficientnet-lite1/2, or clip:ARCH:WEIGHTS")
-    p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
-    p.add_argument("--engine", choices=("auto", "torch", "onnx"),
-                   help="inference engine (default auto: ONNX Runtime on CPU when installed, else torch)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    if read_db:
+        p.add_argument("--read-db", action="append", help="read replica URL for searches (repeatable)")
+    if model:
+        p.add_argument("--model", help="efficientnet-lite0 (default), efficientnet-lite1/2, or clip:ARCH:WEIGHTS")
+        p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
+        p.add_argument("--engine", choices=("auto", "torch", "onnx"),
+                       help="inference engine (default auto: ONNX Runtime on CPU when installed, else torch)")
+    if json:
+        p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -86,9 +92,8 @@ def emit(args: argparse.Namespace, obj: object, text: str) -> None:
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
     with library_from(args) as lib:
-        show = not args.json and not args.quiet and sys.stderr.isatty() or args.progress
-        summary = lib.index(args.paths, progress=show)
-    if not args.json:
+        summary = lib.index(args.paths, progress=show_progress(args))
+    if not args.json and not args.quiet:
         for path, reason in summary.skipped[: args.show_skipped]:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         if len(summary.skipped) > args.show_skipped:
@@ -111,6 +116,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             qimg = res.query if res.kind == "image_path" else None
             contact_sheet([(r.path, r.score) for r in res.results], args.grid, query_image=qimg,
                           query_label=res.query)
+    if args.paths:
+        print_paths((r.path for r in res.results), args.null)
+        return 0
     d = res.as_dict()
     if not args.explain:
         d.pop("explain", None)
@@ -118,9 +126,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     for n, r in enumerate(res.results, start=1):
         tags = ", ".join(str(t["name"]) for t in r.tags[:3])
         lines.append(f"{n:3d}  {r.score:8.4f}  {r.path}  [{tags}]")
-    if not res.results:
+    if not res.results and not args.quiet:
         lines.append("no results")
-    if args.grid:
+    if args.grid and not args.quiet:
         lines.append(f"grid written to {args.grid}")
     emit(args, d, "\n".join(lines))
     return 0
@@ -203,18 +211,26 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 @command("dupes")
 def cmd_dupes(args: argparse.Namespace) -> int:
-    if args.delete and args.move_to:
-        raise LookalikeError("give --delete or --move-to, not both")
+    if sum(map(bool, (args.delete, args.move_to, args.trash))) > 1:
+        raise LookalikeError("give one of --trash, --move-to or --delete")
     with library_from(args) as lib:
-        show = not args.json and sys.stderr.isatty() or args.progress
         report = lib.dupes(method=args.method, threshold=args.threshold, filters=filters_from(args),
-                           neighbours=args.neighbours, progress=show)
-        done = lib.remove_duplicates(report, delete=args.delete, move_to=args.move_to) \
-            if (args.delete or args.move_to) else []
+                           neighbours=args.neighbours, progress=show_progress(args))
+        if args.paths:
+            print_paths((it.path for g in report.groups for it in g.items if not it.best), args.null)
+            return 0
+        if args.delete and report.groups:
+            confirm_delete(args, sum(len(g.items) - 1 for g in report.groups))
+        from lookalike.trash import group_reasons
+
+        reasons = group_reasons(lib.store, report.groups)
+        done = _act_on_dupes(args, lib, report)
     d = report.as_dict()
     lines = []
-    for n, g in enumerate(report.groups, start=1):
-        lines.append(f"group {n}: {'exact copies' if g.kind == 'exact' else 'near duplicates'} ({len(g.items)})")
+    for n, (g, why) in enumerate(zip(report.groups, reasons, strict=True), start=1):
+        d["groups"][n - 1]["why_best"] = why  # type: ignore[index]
+        lines.append(f"group {n}: {'exact copies' if g.kind == 'exact' else 'near duplicates'} ({len(g.items)}); "
+                     f"best: {why}")
         for it in g.items:
             mark = "best" if it.best else ("same " if it.exact else f"{it.score:.3f}")
             lines.append(f"  {mark:>5}  {it.width}x{it.height}  {it.path}")
@@ -228,9 +244,56 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     if done:
         d["actions"] = [{"path": p, "done": what} for p, what in done]
         lines += [f"{what}: {p}" for p, what in done]
-    elif report.groups and not args.json:
-        lines.append("nothing was changed (--delete or --move-to DIR acts on every copy but the best)")
+    elif report.groups and not args.json and not args.quiet:
+        lines.append("nothing was changed (--trash or --move-to DIR moves every copy but the best; undo: "
+                     "lookalike undo)")
     emit(args, d, "\n".join(lines))
+    return 0
+
+
+def _act_on_dupes(args: argparse.Namespace, lib, report) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """--trash / --move-to: logged and undoable (lookalike/trash.py); --delete: permanent, confirmed."""
+    if args.delete:
+        return lib.remove_duplicates(report, delete=True)
+    if not (args.trash or args.move_to) or not report.groups:
+        return []
+    from lookalike.trash import remove_copies
+
+    groups = [(next(it.id for it in g.items if it.best), [it.id for it in g.items if not it.best])
+              for g in report.groups]
+    action = remove_copies(lib, groups, quarantine=args.move_to)
+    out = [(m.path, f"moved to {m.to}" if m.to else f"left alone: {m.error}") for m in action.items]
+    if action.items and not args.quiet and not args.json:
+        print(f"undo with: lookalike undo {action.id}", file=sys.stderr)
+    return out
+
+
+def confirm_delete(args: argparse.Namespace, n: int) -> None:
+    """--delete removes files for good: only with --yes, or a 'y' typed at a terminal."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise LookalikeError(f"--delete would remove {n} files for good: add --yes to confirm (or use --trash, "
+                             "which can be undone)")
+    answer = input(f"Delete {n} file{'s' if n != 1 else ''} for good (not to the trash)? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise LookalikeError("nothing was deleted")
+
+
+@command("undo")
+def cmd_undo(args: argparse.Namespace) -> int:
+    from lookalike.trash import actions, undo
+
+    with library_from(args) as lib:
+        if args.list:
+            found = actions(lib)
+            emit(args, {"actions": [a.as_dict() for a in found]},
+                 "\n".join(f"{a.id}  {a.at}  {a.how:<10}  {a.as_dict()['moved']} files"
+                           f"{'  (undone)' if a.undone else ''}" for a in found) or "no actions logged")
+            return 0
+        action, done = undo(lib, args.action)
+    emit(args, {"action": action.as_dict(), "files": [{"path": p, "done": w} for p, w in done]},
+         "\n".join(f"{w}: {p}" for p, w in done) + f"\nundid {action.id} ({action.how}, {action.at})")
     return 0
 
 
@@ -247,8 +310,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.library:
             args.library = tmp  # a scratch library: the evaluation never touches the user's index
         with library_from(args) as lib:
-            show = not args.json and sys.stderr.isatty()
-            report = {"copies": evaluate_copies(lib, originals, distractors, edits=edits, progress=show)}
+            report = {"copies": evaluate_copies(lib, originals, distractors, edits=edits,
+                                                progress=show_progress(args))}
             if args.labelled:
                 report["labelled"] = evaluate_labelled(lib, args.labelled, k=args.k)
     emit(args, report, format_report(report))
@@ -258,6 +321,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _index_line(v: dict) -> str:  # type: ignore[type-arg]
     extra = ", ".join(f"{k} {v[k]}" for k in ("nlist", "nprobe", "M", "ef_search", "tombstones") if v.get(k))
     return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
+
+
+@command("watch")
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from lookalike.watch import Watcher
+
+    def on_batch(summary, changes: int) -> None:  # type: ignore[no-untyped-def]
+        if args.json:
+            print(json.dumps({"changes": changes, **summary.as_dict()}, ensure_ascii=False), flush=True)
+        elif not args.quiet:
+            print(f"{time.strftime('%H:%M:%S')}  {changes or 'catch-up:'} {'changes: ' if changes else ''}"
+                  f"{summary.line()}", flush=True)
+
+    with library_from(args) as lib:
+        watcher = Watcher(lib, args.paths, debounce=args.debounce, on_batch=on_batch)
+        signal.signal(signal.SIGTERM, lambda *_: watcher.request_stop())
+        if not args.quiet and not args.json:
+            print(f"lookalike: watching {', '.join(watcher.roots)}; Ctrl+C stops", file=sys.stderr, flush=True)
+        watcher.run()
+    return 0
+
+
+@command("completion")
+def cmd_completion(args: argparse.Namespace) -> int:
+    from lookalike.shell import completion_script
+
+    sys.stdout.write(completion_script(build_parser(), args.shell))
+    return 0
 
 
 @command("serve")
@@ -279,7 +373,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="decoding threads (default: from the CPU count)")
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--show-skipped", type=int, default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
@@ -306,22 +399,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relevance feedback: re-rank towards these result ids (N or id:N)")
     p.add_argument("--less-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",
                    help="relevance feedback: re-rank away from these result ids (they are dropped)")
+    add_paths_output(p, "the paths of the results")
+
+    p = sub.add_parser("watch", help="index folders now, then keep the index up to date as files change")
+    _common(p, read_db=False)
+    p.add_argument("paths", nargs="+", help="folders to watch (recursively)")
+    p.add_argument("--debounce", type=float, metavar="SECONDS",
+                   help="seconds of quiet that end a burst of changes (default 2; env LOOKALIKE_WATCH_DEBOUNCE)")
 
     p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
-    _common(p)
+    _common(p, read_db=False, model=False)
     p.add_argument("file", help="a .json ({path: text} or [{path, description}]) or .csv (path,description)")
 
     p = sub.add_parser("dupes", help="groups of exact copies and near duplicates (edited copies), best first")
-    _common(p)
+    _common(p, read_db=False, model=False)
     _filters(p)
     p.add_argument("--method", choices=DUPES_METHODS, default=DUPES_METHODS[0],
                    help="verified (default: embeddings + geometric verification), embedding or phash")
     p.add_argument("--threshold", type=float,
                    help="similarity above which two photos are copies (default: the method's calibrated point)")
     p.add_argument("--neighbours", type=int, default=10, help="candidates per image (default 10)")
-    p.add_argument("--delete", action="store_true", help="DELETE every copy but the best of each group")
-    p.add_argument("--move-to", metavar="DIR", help="move every copy but the best of each group into DIR")
+    p.add_argument("--trash", action="store_true",
+                   help="move every copy but the best of each group to the desktop trash (undo: lookalike undo)")
+    p.add_argument("--move-to", metavar="DIR",
+                   help="move every copy but the best of each group into DIR (undo: lookalike undo)")
+    p.add_argument("--delete", action="store_true",
+                   help="DELETE every copy but the best for good (asks first; --yes to skip the question)")
+    p.add_argument("--yes", "-y", action="store_true", help="with --delete: do not ask")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
+    add_paths_output(p, "the copies that are not the best")
+
+    p = sub.add_parser("undo", help="put back the copies the last dupes --trash/--move-to moved (or ACTION's)")
+    _common(p, read_db=False, model=False)
+    p.add_argument("action", nargs="?", help="an action id (default: the latest not undone; see --list)")
+    p.add_argument("--list", action="store_true", help="list the logged actions")
 
     p = sub.add_parser("eval", help="measure copy detection (and image search) quality on a folder of photos")
     _common(p)
@@ -333,16 +444,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="k of precision@k on the labelled set")
 
     p = sub.add_parser("info", help="counts, model, store size")
-    _common(p)
+    _common(p, model=False)
 
     p = sub.add_parser("serve", help="the web page and REST API (default http://127.0.0.1:8000/)")
-    _common(p)
+    _common(p, json=False)
+    p.add_argument("--json", action="store_true", help="print the server's URL as one JSON line once it listens")
     from lookalike.server.command import add_arguments as serve_arguments
 
     serve_arguments(p)
 
+    add_completion_command(sub)
     for extend in _EXTENSIONS:
         extend(sub)
+    finish(parser, sub)  # -v/--debug/-q, examples and environment in every command's help, completion hints
     return parser
 
 
@@ -355,6 +469,7 @@ _EXTENSIONS.append(lambda sub: __import__("lookalike.concepts_cli", fromlist=["r
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args)
     try:
         return COMMANDS[args.command](args)
     except LookalikeError as err:

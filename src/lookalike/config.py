@@ -3,13 +3,15 @@
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
-separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE.
+separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
+LOOKALIKE_WATCH_DEBOUNCE.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,6 +28,30 @@ def _env_bool(value: str) -> bool:
 DEFAULT_MODEL = "efficientnet-lite0"
 VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
 DUPES_METHODS = ("verified", "embedding", "phash")  # search/dupes.py; the first is the default
+
+
+ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (setting, parser); help: shell.py
+    "LOOKALIKE_LIBRARY": ("library", Path),
+    "LOOKALIKE_DB": ("db", str),
+    "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
+    "LOOKALIKE_MODEL": ("model", str),
+    "LOOKALIKE_DEVICE": ("device", str),
+    "LOOKALIKE_ENGINE": ("engine", str),
+    "LOOKALIKE_THREADS": ("threads", int),
+    "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
+    "LOOKALIKE_WORKERS": ("workers", int),
+    "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
+    "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
+    "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
+    "LOOKALIKE_TOKEN": ("token", str),
+    "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
+    "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
+    "LOOKALIKE_OCR": ("ocr", _env_bool),
+    "LOOKALIKE_FACES": ("faces", _env_bool),
+    "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
+    "LOOKALIKE_NPROBE": ("nprobe", int),
+    "LOOKALIKE_WATCH_DEBOUNCE": ("watch_debounce_s", float),
+}
 
 
 @dataclass(frozen=True)
@@ -53,33 +79,14 @@ class Settings:
     captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
     vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-pq | hnsw | hnsw-sq8
     nprobe: int = 0  # IVF clusters a query probes (HNSW: efSearch); 0 = the index's default
+    watch_debounce_s: float = 2.0  # watch: seconds of quiet that end a burst of changes (watch.py)
+    watch_max_wait_s: float = 30.0  # watch: a burst is indexed at the latest this long after its first change
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
         env = dict(os.environ if env is None else env)
         values: dict[str, object] = {}
-        mapping = {
-            "LOOKALIKE_LIBRARY": ("library", Path),
-            "LOOKALIKE_DB": ("db", str),
-            "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
-            "LOOKALIKE_MODEL": ("model", str),
-            "LOOKALIKE_DEVICE": ("device", str),
-            "LOOKALIKE_ENGINE": ("engine", str),
-            "LOOKALIKE_THREADS": ("threads", int),
-            "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
-            "LOOKALIKE_WORKERS": ("workers", int),
-            "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
-            "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
-            "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
-            "LOOKALIKE_TOKEN": ("token", str),
-            "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
-            "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
-            "LOOKALIKE_OCR": ("ocr", _env_bool),
-            "LOOKALIKE_FACES": ("faces", _env_bool),
-            "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
-            "LOOKALIKE_NPROBE": ("nprobe", int),
-        }
-        for var, (name, conv) in mapping.items():
+        for var, (name, conv) in ENV_VARS.items():
             if env.get(var):
                 values[name] = conv(env[var])
         known = {f.name for f in fields(cls)}

@@ -41,6 +41,16 @@ def _shorten(text: str, n: int = 30) -> str:
 def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[str], *,
                   query_image: str | bytes | None = None, query_label: str = "", columns: int = 6) -> str:
     """Write a PNG grid: the query first (if an image or a label is given), then (path, score) results."""
+    sheet = contact_image(results, query_image=query_image, query_label=query_label, columns=columns)
+    out = os.fspath(out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def contact_image(results: Sequence[tuple[str, float]], *, query_image: str | bytes | None = None,
+                  query_label: str = "", columns: int = 6) -> Image.Image:
+    """The contact sheet as a PIL image (what ``SearchResult.show()`` returns in a notebook)."""
     cells: list[tuple[Image.Image, str, str]] = []
     if query_image is not None or query_label:
         cells.append((_thumb(query_image), "query", _shorten(query_label or "")))
@@ -60,7 +70,4 @@ def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[s
             draw.rectangle([x - 3, y - 3, x + THUMB + 2, y + THUMB + 2], outline=(220, 60, 60), width=3)
         draw.text((x, y + THUMB + 4), line1, fill=(20, 20, 20), font=big)
         draw.text((x, y + THUMB + 24), line2, fill=(90, 90, 90), font=small)
-    out = os.fspath(out)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    sheet.save(out)
-    return out
+    return sheet

@@ -8,13 +8,14 @@ A run killed at any point resumes: every committed batch stays, the rest is redo
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -23,9 +24,11 @@ from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import FileEntry, crawl
 from lookalike.io.read import decode, read_file
-from lookalike.models.base import Model
+from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
-from lookalike.stores.base import FileState, ImageRecord, Move, Store
+from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
+
+log = logging.getLogger("lookalike")
 
 
 @dataclass
@@ -91,8 +94,14 @@ class _Work:
 Progress = Callable[[int, int], None]  # (done, total)
 
 
+class IndexerStore(IndexStore, ExtrasStore, Protocol):
+    """The roles the indexer uses: writing the index, optional analyses, and reading a record to copy it."""
+
+    def get(self, ids: Sequence[int]) -> list[ImageInfo]: ...
+
+
 class Indexer:
-    def __init__(self, store: Store, model: Model, settings: Settings, *, progress: bool = False,
+    def __init__(self, store: IndexerStore, model: Model, settings: Settings, *, progress: bool = False,
                  on_progress: Progress | None = None) -> None:
         self.store = store
         self.model = model
@@ -142,14 +151,15 @@ class Indexer:
         return s
 
     def _check_model(self) -> None:
-        info = self.store.model_info()
+        """Another model's vectors cannot be mixed with this one's: forget them all (every file re-embeds)."""
+        stored = ModelIdentity.stored(self.store.model_info())
         m = self.model
-        if info and (info["name"] != m.name or info["version"] != m.version or str(info["dim"]) != str(m.dim)):
-            print(f"lookalike: index was built with {info['name']} ({info['version']}); re-embedding every image "
-                  f"with {m.name} ({m.version})", file=sys.stderr)
+        if stored and not stored.matches(m):
+            log.warning("index was built with %s (%s); re-embedding every image with %s (%s)",
+                        stored.name, stored.version, m.name, m.version)
             self.store.clear_vectors()
-            info = None
-        if info is None:
+            stored = None
+        if stored is None:
             self.store.set_model_info(m.name, m.version, m.dim)
 
     # ---------------------------------------------------------------------------------------------------

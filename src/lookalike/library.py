@@ -1,4 +1,7 @@
-"""The public API. The CLI and the REST API are thin layers over these functions.
+"""The public API and the composition root. The CLI and the REST API are thin layers over these functions.
+
+``Library`` wires settings, a store, a model and a vocabulary (each opened on first use unless handed in)
+and answers with them; searches are planned and run by search/plan.py, search/run.py and search/signals.py.
 
     from lookalike import Library
     lib = Library("~/photos-index")
@@ -14,22 +17,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lookalike.config import DEFAULT_MODEL, Settings
-from lookalike.errors import LookalikeError, ModelMismatch, NotFound
+from lookalike.errors import ModelMismatch, NotFound
 from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
-from lookalike.models.base import Model
-from lookalike.search.plan import Query, plan
+from lookalike.models.base import Model, ModelIdentity
+from lookalike.notebook import NotebookView, search_sections
+from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
+from lookalike.search.run import run_search
 from lookalike.stores import open_store
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
-from lookalike.search.fuse import rrf
 
-SEARCH_BY = ("embedding", "tags")
-SIGNALS = ("text", "image", "face")  # what a combined query may hold, each with an RRF weight
+if TYPE_CHECKING:
+    from lookalike.models.vocab import Vocabulary
 
 
 @dataclass
@@ -52,12 +57,21 @@ class Result:
 
 
 @dataclass
-class SearchResult:
+class SearchResult(NotebookView):  # renders inline in Jupyter; .show(), .to_pandas()
     query: str
     kind: str
     by: str
     results: list[Result]
     explain: dict[str, object] = field(default_factory=dict)
+
+    def _title(self) -> str:
+        return f"{self.query} ({self.kind}, by {self.by}): {len(self.results)} results"
+
+    def _sections(self):  # type: ignore[no-untyped-def]
+        return search_sections(self)
+
+    def _query_image(self) -> str | None:
+        return self.query if self.kind == "image_path" else None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"query": self.query, "kind": self.kind, "by": self.by,
@@ -68,15 +82,39 @@ class SearchResult:
 
 
 class Library:
-    def __init__(self, library: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
+    """The composition root: settings, a store, a model and a vocabulary, each opened on first use unless
+    given. ``Library(path)``, ``Library(settings)`` or ``Library(settings=...)``; keyword overrides change
+    settings (``model="clip:..."`` names a model); ``store=``, ``model=`` (a loaded model) and
+    ``vocabulary=`` hand in ready parts (tests give a small fake model). A library closes only the store it
+    opened itself."""
+
+    def __init__(self, settings: Settings | str | os.PathLike[str] | None = None, *, store: Store | None = None,
+                 model: Model | str | None = None, vocabulary: Vocabulary | None = None,
                  **overrides: object) -> None:
-        if settings is None:
-            settings = Settings.from_env(library=library, **overrides)
-        elif library is not None or overrides:
+        if isinstance(model, str):  # a model's name: a setting
+            overrides["model"], model = model, None
+        if not isinstance(settings, Settings):
+            path = settings if settings is not None else overrides.pop("library", None)
+            settings = Settings.from_env(library=path, **overrides)
+        elif overrides:
             from dataclasses import replace
 
-            settings = replace(settings, **({"library": Path(library)} if library is not None else {}), **overrides)  # type: ignore[arg-type]
+            if "library" in overrides:
+                overrides["library"] = Path(overrides["library"])  # type: ignore[arg-type]
+            settings = replace(settings, **overrides)  # type: ignore[arg-type]
         self.settings = settings
+        self._owns_store = store is None
+        for name, part in (("store", store), ("model", model), ("vocabulary", vocabulary)):
+            if part is not None:
+                self.__dict__[name] = part  # what the cached properties below would have opened
+
+    def with_settings(self, settings: Settings) -> "Library":
+        """This library under other settings (the server's request guards, URL policy) sharing its store and
+        the model and vocabulary it has loaded; ``self`` when the settings are the same."""
+        if settings == self.settings:
+            return self
+        return Library(settings, store=self.store, model=self.__dict__.get("model"),
+                       vocabulary=self.__dict__.get("vocabulary"))
 
     # -- stages ------------------------------------------------------------------------------------------
     @cached_property
@@ -94,7 +132,7 @@ class Library:
         return load_model(name, self.settings.device, self.settings.threads, self.settings.engine)
 
     @cached_property
-    def vocabulary(self):  # type: ignore[no-untyped-def]
+    def vocabulary(self) -> Vocabulary:
         from lookalike.models.vocab import Vocabulary
 
         return Vocabulary()
@@ -118,134 +156,27 @@ class Library:
         """One signal (words, an example image, a face) or several at once, fused by weighted reciprocal
         rank (``weights``: signal -> weight, signals "text", "image", "face"). ``filters`` apply to every
         kind. Keyword options: ``expand`` (visual-neighbour expansion), ``semantic`` (sentence model; None =
-        when installed). Relevance feedback: ``more_like`` / ``less_like`` image ids re-rank the results
-        (either alone is a search of its own: "more like these")."""
-        if by not in SEARCH_BY:
-            raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
-        if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
-            return self._feedback_only(more_like, less_like, limit, threshold, filters)
-        parts = self._parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
-        limit = max(1, min(int(limit), 10_000))
-        explain: dict[str, object] = {}
-        w = self._weights(weights, parts)  # checked before any work
-        depth = limit if len(parts) == 1 else max(limit * 3, 50)
-        lists = {name: self._signal_hits(name, q, by, depth, filters, explain, expand, semantic)
-                 for name, q in parts.items()}
-        if len(parts) == 1:
-            name, q = next(iter(parts.items()))
-            hits = lists[name]
-            kind, by = ("face", "face") if name == "face" else (q.kind, "keywords" if name == "text" else by)
-            described = q.describe()
-        else:
-            hits = rrf(lists, w)
-            kind, by = "combined", "+".join(parts)
-            described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
-            explain["signals"] = {n: {"weight": w[n], "hits": len(lists[n])} for n in parts}
-        if more_like or less_like:
-            from lookalike.search.concepts import feedback
-
-            hits = feedback(self.store, hits, more_like, less_like, limit, filters, explain)
-        if threshold is not None:
-            hits = [h for h in hits if h.score >= threshold]
-        return SearchResult(described, kind, by, self.results(hits[:limit]), explain)
-
-    def _feedback_only(self, more_like: Sequence[int], less_like: Sequence[int], limit: int,
-                       threshold: float | None, filters: Filters | None) -> SearchResult:
-        from lookalike.search.concepts import feedback
-
-        explain: dict[str, object] = {}
-        hits = feedback(self.store, [], more_like, less_like, max(1, min(int(limit), 10_000)), filters, explain)
-        if threshold is not None:
-            hits = [h for h in hits if h.score >= threshold]
-        described = "more like " + ", ".join(f"id:{i}" for i in more_like)
-        return SearchResult(described, "feedback", "feedback", self.results(hits[:limit]), explain)
-
-    def _parts(self, query: str | None, *, image, text, url, image_id, face) -> dict[str, Query]:  # type: ignore[no-untyped-def]
-        """The query's signals: "text", "image" and/or "face", each at most once."""
-        parts: dict[str, Query] = {}
-
-        def put(name: str, q: Query) -> None:
-            if name in parts:
-                raise LookalikeError(f"give exactly one {name} query, not two")
-            parts[name] = q
-
-        if query is not None:
-            q = plan(query)
-            put("text" if q.kind == "text" else "image", q)
-        if text is not None:
-            put("text", Query("text", text))
-        if sum(v is not None for v in (image, url, image_id)) > 1:
-            raise LookalikeError("give at most one example image: a file, bytes, a URL or an image id")
-        if image is not None or url is not None or image_id is not None:
-            put("image", self._query(None, image=image, text=None, url=url, image_id=image_id))
-        if face is not None:
-            fq = Query("image_bytes", face) if isinstance(face, bytes) else plan(os.fspath(face))
-            if fq.kind == "text":
-                raise NotFound(f"face photo not found: {face}")
-            put("face", fq)
-        if not parts:
-            raise LookalikeError("give a query: words, an image file, image bytes, a URL, an image id or a face photo")
-        return parts
-
-    @staticmethod
-    def _weights(weights: Mapping[str, float] | None, parts: Mapping[str, Query]) -> dict[str, float]:
-        w = {n: 1.0 for n in parts}
-        for name, value in (weights or {}).items():
-            if name not in SIGNALS:
-                raise LookalikeError(f"unknown signal {name!r} in weights; choose from {', '.join(SIGNALS)}")
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise LookalikeError(f"weight of {name} must be a number, not {value!r}") from None
-            if value < 0:
-                raise LookalikeError(f"weight of {name} must not be negative")
-            if name in w:
-                w[name] = value
-        return w
-
-    def _signal_hits(self, name: str, q: Query, by: str, limit: int, filters: Filters | None,  # noqa: PLR0913
-                     explain: dict[str, object], expand: bool, semantic: bool | None) -> list[Hit]:
-        if name == "text":
-            return self._keyword_hits(str(q.value), limit, filters, explain, expand=expand, semantic=semantic)
-        if name == "face":
-            return self._face_hits(q, limit, filters, explain)
-        emb, cls = self.query_vectors(q)
-        if by == "tags":
-            return self._tag_vector_hits(cls, limit, filters)
-        return self.store.knn(emb, limit, filters)
-
-    def _query(self, query: str | None, *, image, text, url, image_id) -> Query:  # type: ignore[no-untyped-def]
-        given = [v is not None for v in (query, image, text, url, image_id)]
-        if sum(given) != 1:
-            raise LookalikeError("give exactly one query: words, an image file, image bytes, a URL or an image id")
-        if query is not None:
-            return plan(query)
-        if text is not None:
-            return Query("text", text)
-        if url is not None:
-            return Query("image_url", url)
-        if image_id is not None:
-            return Query("image_id", int(image_id))
-        if isinstance(image, bytes):
-            return Query("image_bytes", image)
-        path = os.path.abspath(os.path.expanduser(os.fspath(image)))  # type: ignore[arg-type]
-        if not os.path.isfile(path):
-            raise NotFound(f"query image not found: {image}")
-        return Query("image_path", path)
+        when installed). Taught words (:meth:`teach`) are keywords like any other. Relevance feedback:
+        ``more_like`` / ``less_like`` image ids re-rank the results (alone: "more like these")."""
+        found = run_search(self, query, image=image, text=text, url=url, image_id=image_id, face=face, by=by,
+                           limit=limit, threshold=threshold, filters=filters, weights=weights, expand=expand,
+                           semantic=semantic, more_like=more_like, less_like=less_like)
+        return SearchResult(found.query, found.kind, found.by, self.results(found.hits), found.explain)
 
     def query_vectors(self, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
         """The query image through the same read and model stages as indexed images."""
-        self._check_model()
+        self.check_model()
         if q.kind == "image_id":
             emb, cls = self.store.vectors([int(q.value)])  # type: ignore[call-overload]
             if not len(emb):
                 raise NotFound(f"no indexed image with id {q.value}")
             return emb[0], None if cls is None else cls[0]
-        decoded = self._load_query(q, min_side=round(self.model.input_size / 0.875))
+        decoded = self.load_query(q, min_side=round(self.model.input_size / 0.875))
         enc = self.model.encode([decoded.image])
         return enc.embeddings[0], None if enc.class_scores is None else enc.class_scores[0]
 
-    def _load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
+    def load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
+        """The query image read (file, bytes or URL under the settings' limits) and decoded."""
         s = self.settings
         if q.kind == "image_url":
             data = fetch_url(str(q.value), allow_private=s.allow_private_urls, timeout=s.url_timeout_s,
@@ -257,79 +188,12 @@ class Library:
         return load(data, min_side=min_side, max_pixels=s.max_pixels,  # type: ignore[arg-type]
                     max_bytes=s.max_file_mb * 1_000_000)
 
-    def _check_model(self) -> None:
-        info = self.store.model_info()
-        if info and (info["name"] != self.model.name or str(info["dim"]) != str(self.model.dim)):
-            raise ModelMismatch(f"this index was built with {info['name']}; search with --model {info['name']} "
-                                f"or re-index with {self.model.name}")
-        if info and info["version"] and info["version"] != self.model.version:  # same name, other weights
-            raise ModelMismatch(f"this index was built with {info['name']} version {info['version']}, but that "
-                                f"model is now {self.model.version}; re-index to re-embed with it")
-
-    def _keyword_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object],
-                      expand: bool = True, semantic: bool | None = None) -> list[Hit]:
-        from lookalike.search.keywords import keyword_hits
-
-        taught, rest = self._taught(text)
-        if taught:
-            from lookalike.search.concepts import taught_hits
-
-            rest_hits = keyword_hits(self.store, self.vocabulary, rest, max(limit * 3, 50), filters, explain,
-                                     expand=expand, semantic=semantic) if rest else None
-            return taught_hits(self.store, taught, rest_hits, limit, filters, explain)
-        hits = keyword_hits(self.store, self.vocabulary, text, limit, filters, explain, expand=expand,
-                            semantic=semantic)
-        clip_hits = self._text_vector_hits(text, limit, filters, explain)
-        if not clip_hits:
-            return hits
-        return rrf({"keywords": hits, "text_embedding": clip_hits}) if hits else clip_hits
-
-    def _text_vector_hits(self, text: str, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
-        """Free text through the model's text tower, when the index was built by a model that has one (CLIP)."""
-        from lookalike.models.base import TextEncoder
-        from lookalike.models.registry import embeds_text
-
-        info = self.store.model_info()
-        if not info or not embeds_text(info["name"]) or not isinstance(self.model, TextEncoder):
-            return []
-        self._check_model()
-        explain["text_embedding"] = self.model.name
-        return self.store.knn(self.model.encode_text([text])[0], limit * 2, filters)
-
-    def _face_hits(self, q: Query, limit: int, filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
-        from lookalike.models.faces import SAME_PERSON, face_model
-
-        if q.kind == "image_id":
-            stored = self.store.faces([int(q.value)]).get(int(q.value), [])  # type: ignore[call-overload]
-            if not stored:
-                raise NotFound(f"no face stored for image id {q.value} (index with --faces)")
-            box, emb, n = stored[0].box, stored[0].embedding, len(stored)
-        else:
-            decoded = self._load_query(q, min_side=None)
-            found = face_model().faces(decoded.image, (decoded.width, decoded.height))
-            if not found:
-                raise LookalikeError("no face found in the query photo (faces need to be frontal, at least ~40 px)")
-            box, emb, n = found[0].box, found[0].embedding, len(found)
-        explain["face"] = {"box": list(box), "faces_in_query": n, "max_distance": SAME_PERSON}
-        return self.store.face_search(emb, limit, filters, max_distance=SAME_PERSON)
-
-    def _tag_vector_hits(self, cls: np.ndarray | None, limit: int, filters: Filters | None) -> list[Hit]:
-        """The visual-words method: inner product of class-score vectors. Candidates come from the tag index
-        (the query's top classes), then are ranked by the exact inner product of the full vectors."""
-        if cls is None:
-            raise LookalikeError(f"model {self.model.name} has no class scores; use --by embedding")
-        top = np.argsort(-cls)[:20]
-        weights = {int(c): float(cls[c]) for c in top if cls[c] > 0}
-        cands = self.store.tag_search(weights, max(limit * 5, 100), filters)
-        if not cands:
-            return []
-        ids = [h.id for h in cands]
-        _, vecs = self.store.vectors(ids)
-        if vecs is None:
-            return cands[:limit]
-        scores = vecs @ cls.astype(np.float32)
-        order = np.argsort(-scores, kind="stable")
-        return [Hit(ids[i], float(scores[i])) for i in order[:limit]]
+    def check_model(self) -> None:
+        """Refuse to compare the model's vectors with the index's when another model built it."""
+        stored = ModelIdentity.stored(self.store.model_info())
+        reason = stored.mismatch(self.model) if stored else None
+        if reason:
+            raise ModelMismatch(reason)
 
     def results(self, hits: Sequence[Hit]) -> list[Result]:
         infos = {i.id: i for i in self.store.get([h.id for h in hits])}
@@ -351,15 +215,15 @@ class Library:
 
     # -- taught words ----------------------------------------------------------------------------------
     def teach(self, word: str, examples: Sequence[str | int], counter: Sequence[str | int] = ()) -> dict[str, object]:
-        """Teach ``word`` from examples (image files, folders, ids / "id:N") and counter-examples; teaching
+        """Teach ``word`` from examples (image files, folders, ids or "id:N") and counter-examples; teaching
         a known word adds to its examples. Returns the concept as :meth:`concepts` lists it."""
         from lookalike.models.concepts import check_word
         from lookalike.search.concepts import explain_concept
         from lookalike.search.teach import resolve, teach
 
         w = check_word(word)
-        pos = resolve(self.store, examples, self._embed_files)
-        neg = resolve(self.store, counter, self._embed_files, positive=False)
+        pos = resolve(self.store, examples, self.embed_files)
+        neg = resolve(self.store, counter, self.embed_files, positive=False)
         return explain_concept(teach(self.store, w, pos, neg))
 
     def concepts(self) -> list[dict[str, object]]:
@@ -376,23 +240,12 @@ class Library:
             raise NotFound(f"no taught word {word!r} (lookalike concepts lists them)")
         return w
 
-    def _taught(self, text: str) -> tuple[list, str]:  # type: ignore[type-arg]
-        """The taught words in a words query (re-fitted first after a model change), and the other words."""
-        from lookalike.search.concepts import split_taught
-        from lookalike.search.teach import current
-
-        known = {c.word: c for c in self.store.concepts()}
-        if not known:
-            return [], text
-        found, rest = split_taught(text, list(known))
-        return [current(self.store, known[w], self._embed_files) for w in found], rest
-
-    def _embed_files(self, paths: Sequence[str]) -> np.ndarray:
-        """Image files outside the library through the library's own read and model stages."""
-        self._check_model()
+    def embed_files(self, paths: Sequence[str]) -> np.ndarray:
+        """Image files (examples outside the library) through the library's own read and model stages."""
+        self.check_model()
         out = []
         for start in range(0, len(paths), 16):
-            images = [self._load_query(Query("image_path", p), min_side=round(self.model.input_size / 0.875)).image
+            images = [self.load_query(Query("image_path", p), min_side=round(self.model.input_size / 0.875)).image
                       for p in paths[start:start + 16]]
             out.append(self.model.encode(images).embeddings)
         return np.vstack(out).astype(np.float32)
@@ -422,6 +275,12 @@ class Library:
         return done
 
     # -- records -----------------------------------------------------------------------------------------
+    def browse(self, filters: Filters | None = None, *, offset: int = 0, limit: int = 50) -> tuple[list[Result], int]:
+        """One page of the library, newest first by date taken (file time without EXIF), and how many images
+        pass ``filters`` in all. Scores are 0: nothing is ranked."""
+        ids, total = self.store.browse(filters, offset, limit)
+        return self.results([Hit(i, 0.0) for i in ids]), total
+
     def get(self, image_id: int) -> ImageInfo:
         found = self.store.get([image_id])
         if not found:
@@ -464,7 +323,7 @@ class Library:
         return stats
 
     def close(self) -> None:
-        if "store" in self.__dict__:
+        if self._owns_store and "store" in self.__dict__:
             self.store.close()
 
     def __enter__(self) -> "Library":

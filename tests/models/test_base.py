@@ -45,3 +45,18 @@ def test_exact_size_and_tiny_images():
     tiny = Image.new("L", (20, 12), 77)  # upscaled, grayscale made 3-channel
     out = resize_center_crop(tiny, 224)
     assert out.shape == (224, 224, 3) and (out == 77).all()
+
+
+def test_model_identity_matches_name_version_and_dimension(fake_model) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.models.base import ModelIdentity
+
+    stored = ModelIdentity.stored({"name": fake_model.name, "version": "1", "dim": "48"})
+    assert stored == ModelIdentity.of(fake_model) and stored.matches(fake_model) and stored.mismatch(fake_model) is None
+    assert ModelIdentity.stored(None) is None
+    for info, says in [({"name": "other", "version": "1", "dim": "48"}, "search with --model other"),
+                       ({"name": fake_model.name, "version": "1", "dim": "512"}, "search with --model"),
+                       ({"name": fake_model.name, "version": "0", "dim": "48"}, "version 0"),
+                       ({"name": fake_model.name, "version": "1", "dim": ""}, "search with --model")]:
+        other = ModelIdentity.stored(info)
+        assert other is not None and not other.matches(fake_model)
+        assert says in (other.mismatch(fake_model) or "")

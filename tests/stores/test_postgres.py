@@ -256,10 +256,10 @@ def test_errors_are_one_line(pg_url: str) -> None:
 
 
 def test_pooled_connections_survive_a_server_restart(pg_server, pg_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from lookalike.stores import postgres
+    from lookalike.stores import pgconn
     from lookalike.stores.postgres import PostgresStore
 
-    monkeypatch.setattr(postgres, "PING_AFTER_S", 0.0)  # check every pooled connection before use
+    monkeypatch.setattr(pgconn, "PING_AFTER_S", 0.0)  # check every pooled connection before use
     store = PostgresStore(pg_url)
     store.set_model_info("m", "1", 8)
     store.write(upserts=recs_from(clustered(5, 8)))
@@ -273,7 +273,8 @@ def test_pooled_connections_survive_a_server_restart(pg_server, pg_url: str, mon
 def test_migration_2_upgrades_a_version_1_database(pg_url: str) -> None:
     import psycopg
 
-    from lookalike.stores.postgres import MIGRATIONS, SCHEMA, PostgresStore, _split_sql
+    from lookalike.stores.postgres import MIGRATIONS, SCHEMA, PostgresStore
+    from lookalike.stores.sql import split_sql as _split_sql
 
     with psycopg.connect(pg_url, autocommit=True) as c:
         c.execute(f"CREATE SCHEMA {SCHEMA}")

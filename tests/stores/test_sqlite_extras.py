@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lookalike.stores.base import FaceRecord, Filters, ImageRecord
-from lookalike.stores.sqlite import MIGRATIONS, SQLiteStore, _split_sql
+from lookalike.stores.sql import split_sql as _split_sql
+from lookalike.stores.sqlite import MIGRATIONS, SQLiteStore
 
 
 def _vec(seed: int, dim: int) -> np.ndarray:

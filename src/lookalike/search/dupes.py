@@ -21,20 +21,26 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from lookalike.config import DUPES_METHODS, Settings
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.notebook import NotebookView, dupes_sections
 from lookalike.progress import progress_bar
 from lookalike.search import verify
-from lookalike.stores.base import Filters, ImageInfo, Store, batched
+from lookalike.stores.base import Filters, ImageInfo, IndexStore, SearchStore, batched
 
 METHODS = DUPES_METHODS
 PHASH_AT = 0.86  # phash similarity above which bench/quality.py saw no non-copy (Hamming <= 8 of 64)
 DEFAULT_THRESHOLD = {"verified": 0.5, "embedding": verify.COSINE_AT, "phash": PHASH_AT}
 CANDIDATE_COSINE = 0.5  # verified: pairs below this cosine are not looked at
 PHASH_ALL_PAIRS_MAX = 20_000  # phash: compare all pairs up to this many images, else embedding neighbours
+
+
+class DupesStore(SearchStore, IndexStore, Protocol):
+    """The roles dupes uses: searches, and the file states that list every indexed image."""
 
 
 @dataclass
@@ -56,7 +62,7 @@ class DupeGroup:
 
 
 @dataclass
-class DupesReport:
+class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/notebook.py)
     method: str
     threshold: float
     images: int
@@ -65,6 +71,12 @@ class DupesReport:
     verified: int = 0  # pairs that went through local-feature verification
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # files that could not be re-read
     elapsed_s: float = 0.0
+
+    def _title(self) -> str:
+        return f"{len(self.groups)} groups of duplicates among {self.images} images ({self.method})"
+
+    def _sections(self):  # type: ignore[no-untyped-def]
+        return dupes_sections(self)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -84,7 +96,7 @@ def quality_key(info: ImageInfo) -> tuple[int, bool, float, int, int, str]:
             info.path)
 
 
-def find_duplicates(store: Store, settings: Settings, *, method: str = "verified", threshold: float | None = None,
+def find_duplicates(store: DupesStore, settings: Settings, *, method: str = "verified", threshold: float | None = None,
                     filters: Filters | None = None, neighbours: int = 10, progress: bool = False) -> DupesReport:
     if method not in METHODS:
         raise LookalikeError(f"unknown duplicates method {method!r}; choose one of {', '.join(METHODS)}")
@@ -111,7 +123,7 @@ def find_duplicates(store: Store, settings: Settings, *, method: str = "verified
     return report
 
 
-def _infos(store: Store, filters: Filters | None) -> dict[int, ImageInfo]:
+def _infos(store: DupesStore, filters: Filters | None) -> dict[int, ImageInfo]:
     ids = sorted(st.id for st in store.file_states().values())
     out: dict[int, ImageInfo] = {}
     for chunk in batched(ids, 2000):
@@ -121,7 +133,7 @@ def _infos(store: Store, filters: Filters | None) -> dict[int, ImageInfo]:
     return out
 
 
-def _embedding_pairs(store: Store, ids: list[int], thr: float, neighbours: int, filters: Filters | None,
+def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: int, filters: Filters | None,
                      method: str, settings: Settings, infos: dict[int, ImageInfo], report: DupesReport,
                      progress: bool) -> dict[tuple[int, int], float]:
     """Candidate pairs from each image's nearest neighbours; scored by cosine or by verified copy score."""
@@ -171,7 +183,7 @@ def _embedding_pairs(store: Store, ids: list[int], thr: float, neighbours: int, 
     return out
 
 
-def _phash_pairs(store: Store, reps: list[ImageInfo], thr: float, neighbours: int,
+def _phash_pairs(store: DupesStore, reps: list[ImageInfo], thr: float, neighbours: int,
                  filters: Filters | None) -> dict[tuple[int, int], float]:
     have = [i for i in reps if i.phash]
     if len(have) < 2:
@@ -199,7 +211,7 @@ def _phash_pairs(store: Store, reps: list[ImageInfo], thr: float, neighbours: in
     return out
 
 
-def _vectors_of(store: Store, keep: set[int], batch: int = 1024):  # type: ignore[no-untyped-def]
+def _vectors_of(store: DupesStore, keep: set[int], batch: int = 1024):  # type: ignore[no-untyped-def]
     """(ids, embeddings) in batches, for the images in ``keep`` that have vectors, ids and rows aligned."""
     for ids, vecs in store.iter_vectors(batch):
         sel = np.fromiter((int(i) in keep for i in ids), bool, len(ids))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lookalike.models.vocab import STOPWORDS, Vocabulary, load_classes, normalize
-from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit
+from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit, SearchStore
 from lookalike.models.registry import process_wide
 
 CLASS_TEXT_FILE = "class_text_minilm.npz"
@@ -161,7 +161,7 @@ def map_query(text: str, vocab: Vocabulary, semantic: bool | None = None) -> Que
     return terms
 
 
-def visual_expansion(store, seeds: Sequence[Hit], k: int, filters: Filters | None,  # type: ignore[no-untyped-def]
+def visual_expansion(store: SearchStore, seeds: Sequence[Hit], k: int, filters: Filters | None,  # type: ignore[no-untyped-def]
                      n_seeds: int = EXPAND_SEEDS, relative: float = EXPAND_RELATIVE,
                      min_score: float = EXPAND_MIN_SEED_SCORE) -> tuple[list[Hit], list[int]]:
     """Nearest neighbours of the mean embedding of the most confident ``seeds`` (hits best first, scores
@@ -183,7 +183,7 @@ def visual_expansion(store, seeds: Sequence[Hit], k: int, filters: Filters | Non
     return [h for h in hits if h.score >= EXPAND_MIN_SIM], chosen
 
 
-def keyword_hits(store, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,  # type: ignore[no-untyped-def]
+def keyword_hits(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,  # type: ignore[no-untyped-def]
                  explain: dict[str, object], *, expand: bool = True, semantic: bool | None = None) -> list[Hit]:
     """Ranked hits of a words query: tag search over the classes the query became, full-text search over the
     images' texts (OCR, descriptions, captions), and the visual neighbours of the confident tag hits; fused by

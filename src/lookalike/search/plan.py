@@ -1,8 +1,10 @@
-"""What a query means: an image (file, URL, bytes, an indexed id) or words."""
+"""Query planning: what a query means (an image: file, URL, bytes, an indexed id; or words), which signals
+a search holds ("text", "image", "face"; each at most once) and their fusion weights."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,3 +41,75 @@ def plan(text: str) -> Query:
 
         raise NotFound(f"query image not found: {text}")
     return Query("text", text)
+
+
+SEARCH_BY = ("embedding", "tags")  # how an example image is compared: embeddings, or class scores
+SIGNALS = ("text", "image", "face")  # what a combined query may hold, each with an RRF weight
+MAX_LIMIT = 10_000
+
+
+def signal_parts(query: str | None = None, *, image: str | os.PathLike[str] | bytes | None = None,
+                 text: str | None = None, url: str | None = None, image_id: int | None = None,
+                 face: str | os.PathLike[str] | bytes | None = None) -> dict[str, Query]:
+    """The query's signals: "text", "image" and/or "face", each at most once."""
+    from lookalike.errors import LookalikeError, NotFound
+
+    parts: dict[str, Query] = {}
+
+    def put(name: str, q: Query) -> None:
+        if name in parts:
+            raise LookalikeError(f"give exactly one {name} query, not two")
+        parts[name] = q
+
+    if query is not None:
+        q = plan(query)
+        put("text" if q.kind == "text" else "image", q)
+    if text is not None:
+        put("text", Query("text", text))
+    if sum(v is not None for v in (image, url, image_id)) > 1:
+        raise LookalikeError("give at most one example image: a file, bytes, a URL or an image id")
+    if image is not None or url is not None or image_id is not None:
+        put("image", example_query(image, url, image_id))
+    if face is not None:
+        fq = Query("image_bytes", face) if isinstance(face, bytes) else plan(os.fspath(face))
+        if fq.kind == "text":
+            raise NotFound(f"face photo not found: {face}")
+        put("face", fq)
+    if not parts:
+        raise LookalikeError("give a query: words, an image file, image bytes, a URL, an image id or a face photo")
+    return parts
+
+
+def example_query(image: str | os.PathLike[str] | bytes | None, url: str | None, image_id: int | None) -> Query:
+    """Exactly one of an image file, image bytes, a URL or an indexed image's id, as a query."""
+    from lookalike.errors import NotFound
+
+    if url is not None:
+        return Query("image_url", url)
+    if image_id is not None:
+        return Query("image_id", int(image_id))
+    if isinstance(image, bytes):
+        return Query("image_bytes", image)
+    path = os.path.abspath(os.path.expanduser(os.fspath(image)))  # type: ignore[arg-type]
+    if not os.path.isfile(path):
+        raise NotFound(f"query image not found: {image}")
+    return Query("image_path", path)
+
+
+def signal_weights(weights: Mapping[str, float] | None, parts: Mapping[str, Query]) -> dict[str, float]:
+    """Each signal's RRF weight (1 unless given); a weight for a signal the query lacks is checked, then unused."""
+    from lookalike.errors import LookalikeError
+
+    w = {n: 1.0 for n in parts}
+    for name, value in (weights or {}).items():
+        if name not in SIGNALS:
+            raise LookalikeError(f"unknown signal {name!r} in weights; choose from {', '.join(SIGNALS)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise LookalikeError(f"weight of {name} must be a number, not {value!r}") from None
+        if value < 0:
+            raise LookalikeError(f"weight of {name} must not be negative")
+        if name in w:
+            w[name] = value
+    return w

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import dataclasses
 import logging
 import os
@@ -64,21 +63,27 @@ def _validation_message(err: RequestValidationError) -> str:
 
 
 # -- request models ----------------------------------------------------------------------------------------------
-class SearchOptions(BaseModel):
-    """Options every search takes (query parameters, or fields of a JSON body)."""
+class PageOptions(BaseModel):
+    """A page of a list of photos and the filters on it: every search, and browsing the library."""
 
-    limit: int = Field(24, ge=1, le=1000, description="at most this many results")
-    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
+    limit: int = Field(24, ge=1, le=1000, description="at most this many results (a page)")
+    offset: int = Field(0, ge=0, le=10_000, description="skip this many results (the next page: next_offset)")
     folder: str | None = Field(None, max_length=4096, description="only images in this folder and below")
     after: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken on/after (YYYY-MM-DD)")
     before: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken before (YYYY-MM-DD)")
     camera: str | None = Field(None, max_length=200, description="camera make/model contains this")
     min_size: int | None = Field(None, ge=1, le=1_000_000, description="shorter side at least this many pixels")
-    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
 
     def filters(self) -> Filters:
         return Filters(folder=self.folder or None, after=self.after, before=self.before, camera=self.camera or None,
                        min_size=self.min_size)
+
+
+class SearchOptions(PageOptions):
+    """Options every search takes (query parameters, or fields of a JSON body)."""
+
+    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
+    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
 
 
 class SearchParams(SearchOptions):
@@ -112,7 +117,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     """The FastAPI app over ``library``. ``settings`` (default: the library's) sets the request guards: upload
     cap, bomb guard, URL policy, token, index roots, CORS."""
     settings = settings or library.settings
-    lib = _bind(library, settings)
+    lib = library.with_settings(settings)  # searches under these settings, sharing the library's store
     api = _Api(lib, settings)
     app = FastAPI(title="lookalike", version=__version__, docs_url=None, redoc_url=None,
                   description="Offline image search: by example image (upload, base64, URL, indexed id), by "
@@ -123,6 +128,9 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
     app.include_router(api.public_router())
     app.include_router(api.router(), dependencies=[Depends(api.require_token)])
+    from lookalike.server.browse import routes as browse_routes
+
+    app.include_router(browse_routes(api), dependencies=[Depends(api.require_token)])
     _add_page(app)
     _add_docs(app)
     if settings.cors_origins:
@@ -134,16 +142,6 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-def _bind(library: Library, settings: Settings) -> Library:
-    """A view of ``library`` that searches under ``settings`` (URL policy, bomb guard) and shares its store."""
-    if settings == library.settings:
-        return library
-    library.store  # noqa: B018 - open it once, so that the view shares it
-    view = copy.copy(library)  # shallow: the cached store/model/vocabulary are shared
-    view.settings = settings
-    return view
 
 
 class _Api:
@@ -208,6 +206,7 @@ class _Api:
             d = dataclasses.asdict(info)
             d["tags"] = self.lib.tag_dicts(info.tags, limit=len(info.tags) or 1)
             d["name"] = os.path.basename(info.path)
+            d["faces"] = [{"box": list(f.box)} for f in self.lib.store.faces([info.id]).get(info.id, [])]
             d.update(self._urls(request, info.id))
             return d
 
@@ -274,15 +273,25 @@ class _Api:
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def search(self, request: Request, opts: SearchOptions, **query: Any) -> dict[str, Any]:
-        res = self.lib.search(**query, by=opts.by, limit=opts.limit, threshold=opts.threshold, filters=opts.filters())
-        return self._present(request, res)
+        """One page of results: ``offset`` skips, one more than the page tells whether a next page exists."""
+        end = opts.offset + opts.limit
+        res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters())
+        more = len(res.results) > end
+        res.results = res.results[opts.offset:end]
+        out = self._present(request, res)
+        out["offset"], out["next_offset"] = opts.offset, (end if more else None)
+        return out
 
     def _present(self, request: Request, res: SearchResult) -> dict[str, Any]:
         d = res.as_dict()
         for r in d["results"]:  # type: ignore[union-attr]
-            r["name"] = os.path.basename(str(r["path"]))
-            r.update(self._urls(request, int(r["id"])))
+            self.present_result(request, r)
         return d
+
+    def present_result(self, request: Request, r: dict[str, Any]) -> dict[str, Any]:
+        r["name"] = os.path.basename(str(r["path"]))
+        r.update(self._urls(request, int(r["id"])))
+        return r
 
     @staticmethod
     def _urls(request: Request, image_id: int) -> dict[str, str]:
@@ -309,8 +318,12 @@ class _Api:
         return data
 
     def dupes(self, request: Request, threshold: float | None, folder: str | None, method: str) -> dict[str, Any]:
-        out = self.lib.dupes(method=method, threshold=threshold, filters=Filters(folder=folder or None)).as_dict()
-        for g in out["groups"]:
+        from lookalike.trash import group_reasons
+
+        report = self.lib.dupes(method=method, threshold=threshold, filters=Filters(folder=folder or None))
+        out = report.as_dict()
+        for g, why in zip(out["groups"], group_reasons(self.lib.store, report.groups), strict=True):
+            g["why_best"] = why
             for item in g["items"]:
                 item["name"] = os.path.basename(str(item["path"]))
                 item.update(self._urls(request, int(item["id"])))

@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per model call (default 1: concurrent requests use the cores instead; "
                         "0 = all cores)")
+    p.add_argument("--watch", action="append", metavar="FOLDER",
+                   help="keep the index of FOLDER up to date while serving (repeatable; see lookalike watch)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default warning; info logs every request)")
 
@@ -74,8 +76,27 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
     else:
         print(f"lookalike: serving {lib.settings.library} at {url} (API docs at {url}docs); Ctrl+C stops",
               flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level in ("info", "debug"))
+    watcher = _start_watching(args, lib)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                    access_log=args.log_level in ("info", "debug"))
+    finally:
+        if watcher is not None:
+            watcher.stop()
     return 0
+
+
+def _start_watching(args: argparse.Namespace, lib):  # type: ignore[no-untyped-def]
+    if not getattr(args, "watch", None):
+        return None
+    from lookalike.watch import Watcher
+
+    def on_batch(summary, changes: int) -> None:  # type: ignore[no-untyped-def]
+        if not getattr(args, "quiet", False):
+            print(f"lookalike: watch: {changes or 'catch-up'}{' changes' if changes else ''}: {summary.line()}",
+                  file=sys.stderr, flush=True)
+
+    return Watcher(lib, args.watch, on_batch=on_batch).start()
 
 
 def _is_loopback(host: str) -> bool:

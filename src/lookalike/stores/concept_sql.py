@@ -14,12 +14,12 @@ so teaching costs the same at 1k and 1M photos. Deterministic for a seed and a l
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from lookalike.stores.base import ConceptExample, ConceptRecord, decode_vector, encode_vector
+from lookalike.stores.sql import SQLReads
 
 SAMPLE_ROUNDS = 6  # draws of random ids before falling back to reading every id (a very sparse id range)
 
@@ -27,14 +27,9 @@ SAMPLE_ROUNDS = 6  # draws of random ids before falling back to reading every id
 Statements = list[tuple[str, Sequence[object]]]
 
 
-class ConceptSQL:
-    """Mixed into a store that has ``dialect``, ``_run`` (reads, stores/sql.py) and ``_execute``
-    (statements in one write transaction)."""
-
-    dialect: Any
-
-    def _run(self, fn: Callable[..., Any], *, primary: bool = False, snapshot: bool = False) -> Any:
-        raise NotImplementedError
+class ConceptSQL(SQLReads):
+    """Mixed into a SQL store (``dialect`` and ``_run`` from stores/sql.py) that runs ``_execute``: statements
+    in one write transaction."""
 
     def _execute(self, statements: Statements) -> None:
         raise NotImplementedError
@@ -126,5 +121,5 @@ class ConceptSQL:
         if not ids:
             return {}
         sql = "SELECT image_id, embedding FROM {t}vectors WHERE {in}"
-        rows = self._run(lambda q: self._in(q, sql, "image_id", list(ids)))  # type: ignore[attr-defined]
+        rows = self._run(lambda q: self._in(q, sql, "image_id", list(ids)))
         return {int(i): self.dialect.vector(e) for i, e in rows}

@@ -11,6 +11,8 @@ Same protocol and semantics as the embedded store (stores/sqlite.py), with the w
 - filters are SQL; keyword, tag and image rankings are computed in the database;
 - ``write()`` is one transaction that upserts by path (``INSERT ... ON CONFLICT``) and bulk-loads vectors,
   tags and texts with binary COPY; deadlocks between concurrent writers are retried;
+- the reads SQLite answers with the same statements come from ``SQLReads`` (stores/sql.py), the searches
+  from ``PostgresSearch`` (stores/pgsearch.py), connections and transactions from stores/pgconn.py;
 - with read replicas (``read_urls``), searches and record reads go to the replicas (round robin, a replica
   that fails is skipped for a while) and everything else to the primary; each side falls back to the other
   when it cannot be reached.
@@ -21,48 +23,33 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.stores.base import (
-    FTS_STOPWORDS,
-    FaceRecord,
-    FileState,
-    Filters,
-    Hit,
-    ImageInfo,
-    ImageRecord,
-    Move,
-    decode_vector,
-    encode_vector,
-    folder_of,
-)
+from lookalike.stores.base import FaceRecord, ImageRecord, Move, encode_vector, folder_of
+from lookalike.stores.pgconn import SCHEMA, Pool, Unreachable, Vec, mask_url, one_line, transaction
+from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
+from lookalike.stores.concept_sql import ConceptSQL
+from lookalike.stores.sql import POSTGRES, Query, SQLReads, split_sql
+
+__all__ = ["EF_SEARCH", "EXACT_BELOW", "MIGRATIONS", "SCHEMA", "PostgresStore", "mask_url"]
 
 try:
     import psycopg
     from psycopg import errors as pgerr
-    from psycopg.adapt import Dumper, Loader
-    from psycopg.pq import Format, TransactionStatus
 except ImportError:  # pragma: no cover - the extra is not installed
     psycopg = None  # type: ignore[assignment]
 
-SCHEMA = "lookalike"
 LOCK_KEY = 0x10_0C_A1_1C  # pg_advisory_xact_lock key for schema changes
 HNSW_MAX_DIM = 2000  # pgvector's limit for an HNSW index on `vector`
 PLAIN_MAX_DIM = 1900  # vectors up to this size fit inside an 8 kB heap page
-EXACT_BELOW = 20_000  # a filter matching fewer images than this is searched exactly
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
-EF_SEARCH = 200  # hnsw.ef_search for k <= 100 (bench/postgres.py: recall@10 0.94 at 100k x 1280)
-DOWN_FOR_S = 30.0  # a replica that failed is skipped this long
-PING_AFTER_S = 30.0  # a pooled connection idle longer than this is checked before use
 T = TypeVar("T")
 
 # Schema migrations, applied in order; lookalike.migrations records which ran. Append, never edit.
@@ -121,169 +108,35 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (image_id, kind)
     );
     """,
+    # 3: taught words (lookalike teach; stores/concept_sql.py)
+    """
+    CREATE TABLE lookalike.concepts (
+        word text PRIMARY KEY,
+        model text NOT NULL,
+        model_version text NOT NULL,
+        dim integer NOT NULL,
+        weights bytea NOT NULL,
+        bias double precision NOT NULL,
+        validation text NOT NULL,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    CREATE TABLE lookalike.concept_examples (
+        word text NOT NULL REFERENCES lookalike.concepts (word) ON DELETE CASCADE,
+        seq integer NOT NULL,
+        path text NOT NULL,
+        positive integer NOT NULL,
+        embedding bytea NOT NULL,
+        PRIMARY KEY (word, path)
+    );
+    """,
 ]
-
-IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, camera, phash"
-
-
-# -- vectors over the wire ----------------------------------------------------------------------------------
-class Vec:
-    """A numpy vector sent as a pgvector ``vector`` (binary: int16 dim, int16 0, big-endian float32s)."""
-
-    __slots__ = ("array",)
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-
-
-def _vector_adapters(conn: "psycopg.Connection[Any]", oid: int) -> None:
-    class VecDumper(Dumper):
-        format = Format.BINARY
-
-        def dump(self, obj: Vec) -> bytes:
-            a = np.asarray(obj.array, dtype=">f4").ravel()
-            return struct.pack(">HH", a.size, 0) + a.tobytes()
-
-    class VecLoader(Loader):
-        format = Format.BINARY
-
-        def load(self, data: Any) -> np.ndarray:
-            data = bytes(data)
-            dim = struct.unpack_from(">H", data)[0]
-            return np.frombuffer(data, dtype=">f4", count=dim, offset=4).astype(np.float32)
-
-    class VecTextLoader(Loader):
-        format = Format.TEXT
-
-        def load(self, data: Any) -> np.ndarray:
-            return np.array(bytes(data).decode()[1:-1].split(","), dtype=np.float32)
-
-    VecDumper.oid = oid
-    conn.adapters.register_dumper(Vec, VecDumper)
-    conn.adapters.register_loader(oid, VecLoader)
-    conn.adapters.register_loader(oid, VecTextLoader)
-
-
-# -- connections --------------------------------------------------------------------------------------------
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and stats."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    return urlunsplit(parts)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-class Pool:
-    """A few connections to one server, handed to one thread at a time (autocommit; explicit BEGIN)."""
-
-    def __init__(self, url: str, size: int = 16, *, on_connect: Callable[["psycopg.Connection[Any]"], None] | None = None) -> None:
-        self.url = url
-        self.masked = mask_url(url)
-        self.size = size
-        self.on_connect = on_connect
-        self.idle: list[tuple[psycopg.Connection[Any], float]] = []  # (connection, when last used)
-        self.lock = threading.Lock()
-        self.slots = threading.BoundedSemaphore(size)
-        self.down_until = 0.0
-        self.vector_oid: int | None = None
-
-    def connect(self) -> "psycopg.Connection[Any]":
-        try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="lookalike")
-        except psycopg.Error as err:
-            self.down_until = time.monotonic() + DOWN_FOR_S
-            raise Unreachable(f"cannot connect to PostgreSQL at {self.masked}: {_one_line(err)}") from None
-        except Exception as err:  # noqa: BLE001 - a malformed URL raises ProgrammingError/ValueError
-            raise LookalikeError(f"bad PostgreSQL URL {self.masked}: {_one_line(err)}") from None
-        if self.on_connect:
-            self.on_connect(conn)
-        self.register_vector(conn)
-        return conn
-
-    def register_vector(self, conn: "psycopg.Connection[Any]") -> None:
-        if self.vector_oid is None:
-            row = conn.execute("SELECT oid FROM pg_type WHERE typname = 'vector'").fetchone()
-            if row is None:
-                return
-            self.vector_oid = int(row[0])
-        _vector_adapters(conn, self.vector_oid)
-
-    @contextmanager
-    def connection(self) -> Iterator["psycopg.Connection[Any]"]:
-        if not self.slots.acquire(timeout=120):
-            raise LookalikeError(f"all {self.size} connections to {self.masked} stayed busy for 2 minutes")
-        conn = None
-        try:
-            with self.lock:
-                conn, since = self.idle.pop() if self.idle else (None, 0.0)
-            if conn is not None and time.monotonic() - since > PING_AFTER_S and not _alive(conn):
-                conn.close()  # the server restarted or dropped it while it sat idle
-            if conn is None or conn.closed:
-                conn = self.connect()
-            yield conn
-        except psycopg.OperationalError as err:
-            if conn is not None and conn.closed:
-                self.down_until = time.monotonic() + DOWN_FOR_S
-            raise Unreachable(f"lost the connection to PostgreSQL at {self.masked}: {_one_line(err)}") from None
-        finally:
-            if conn is not None:
-                if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
-                    with self.lock:
-                        self.idle.append((conn, time.monotonic()))
-                else:
-                    conn.close()
-            self.slots.release()
-
-    def available(self) -> bool:
-        return time.monotonic() >= self.down_until
-
-    def close(self) -> None:
-        with self.lock:
-            for conn, _ in self.idle:
-                conn.close()
-            self.idle.clear()
-
-
-def _alive(conn: "psycopg.Connection[Any]") -> bool:
-    try:
-        conn.execute("SELECT 1")
-        return True
-    except psycopg.Error:
-        return False
-
-
-class Unreachable(LookalikeError):
-    """A server could not be reached (or the connection broke): another may serve the read."""
-
-    status = 503
-
-
-@contextmanager
-def transaction(conn: "psycopg.Connection[Any]", *, read_only: bool = False) -> Iterator["psycopg.Connection[Any]"]:
-    """BEGIN ... COMMIT on an autocommit connection; ROLLBACK on any exception. Reads see one snapshot."""
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if read_only else "BEGIN")
-    try:
-        yield conn
-    except BaseException:
-        if not conn.closed and conn.info.transaction_status != TransactionStatus.UNKNOWN:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore:
+class PostgresStore(PostgresSearch, ConceptSQL, SQLReads):
+    dialect = POSTGRES
+
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,
                  exact_below: int = EXACT_BELOW, ef_search: int = EF_SEARCH) -> None:
         if psycopg is None:
@@ -326,7 +179,7 @@ class PostgresStore:
                         conn.execute("CREATE EXTENSION vector")
                 except psycopg.Error as err:
                     raise LookalikeError(
-                        f"pgvector is not available in database {conn.info.dbname}: {_one_line(err)} "
+                        f"pgvector is not available in database {conn.info.dbname}: {one_line(err)} "
                         "(install pgvector on the server, or have an administrator run CREATE EXTENSION vector)"
                     ) from None
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -337,7 +190,7 @@ class PostgresStore:
                 raise LookalikeError(f"database schema version {version} is newer than this lookalike "
                                      f"({len(MIGRATIONS)}): upgrade lookalike")
             for i in range(version, len(MIGRATIONS)):
-                for stmt in _split_sql(MIGRATIONS[i]):
+                for stmt in split_sql(MIGRATIONS[i]):
                     conn.execute(stmt)  # type: ignore[arg-type]
                 conn.execute(f"INSERT INTO {SCHEMA}.migrations (version) VALUES (%s)", (i + 1,))
 
@@ -380,6 +233,27 @@ class PostgresStore:
         assert last is not None
         raise last
 
+    def _run(self, fn: Callable[[Query], T], *, primary: bool = False, snapshot: bool = False) -> T:
+        """The shared reads (stores/sql.py) on one connection; ``snapshot``: in one read-only transaction."""
+        def run(c: "psycopg.Connection[Any]") -> T:
+            def query(sql: str, args: Sequence[object]) -> list[tuple]:
+                return c.execute(sql, args, binary=True).fetchall()  # type: ignore[arg-type]
+
+            if not snapshot:
+                return fn(query)
+            with transaction(c, read_only=True):
+                return fn(query)
+
+        return self._read(run, prefer_replica=not primary)
+
+    def _execute(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        """Statements in one write transaction (stores/concept_sql.py)."""
+        def run(c: "psycopg.Connection[Any]") -> None:
+            for sql, args in statements:
+                c.execute(sql, list(args))
+
+        self._retrying(run)
+
     def _retrying(self, fn: Callable[["psycopg.Connection[Any]"], T], attempts: int = 6) -> T:
         """A write transaction, retried when concurrent writers deadlock or a serialisation check fails."""
         for attempt in range(attempts):
@@ -395,18 +269,10 @@ class PostgresStore:
                     raise
                 time.sleep(0.05 * (2**attempt) * (1 + np.random.random()))
             except psycopg.DataError as err:
-                raise LookalikeError(f"PostgreSQL refused the write: {_one_line(err)}") from None
+                raise LookalikeError(f"PostgreSQL refused the write: {one_line(err)}") from None
         raise AssertionError("unreachable")
 
     # -- model identity ----------------------------------------------------------------------------------
-    def model_info(self) -> dict[str, str] | None:
-        rows = dict(self._read(lambda c: c.execute(
-            f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('model', 'model_version', 'dim')").fetchall(),
-            prefer_replica=False))
-        if "model" not in rows:
-            return None
-        return {"name": rows["model"], "version": rows.get("model_version", ""), "dim": rows.get("dim", "")}
-
     def set_model_info(self, name: str, version: str, dim: int) -> None:
         def run(c: "psycopg.Connection[Any]") -> None:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
@@ -443,33 +309,6 @@ class PostgresStore:
             c.execute(f"DELETE FROM {SCHEMA}.meta WHERE key IN ('model', 'model_version', 'dim')")
 
         self._retrying(run)
-
-    # -- change detection --------------------------------------------------------------------------------
-    def file_states(self, under: Sequence[str] | None = None) -> dict[str, FileState]:
-        sql = f"SELECT id, path, size, mtime, sha FROM {SCHEMA}.images"
-
-        def run(c: "psycopg.Connection[Any]") -> list[tuple]:
-            if under is None:
-                return c.execute(sql).fetchall()
-            rows: list[tuple] = []
-            for root in under:
-                root = os.path.normpath(root)
-                lo, hi = _prefix_range(root)
-                rows += c.execute(sql + " WHERE path = %s OR (path >= %s AND path < %s)", (root, lo, hi)).fetchall()
-            return rows
-
-        return {r[1]: FileState(*r) for r in self._read(run, prefer_replica=False)}
-
-    def by_sha(self, shas: Sequence[str]) -> dict[str, list[FileState]]:
-        out: dict[str, list[FileState]] = {}
-        if not shas:
-            return out
-        rows = self._read(lambda c: c.execute(
-            f"SELECT id, path, size, mtime, sha FROM {SCHEMA}.images WHERE sha = ANY(%s) ORDER BY id",
-            (list(shas),)).fetchall(), prefer_replica=False)
-        for r in rows:
-            out.setdefault(r[4], []).append(FileState(*r))
-        return out
 
     # -- writes ------------------------------------------------------------------------------------------
     def write(self, upserts: Sequence[ImageRecord] = (), moves: Sequence[Move] = (),
@@ -586,63 +425,6 @@ class PostgresStore:
 
         self._retrying(run)
 
-    def missing_extras(self, kind: str, under: Sequence[str] | None = None) -> list[tuple[int, str]]:
-        """(id, path) of indexed images (below ``under``) on which the analysis ``kind`` has not run."""
-        sql = (f"SELECT id, path FROM {SCHEMA}.images i WHERE NOT EXISTS "
-               f"(SELECT 1 FROM {SCHEMA}.extras e WHERE e.image_id = i.id AND e.kind = %s)")
-
-        def run(c: "psycopg.Connection[Any]") -> list[tuple[int, str]]:
-            if under is None:
-                return [(int(r[0]), r[1]) for r in c.execute(sql + " ORDER BY id", (kind,))]
-            out: list[tuple[int, str]] = []
-            for root in under:
-                root = os.path.normpath(root)
-                lo, hi = _prefix_range(root)
-                out += [(int(r[0]), r[1]) for r in c.execute(
-                    sql + " AND (path = %s OR (path >= %s AND path < %s)) ORDER BY id", (kind, root, lo, hi))]
-            return out
-
-        return self._read(run, prefer_replica=False)
-
-    def faces(self, ids: Sequence[int]) -> dict[int, list[FaceRecord]]:
-        ids = [int(i) for i in ids]
-        out: dict[int, list[FaceRecord]] = {}
-        if not ids:
-            return out
-        rows = self._read(lambda c: c.execute(
-            f"SELECT image_id, x, y, w, h, embedding FROM {SCHEMA}.faces WHERE image_id = ANY(%s) ORDER BY id",
-            (ids,), binary=True).fetchall())
-        for image_id, x, y, w, h, e in rows:
-            out.setdefault(int(image_id), []).append(FaceRecord((int(x), int(y), int(w), int(h)), e))
-        return out
-
-    def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,
-                    max_distance: float = 0.6) -> list[Hit]:
-        """Images with a face within ``max_distance`` (L2) of ``embedding``, closest first; the score is
-        ``1 - distance`` of the image's closest face. Exact, in the database."""
-        if k <= 0:
-            return []
-        q = Vec(np.asarray(embedding, dtype=np.float32).reshape(-1))
-        where, args = filter_sql(filters) if filters and filters.active() else ("TRUE", [])
-        sql = (f"SELECT f.image_id, MIN(f.embedding <-> %b) AS d FROM {SCHEMA}.faces f "
-               f"JOIN {SCHEMA}.images i ON i.id = f.image_id WHERE {where} GROUP BY f.image_id "
-               "HAVING MIN(f.embedding <-> %b) <= %s ORDER BY d, f.image_id LIMIT %s")
-
-        def run(c: "psycopg.Connection[Any]") -> list[tuple]:
-            try:
-                return c.execute(sql, [q, *args, q, float(max_distance), int(k)]).fetchall()
-            except psycopg.DataError as err:
-                raise LookalikeError(f"face embedding size {q.array.size} does not match the stored faces: "
-                                     f"{_one_line(err)}") from None
-
-        return [Hit(int(i), 1.0 - float(d)) for i, d in self._read(run)]
-
-    def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]:
-        emb, cls = self._vectors([src_id], prefer_replica=False)
-        if not len(emb):
-            raise KeyError(src_id)
-        return emb[0], None if cls is None else cls[0]
-
     @contextmanager
     def deferred_index(self, maintenance_work_mem: str = "1GB") -> Iterator[None]:
         """Bulk loading: drop the HNSW index, load, then build it once (much faster than row by row; the
@@ -658,74 +440,6 @@ class PostgresStore:
                     c.execute("SELECT set_config('maintenance_work_mem', %s, false)", (maintenance_work_mem,))
                     c.execute(f"SET max_parallel_maintenance_workers = {max(1, min(8, (os.cpu_count() or 2) - 1))}")
                     self._ensure_vector_column(c, int(info["dim"]))
-
-    # -- reads -------------------------------------------------------------------------------------------
-    def get(self, ids: Sequence[int]) -> list[ImageInfo]:
-        ids = [int(i) for i in ids]
-        if not ids:
-            return []
-
-        def run(c: "psycopg.Connection[Any]") -> dict[int, ImageInfo]:
-            found: dict[int, ImageInfo] = {}
-            with transaction(c, read_only=True):
-                for r in c.execute(f"SELECT {IMAGE_COLUMNS} FROM {SCHEMA}.images WHERE id = ANY(%s)", (ids,)):
-                    found[r[0]] = ImageInfo(*r)
-                for image_id, cls, score in c.execute(
-                        f"SELECT image_id, class, score::float8 FROM {SCHEMA}.tags WHERE image_id = ANY(%s) "
-                        "ORDER BY image_id, score DESC, class", (ids,)):
-                    if image_id in found:
-                        found[image_id].tags.append((cls, score))
-                for image_id, kind, body in c.execute(
-                        f"SELECT image_id, kind, body FROM {SCHEMA}.texts WHERE image_id = ANY(%s) ORDER BY image_id, kind", (ids,)):
-                    if image_id in found:
-                        found[image_id].texts[kind] = body
-            return found
-
-        found = self._read(run)
-        return [found[i] for i in ids if i in found]
-
-    def get_by_path(self, path: str) -> ImageInfo | None:
-        row = self._read(lambda c: c.execute(f"SELECT id FROM {SCHEMA}.images WHERE path = %s",
-                                             (os.path.normpath(path),)).fetchone())
-        if not row:
-            return None
-        found = self.get([row[0]])
-        return found[0] if found else None
-
-    def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
-        return self._vectors(ids, prefer_replica=True)
-
-    def _vectors(self, ids: Sequence[int], *, prefer_replica: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        ids = [int(i) for i in ids]
-        if not ids:
-            return np.zeros((0, 0), np.float32), None
-        rows = self._read(lambda c: c.execute(
-            f"SELECT image_id, embedding, class_scores FROM {SCHEMA}.vectors WHERE image_id = ANY(%s)", (ids,),
-            binary=True).fetchall(), prefer_replica=prefer_replica)
-        by_id = {int(r[0]): (r[1], r[2]) for r in rows}
-        present = [i for i in ids if i in by_id]
-        if not present:
-            return np.zeros((0, 0), np.float32), None
-        emb = np.stack([by_id[i][0] for i in present]).astype(np.float32)
-        cls = None
-        if all(by_id[i][1] is not None for i in present):
-            cls = np.stack([decode_vector(bytes(by_id[i][1]), "<f2") for i in present])  # type: ignore[misc]
-        return emb, cls
-
-    def iter_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        last = -1
-        while True:
-            rows = self._read(lambda c: c.execute(
-                f"SELECT image_id, embedding FROM {SCHEMA}.vectors WHERE image_id > %s ORDER BY image_id LIMIT %s",
-                (last, batch), binary=True).fetchall())
-            if not rows:
-                return
-            last = int(rows[-1][0])
-            yield np.array([r[0] for r in rows], dtype=np.int64), np.stack([r[1] for r in rows]).astype(np.float32)
-
-    def count(self) -> int:
-        return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM {SCHEMA}.images").fetchone()[0],  # type: ignore[index]
-                              prefer_replica=False))
 
     def stats(self) -> dict[str, object]:
         def run(c: "psycopg.Connection[Any]") -> dict[str, object]:
@@ -758,11 +472,6 @@ class PostgresStore:
         except LookalikeError as err:
             return {"url": pool.masked, "ok": False, "error": str(err)}
 
-    # -- searches ----------------------------------------------------------------------------------------
-    def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
-        """One HNSW search per vector (each in its own short read transaction)."""
-        return [self.knn(v, k, filters) for v in np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)]
-
     def optimize(self, progress: bool = False) -> dict[str, object]:
         """Refresh the planner's statistics after a run of writes (the HNSW index is kept by PostgreSQL)."""
         with self._write_conn() as c:
@@ -770,153 +479,6 @@ class PostgresStore:
             c.execute(f"ANALYZE {SCHEMA}.vectors")
         return {"kind": "hnsw (pgvector)"}
 
-    def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
-        if k <= 0:
-            return []
-        q = Vec(np.asarray(vector, dtype=np.float32).ravel())
-        active = filters is not None and filters.active()
-        where, args = filter_sql(filters) if active else ("TRUE", [])
-        ef = min(1000, max(self.ef_search, 2 * k))
-
-        def run(c: "psycopg.Connection[Any]") -> list[Hit]:
-            # one round trip to begin and set the HNSW knobs; they last until COMMIT
-            # (a larger hnsw.ef_search set on the database or role, e.g. ALTER DATABASE ... SET, is kept)
-            c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT set_config('hnsw.ef_search', "
-                      f"GREATEST(COALESCE(NULLIF(current_setting('hnsw.ef_search', true), ''), '0')::int, {int(ef)})::text, true); "
-                      "SET LOCAL hnsw.iterative_scan = relaxed_order")
-            try:
-                hits = self._knn_in(c, q, k, where, args, active)
-            except psycopg.DataError as err:
-                c.execute("ROLLBACK")
-                raise ModelMismatch(f"the query vector has {q.array.size} dimensions and the index does not "
-                                    f"({_one_line(err)}): search with the model that built the index") from None
-            except BaseException:
-                if not c.closed and c.info.transaction_status != TransactionStatus.UNKNOWN:
-                    c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
-            return hits
-
-        return self._read(run)
-
-    def _knn_in(self, c: "psycopg.Connection[Any]", q: Vec, k: int, where: str, args: list[object],
-                active: bool) -> list[Hit]:
-        exact = self._estimated_vectors(c) < self.exact_below  # a small collection: exact is cheap
-        if active and not exact:
-            n = c.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {SCHEMA}.images i WHERE {where} "
-                          f"LIMIT {self.exact_below}) s", args).fetchone()[0]  # type: ignore[index]
-            exact = n < self.exact_below
-        if not exact:
-            hits = self._knn_rows(c, q, k, where, args)
-            if len(hits) >= k or not active:
-                return hits
-        return self._knn_rows(c, q, k, where, args, exact=True)  # a small or very selective filter
-
-    @staticmethod
-    def _knn_rows(c: "psycopg.Connection[Any]", q: Vec, k: int, where: str, args: list[object], *,
-                  exact: bool = False) -> list[Hit]:
-        if exact:  # every matching image's distance, computed in the database; no index involved
-            sql = (f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d FROM {SCHEMA}.vectors v "
-                   f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}) "
-                   "SELECT image_id, -d FROM d ORDER BY d, image_id LIMIT %s")
-            rows = c.execute(sql, [q, *args, k]).fetchall()
-        else:  # HNSW (iterative scans keep going when a filter drops candidates); re-sorted exactly after
-            join = "" if where == "TRUE" else f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}"
-            sql = (f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d FROM {SCHEMA}.vectors v "
-                   f"{join} ORDER BY v.embedding <#> %b LIMIT %s) "
-                   "SELECT image_id, -d FROM d ORDER BY d, image_id")
-            rows = c.execute(sql, [q, *args, q, k]).fetchall()
-        return [Hit(int(i), float(s)) for i, s in rows]
-
-    def _estimated_vectors(self, c: "psycopg.Connection[Any]") -> float:
-        """Rows in the vectors table as the planner estimates them (statistics scaled to the current size);
-        remembered for a few seconds, as it only chooses between exact and HNSW search."""
-        now = time.monotonic()
-        if now - self._estimate[1] > 5.0:
-            self._estimate = (self._estimate_now(c), now)
-        return self._estimate[0]
-
-    @staticmethod
-    def _estimate_now(c: "psycopg.Connection[Any]") -> float:
-        row = c.execute("SELECT reltuples, relpages, pg_relation_size(oid) / current_setting('block_size')::int "
-                        "FROM pg_class WHERE oid = %s::regclass", (f"{SCHEMA}.vectors",)).fetchone()
-        tuples, pages, now_pages = row  # type: ignore[misc]
-        if tuples >= 0 and pages > 0:
-            return float(tuples) / pages * now_pages
-        n = c.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {SCHEMA}.vectors LIMIT {EXACT_BELOW + 1}) s").fetchone()[0]  # type: ignore[index]
-        return float(n)
-
-    def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
-        if not weights or k <= 0:
-            return []
-        where, args = filter_sql(filters) if filters and filters.active() else ("TRUE", [])
-        sql = (f"WITH q(class, w) AS (SELECT * FROM unnest(%s::int[], %s::float8[])) "
-               f"SELECT t.image_id, SUM(t.score::float8 * q.w) AS s FROM {SCHEMA}.tags t JOIN q ON q.class = t.class "
-               f"JOIN {SCHEMA}.images i ON i.id = t.image_id WHERE {where} "
-               "GROUP BY t.image_id ORDER BY s DESC, t.image_id LIMIT %s")
-        params = [[int(c) for c in weights], [float(w) for w in weights.values()], *args, int(k)]
-        return [Hit(int(r[0]), float(r[1])) for r in self._read(lambda c: c.execute(sql, params).fetchall())]
-
-    def text_search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        words = ts_words(query)
-        if not words or k <= 0:
-            return []
-        where, args = filter_sql(filters) if filters and filters.active() else ("TRUE", [])
-        sql = (f"SELECT x.image_id, MAX(ts_rank(x.tsv, q))::float8 AS s FROM {SCHEMA}.texts x "
-               f"JOIN {SCHEMA}.images i ON i.id = x.image_id, websearch_to_tsquery('english', %s) q "
-               f"WHERE x.tsv @@ q AND {where} GROUP BY x.image_id ORDER BY s DESC, x.image_id LIMIT %s")
-        rows = self._read(lambda c: c.execute(sql, [" or ".join(words), *args, int(k)]).fetchall())
-        return [Hit(int(r[0]), float(r[1])) for r in rows]
-
     def close(self) -> None:
         for pool in (self.primary, *self.replicas):
             pool.close()
-
-
-# -- SQL helpers --------------------------------------------------------------------------------------------
-def _prefix_range(root: str) -> tuple[str, str]:
-    """[lo, hi) such that every path strictly under ``root`` falls in it (byte order, COLLATE "C")."""
-    base = root.rstrip(os.sep)
-    return base + os.sep, base + chr(ord(os.sep) + 1)
-
-
-def filter_sql(filters: Filters | None, alias: str = "i") -> tuple[str, list[object]]:
-    """SQL condition over lookalike.images (as ``alias``) and its arguments; same meaning as SQLite's."""
-    if filters is None:
-        return "TRUE", []
-    p = f"{alias}."
-    where: list[str] = []
-    args: list[object] = []
-    if filters.folder:
-        folder = os.path.normpath(os.path.abspath(os.path.expanduser(filters.folder)))
-        lo, hi = _prefix_range(folder)
-        where.append(f"({p}folder = %s OR ({p}folder >= %s AND {p}folder < %s))")
-        args += [folder, lo, hi]
-    taken = (f"COALESCE({p}taken_at, to_char(to_timestamp({p}mtime) AT TIME ZONE 'UTC', "
-             "'YYYY-MM-DD\"T\"HH24:MI:SS')) COLLATE \"C\"")
-    if filters.after:
-        where.append(f"{taken} >= %s")
-        args.append(filters.after)
-    if filters.before:
-        where.append(f"{taken} < %s")
-        args.append(filters.before)
-    if filters.camera:
-        where.append(f"strpos(lower(COALESCE({p}camera, '')), %s) > 0")
-        args.append(filters.camera.lower())
-    if filters.min_size:
-        where.append(f"LEAST({p}width, {p}height) >= %s")
-        args.append(int(filters.min_size))
-    return (" AND ".join(where) or "TRUE"), args
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def ts_words(text: str) -> list[str]:
-    """A user's words for an OR full-text query (no syntax passes through); stopwords dropped."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in FTS_STOPWORDS and w != "or"]
-    return list(dict.fromkeys(words))
-
-
-def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]

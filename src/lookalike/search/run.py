@@ -1,0 +1,98 @@
+"""Search orchestration: a query's signals planned (search/plan.py), each searched on its own
+(search/signals.py), then one list: a single signal's hits as they are, several fused by weighted reciprocal
+rank (search/fuse.py), each signal searched ``COMBINED_DEPTH`` times deeper than the results wanted (at least
+``COMBINED_MIN``) so that fusion has overlap to work with (chosen values, not measured optima).
+
+The explanation is assembled here, from each signal's own: the signals' explanations side by side (their keys
+do not overlap, but for "signals"), and for a combined search "signals" is the fusion's summary (weight and
+hit count per signal), in place of the keyword signal's per-list counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lookalike.errors import LookalikeError
+from lookalike.search.fuse import rrf
+from lookalike.search.plan import MAX_LIMIT, SEARCH_BY, Query, signal_parts, signal_weights
+from lookalike.search.signals import SearchContext, Signal, face_signal, image_signal, keyword_signal
+from lookalike.stores.base import Filters, Hit
+
+COMBINED_DEPTH, COMBINED_MIN = 3, 50  # a combined search asks each signal for max(3 x limit, 50) hits
+
+
+@dataclass
+class Found:
+    """What a search found, before the hits become results: the query as described, its kind, what it
+    searched by, the hits (best first, at most the limit) and the explanation."""
+
+    query: str
+    kind: str
+    by: str
+    hits: list[Hit]
+    explain: dict[str, object] = field(default_factory=dict)
+
+
+def run_search(ctx: SearchContext, query: str | None = None, *,
+               image: str | os.PathLike[str] | bytes | None = None, text: str | None = None,
+               url: str | None = None, image_id: int | None = None,
+               face: str | os.PathLike[str] | bytes | None = None, by: str = "embedding", limit: int = 20,
+               threshold: float | None = None, filters: Filters | None = None,
+               weights: Mapping[str, float] | None = None, expand: bool = True,
+               semantic: bool | None = None, more_like: Sequence[int] = (), less_like: Sequence[int] = ()) -> Found:
+    """Every argument is checked before any work; see ``Library.search`` for their meaning. Relevance
+    feedback (``more_like``/``less_like``, search/concepts.py) re-ranks the list before the threshold."""
+    if by not in SEARCH_BY:
+        raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
+        return _feedback_only(ctx, more_like, less_like, limit, threshold, filters)
+    parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
+    w = signal_weights(weights, parts)
+    depth = limit if len(parts) == 1 else max(limit * COMBINED_DEPTH, COMBINED_MIN)
+    signals = {name: search_signal(ctx, name, q, by, depth, filters, expand=expand, semantic=semantic)
+               for name, q in parts.items()}
+    explain: dict[str, object] = {}
+    for sig in signals.values():
+        explain.update(sig.explain)
+    if len(parts) == 1:
+        name, q = next(iter(parts.items()))
+        hits = signals[name].hits
+        kind, by = ("face", "face") if name == "face" else (q.kind, "keywords" if name == "text" else by)
+        described = q.describe()
+    else:
+        hits = rrf({n: s.hits for n, s in signals.items()}, w)
+        kind, by = "combined", "+".join(parts)
+        described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
+        explain["signals"] = {n: {"weight": w[n], "hits": len(signals[n].hits)} for n in parts}
+    if more_like or less_like:
+        from lookalike.search.concepts import feedback
+
+        hits = feedback(ctx.store, hits, more_like, less_like, limit, filters, explain)
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return Found(described, kind, by, hits[:limit], explain)
+
+
+def _feedback_only(ctx: SearchContext, more_like: Sequence[int], less_like: Sequence[int], limit: int,
+                   threshold: float | None, filters: Filters | None) -> Found:
+    """No query, only marks: the photos most like ``more_like`` (and least like ``less_like``)."""
+    from lookalike.search.concepts import feedback
+
+    explain: dict[str, object] = {}
+    hits = feedback(ctx.store, [], more_like, less_like, limit, filters, explain)
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return Found("more like " + ", ".join(f"id:{i}" for i in more_like), "feedback", "feedback", hits[:limit], explain)
+
+
+def search_signal(ctx: SearchContext, name: str, q: Query, by: str, limit: int, filters: Filters | None, *,
+                  expand: bool = True, semantic: bool | None = None) -> Signal:
+    """One planned signal ("text", "image" or "face") searched on its own."""
+    if name == "text":
+        return keyword_signal(ctx, str(q.value), limit, filters, expand=expand, semantic=semantic)
+    if name == "face":
+        return face_signal(ctx, q, limit, filters)
+    return image_signal(ctx, q, by, limit, filters)

@@ -1,0 +1,38 @@
+"""CPU search paths never import torch: each `lookalike search` variant runs in a fresh process and the
+process's own import log (python -X importtime) is checked for torch and sentence-transformers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+HEAVY = re.compile(r"\|\s+(torch|sentence_transformers|transformers)\s*$", re.M)
+
+
+@pytest.fixture(scope="module")
+def library(indexed) -> Path:  # type: ignore[no-untyped-def]
+    from lookalike.models.text import text_model
+
+    text_model()  # the ONNX export is made (with torch) once, here, in this process
+    return Path(indexed.settings.library)
+
+
+@pytest.mark.parametrize("query", [
+    ["cat"], ["ocean waves"], ["a cup of coffee on a table", "--explain"], ["cat", "--by", "tags"],
+    ["IMAGE"], ["IMAGE", "--by", "tags"], ["id:1"], ["cat", "--json", "--no-semantic"],
+])
+def test_search_imports_no_torch(library: Path, photos: Path, query: list[str]) -> None:
+    args = [str(photos / "chelsea.jpg") if q == "IMAGE" else q for q in query]
+    env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(library)}
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "lookalike.cli", "search", *args, "--limit", "3"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip()  # it found something
+    heavy = sorted(set(HEAVY.findall(out.stderr)))
+    assert heavy == [], f"{args} imported {heavy}"

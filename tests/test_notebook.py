@@ -1,0 +1,111 @@
+"""Notebook display (lookalike/notebook.py) on a real indexed library, and docs/notebook.ipynb run end to end
+by a real Jupyter kernel (nbclient + ipykernel), its outputs checked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.notebook import MAX_THUMBS, render_html
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "notebook.ipynb"
+
+
+def test_search_result_renders_thumbnails_scores_and_tags(indexed) -> None:  # type: ignore[no-untyped-def]
+    res = indexed.search("cat", limit=3)
+    page = res._repr_html_()
+    assert page.count('<img src="data:image/jpeg;base64,') == len(res.results) == 2  # chelsea, black_cat
+    assert page.count('loading="lazy"') == 2
+    assert "chelsea.jpg" in page and f"{res.results[0].score:.3f}" in page
+    assert str(res.results[0].tags[0]["name"]) in page
+
+
+def test_show_is_a_contact_sheet(indexed, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    res = indexed.search(image=photos / "puppy.jpg", limit=4)
+    sheet = res.show(columns=5)
+    assert isinstance(sheet, Image.Image)
+    assert sheet.width > 5 * 200 and sheet.height > 200  # the query and 4 results in one row
+    # the query photo is the first tile, the best match (the same photo) the second: same pixels
+    a = np.asarray(sheet.crop((8, 8, 208, 208)).convert("L"), dtype=float)
+    b = np.asarray(sheet.crop((216, 8, 416, 208)).convert("L"), dtype=float)
+    assert np.abs(a - b).mean() < 3 and a.std() > 10  # same photo, and not a blank tile
+
+
+def test_to_pandas(indexed, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("pandas")
+    res = indexed.search(image=photos / "puppy.jpg", limit=5)
+    df = res.to_pandas()
+    assert list(df["rank"]) == [1, 2, 3, 4, 5]
+    assert df["path"].iloc[0].endswith("puppy.jpg")
+    assert {"score", "width", "height", "taken_at", "camera", "tags"} <= set(df.columns)
+
+
+def test_dupes_report_marks_the_best_copy(new_library, tmp_path: Path, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for name in ("coffee.jpg", "guitar.jpg"):
+        shutil.copyfile(photos / name, folder / name)
+    shutil.copyfile(photos / "coffee.jpg", folder / "coffee-copy.jpg")
+    lib = new_library()
+    lib.index([folder])
+    report = lib.dupes()
+    page = report._repr_html_()
+    assert "group 1: exact copies (2)" in page
+    assert page.count('class="best"') == 1 and page.count("same bytes") == 1
+    if pytest.importorskip("pandas"):
+        df = report.to_pandas()
+        assert df["best"].tolist().count(True) == 1 and len(df) == 2
+
+
+def test_html_is_escaped_and_thumbnails_capped(tmp_path: Path, photos: Path) -> None:
+    evil = tmp_path / "<script>x.jpg"
+    shutil.copyfile(photos / "coffee.jpg", evil)
+    rows = [{"label": "#1", "path": str(evil), "score": 1.0, "tags": ["<b>tag</b>"]}] * (MAX_THUMBS + 5)
+    page = render_html("<i>title</i>", [("", rows)])
+    assert "<script>" not in page and "&lt;script&gt;x.jpg" in page and "&lt;b&gt;tag" in page
+    assert page.count("data:image/jpeg") == MAX_THUMBS
+
+
+def test_missing_file_shows_a_blank_tile(tmp_path: Path) -> None:
+    page = render_html("t", [("", [{"label": "#1", "path": str(tmp_path / "gone.jpg"), "score": 0.5}])])
+    assert "gone.jpg" in page and "data:image" not in page
+
+
+def test_walkthrough_notebook_runs(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env_path = os.environ.get("PYTHONPATH")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    os.environ["PYTHONPATH"] = src + (os.pathsep + env_path if env_path else "")  # the kernel imports this tree
+    try:
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        if env_path is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = env_path
+    outs = [[o for o in c.get("outputs", [])] for c in nb.cells if c.cell_type == "code"]
+    errors = [o for cell in outs for o in cell if o.get("output_type") == "error"]
+    assert not errors, errors
+
+    def html_of(n: int) -> str:
+        return "".join(o.get("data", {}).get("text/html", "") for o in outs[n])
+
+    # 2: index; 3: image search; 4: keywords; 5: show(); 6: by tags; 7: DataFrame; 8: dupes
+    assert "indexed 13" in "".join(o.get("text", "") for o in outs[1])
+    assert html_of(2).count("data:image/jpeg") == 6 and "puppy.jpg" in html_of(2)
+    assert "chelsea.jpg" in html_of(3) and "black_cat.jpg" in html_of(3)
+    assert any("image/png" in o.get("data", {}) for o in outs[4])
+    assert html_of(5).index("chelsea.jpg") < html_of(5).index("black_cat.jpg")
+    assert "<table" in html_of(6) and "motorcycle_left.jpg" in html_of(6)
+    dupes = html_of(7)
+    assert "exact copies" in dupes and "near duplicates" in dupes and 'class="best"' in dupes
+    assert "guitar-cropped.jpg" in dupes and "coffee-copy.jpg" in dupes
