@@ -168,6 +168,13 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
                      + (" (mapped by the sentence model)" if explain.get("semantic") else ""))
     if explain.get("expanded_from"):
         lines.append(f"expanded with photos like ids {', '.join(map(str, explain['expanded_from']))}")
+    for t in explain.get("taught") or []:
+        prec = "" if t.get("precision") is None else f", estimated precision {t['precision']}"
+        lines.append(f"taught word: {t['word']} ({t['examples']} examples, {t['counter_examples']} counter-examples{prec})")
+    if explain.get("feedback"):
+        f = explain["feedback"]
+        lines.append("re-ranked: more like " + (", ".join(f"id:{i}" for i in f["more_like"]) or "-")
+                     + ", less like " + (", ".join(f"id:{i}" for i in f["less_like"]) or "-"))
     if explain.get("face"):
         f = explain["face"]
         lines.append(f"face at {tuple(f['box'])} ({f['faces_in_query']} in the query photo), same person "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.config import DEFAULT_MODEL, Settings
-from lookalike.errors import ModelMismatch, NotFound
+from lookalike.errors import LookalikeError, ModelMismatch, NotFound
 from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
@@ -222,6 +222,8 @@ class Library:
         from lookalike.search.teach import resolve, teach
 
         w = check_word(word)
+        if not examples and not counter:
+            raise LookalikeError(f"give examples of {word!r}: image files, folders or image ids")
         pos = resolve(self.store, examples, self.embed_files)
         neg = resolve(self.store, counter, self.embed_files, positive=False)
         return explain_concept(teach(self.store, w, pos, neg))

@@ -142,7 +142,10 @@ def feedback(store, base: Sequence[Hit], more: Sequence[int], less: Sequence[int
     bad = set(less)
     pseudo = [] if more else [h.id for h in base if h.id not in bad][:PSEUDO_POSITIVES]
     if not more and not pseudo:
-        raise LookalikeError("give --more-like, or a query whose results --less-like can re-rank")
+        if not base:
+            raise LookalikeError("give --more-like too, or a query whose results --less-like can re-rank")
+        explain["feedback"] = {"more_like": more, "less_like": less, "pseudo_positives": []}
+        return [h for h in base if h.id not in bad]  # nothing left to learn from: the marked ones go
     pos = _vectors_of(store, more or pseudo, "more-like")
     neg = _vectors_of(store, less, "less-like") if less else None
     exclude = sorted(set(more) | bad | set(pseudo))

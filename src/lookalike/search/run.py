@@ -51,7 +51,8 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         return _feedback_only(ctx, more_like, less_like, limit, threshold, filters)
     parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
     w = signal_weights(weights, parts)
-    depth = limit if len(parts) == 1 else max(limit * COMBINED_DEPTH, COMBINED_MIN)
+    feedback = bool(more_like or less_like)  # re-ranking needs candidates beyond the limit
+    depth = limit if len(parts) == 1 and not feedback else max(limit * COMBINED_DEPTH, COMBINED_MIN)
     signals = {name: search_signal(ctx, name, q, by, depth, filters, expand=expand, semantic=semantic)
                for name, q in parts.items()}
     explain: dict[str, object] = {}
@@ -67,10 +68,10 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         kind, by = "combined", "+".join(parts)
         described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
         explain["signals"] = {n: {"weight": w[n], "hits": len(signals[n].hits)} for n in parts}
-    if more_like or less_like:
-        from lookalike.search.concepts import feedback
+    if feedback:
+        from lookalike.search.concepts import feedback as rerank
 
-        hits = feedback(ctx.store, hits, more_like, less_like, limit, filters, explain)
+        hits = rerank(ctx.store, hits, more_like, less_like, limit, filters, explain)
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
     return Found(described, kind, by, hits[:limit], explain)
