@@ -56,6 +56,13 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     out = run("search", str(tmp_path / "missing.jpg"), library=lib, check=False)
     assert out.returncode == 2
-    assert out.stderr.count("\n") == 1 and "not found" in out.stderr
-    out = run("index", str(tmp_path / "nowhere"), "--json", library=lib)
+    assert out.stderr.count("\n") == 1 and "no lookalike library" in out.stderr
+    out = run("index", str(tmp_path / "nowhere"), "--json", library=lib, check=False)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "nothing to index" in out.stderr
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    out = run("index", str(tmp_path / "nowhere"), str(photos), "--json", library=lib)  # one of several: skipped
     assert json.loads(out.stdout)["skipped"][0]["reason"] == "no such file or folder"
+    out = run("search", str(tmp_path / "missing.jpg"), library=lib, check=False)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "not found" in out.stderr

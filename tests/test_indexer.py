@@ -222,3 +222,75 @@ print(json.dumps(out))
     assert got["paths"] == ["chelsea copy.jpg", "chelsea.jpg", os.path.join("sub", "rocket.jpg")]
     assert got["model"] == "test-thumbnail" and got["self_match"] == os.path.join("sub", "rocket.jpg")
     assert got["torch"] is False
+
+
+def test_decide_touch_move_copy_embed() -> None:
+    from lookalike.indexer import decide
+    from lookalike.stores.base import FileState
+
+    here = FileState(1, "/p/a.jpg", 10, 1.0, "s1")
+    gone = FileState(2, "/p/old.jpg", 10, 1.0, "s2")
+    other = FileState(3, "/p/b.jpg", 10, 1.0, "s2")
+    asked: list[str] = []
+
+    def lookup(rows):  # type: ignore[no-untyped-def]
+        return lambda: asked.append("lookup") or rows
+
+    assert decide("/p/a.jpg", "s1", here, [], set(), lookup([])).action == "touch" and not asked  # same content
+    d = decide("/p/new.jpg", "s2", None, [gone], set(), lookup([gone, other]))
+    assert (d.action, d.sources) == ("move", (gone,)) and not asked  # content vanished from another path
+    d = decide("/p/new.jpg", "s2", None, [gone], {gone.id}, lookup([gone, other, FileState(4, "/p/new.jpg", 1, 1, "s2")]))
+    assert (d.action, d.sources) == ("copy", (gone, other))  # the vanished row is claimed by another move
+    d = decide("/p/a.jpg", "s2", here, [gone], set(), lookup([other]))
+    assert (d.action, d.sources) == ("copy", (other,))  # changed in place: never a move onto an indexed path
+    assert decide("/p/c.jpg", "s9", None, [], set(), lookup([])).action == "embed"
+    assert asked == ["lookup"] * 3  # the store is asked only when neither touch nor move applies
+
+
+def test_one_decode_workers_policy() -> None:
+    from lookalike.config import Settings
+    from lookalike.indexer import decode_workers
+
+    class Gpu:
+        device = "cuda:0"
+
+    settings = Settings.from_env({})
+    assert decode_workers(settings, Gpu()) == settings.decode_workers("cuda:0") == max(2, os.cpu_count() or 2)  # type: ignore[arg-type]
+    assert settings.decode_workers() == max(2, min(8, os.cpu_count() or 2))
+    assert Settings.from_env({}, workers=3).decode_workers("cuda:0") == 3
+
+
+def test_model_change_is_logged_and_reembeds(tmp_path: Path, fake_model, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    copy_samples(tmp_path / "photos", ["chelsea", "coffee"])
+    with Library(tmp_path / "lib", model=fake_model) as lib:
+        lib.store.set_model_info("some-other-model", "v0", 48)  # as if another model had built it
+        with caplog.at_level(logging.WARNING, logger="lookalike"):
+            assert lib.index([tmp_path / "photos"]).indexed == 2
+        assert "re-embedding every image with test-thumbnail (1)" in caplog.text
+        assert lib.store.model_info() == {"name": "test-thumbnail", "version": "1", "dim": "48"}
+        caplog.clear()
+        assert lib.index([tmp_path / "photos"]).unchanged == 2 and "re-embedding" not in caplog.text
+
+
+# -- hardening (issue 12) -------------------------------------------------------------------------------------
+def test_fifo_device_and_outside_links_do_not_hang_or_leak(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    folder, outside = tmp_path / "photos", tmp_path / "outside"
+    copy_samples(folder, ["coffee"])
+    copy_samples(outside, ["rocket"])
+    os.mkfifo(folder / "x.jpg")  # opening it would block forever
+    os.symlink("/dev/zero", folder / "z.jpg")  # reading it would never end
+    os.symlink(outside / "rocket.jpg", folder / "leak.jpg")
+    lib = new_library()
+    s = lib.index([folder])
+    reasons = dict(s.skipped)
+    assert s.indexed == 1 and sorted(lib.store.file_states()) == [str(folder / "coffee.jpg")]
+    assert "FIFO" in reasons[str(folder / "x.jpg")]
+    assert "outside the indexed folders" in reasons[str(folder / "z.jpg")]
+    assert "outside the indexed folders" in reasons[str(folder / "leak.jpg")]
+    follow = new_library("follow", follow_symlinks=True)
+    s = follow.index([folder])
+    assert "character device" in dict(s.skipped)[str(folder / "z.jpg")]
+    assert sorted(follow.store.file_states()) == [str(outside / "rocket.jpg"), str(folder / "coffee.jpg")]
+    assert follow.index([folder]).unchanged == 2  # the followed file is known on the next run, not re-read

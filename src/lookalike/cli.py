@@ -1,15 +1,22 @@
-"""The command line: parse, call the Library, print (a table, or --json). No logic of its own."""
+"""The command line: parse, call the Library, print (a table, or --json). No logic of its own.
+
+Exit statuses (errors.py): 0 done, 1 runtime failure, 2 usage error, 130 interrupted. No traceback reaches a
+user: an unexpected error prints one line and where its full report was written (``--debug``: the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from lookalike import __version__
 from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
-from lookalike.errors import LookalikeError
+from lookalike.dates import day_arg
+from lookalike.display import quote_path
+from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure
 from lookalike.shell import add_completion_command, add_paths_output, finish, print_paths, setup_logging, show_progress
 
 Command = Callable[[argparse.Namespace], int]
@@ -43,10 +50,26 @@ def _common(p: argparse.ArgumentParser, *, read_db: bool = True, model: bool = T
 
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folder", help="only images in this folder (and below)")
-    p.add_argument("--after", help="taken on or after this date (YYYY-MM-DD)")
-    p.add_argument("--before", help="taken before this date (YYYY-MM-DD)")
+    p.add_argument("--after", type=day_arg, help="taken on or after this date (YYYY-MM-DD)")
+    p.add_argument("--before", type=day_arg, help="taken before this date (YYYY-MM-DD)")
     p.add_argument("--camera", help="camera make/model contains this text")
-    p.add_argument("--min-size", type=int, help="shorter side at least this many pixels")
+    p.add_argument("--min-size", type=count(1), help="shorter side at least this many pixels")
+
+
+def count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least`` (so --limit 0 or -3 is a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want a whole number, not {text!r}") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {n}")
+        return n
+
+    parse.__name__ = "number"
+    return parse
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -61,16 +84,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["threads"] = args.threads
     if getattr(args, "vector_index", None):
         overrides["vector_index"] = args.vector_index
-    for flag in ("ocr", "faces"):
+    for flag in ("ocr", "faces", "follow_symlinks"):
         if getattr(args, flag, False):
             overrides[flag] = True
     return Settings.from_env(**overrides)
 
 
-def library_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def library_from(args: argparse.Namespace, *, create: bool = False):  # type: ignore[no-untyped-def]
+    """The library the command names; only commands that build one (index) may ``create`` it."""
     from lookalike.library import Library
+    from lookalike.location import check_library
 
-    return Library(settings=settings_from(args))
+    settings = settings_from(args)
+    check_library(settings, create=create)
+    return Library(settings=settings)
 
 
 def filters_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -91,11 +118,14 @@ def emit(args: argparse.Namespace, obj: object, text: str) -> None:
 # -- commands ------------------------------------------------------------------------------------------------
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
-    with library_from(args) as lib:
+    if not any(os.path.exists(os.path.expanduser(p)) for p in args.paths):  # before a library is created
+        raise NotFound(f"nothing to index: {', '.join(args.paths)} {'does' if len(args.paths) == 1 else 'do'} "
+                       "not exist")
+    with library_from(args, create=True) as lib:
         summary = lib.index(args.paths, progress=show_progress(args))
     if not args.json and not args.quiet:
         for path, reason in summary.skipped[: args.show_skipped]:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
+            print(f"skipped {quote_path(path)}: {reason}", file=sys.stderr)
         if len(summary.skipped) > args.show_skipped:
             print(f"... and {len(summary.skipped) - args.show_skipped} more skipped", file=sys.stderr)
     emit(args, summary.as_dict(), summary.line())
@@ -125,7 +155,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     lines = explain_lines(res.explain) if args.explain else []
     for n, r in enumerate(res.results, start=1):
         tags = ", ".join(str(t["name"]) for t in r.tags[:3])
-        lines.append(f"{n:3d}  {r.score:8.4f}  {r.path}  [{tags}]")
+        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]")
     if not res.results and not args.quiet:
         lines.append("no results")
     if args.grid and not args.quiet:
@@ -219,7 +249,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 @command("dupes")
 def cmd_dupes(args: argparse.Namespace) -> int:
     if sum(map(bool, (args.delete, args.move_to, args.trash))) > 1:
-        raise LookalikeError("give one of --trash, --move-to or --delete")
+        raise LookalikeError("give only one of --trash, --move-to or --delete, not both")
     with library_from(args) as lib:
         report = lib.dupes(method=args.method, threshold=args.threshold, filters=filters_from(args),
                            neighbours=args.neighbours, progress=show_progress(args))
@@ -240,17 +270,17 @@ def cmd_dupes(args: argparse.Namespace) -> int:
                      f"best: {why}")
         for it in g.items:
             mark = "best" if it.best else ("same " if it.exact else f"{it.score:.3f}")
-            lines.append(f"  {mark:>5}  {it.width}x{it.height}  {it.path}")
+            lines.append(f"  {mark:>5}  {it.width}x{it.height}  {quote_path(it.path)}")
     extra = len(report.groups) and sum(len(g.items) - 1 for g in report.groups)
     lines.append(f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'}, {extra} extra "
                  f"cop{'y' if extra == 1 else 'ies'} among {report.images} images "
                  f"({report.method}, threshold {report.threshold:g}, {report.pairs_checked} pairs checked, "
                  f"{report.verified} verified, {report.elapsed_s:.1f} s)")
     for path, reason in report.unreadable[:10]:
-        print(f"could not re-read {path}: {reason}", file=sys.stderr)
+        print(f"could not re-read {quote_path(path)}: {reason}", file=sys.stderr)
     if done:
         d["actions"] = [{"path": p, "done": what} for p, what in done]
-        lines += [f"{what}: {p}" for p, what in done]
+        lines += [f"{what}: {quote_path(p)}" for p, what in done]
     elif report.groups and not args.json and not args.quiet:
         lines.append("nothing was changed (--trash or --move-to DIR moves every copy but the best; undo: "
                      "lookalike undo)")
@@ -316,7 +346,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as tmp:
         if not args.library:
             args.library = tmp  # a scratch library: the evaluation never touches the user's index
-        with library_from(args) as lib:
+        with library_from(args, create=True) as lib:
             report = {"copies": evaluate_copies(lib, originals, distractors, edits=edits,
                                                 progress=show_progress(args))}
             if args.labelled:
@@ -344,7 +374,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             print(f"{time.strftime('%H:%M:%S')}  {changes or 'catch-up:'} {'changes: ' if changes else ''}"
                   f"{summary.line()}", flush=True)
 
-    with library_from(args) as lib:
+    with library_from(args, create=True) as lib:
         watcher = Watcher(lib, args.paths, debounce=args.debounce, on_batch=on_batch)
         signal.signal(signal.SIGTERM, lambda *_: watcher.request_stop())
         if not args.quiet and not args.json:
@@ -365,22 +395,25 @@ def cmd_completion(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from lookalike.server.command import serve
 
-    return serve(args, library_from(args))
+    return serve(args, library_from(args, create=True))  # a server may build its library by indexing jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lookalike", description="Offline image search by example and keyword.")
+    parser = argparse.ArgumentParser(prog="lookalike", description="Offline image search by example and keyword.",
+                                     epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lookalike {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", help="index (or update) folders of photos")
     _common(p)
     p.add_argument("paths", nargs="+", help="folders or files")
-    p.add_argument("--batch-size", type=int, help="images per model batch (default 32)")
-    p.add_argument("--workers", type=int, help="decoding threads (default: from the CPU count)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="also follow symlinks that lead outside the folders being indexed (default: not followed)")
+    p.add_argument("--batch-size", type=count(1), help="images per model batch (default 32)")
+    p.add_argument("--workers", type=count(0), help="decoding threads (default: from the CPU count)")
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
-    p.add_argument("--show-skipped", type=int, default=20, help="list at most this many skipped files")
+    p.add_argument("--show-skipped", type=count(0), default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
     p.add_argument("--vector-index", choices=VECTOR_INDEX_KINDS,
@@ -396,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of a signal in a combined query: text=1, image=1, face=1 (repeatable)")
     p.add_argument("--no-expand", action="store_true", help="keywords: no visual-neighbour expansion")
     p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
-    p.add_argument("--limit", "-n", type=int, default=10)
+    p.add_argument("--limit", "-n", type=count(1), default=10, help="at most this many results (default 10)")
     p.add_argument("--threshold", type=float, help="drop results scoring below this")
     p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
                    help="image queries: deep embeddings (default) or class-score vectors (visual words)")
@@ -425,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verified (default: embeddings + geometric verification), embedding or phash")
     p.add_argument("--threshold", type=float,
                    help="similarity above which two photos are copies (default: the method's calibrated point)")
-    p.add_argument("--neighbours", type=int, default=10, help="candidates per image (default 10)")
+    p.add_argument("--neighbours", type=count(1), default=10, help="candidates per image (default 10)")
     p.add_argument("--trash", action="store_true",
                    help="move every copy but the best of each group to the desktop trash (undo: lookalike undo)")
     p.add_argument("--move-to", metavar="DIR",
@@ -464,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     for extend in _EXTENSIONS:
         extend(sub)
     finish(parser, sub)  # -v/--debug/-q, examples and environment in every command's help, completion hints
+    parser.epilog = f"{EXIT_STATUS}\n\n{parser.epilog or ''}"
+    for p in sub.choices.values():
+        p.epilog = f"{p.epilog or ''}\n{EXIT_SHORT}"
     return parser
 
 
@@ -473,20 +509,83 @@ _EXTENSIONS.append(lambda sub: __import__("lookalike.pgcli", fromlist=["register
 _EXTENSIONS.append(lambda sub: __import__("lookalike.concepts_cli", fromlist=["register"]).register(sub, COMMANDS))  # teach, concepts, forget
 
 
+EXIT_STATUS = """exit status:
+  0    done
+  1    runtime failure: disk full, read-only or corrupt library, not a library, an unexpected error
+  2    usage error: bad arguments or input (a missing file, an invalid date, ...)
+  130  interrupted (Ctrl+C); what was indexed so far is kept"""
+EXIT_SHORT = "exit status: 0 done, 1 runtime failure, 2 usage error, 130 interrupted (lookalike --help)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args)
     try:
         return COMMANDS[args.command](args)
-    except LookalikeError as err:
-        print(f"lookalike: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("lookalike: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as err:  # noqa: BLE001 - the one place errors become a line and an exit status
+        return _fail(args, err)
+
+
+def _fail(args: argparse.Namespace, err: Exception) -> int:
+    if not isinstance(err, LookalikeError):
+        err = explain_failure(err, _where(args)) or err  # type: ignore[assignment]
+    if isinstance(err, LookalikeError):
+        print(f"lookalike: error: {err}", file=sys.stderr)
+        return err.exit_code
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exception(err)
+        return EXIT_RUNTIME
+    report = _write_report(args, err)
+    first = " ".join(str(err).split())[:300]
+    print(f"lookalike: unexpected error: {type(err).__name__}{': ' + first if first else ''} (a bug; "
+          f"{'the full report is in ' + report if report else 'no report could be written'}; "
+          "--debug prints it here)", file=sys.stderr)
+    return EXIT_RUNTIME
+
+
+def _where(args: argparse.Namespace) -> str:
+    try:
+        s = settings_from(args)
+    except Exception:  # noqa: BLE001
+        return "the library"
+    return "the database" if s.db else f"the library {s.library}"
+
+
+def _write_report(args: argparse.Namespace, err: BaseException) -> str | None:
+    """The traceback into a file in the user's log folder (else the temp folder); its path, or None."""
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    text = (f"lookalike {__version__}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+            f"argv: {sys.argv!r}\ncommand: {getattr(args, 'command', None)}\n\n"
+            + "".join(traceback.format_exception(err)))
+    folders = []
+    try:
+        from platformdirs import user_log_dir
+
+        folders.append(Path(user_log_dir("lookalike", appauthor=False)))
+    except Exception:  # noqa: BLE001
+        pass
+    folders.append(Path(tempfile.gettempdir()))
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"lookalike-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return None
 
 
 if __name__ == "__main__":

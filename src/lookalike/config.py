@@ -2,7 +2,7 @@
 
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
-LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
+LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_MAX_FILE_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_FOLLOW_SYMLINKS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
 separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
 LOOKALIKE_WATCH_DEBOUNCE.
 """
@@ -27,6 +27,7 @@ def _env_bool(value: str) -> bool:
 
 DEFAULT_MODEL = "efficientnet-lite0"
 VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
+DEFAULT_MAX_FILE_MB = 200  # io/read.py reads no file larger than this (Settings.max_file_mb)
 DUPES_METHODS = ("verified", "embedding", "phash")  # search/dupes.py; the first is the default
 
 
@@ -43,6 +44,8 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
     "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
     "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
+    "LOOKALIKE_FOLLOW_SYMLINKS": ("follow_symlinks", _env_bool),
+    "LOOKALIKE_MAX_FILE_MB": ("max_file_mb", int),
     "LOOKALIKE_TOKEN": ("token", str),
     "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
     "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
@@ -64,10 +67,11 @@ class Settings:
     batch_size: int = 32
     workers: int = 0  # decoding threads; 0 = choose from the CPU count
     max_pixels: int = 100_000_000  # decompression-bomb guard
-    max_file_mb: int = 200  # files larger than this are skipped when indexing
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # files larger than this are skipped when indexing (never read whole)
     max_upload_mb: int = 20  # REST uploads and URL downloads
     url_timeout_s: float = 10.0
     allow_private_urls: bool = False
+    follow_symlinks: bool = False  # index: follow symlinks that lead outside the indexed folders (io/crawl.py)
     token: str | None = None  # REST API bearer token
     tags_per_image: int = 10  # top classes kept as an image's tags
     threads: int = 0  # inference threads (torch intra-op / ONNX Runtime); 0 = all cores
@@ -98,5 +102,12 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         return replace(settings, library=Path(settings.library).expanduser())
 
-    def decode_workers(self) -> int:
-        return self.workers or max(2, min(8, (os.cpu_count() or 2)))
+    def decode_workers(self, device: str = "cpu") -> int:
+        """Decoding threads: the setting, else every core beside a GPU model (there the CPU does nothing but
+        decode), else one per core up to 8 beside a CPU model (whose engine sleeps instead of spinning when
+        idle, so the cores stay busy with whichever is runnable)."""
+        if self.workers:
+            return self.workers
+        if device.startswith("cuda"):
+            return max(2, os.cpu_count() or 2)
+        return max(2, min(8, os.cpu_count() or 2))

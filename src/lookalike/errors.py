@@ -1,15 +1,37 @@
-"""User-facing errors: every one carries a single line that says what was wrong and what to do."""
+"""User-facing errors: every one carries a single line that says what was wrong and what to do.
+
+Exit statuses of the command line (README, ``lookalike --help``): 0 done; **2** a usage error (bad arguments or
+input: the command as given cannot be done, :class:`LookalikeError`); **1** a runtime failure (the disk is full,
+the library is read-only or corrupt, a folder is not a library, an unexpected error: :class:`RuntimeFailure`);
+**130** interrupted. :func:`explain_failure` turns the low-level errors of SQLite and the OS into one
+:class:`RuntimeFailure` line each.
+"""
 
 from __future__ import annotations
+
+import errno
+import sqlite3
+
+EXIT_USAGE = 2
+EXIT_RUNTIME = 1
+EXIT_INTERRUPTED = 130
 
 
 class LookalikeError(Exception):
     """Base class. ``str(err)`` is one line, fit to print to a user."""
 
     status = 400  # HTTP status the REST API answers with
+    exit_code = EXIT_USAGE  # status of the command line
 
     def __str__(self) -> str:  # keep messages on one line whatever was passed in
         return " ".join(super().__str__().split())
+
+
+class RuntimeFailure(LookalikeError):
+    """The command was fine, the environment failed it: disk full, read-only or corrupt library, ..."""
+
+    status = 503
+    exit_code = EXIT_RUNTIME
 
 
 class ImageError(LookalikeError):
@@ -34,3 +56,49 @@ class ModelMismatch(LookalikeError):
     """The index was built by another model than the one asked for."""
 
     status = 409
+
+
+_KEPT = "the index is consistent: what was written before stays, run the command again to go on"
+
+
+def explain_failure(err: BaseException, library: str = "the library") -> RuntimeFailure | None:
+    """One line for the failures a user can act on (SQLite and OS errors), looked for along the chain of
+    errors (a failed ROLLBACK after a full disk reports the full disk); None for anything else."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        found = _explain_one(err, library)
+        if found is not None:
+            return found
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return None
+
+
+def _explain_one(err: BaseException, library: str) -> RuntimeFailure | None:
+    if isinstance(err, RuntimeFailure):
+        return err
+    text = str(err).lower()
+    code = getattr(err, "errno", None)
+    if isinstance(err, sqlite3.Error) or isinstance(err, RuntimeError) or isinstance(err, OSError):
+        if "disk is full" in text or "no space left" in text or code == errno.ENOSPC:
+            return RuntimeFailure(f"the disk holding {library} is full: free some space; {_KEPT}")
+        if code == errno.EDQUOT or "quota" in text:
+            return RuntimeFailure(f"disk quota exceeded while writing {library}: free some space; {_KEPT}")
+        if code == errno.EFBIG or "file too large" in text:
+            return RuntimeFailure(f"a file in {library} reached the largest size allowed here; {_KEPT}")
+        if "readonly database" in text or "read-only" in text or code == errno.EROFS:
+            return RuntimeFailure(f"{library} is read-only: lookalike needs to write there (give a writable "
+                                  "--library, or copy the library somewhere writable)")
+        if "not a database" in text or "malformed" in text or "database corrupt" in text:
+            return RuntimeFailure(f"the database in {library} (lookalike.db) is corrupt: move it away and index "
+                                  "again, or restore a backup")
+        if "unable to open database" in text:
+            return RuntimeFailure(f"cannot open the database in {library}: check that the folder exists and "
+                                  "that you may write there")
+        if "database is locked" in text:
+            return RuntimeFailure(f"{library} is locked by another lookalike process: try again when it is done")
+        if "disk i/o error" in text or code == errno.EIO:
+            return RuntimeFailure(f"a disk error while using {library} (a full or failing disk?): {_KEPT}")
+        if isinstance(err, PermissionError):
+            return RuntimeFailure(f"permission denied: {err.filename or library}")
+    return None

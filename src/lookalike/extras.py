@@ -5,7 +5,7 @@ decoding threads, so OCR and face detection overlap with the model's batches.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -98,4 +98,4 @@ class Extras:
 
 
 def warn(path: str, error: str) -> None:
-    print(f"lookalike: extras failed on {path}: {error}", file=sys.stderr)
+    logging.getLogger("lookalike").warning("extras failed on %s: %s", path, error)

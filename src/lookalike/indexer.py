@@ -1,8 +1,10 @@
 """Indexing pipeline: crawl -> change detection -> read + decode + preprocess (threads, ahead of the model)
 -> batched inference -> store writes (one transaction per batch).
 
-Incremental: unchanged files (same size and mtime) are not read; a file whose content hash is already known
-is not re-embedded (a move or rename updates the path; a copy reuses the vectors); removed files are dropped.
+Incremental: unchanged files (same size and mtime) are not read; a changed file whose content is already
+known is not re-embedded (``decide``: touched in place, only size/mtime are updated; moved or renamed, the
+row follows it; copied, its vectors are reused); removed files are dropped. Messages go to the "lookalike"
+logger.
 A run killed at any point resumes: every committed batch stays, the rest is redone.
 """
 
@@ -12,17 +14,18 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import partial
+from typing import Literal, Protocol
 
 import numpy as np
 
 from lookalike.config import Settings
 from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
-from lookalike.io.crawl import FileEntry, crawl
+from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
@@ -114,11 +117,13 @@ class Indexer:
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
         t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
-        self._check_model()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
-        entries = list(crawl(roots, on_problem=lambda p, r: s.skipped.append((p, r))))
+        self._check_model()
+        walk = Crawl(roots, lambda p, r: s.skipped.append((p, r)), self.settings.follow_symlinks)
+        entries = list(walk)
         s.found = len(entries)
-        known = self.store.file_states(under=roots)
+        real_roots = [os.path.realpath(r) for r in roots]  # the crawl yields real paths
+        known = self.store.file_states(under=real_roots + walk.outside)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
         for e in entries:
@@ -137,12 +142,11 @@ class Indexer:
             s.interrupted = True
         if self.extras and not s.interrupted:
             try:
-                s.extras = self._backfill_extras(roots)
+                s.extras = self._backfill_extras(real_roots)
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
-            moved_ids = {st.id for sts in missing_by_sha.values() for st in sts if getattr(st, "_moved", False)}
-            gone = [st.id for st in missing.values() if st.id not in moved_ids and st.id not in self._moved]
+            gone = [st.id for st in missing.values() if st.id not in self._moved]
             if gone:
                 self.store.write(deletes=gone)
                 s.removed = len(gone)
@@ -174,9 +178,9 @@ class Indexer:
         pending_touches: list[Move] = []
         pending_copies: list[ImageRecord] = []
         done = 0
-        max_bytes = self.settings.max_file_mb * 1_000_000
         with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
-            for work in _prefetch(pool, todo, lambda e: self._read(e, max_bytes), ahead=self.settings.batch_size * 3):
+            read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras)
+            for work in _prefetch(pool, todo, read, ahead=self.settings.batch_size * 3):
                 done += 1
                 bar.update(1)
                 if self.on_progress:
@@ -185,39 +189,33 @@ class Indexer:
                 if work.error:
                     s.skipped.append((e.path, work.error))
                     continue
-                old = known.get(e.path)
-                if old and old.sha == work.sha:  # touched: same content
-                    pending_touches.append(Move(old.id, e.path, e.size, e.mtime))
+                d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
+                           lambda: self.store.by_sha([work.sha]).get(work.sha, []))
+                if d.action == "touch":
+                    pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime))
                     s.touched += 1
                     continue
-                move_from = next((st for st in missing_by_sha.get(work.sha, []) if st.id not in self._moved), None)
-                if move_from is not None and not old:
-                    self._moved.add(move_from.id)
-                    pending_moves.append(Move(move_from.id, e.path, e.size, e.mtime))
+                if d.action == "move":
+                    self._moved.add(d.sources[0].id)
+                    pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime))
                     s.moved += 1
                     continue
-                copy = self._copy_of(work, e)
+                copy = self._copy_of(work, e, d.sources) if d.action == "copy" else None
                 if copy is not None:
                     pending_copies.append(copy)
                     s.reused += 1
                     continue
-                if work.pixels is None:  # content known only after reading: decode now
-                    work = self._decode(work, max_bytes)
-                    if work.error:
-                        s.skipped.append((e.path, work.error))
-                        continue
-                batch.append(work)
+                batch.append(work)  # new content (or every copy's source vanished meanwhile): embed
                 if len(batch) >= self.settings.batch_size:
                     self._flush(batch, s, pending_moves, pending_touches, pending_copies)
                     batch, pending_moves, pending_touches, pending_copies = [], [], [], []
             self._flush(batch, s, pending_moves, pending_touches, pending_copies)
         bar.close()
 
-    def _copy_of(self, work: _Work, e: FileEntry) -> ImageRecord | None:
-        """A new path whose content is already indexed under another path: reuse its vectors."""
-        for st in self.store.by_sha([work.sha]).get(work.sha, []):
-            if st.path == e.path:
-                continue
+    def _copy_of(self, work: _Work, e: FileEntry, sources: Sequence[FileState]) -> ImageRecord | None:
+        """A new path whose content is already indexed under another path: reuse its vectors (from the first
+        source still there)."""
+        for st in sources:
             info = self.store.get([st.id])
             if not info:
                 continue
@@ -254,13 +252,6 @@ class Indexer:
         if records or moves or touches:
             self.store.write(upserts=records, moves=moves, touches=touches)
 
-    # -- decoding threads --------------------------------------------------------------------------------
-    def _read(self, e: FileEntry, max_bytes: int) -> _Work:
-        return prepare(e, self.model, self.settings, extras=self.extras)
-
-    def _decode(self, w: _Work, max_bytes: int, data: bytes | None = None) -> _Work:
-        return prepare(w.entry, self.model, self.settings, data, self.extras)
-
     # -- optional analyses on images indexed before --ocr/--faces was asked for --------------------------------
     def _backfill_extras(self, roots: Sequence[str]) -> int:
         """Run the asked-for analyses on indexed images below ``roots`` that lack them (in threads)."""
@@ -283,7 +274,7 @@ class Indexer:
             return image_id, path, self.extras.analyse(d, data)
 
         done = 0
-        with ThreadPoolExecutor(self.settings.decode_workers(), thread_name_prefix="extras") as pool:
+        with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="extras") as pool:
             for image_id, path, res in pool.map(analyse, sorted(todo.items())):
                 if res.error:
                     warn(path, res.error)
@@ -294,25 +285,42 @@ class Indexer:
 
 
 def decode_workers(settings: Settings, model: Model) -> int:
-    """Decoding threads: the setting, else one per core beside a CPU model (whose engine sleeps instead of
-    spinning when idle, so the cores stay busy with whichever is runnable), else every core beside a GPU
-    model (there the CPU does nothing but decode)."""
-    if settings.workers:
-        return settings.workers
-    if str(getattr(model, "device", "cpu")).startswith("cuda"):
-        return max(2, os.cpu_count() or 2)
-    return settings.decode_workers()
+    """Decoding threads beside ``model`` (the one policy: ``Settings.decode_workers`` on the model's device)."""
+    return settings.decode_workers(str(getattr(model, "device", "cpu")))
 
 
-def prepare(e: FileEntry, model: Model, settings: Settings, data: bytes | None = None,
-            extras: Extras | None = None) -> _Work:
+@dataclass(frozen=True)
+class Decision:
+    """What a run does with one changed file once its content hash is known."""
+
+    action: Literal["touch", "move", "copy", "embed"]
+    sources: tuple[FileState, ...] = ()  # touch: the file's own row; move: the vanished row; copy: candidates
+
+
+def decide(path: str, sha: str, old: FileState | None, vanished: Sequence[FileState], claimed: Container[int],
+           same_content: Callable[[], Sequence[FileState]]) -> Decision:
+    """Touch (same content at the same path: only size/mtime change), move (a path new to the index whose
+    content vanished from another path this run, not yet claimed by another move: the row moves, nothing is
+    embedded), copy (the content is indexed under another path: its vectors are reused) or embed. Pure but for
+    ``same_content``, the lookup of indexed rows with this content, called only when neither touch nor move."""
+    if old is not None and old.sha == sha:
+        return Decision("touch", (old,))
+    if old is None:
+        source = next((st for st in vanished if st.id not in claimed), None)
+        if source is not None:
+            return Decision("move", (source,))
+    copies = tuple(st for st in same_content() if st.path != path)
+    return Decision("copy", copies) if copies else Decision("embed")
+
+
+def prepare(e: FileEntry, model: Model, settings: Settings, extras: Extras | None = None) -> _Work:
     """Read, hash, decode (JPEG draft: DCT-scaled to just above the model's input), preprocess and
-    perceptual-hash one file (and run the asked-for ``extras``: OCR, faces). Thread-safe and GIL-light (Pillow, hashlib and numpy release the GIL), so it
-    runs in the decoding threads ahead of the model. Never raises: a bad file comes back with ``error``."""
+    perceptual-hash one file (and run the asked-for ``extras``: OCR, faces). Thread-safe and GIL-light
+    (Pillow, hashlib and numpy release the GIL), so it runs in the decoding threads ahead of the model.
+    Never raises: a bad file comes back with ``error``."""
     w = _Work(e)
     try:
-        if data is None:
-            data = read_file(e.path, settings.max_file_mb * 1_000_000)
+        data = read_file(e.path, settings.max_file_mb * 1_000_000, nofollow=True)
         d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels)
         w.sha = d.sha  # the one content hash, computed while decoding
         w.pixels = model.preprocess(d.image)

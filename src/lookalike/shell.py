@@ -36,6 +36,8 @@ ENV_HELP = {
     "LOOKALIKE_MAX_PIXELS": "decompression-bomb guard (pixels)",
     "LOOKALIKE_MAX_UPLOAD_MB": "largest uploaded or fetched query image",
     "LOOKALIKE_ALLOW_PRIVATE_URLS": "1: URL queries may fetch from private addresses",
+    "LOOKALIKE_FOLLOW_SYMLINKS": "1: index follows symlinks that lead outside the indexed folders",
+    "LOOKALIKE_MAX_FILE_MB": "largest image file read, in MB (default 200)",
     "LOOKALIKE_TOKEN": "the API token serve requires",
     "LOOKALIKE_INDEX_ROOTS": "folders the API may index (path-separator separated)",
     "LOOKALIKE_CORS_ORIGINS": "origins allowed to call the API, comma separated",

@@ -71,3 +71,58 @@ def test_unreadable_folder_reported() -> None:
     files, problems = out.stdout.strip().splitlines()
     assert str(ok) in files and "b.jpg" not in files
     assert "locked" in problems and "cannot read folder" in problems
+
+
+# -- hardening (issue 12): regular files only, a symlink policy, loops reported ------------------------------
+def _problems(roots: list[Path], **kw: object) -> tuple[list[str], dict[str, str]]:
+    problems: dict[str, str] = {}
+    got = [e.path for e in crawl(roots, on_problem=lambda p, r: problems.__setitem__(p, r), **kw)]  # type: ignore[arg-type]
+    return got, problems
+
+
+def test_fifo_and_device_skipped_with_a_reason(tmp_path: Path) -> None:
+    a = _touch(tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "x.jpg")
+    os.symlink("/dev/zero", tmp_path / "z.jpg")
+    got, problems = _problems([tmp_path], follow_symlinks=True)
+    assert got == [str(a)]
+    assert "FIFO" in problems[str(tmp_path / "x.jpg")]
+    assert "character device" in problems[str(tmp_path / "z.jpg")]
+    # named directly on the command line: refused the same way, nothing opened
+    got, problems = _problems([tmp_path / "x.jpg"])
+    assert got == [] and "FIFO" in problems[str(tmp_path / "x.jpg")]
+
+
+def test_symlink_loop_between_files_reported(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "b.jpg", tmp_path / "a.jpg")
+    os.symlink(tmp_path / "a.jpg", tmp_path / "b.jpg")
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "c.jpg")
+    got, problems = _problems([tmp_path])
+    assert got == []
+    assert problems[str(tmp_path / "a.jpg")] == problems[str(tmp_path / "b.jpg")] == "symlink loop: not followed"
+    assert "broken symlink" in problems[str(tmp_path / "c.jpg")]
+
+
+def test_symlinks_outside_the_roots_not_followed(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    inner = _touch(root / "real" / "a.jpg")
+    secret = _touch(outside / "secret.jpg")
+    _touch(outside / "deep" / "key.png")
+    os.symlink(secret, root / "leak.jpg")
+    os.symlink(outside / "deep", root / "leakdir")
+    os.symlink(inner, root / "alias.jpg")  # inside the root: followed, indexed once under its real path
+    got, problems = _problems([root])
+    assert got == [str(inner)]
+    assert "outside the indexed folders" in problems[str(root / "leak.jpg")]
+    assert "outside the indexed folders" in problems[str(root / "leakdir")]
+    walk = __import__("lookalike.io.crawl", fromlist=["Crawl"]).Crawl([root], follow_symlinks=True)
+    got = [e.path for e in walk]
+    assert got == [str(inner), str(secret), str(outside / "deep" / "key.png")]
+    assert walk.outside == [str(secret), str(outside / "deep")]
+
+
+def test_entries_carry_device_and_inode(tmp_path: Path) -> None:
+    a = _touch(tmp_path / "a.jpg")
+    (e,) = crawl([tmp_path])
+    st = os.stat(a)
+    assert (e.dev, e.ino, e.size) == (st.st_dev, st.st_ino, st.st_size)

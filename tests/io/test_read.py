@@ -164,3 +164,46 @@ def test_heic_and_avif(chelsea: Image.Image, fmt: str) -> None:
     d = decode(data)
     assert d.image.size == chelsea.size and d.image.mode == "RGB"
     assert abs(np.asarray(d.image).astype(float).mean() - np.asarray(chelsea).astype(float).mean()) < 8
+
+
+# -- hardening (issue 12): never block on a FIFO, never read more than the cap -------------------------------
+def test_fifo_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    from lookalike.io.read import read_file
+
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    out: list[BaseException] = []
+    t = threading.Thread(target=lambda: out.append(pytest.raises(ImageError, read_file, fifo).value), daemon=True)
+    t.start()
+    t.join(5)
+    if t.is_alive():  # unblock the reader before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("read_file blocked on a FIFO")
+    assert "FIFO" in str(out[0])
+
+
+def test_device_refused_and_size_cap(tmp_path: Path) -> None:
+    from lookalike.io.read import read_file
+
+    with pytest.raises(ImageError, match="character device"):
+        read_file("/dev/zero", max_bytes=None)
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff" * 5000)
+    with pytest.raises(ImageError, match="too large"):
+        read_file(big, max_bytes=4096)
+    assert len(read_file(big, max_bytes=5000)) == 5000
+
+
+def test_nofollow_refuses_a_swapped_in_symlink(tmp_path: Path) -> None:
+    import os
+
+    from lookalike.io.read import read_file
+
+    (tmp_path / "real.jpg").write_bytes(b"abc")
+    os.symlink(tmp_path / "real.jpg", tmp_path / "link.jpg")
+    assert read_file(tmp_path / "link.jpg") == b"abc"
+    with pytest.raises(ImageError, match="symlink"):
+        read_file(tmp_path / "link.jpg", nofollow=True)

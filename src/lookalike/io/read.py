@@ -6,16 +6,20 @@ corrupt data, decompression bomb, unreadable file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from lookalike.config import DEFAULT_MAX_FILE_MB
 from lookalike.errors import ImageError
+from lookalike.io.crawl import not_regular
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # we check pixel counts ourselves, with our own limit and message
@@ -56,14 +60,19 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def read_file(path: str | os.PathLike[str], max_bytes: int | None = None) -> bytes:
+def read_file(path: str | os.PathLike[str], max_bytes: int | None = None, *, nofollow: bool = False) -> bytes:
+    """The bytes of a regular file, never more than ``max_bytes`` (default: the ``max_file_mb`` setting).
+
+    The file is opened non-blocking (a FIFO must not hang the caller) and checked with ``fstat`` before a byte
+    is read: FIFOs, devices (``/dev/zero`` would never end) and sockets are refused. At most ``max_bytes + 1``
+    bytes are read, so a file that grows while it is read cannot fill memory either. ``nofollow``: refuse a
+    symlink in the last component (the indexer reads real paths; a file swapped for a link is not followed)."""
+    cap = DEFAULT_MAX_FILE_MB * 1_000_000 if max_bytes is None else int(max_bytes)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    if nofollow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "rb") as fh:
-            if max_bytes is not None:
-                size = os.fstat(fh.fileno()).st_size
-                if size > max_bytes:
-                    raise ImageError(f"file too large ({size // 1_000_000} MB > {max_bytes // 1_000_000} MB limit)")
-            return fh.read()
+        fd = os.open(path, flags)
     except PermissionError:
         raise ImageError("cannot read file: permission denied") from None
     except IsADirectoryError:
@@ -71,7 +80,42 @@ def read_file(path: str | os.PathLike[str], max_bytes: int | None = None) -> byt
     except FileNotFoundError:
         raise ImageError("no such file") from None
     except OSError as err:
+        if nofollow and err.errno == errno.ELOOP:
+            raise ImageError("the file became a symlink since it was found; not followed") from None
         raise ImageError(f"cannot read file: {err.strerror or err}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageError("is a folder, not an image file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError(not_regular(st.st_mode))
+        if st.st_size > cap:
+            raise ImageError(f"file too large ({_mb(st.st_size)} > {_mb(cap)} limit)")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as fh:
+            data = _read_at_most(fh, cap + 1)
+    except OSError as err:
+        raise ImageError(f"cannot read file: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise ImageError(f"file too large (it grew past the {_mb(cap)} limit while it was read)")
+    return data
+
+
+def _read_at_most(fh, n: int) -> bytes:  # type: ignore[no-untyped-def]
+    chunks, got = [], 0
+    while got < n:
+        chunk = fh.read(min(1 << 20, n - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _mb(n: int) -> str:
+    return f"{n // 1_000_000} MB" if n >= 1_000_000 else f"{n} bytes"
 
 
 def decode(data: bytes, *, min_side: int | None = 256, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:

@@ -46,7 +46,9 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
     feedback (``more_like``/``less_like``, search/concepts.py) re-ranks the list before the threshold."""
     if by not in SEARCH_BY:
         raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
-    limit = max(1, min(int(limit), MAX_LIMIT))
+    if int(limit) < 1:  # refused, not silently raised to 1 (the CLI and the API refuse it too)
+        raise LookalikeError(f"limit must be at least 1, not {limit}")
+    limit = min(int(limit), MAX_LIMIT)
     if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
         return _feedback_only(ctx, more_like, less_like, limit, threshold, filters)
     parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)

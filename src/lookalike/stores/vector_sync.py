@@ -14,7 +14,7 @@ is a chosen round number, not a measured optimum.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from lookalike.stores.vectors import VectorIndex, auto_kind
 if TYPE_CHECKING:
     from lookalike.stores.sqlite import SQLiteStore
 
+log = logging.getLogger("lookalike")
 INDEX_NAME = "vectors.index"  # the saved faiss index (derived data; rebuilt when missing or stale)
 SAVE_EVERY = 1000  # optimize() rewrites the saved index after this many changes (or 1% of it), not fewer
 
@@ -157,9 +158,9 @@ class LoggedIndex:
             n = len(idx)
             rebuilt = idx.needs_rebuild(n, self.kind())
             if rebuilt:
-                if progress:
-                    print(f"lookalike: building the vector index ({self.kind()}) over {n} vectors",
-                          file=sys.stderr)
+                # shown beside the progress bars; otherwise with -v
+                log.log(logging.WARNING if progress else logging.INFO,
+                        "building the vector index (%s) over %d vectors", self.kind(), n)
                 idx = self._build(idx.dim, idx.seq)
                 self.index = idx
             unsaved = int(self.store._all("SELECT COUNT(*) FROM vector_log WHERE seq > ?",

@@ -1,0 +1,169 @@
+"""The command line when things go wrong (issue 12): one line, the right exit status, nothing lost.
+
+Exit statuses: 2 usage (bad arguments or input), 1 runtime (disk full, read-only/corrupt library, not a
+library, unexpected errors), 130 interrupted. Every case runs the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lookalike.samples import copy_samples
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def cli(*args: str, library: Path | None = None, preexec=None, timeout: int = 300,  # type: ignore[no-untyped-def]
+        ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("LOOKALIKE_LIBRARY", None)
+    if library is not None:
+        env["LOOKALIKE_LIBRARY"] = str(library)
+    return subprocess.run([sys.executable, "-m", "lookalike.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=preexec)
+
+
+def one_line(out: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert out.returncode == code, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(("lookalike: error:", "lookalike ")), out.stderr
+    for w in words:
+        assert w in last, out.stderr
+
+
+@pytest.mark.parametrize("args", [["search", "cat", "--limit", "0"], ["search", "cat", "--limit", "-3"],
+                                  ["search", "cat", "--after", "2021-13-45"],
+                                  ["search", "cat", "--before", "2021-01-01xyz"],
+                                  ["dupes", "--after", "2021-02-30"], ["dupes", "--neighbours", "0"]])
+def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
+    out = cli(*args, library=tmp_path / "lib")
+    one_line(out, 2)
+    assert not (tmp_path / "lib").exists()
+
+
+@pytest.mark.parametrize("command", [["search", "cat"], ["info"], ["dupes"]])
+def test_a_missing_library_is_not_created(command: list[str], tmp_path: Path) -> None:
+    typo = tmp_path / "typo" / "path"
+    out = cli(*command, "--library", str(typo))
+    one_line(out, 2, "no lookalike library at", str(typo))
+    assert not typo.exists() and not typo.parent.exists()
+
+
+def test_index_of_only_missing_paths_is_an_error(tmp_path: Path) -> None:
+    out = cli("index", str(tmp_path / "nonexistent"), library=tmp_path / "lib")
+    one_line(out, 2, "nothing to index", "does not exist")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_a_folder_that_is_not_a_library(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    out = cli("index", str(photos), "--library", str(photos))
+    one_line(out, 1, "is not a lookalike library")
+    assert sorted(p.name for p in photos.iterdir()) == ["coffee.jpg"]  # nothing written among the photos
+    (tmp_path / "file").write_text("x")
+    one_line(cli("info", "--library", str(tmp_path / "file")), 1, "is a file, not a library folder")
+
+
+def test_a_corrupt_database(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "lookalike.db").write_bytes(os.urandom(8192))
+    one_line(cli("info", library=lib), 1, "lookalike.db", "not a lookalike database")
+    (lib / "lookalike.db").write_bytes(b"SQLite format 3\x00" + os.urandom(8192))  # the header, then garbage
+    one_line(cli("search", "cat", library=lib), 1, "is corrupt")
+
+
+def _file_size_limit(limit: int):  # type: ignore[no-untyped-def]
+    def pre() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail (EFBIG) as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return pre
+
+
+def test_disk_full_during_indexing_is_one_line_and_resumes(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["chelsea", "coffee", "astronaut", "rocket", "black_cat", "puppy"])
+    lib = tmp_path / "lib"
+    args = ("index", str(photos), "--engine", "torch", "--batch-size", "2", "--quiet", "--json")
+    out = cli(*args, library=lib, preexec=_file_size_limit(300_000))
+    one_line(out, 1, str(lib), "run the command again")
+    done = cli(*args, library=lib)  # the space is back: it resumes from what was committed
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["unchanged"] >= 2 and summary["unchanged"] + summary["indexed"] == 6
+    info = json.loads(cli("info", "--json", library=lib).stdout)
+    assert info["images"] == info["vectors"] == 6
+
+
+@pytest.mark.skipif(not shutil.which("setpriv") or os.geteuid() != 0, reason="needs root + setpriv to drop privileges")
+def test_a_read_only_library(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="lookalike-ro-", dir="/tmp"))
+    try:
+        photos, lib = base / "photos", base / "lib"
+        copy_samples(photos, ["coffee"])
+        assert cli("index", str(photos), "--engine", "torch", "--quiet", library=lib).returncode == 0
+        for p in [base, photos, lib, *photos.iterdir(), *lib.iterdir()]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)  # readable by everyone, writable by root only
+        copy_samples(photos, ["rocket"])
+        os.chmod(photos / "rocket.jpg", 0o644)
+
+        def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+            env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(lib), "HOME": str(base)}
+            return subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                                   sys.executable, "-m", "lookalike.cli", *args], env=env, capture_output=True,
+                                  text=True, timeout=300, cwd="/")
+
+        one_line(as_nobody("index", str(photos), "--engine", "torch", "--quiet"), 1, str(lib))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unexpected_errors_are_one_line_with_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike import cli as cli_module
+
+    def boom(args) -> int:  # type: ignore[no-untyped-def]
+        return {}["no such key"]  # a real bug: KeyError
+
+    def register(sub) -> None:  # type: ignore[no-untyped-def]
+        sub.add_parser("boom")
+        cli_module.COMMANDS["boom"] = boom
+
+    monkeypatch.setattr(cli_module, "_EXTENSIONS", [*cli_module._EXTENSIONS, register])
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert cli_module.main(["boom"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected error: KeyError" in err and "Traceback" not in err
+    report = Path(err.split("the full report is in ")[1].split(";")[0])
+    assert "Traceback" in report.read_text() and "no such key" in report.read_text()
+    assert cli_module.main(["boom", "--debug"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_names_with_newlines_are_quoted(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["chelsea", "coffee"])
+    odd = photos / "two\nlines.jpg"
+    (photos / "chelsea.jpg").rename(odd)
+    lib = tmp_path / "lib"
+    assert cli("index", str(photos), "--quiet", library=lib).returncode == 0
+    out = cli("search", str(photos / "coffee.jpg"), "--limit", "2", library=lib)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2  # one line per result
+    assert any("$'" + str(photos) + "/two\\nlines.jpg'" in line for line in lines)
+    d = json.loads(cli("search", str(photos / "coffee.jpg"), "--json", library=lib).stdout)
+    assert str(odd) in {r["path"] for r in d["results"]}  # JSON keeps the real name
