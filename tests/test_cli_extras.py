@@ -43,11 +43,11 @@ def test_face_search(cli_lib: tuple[Path, Path], capsys: pytest.CaptureFixture[s
 def test_ocr_words_and_explain(cli_lib: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     photos, lib = cli_lib
     rc, out, _ = run(capsys, "search", "--library", str(lib), "the", "page", "with", "markers", "--explain", "-n", "1")
-    assert rc == 0 and "page.jpg" in out and "signals: text" in out
+    assert rc == 0 and "page.jpg" in out and "text 1 hits" in out
     rc, out, _ = run(capsys, "search", "--library", str(lib), "kitty", "--explain", "-n", "1")
     assert "query became: tabby" in out and "chelsea.jpg" in out and "expanded with photos like ids" in out
     rc, out, _ = run(capsys, "search", "--library", str(lib), "sea", "--explain", "--no-expand", "-n", "1")
-    assert "seashore" in out and "by meaning" in out
+    assert "seashore (0.6, sea: meaning)" in out
 
 
 def test_combined_and_weights(cli_lib: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

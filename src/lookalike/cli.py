@@ -190,7 +190,7 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
     """What a query became, for people: classes (and how each was reached), signals, seeds, face."""
     lines = []
     if explain.get("classes"):
-        names = ", ".join(f"{c['name']} ({c['weight']}{', by meaning' if c.get('via') == ['meaning'] else ''})"
+        names = ", ".join(f"{c['name']} ({c['weight']}{', ' + ' + '.join(c['via']) if c.get('via') else ''})"
                           for c in explain["classes"][:10])
         lines.append(f"query became: {names}")
     if explain.get("unmatched"):
@@ -198,9 +198,11 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
                      + (" (mapped by the sentence model)" if explain.get("semantic") else ""))
     if explain.get("expanded_from"):
         lines.append(f"expanded with photos like ids {', '.join(map(str, explain['expanded_from']))}")
-    for t in explain.get("taught") or []:
-        prec = "" if t.get("precision") is None else f", estimated precision {t['precision']}"
-        lines.append(f"taught word: {t['word']} ({t['examples']} examples, {t['counter_examples']} counter-examples{prec})")
+    for name, t in (explain.get("terms") or {}).items():
+        if t.get("taught"):
+            prec = "" if t.get("precision") is None else f", estimated precision {t['precision']}"
+            lines.append(f"taught word: {name.split(':', 1)[-1]} ({t['examples']} examples, "
+                         f"{t['counter_examples']} counter-examples{prec})")
     if explain.get("feedback"):
         f = explain["feedback"]
         lines.append("re-ranked: more like " + (", ".join(f"id:{i}" for i in f["more_like"]) or "-")

@@ -29,7 +29,7 @@ from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
-from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move
+from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move, file_id
 
 log = logging.getLogger("lookalike")
 
@@ -126,17 +126,23 @@ class Indexer:
         known = self.store.file_states(under=real_roots + walk.outside)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
+        backfill: list[Move] = []  # unchanged files indexed before device/inode were recorded
         for e in entries:
             st = known.get(e.path)
-            if st and st.size == e.size and abs(st.mtime - e.mtime) < 1e-6:
+            fid = _fid(e)
+            if st and st.size == e.size and abs(st.mtime - e.mtime) < 1e-6 and st.ino in (None, fid[1]):
                 s.unchanged += 1
-            else:
+                if (st.dev, st.ino) != fid:  # recorded now (indexed before v3, or a device renumbered)
+                    backfill.append(Move(st.id, e.path, e.size, e.mtime, *fid))
+            else:  # new, changed, or another file (other inode) with the same size and mtime
                 todo.append(e)
         missing = {p: st for p, st in known.items() if p not in seen}
         missing_by_sha: dict[str, list[FileState]] = {}
         for st in missing.values():
             missing_by_sha.setdefault(st.sha, []).append(st)
         try:
+            if backfill:
+                self.store.write(touches=backfill)
             self._process(todo, known, missing_by_sha, s)
         except KeyboardInterrupt:
             s.interrupted = True
@@ -192,12 +198,12 @@ class Indexer:
                 d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
                            lambda: self.store.by_sha([work.sha]).get(work.sha, []))
                 if d.action == "touch":
-                    pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime))
+                    pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
                     s.touched += 1
                     continue
                 if d.action == "move":
                     self._moved.add(d.sources[0].id)
-                    pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime))
+                    pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
                     s.moved += 1
                     continue
                 copy = self._copy_of(work, e, d.sources) if d.action == "copy" else None
@@ -227,7 +233,7 @@ class Indexer:
             return ImageRecord(path=e.path, size=e.size, mtime=e.mtime, sha=work.sha, width=i.width, height=i.height,
                                embedding=emb, class_scores=cls, tags=list(i.tags),
                                texts={k: v for k, v in i.texts.items() if k != "description"},
-                               taken_at=i.taken_at, camera=i.camera, phash=i.phash)
+                               taken_at=i.taken_at, camera=i.camera, phash=i.phash, dev=_fid(e)[0], ino=_fid(e)[1])
         return None
 
     def _flush(self, batch: list[_Work], s: IndexSummary, moves: list[Move], touches: list[Move],
@@ -247,7 +253,8 @@ class Indexer:
                 records.append(ImageRecord(
                     path=w.entry.path, size=w.entry.size, mtime=w.entry.mtime, sha=w.sha, width=w.width,
                     height=w.height, embedding=enc.embeddings[j], class_scores=scores, tags=tags, texts=texts,
-                    taken_at=w.taken_at, camera=w.camera, phash=w.phash, faces=extra.faces, extras=extra.kinds))
+                    taken_at=w.taken_at, camera=w.camera, phash=w.phash, faces=extra.faces, extras=extra.kinds,
+                    dev=_fid(w.entry)[0], ino=_fid(w.entry)[1]))
             s.indexed += len(batch)
         if records or moves or touches:
             self.store.write(upserts=records, moves=moves, touches=touches)
@@ -282,6 +289,10 @@ class Indexer:
                 self.store.write_extras(image_id, res.kinds, res.texts, res.faces)
                 done += 1
         return done
+
+
+def _fid(e: FileEntry) -> tuple[int, int]:
+    return file_id(e.dev, e.ino)
 
 
 def decode_workers(settings: Settings, model: Model) -> int:

@@ -28,6 +28,7 @@ from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.notebook import NotebookView, search_sections
+from lookalike.search.concepts import ConceptTerms
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
 from lookalike.stores import open_store
@@ -103,6 +104,8 @@ class Library:
                 overrides["library"] = Path(overrides["library"])  # type: ignore[arg-type]
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
         self.settings = settings
+        # extra keyword term sources (taught concepts, named people): see search.keywords.TermSource
+        self.term_sources: list = [ConceptTerms(self.embed_files)]  # taught words (lookalike teach)
         self._owns_store = store is None
         for name, part in (("store", store), ("model", model), ("vocabulary", vocabulary)):
             if part is not None:

@@ -55,7 +55,7 @@ def test_four_examples_find_the_rest_of_their_kind_first(lib: Library, concept_p
     info = lib.teach("our place", rooms[:4])
     assert len(info["examples"]) == 4 and info["validation"]["folds"] == 4
     res = lib.search("our place", limit=12)
-    assert res.kind == "text" and res.explain["taught"][0]["word"] == "our place"
+    assert res.kind == "text" and res.explain["terms"]["concept:our place"]["words"] == ["our", "place"]
     top = paths(res)
     assert set(top[:4]) == set(rooms[:4])  # the examples themselves first
     held_out = set(rooms[4:])
@@ -118,7 +118,7 @@ def test_taught_word_combined_with_vocabulary_words(lib: Library, concept_photos
     other = concept_photos / "other"
     lib.teach("my pets", [str(other / "chelsea.jpg"), str(other / "black_cat.jpg")])
     res = lib.search("my pets guitar", limit=4)
-    assert res.explain["taught"][0]["word"] == "my pets" and res.explain.get("classes")
+    assert res.explain["terms"]["concept:my pets"]["taught"] and res.explain.get("classes")
     top = paths(res)
     assert str(other / "guitar.jpg") in top and {str(other / "chelsea.jpg"), str(other / "black_cat.jpg")} & set(top)
     assert all(0.0 <= r.score <= 1.0 for r in res.results)

@@ -130,10 +130,13 @@ def average_precision(ranked: Sequence[str], relevant: set[str]) -> float:
 
 def evaluate_keywords(library, labelled_root: str | os.PathLike[str], k: int = 10,  # type: ignore[no-untyped-def]
                       words: Sequence[str] | None = None, depth: int = 100, index: bool = True,
-                      **search_options: object) -> dict:
+                      synonyms: bool = False, **search_options: object) -> dict:
     """Per class word: precision@k and AP of ``library.search(text=word)`` restricted to the labelled set
     (``--folder labelled_root``); plus means over all words and over the generic ones (GENERIC).
-    ``search_options`` go to ``Library.search`` (e.g. ``expand=False`` for the baseline)."""
+    ``synonyms``: also every other word of :data:`lookalike.evaluation.sets.QUERIES` for the folder
+    (reported as "word (folder)"). ``search_options`` go to ``Library.search`` (e.g. ``expand=False``)."""
+    from lookalike.evaluation.sets import QUERIES
+
     root = Path(labelled_root).resolve()
     folders = labelled_folders(root)
     if index:
@@ -142,13 +145,16 @@ def evaluate_keywords(library, labelled_root: str | os.PathLike[str], k: int = 1
     unknown = [w for w in chosen if w not in folders]
     if unknown:
         raise LookalikeError(f"no folder for {', '.join(unknown)} in {root}")
+    asked = [(w, w, w) for w in chosen]
+    if synonyms:
+        asked += [(f"{q} ({w})", q, w) for w in chosen for q in QUERIES.get(w, ())[1:]]
     filters = Filters(folder=str(root))
     classes: dict[str, dict[str, object]] = {}
-    for word in chosen:
-        relevant = set(folders[word])
+    for label, word, folder in asked:
+        relevant = set(folders[folder])
         res = library.search(text=word, limit=max(k, depth), filters=filters, **search_options)
         ranked = [r.path for r in res.results]
-        classes[word] = {
+        classes[label] = {
             "precision": round(precision_at(ranked, relevant, k), 4),
             "ap": round(average_precision(ranked, relevant), 4),
             "relevant": len(relevant),
@@ -163,7 +169,8 @@ def evaluate_keywords(library, labelled_root: str | os.PathLike[str], k: int = 1
 
     images = sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     return {"k": k, "root": str(root), "images": images, "labelled": sum(len(v) for v in folders.values()),
-            "classes": classes, "mean": mean(chosen), "generic": mean([w for w in GENERIC if w in classes])}
+            "classes": classes, "mean": mean(chosen), "generic": mean([w for w in GENERIC if w in classes]),
+            "with_synonyms": mean(list(classes))}
 
 
 def default_set_dir() -> Path:

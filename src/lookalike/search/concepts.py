@@ -6,10 +6,10 @@ query's filters); each hit's score is the concept's probability ``sigmoid(|w| s 
 indexed after teaching are found as soon as they are indexed (nothing is stored per image, nothing to
 re-score): this scales with the vector index, not with the number of concepts x photos.
 
-A words query is split into taught words and the rest (:func:`split_taught`, longest phrase first):
-"rex on the beach" -> concept "rex" + the words "on the beach" for the vocabulary. The lists are fused by
-reciprocal rank; each result shows the lowest probability among the query's concepts (all of them hold
-for the photo), so ``--threshold`` keeps the photos every taught word of the query is likely to show.
+Taught words reach keyword searches as a term source of search/keywords.py (:class:`ConceptTerms`): a words
+query is split into taught words and the rest (:func:`split_taught`, longest phrase first): "rex on the
+beach" -> concept "rex" + the words "on the beach" for the vocabulary; keywords.py fuses the lists by
+reciprocal rank and shows each photo's higher probability (the concept's or the vocabulary's calibrated one).
 
 Relevance feedback (:func:`feedback`): the marked photos fit a quick concept on the fly (the same
 classifier as ``teach``: good marks against bad marks + a library sample; with bad marks only, the top of
@@ -20,7 +20,8 @@ bad-marked photos are dropped, and each result's score is the feedback model's p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+
 import numpy as np
 
 from lookalike.errors import LookalikeError, NotFound
@@ -92,33 +93,30 @@ def split_taught(text: str, taught: Sequence[str]) -> tuple[list[str], str]:
     return found, " ".join(t for t in rest if t)
 
 
-def taught_words(store, text: str, embed=None) -> tuple[list[ConceptRecord], str]:  # type: ignore[no-untyped-def]
-    """The taught words in a words query (re-fitted first after a model change), and the other words."""
-    from lookalike.search.teach import current
+class ConceptTerms:
+    """The term source (search/keywords.py ``TermSource``) of taught words: called with a words query, it
+    returns one list per taught word in it, scored by the concept's probability. ``embed`` re-embeds example
+    files when a concept must be re-fitted after a model change (Library.embed_files)."""
 
-    known = {c.word: c for c in store.concepts()}
-    if not known:
-        return [], text
-    found, rest = split_taught(text, list(known))
-    return [current(store, known[w], embed) for w in found], rest
+    def __init__(self, embed=None) -> None:  # type: ignore[no-untyped-def]
+        self.embed = embed
 
+    def __call__(self, text: str, store, filters: Filters | None, depth: int) -> list:  # type: ignore[no-untyped-def,type-arg]
+        from lookalike.search.keywords import TermHits
+        from lookalike.search.teach import current
 
-def taught_hits(store, concepts: Sequence[ConceptRecord], rest_hits: list[Hit] | None, k: int,  # type: ignore[no-untyped-def]
-                filters: Filters | None, explain: dict[str, object]) -> list[Hit]:
-    """A words query holding taught words: each concept's list (+ the other words' list, ``rest_hits``),
-    fused by reciprocal rank; scores are the lowest concept probability of each photo."""
-    depth = max(k * 3, 50) if len(concepts) > 1 or rest_hits is not None else k
-    lists = {f"concept:{c.word}": concept_hits(store, c, depth, filters) for c in concepts}
-    explain["taught"] = [{"word": c.word, "examples": sum(e.positive for e in c.examples),
-                          "counter_examples": sum(not e.positive for e in c.examples),
-                          "precision": c.validation.get("precision")} for c in concepts]
-    if rest_hits is not None:
-        lists["words"] = rest_hits
-    if len(lists) == 1:
-        return next(iter(lists.values()))
-    fused = rrf(lists)
-    probs = probabilities(store, [model_of(c) for c in concepts], [h.id for h in fused])
-    return [Hit(h.id, float(probs[h.id].min())) for h in fused if h.id in probs]
+        known = {c.word: c for c in store.concepts()}
+        if not known:
+            return []
+        found, _ = split_taught(text, list(known))
+        out = []
+        for word in found:
+            rec = current(store, known[word], self.embed)
+            out.append(TermHits(f"concept:{word}", tuple(word.split()), concept_hits(store, rec, depth, filters),
+                                {"taught": True, "examples": sum(e.positive for e in rec.examples),
+                                 "counter_examples": sum(not e.positive for e in rec.examples),
+                                 "precision": rec.validation.get("precision")}))
+        return out
 
 
 def _vectors_of(store, ids: Sequence[int], what: str) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -172,8 +170,3 @@ def explain_concept(rec: ConceptRecord) -> dict[str, object]:
             "counter_examples": [e.path for e in rec.examples if not e.positive],
             "model": {"name": rec.model, "version": rec.model_version, "dim": rec.dim},
             "validation": dict(rec.validation), "created_at": rec.created_at, "updated_at": rec.updated_at}
-
-
-def by_word(concepts: Sequence[ConceptRecord]) -> Mapping[str, ConceptRecord]:
-    return {c.word: c for c in concepts}
-

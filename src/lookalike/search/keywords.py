@@ -1,13 +1,20 @@
 """What a keyword or free-text query becomes: weighted ImageNet classes, then (optionally) visual neighbours.
 
-1. Lexical: :meth:`Vocabulary.match` (class names, WordNet synonyms and hypernyms: "cat", "fruit").
+1. Lexical: :meth:`Vocabulary.match` (class names, WordNet synonyms and hypernyms: "cat", "fruit"; and every
+   other WordNet noun through its parts, wholes, topics, broader kinds, gloss and meaning: "wheel",
+   "architecture", "windmill", see :mod:`lookalike.models.wordnet`).
 2. Semantic: the sentence model (:mod:`lookalike.models.text`) maps the query to its nearest class
-   descriptions ("kitty" -> tabby, tiger cat; "sea" -> seashore; "automobile" -> passenger car). It fills in
-   where the vocabulary has nothing, and adds a little to a lexical match.
+   descriptions ("kitty" -> tabby, tiger cat; "ocean waves" -> seashore). It is asked only for words that are
+   not WordNet nouns (their gloss was already read by it when the vocabulary was generated), or when the
+   vocabulary lacks the WordNet data, and adds a little to a lexical match.
 3. Visual-neighbour expansion (pseudo-relevance feedback): the most confident hits of the tag search are
    taken as examples; their mean embedding is searched for, and the two lists are fused. Photos the classifier
    labels with an object class (a cut-out fish tagged "envelope") still look like the confident fish.
+4. Extra term sources (:data:`TermSource`: taught concepts, named people) take the words they know and add
+   their own list, with their own per-image probabilities.
 
+The lists are fused by reciprocal rank (the order), and each result shows its calibrated probability of
+showing what was asked (:mod:`lookalike.search.calibration`; a term source's probability when that is higher).
 Every step is recorded in ``explain`` so a user can see what the query became.
 """
 
@@ -16,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,23 +84,33 @@ class ClassIndex:
 
     def nearest(self, text: str) -> dict[int, float]:
         """Class -> weight in (0, 1] for the classes nearest to ``text`` (empty when none is close)."""
-        sims = self.similarities(text)
-        order = np.argsort(-sims)[:SEM_MAX]
-        top = float(sims[order[0]])
-        if top < SEM_FLOOR:
-            return {}
-        cut = max(SEM_FLOOR, top - SEM_MARGIN)
-        out: dict[int, float] = {}
-        for i in order:
-            s = float(sims[i])
-            if s < cut:
-                break
-            out[int(i)] = round(0.5 + 0.5 * (s - cut) / max(top - cut, 1e-6), 4)
-        return out
+        return pick_nearest(self.similarities(text))
+
+    def nearest_many(self, texts: Sequence[str]) -> list[dict[int, float]]:
+        """:meth:`nearest` for many texts in one batch."""
+        q = self.model.encode(list(texts))
+        sims = (q @ self.embeddings.T).reshape(len(texts), -1, ROWS_PER_CLASS).max(axis=2)
+        return [pick_nearest(row) for row in sims]
 
     def sims_of(self, text: str, classes: Sequence[int]) -> dict[int, float]:
         sims = self.similarities(text)
         return {int(c): round(float(sims[c]), 3) for c in classes}
+
+
+def pick_nearest(sims: np.ndarray) -> dict[int, float]:
+    """Classes within SEM_MARGIN of the best similarity (above SEM_FLOOR, at most SEM_MAX), weighted 0.5-1."""
+    order = np.argsort(-sims)[:SEM_MAX]
+    top = float(sims[order[0]])
+    if top < SEM_FLOOR:
+        return {}
+    cut = max(SEM_FLOOR, top - SEM_MARGIN)
+    out: dict[int, float] = {}
+    for i in order:
+        s = float(sims[i])
+        if s < cut:
+            break
+        out[int(i)] = round(0.5 + 0.5 * (s - cut) / max(top - cut, 1e-6), 4)
+    return out
 
 
 def _shipped_embeddings(texts: Sequence[str]) -> np.ndarray | None:
@@ -126,12 +143,17 @@ class QueryTerms:
     semantic: dict[int, float] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)  # words the vocabulary does not know
     semantic_used: bool = False
+    how: dict[int, str] = field(default_factory=dict)  # class -> "term: relation" of its lexical weight
 
     def explain(self, vocab: Vocabulary, limit: int = 25) -> list[dict[str, object]]:
+        """The heaviest classes, each with ``via``: the term and WordNet relation that reached it
+        ("wheel: part of", "dog: kind", "cat: name") and/or "meaning" (the sentence model)."""
         out = []
         for c, w in sorted(self.weights.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
             d = vocab.describe(c)
-            via = [s for s, src in (("words", self.lexical), ("meaning", self.semantic)) if c in src]
+            via = [self.how.get(c, "words")] if c in self.lexical else []
+            if c in self.semantic:
+                via.append("meaning")
             out.append({"index": c, "name": d["name"], "wnid": d["wnid"], "weight": round(w, 3), "via": via})
         return out
 
@@ -142,15 +164,20 @@ def content_words(text: str) -> list[str]:
 
 def map_query(text: str, vocab: Vocabulary, semantic: bool | None = None) -> QueryTerms:
     """``text`` -> weighted classes. ``semantic``: use the sentence model (None = when it is installed)."""
-    lexical = vocab.match(text)
+    explained = vocab.match_explained(text)
+    lexical = {c: w for c, (w, _) in explained.items()}
     words = content_words(text)
     unmatched = [w for w in words if not vocab.match(w)]
-    terms = QueryTerms(text, dict(lexical), lexical=lexical, unmatched=unmatched)
+    terms = QueryTerms(text, dict(lexical), lexical=lexical, unmatched=unmatched,
+                       how={c: how for c, (_, how) in explained.items()})
     use = semantic_available() if semantic is None else semantic
     if not use or not words:
         return terms
-    if lexical and max(lexical.values()) >= STRONG_LEXICAL and not unmatched:
-        return terms  # every word is a class name, synonym or near hypernym: the vocabulary knows best
+    if lexical and not unmatched and (max(lexical.values()) >= STRONG_LEXICAL or vocab.lexicon is not None):
+        # every word is a class name, synonym or near hypernym, or a WordNet noun (whose gloss the sentence
+        # model already read, in scripts/gen_wordnet.py): the vocabulary knows best. The model on a bare
+        # word is worse than on its gloss ("windmill" alone lands on the kite, a bird of prey).
+        return terms
     sem = class_index().nearest(" ".join(words))
     if not sem:
         return terms
@@ -183,32 +210,104 @@ def visual_expansion(store: SearchStore, seeds: Sequence[Hit], k: int, filters: 
     return [h for h in hits if h.score >= EXPAND_MIN_SIM], chosen
 
 
-def keyword_hits(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,  # type: ignore[no-untyped-def]
-                 explain: dict[str, object], *, expand: bool = True, semantic: bool | None = None) -> list[Hit]:
-    """Ranked hits of a words query: tag search over the classes the query became, full-text search over the
-    images' texts (OCR, descriptions, captions), and the visual neighbours of the confident tag hits; fused by
-    reciprocal rank. ``explain`` receives the classes (and how each was reached), the signals and the seeds."""
+@dataclass
+class TermHits:
+    """What an extra term source (taught concepts, named people) made of a query: the words it took, and
+    its images best first with ``Hit.score`` = P(the image shows it) in [0, 1]."""
+
+    name: str  # e.g. "concept:rex"; names the fused list and appears in explain["signals"]
+    words: tuple[str, ...]  # normalised query words it consumed (the vocabulary does not see them)
+    hits: list[Hit]
+    explain: dict[str, object] = field(default_factory=dict)
+
+
+# A term source is called with (query text, store, filters, depth) and returns the TermHits it recognises
+# (none: []). search/signals.py passes the library's sources (Library.term_sources) to keyword_hits.
+TermSource = Callable[[str, object, "Filters | None", int], Sequence[TermHits]]
+
+
+@dataclass
+class Candidates:
+    """A words query's fused candidates (best first, RRF scores) and each one's calibrated probability."""
+
+    fused: list[Hit]
+    probability: dict[int, float]
+    features: dict[int, np.ndarray]
+    terms: QueryTerms | None
+
+
+def keyword_candidates(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,
+                       explain: dict[str, object], *, expand: bool = True, semantic: bool | None = None,
+                       sources: Sequence[TermSource] = ()) -> Candidates:
+    """Tag search over the classes the query became, full-text search over the images' texts (OCR,
+    descriptions, captions), the visual neighbours of the confident tag hits, and the lists of any extra term
+    sources; fused by reciprocal rank. Every candidate gets the features of :mod:`.calibration` and a
+    probability (a term source's own probability when higher). ``explain`` receives the classes (and how
+    each was reached), the signals and the seeds."""
+    from lookalike.search.calibration import calibrator, features
     from lookalike.search.fuse import rrf
 
-    terms = map_query(text, vocab, semantic)
-    explain["classes"] = terms.explain(vocab)
-    explain["semantic"] = terms.semantic_used
-    if terms.unmatched:
-        explain["unmatched"] = terms.unmatched
     depth = max(limit * 2, 50)
     lists: dict[str, list[Hit]] = {}
-    if terms.weights:
-        lists["tags"] = store.tag_search(terms.weights, depth, filters)
-    lists["text"] = store.text_search(text, depth, filters)
-    if expand and lists.get("tags"):
-        visual, seeds = visual_expansion(store, lists["tags"], depth, filters)
-        if visual:
-            lists["visual"] = visual
-            explain["expanded_from"] = seeds
+    extra: dict[int, float] = {}
+    remaining = text
+    for source in sources:
+        for th in source(text, store, filters, depth):
+            lists[th.name] = list(th.hits)
+            explain.setdefault("terms", {})[th.name] = {"words": list(th.words), **th.explain}  # type: ignore[index]
+            for h in th.hits:
+                extra[h.id] = max(extra.get(h.id, 0.0), float(h.score))
+            taken = set(th.words)
+            remaining = " ".join(w for w in normalize(remaining).split() if w not in taken)
+    terms = map_query(remaining, vocab, semantic) if remaining.strip() else None
+    if terms is not None:
+        explain["classes"] = terms.explain(vocab)
+        explain["semantic"] = terms.semantic_used
+        if terms.unmatched:
+            explain["unmatched"] = terms.unmatched
+        if terms.weights:
+            lists["tags"] = store.tag_search(terms.weights, depth, filters)
+        lists["text"] = store.text_search(remaining, depth, filters)
+        if expand and lists.get("tags"):
+            visual, seeds = visual_expansion(store, lists["tags"], depth, filters)
+            if visual:
+                lists["visual"] = visual
+                explain["expanded_from"] = seeds
     lists = {k: v for k, v in lists.items() if v}
     explain["signals"] = {k: len(v) for k, v in lists.items()}
     if not lists:
-        return []
-    if len(lists) == 1:
-        return next(iter(lists.values()))
-    return rrf(lists, {"tags": 1.0, "text": 1.0, "visual": EXPAND_WEIGHT})
+        return Candidates([], {}, {}, terms)
+    fused = rrf(lists, {"visual": EXPAND_WEIGHT})
+    ids = [h.id for h in fused]
+    mass = _mass(store, ids, terms.weights if terms else {}, lists)
+    wmax = max(terms.weights.values()) if terms and terms.weights else 0.0
+    x = features(mass, wmax)
+    p = calibrator().probability(x) if terms is not None else np.zeros(len(ids))
+    prob = {i: round(max(float(pi), extra.get(i, 0.0)), 6) for i, pi in zip(ids, p)}
+    explain["score"] = "probability"
+    return Candidates(fused, prob, {i: x[k] for k, i in enumerate(ids)}, terms)
+
+
+def _mass(store: SearchStore, ids: list[int], weights: dict[int, float], lists: dict[str, list[Hit]]) -> np.ndarray:
+    """Each candidate's class mass over the query's weights, from its full class probabilities (from the
+    tag list's scores, over the top tags only, when the store cannot give every vector)."""
+    if not ids or not weights:
+        return np.zeros(len(ids))
+    _, cls = store.vectors(ids)
+    if cls is not None and len(cls) == len(ids):
+        w = np.zeros(cls.shape[1], np.float32)
+        for c, v in weights.items():
+            w[c] = v
+        return cls.astype(np.float32) @ w
+    tag = {h.id: h.score for h in lists.get("tags", ())}
+    return np.array([tag.get(i, 0.0) for i in ids])
+
+
+def keyword_hits(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,
+                 explain: dict[str, object], *, expand: bool = True, semantic: bool | None = None,
+                 sources: Sequence[TermSource] = ()) -> list[Hit]:
+    """Ranked hits of a words query (:func:`keyword_candidates`): in fused order, each scored with its
+    calibrated probability of showing what was asked."""
+    cands = keyword_candidates(store, vocab, text, limit, filters, explain, expand=expand, semantic=semantic,
+                               sources=sources)
+    return [Hit(h.id, cands.probability[h.id]) for h in cands.fused]

@@ -42,7 +42,6 @@ class SearchContext(Protocol):
     vocabulary: Any
 
     def check_model(self) -> None: ...
-    def embed_files(self, paths: Any) -> np.ndarray: ...
     def query_vectors(self, q: Query) -> tuple[np.ndarray, np.ndarray | None]: ...
     def load_query(self, q: Query, min_side: int | None) -> Any: ...
 
@@ -55,23 +54,20 @@ class Signal:
 
 def keyword_signal(ctx: SearchContext, text: str, limit: int, filters: Filters | None, *, expand: bool = True,
                    semantic: bool | None = None) -> Signal:
-    from lookalike.search.concepts import taught_words
     from lookalike.search.keywords import keyword_hits
 
     explain: dict[str, object] = {}
-    taught, rest = taught_words(ctx.store, text, ctx.embed_files)  # the user's taught words first
-    if taught:
-        from lookalike.search.concepts import taught_hits
-
-        rest_hits = keyword_hits(ctx.store, ctx.vocabulary, rest, max(limit * 3, 50), filters, explain,
-                                 expand=expand, semantic=semantic) if rest else None
-        return Signal(taught_hits(ctx.store, taught, rest_hits, limit, filters, explain), explain)
-    hits = keyword_hits(ctx.store, ctx.vocabulary, text, limit, filters, explain, expand=expand, semantic=semantic)
+    hits = keyword_hits(ctx.store, ctx.vocabulary, text, limit, filters, explain, expand=expand, semantic=semantic,
+                        sources=getattr(ctx, "term_sources", ()))
     tower = text_embedding_signal(ctx, text, limit, filters)
     explain.update(tower.explain)
     if not tower.hits:
         return Signal(hits, explain)
-    return Signal(rrf({"keywords": hits, "text_embedding": tower.hits}) if hits else tower.hits, explain)
+    if not hits:
+        return Signal(tower.hits, explain)
+    # fused order; the score shown stays the keyword probability (the text tower's cosine where there is none)
+    shown = {h.id: h.score for h in tower.hits} | {h.id: h.score for h in hits}
+    return Signal([Hit(h.id, shown[h.id]) for h in rrf({"keywords": hits, "text_embedding": tower.hits})], explain)
 
 
 def text_embedding_signal(ctx: SearchContext, text: str, limit: int, filters: Filters | None) -> Signal:

@@ -14,15 +14,17 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import email.utils
 import logging
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,7 +34,7 @@ from lookalike import __version__
 from lookalike.config import DUPES_METHODS, Settings
 from lookalike.errors import LookalikeError, TooLarge
 from lookalike.library import Library, SearchResult
-from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, check_unchanged, media_type
+from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
 from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots, resolve_index_folder, token_ok
 from lookalike.server.jobs import IndexJobs
 from lookalike.stores.base import Filters
@@ -229,10 +231,12 @@ class _Api:
                response_class=FileResponse)
         def original(image_id: ImageId) -> Response:
             info = self.lib.get(image_id)
-            st = check_unchanged(info)
-            return FileResponse(info.path, media_type=media_type(info.path), stat_result=st,
-                                filename=os.path.basename(info.path), content_disposition_type="inline",
-                                headers={"Cache-Control": "private, max-age=3600"})
+            body, st = stream_indexed(info)  # no symlink followed; the very file indexed (device, inode, ...)
+            name = urllib.parse.quote(os.path.basename(info.path))
+            return StreamingResponse(body, media_type=media_type(info.path), headers={
+                "Content-Length": str(st.st_size), "Content-Disposition": f"inline; filename*=utf-8''{name}",
+                "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True),
+                "Cache-Control": "private, max-age=3600"})
 
         @r.get("/folders", tags=["library"], summary="Folders that hold indexed images, with counts")
         def folders() -> dict[str, Any]:

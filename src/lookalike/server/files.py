@@ -1,22 +1,30 @@
 """Files the REST API hands out: thumbnails (made once, cached in the library folder) and original images.
 
-Both are reached only through an indexed image's id, never through a path a client sends, and both refuse a
-file that has vanished or changed on disk since it was indexed.
+Both are reached only through an indexed image's id, never through a path a client sends, and both hand out
+only **the very file that was indexed**: :func:`open_indexed` opens the stored path without following any
+symlink (an ``openat`` walk from ``/``, ``O_NOFOLLOW`` on every component, the last one ``O_NONBLOCK``), then
+checks what it opened with ``fstat``: a regular file with the device, inode, size and mtime recorded when it
+was indexed. A photo swapped for a symlink to a private key padded to the same size and mtime, a folder on the
+way swapped for a link, a FIFO or a device put in its place: all refused (409, re-index), and the bytes sent
+are read from that checked descriptor, so nothing can be swapped in between the check and the read.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
 
 from lookalike.errors import LookalikeError, NotFound
-from lookalike.io.read import load, read_file
-from lookalike.stores.base import ImageInfo
+from lookalike.io.crawl import file_kind
+from lookalike.io.read import load
+from lookalike.stores.base import ImageInfo, file_id
 
 THUMB_SIZES = (128, 256, 512)
 DEFAULT_THUMB = 256
@@ -37,19 +45,88 @@ def media_type(path: str) -> str:
     return MEDIA_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
 
 
-def check_unchanged(info: ImageInfo) -> os.stat_result:
-    """The file's stat if it is still the regular file that was indexed (same size and mtime)."""
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_nofollow(path: str) -> int:
+    """A descriptor of ``path`` opened without following a symlink in any component (``OSError`` if one is)."""
+    parts = [p for p in path.split(os.sep) if p]
+    if not os.path.isabs(path) or not parts or any(p in (".", "..") for p in parts):
+        raise OSError(errno.EINVAL, "not an absolute, normalised path")
+    fd = os.open(os.sep, _DIR_FLAGS)
     try:
-        st = os.stat(info.path)
+        for part in parts[:-1]:
+            nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        return os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def open_indexed(info: ImageInfo) -> tuple[int, os.stat_result]:
+    """An open descriptor of the file ``info`` describes, and its stat, if it is still that very file."""
+    changed = f"image {info.id} is no longer the file that was indexed ({info.path})"
+    try:
+        fd = open_nofollow(info.path)
     except FileNotFoundError:
         raise NotFound(f"image {info.id} is no longer on disk ({info.path}); re-index its folder") from None
     except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+            raise FileChanged(f"{changed}: a symlink is on its path now; re-index its folder") from None
         raise NotFound(f"image {info.id} cannot be read: {err.strerror or err}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise NotFound(f"image {info.id} is no longer a regular file ({info.path})")
-    if st.st_size != info.size or abs(st.st_mtime - info.mtime) > 1e-6:
-        raise FileChanged(f"image {info.id} changed on disk since it was indexed ({info.path}); re-index its folder")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileChanged(f"{changed}: it is {file_kind(st.st_mode)} now; re-index its folder")
+        if info.ino is not None and file_id(st.st_dev, st.st_ino) != (info.dev, info.ino):
+            raise FileChanged(f"{changed}: another file is in its place; re-index its folder")
+        if st.st_size != info.size or abs(st.st_mtime - info.mtime) > 1e-6:
+            raise FileChanged(f"image {info.id} changed on disk since it was indexed ({info.path}); re-index its folder")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def check_unchanged(info: ImageInfo) -> os.stat_result:
+    """The file's stat if it is still the regular file that was indexed (see :func:`open_indexed`)."""
+    fd, st = open_indexed(info)
+    os.close(fd)
     return st
+
+
+def read_indexed(info: ImageInfo, max_bytes: int) -> bytes:
+    """The bytes of the indexed file (checked by :func:`open_indexed`), at most ``max_bytes``."""
+    fd, st = open_indexed(info)
+    try:
+        if st.st_size > max_bytes:
+            raise LookalikeError(f"image {info.id} is larger than the {max_bytes // 1_000_000} MB limit")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(max_bytes + 1)[:max_bytes]
+    finally:
+        os.close(fd)
+
+
+def stream_indexed(info: ImageInfo, chunk: int = 1 << 16) -> tuple[Iterator[bytes], os.stat_result]:
+    """The indexed file's bytes in chunks, read from the checked descriptor (closed at the end), and its stat."""
+    fd, st = open_indexed(info)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            left = st.st_size
+            while left > 0:
+                data = os.read(fd, min(chunk, left))
+                if not data:
+                    break
+                left -= len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+    return chunks(), st
 
 
 class Thumbnails:
@@ -72,8 +149,7 @@ class Thumbnails:
         target = self.path(info, size)
         if target.is_file():
             return target
-        check_unchanged(info)
-        image = load(read_file(info.path, self.max_bytes), min_side=size, max_pixels=self.max_pixels).image
+        image = load(read_indexed(info, self.max_bytes), min_side=size, max_pixels=self.max_pixels).image
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -20,6 +20,13 @@ class FileState:
     size: int
     mtime: float
     sha: str
+    dev: int | None = None  # st_dev, st_ino as indexed (signed 64-bit, see file_id); None: indexed before v3
+    ino: int | None = None
+
+
+def file_id(dev: int, ino: int) -> tuple[int, int]:
+    """(st_dev, st_ino) as the signed 64-bit integers both databases hold (values past 2**63 wrap)."""
+    return tuple(v - (1 << 64) if v >= (1 << 63) else v for v in (int(dev), int(ino)))  # type: ignore[return-value]
 
 
 @dataclass
@@ -41,6 +48,8 @@ class ImageRecord:
     phash: str | None = None
     faces: list["FaceRecord"] = field(default_factory=list)  # detected faces (index --faces)
     extras: tuple[str, ...] = ()  # optional analyses that ran on this image ("ocr", "faces")
+    dev: int | None = None  # the file's st_dev and st_ino (file_id): the server hands out only this very file
+    ino: int | None = None
 
     @property
     def folder(self) -> str:
@@ -61,6 +70,8 @@ class Move:
     path: str
     size: int
     mtime: float
+    dev: int | None = None  # file_id of the file now at ``path``
+    ino: int | None = None
 
 
 @dataclass
@@ -78,6 +89,8 @@ class ImageInfo:
     taken_at: str | None = None
     camera: str | None = None
     phash: str | None = None
+    dev: int | None = None  # file_id as indexed; None for images indexed before schema v3
+    ino: int | None = None
     tags: list[tuple[int, float]] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
 

@@ -135,7 +135,8 @@ def _record(i: ImageInfo, emb: np.ndarray, cls: np.ndarray | None, faces: list[F
             extras: tuple[str, ...]) -> ImageRecord:
     return ImageRecord(path=i.path, size=i.size, mtime=i.mtime, sha=i.sha, width=i.width, height=i.height,
                        embedding=emb, class_scores=cls, tags=list(i.tags), texts=dict(i.texts),
-                       taken_at=i.taken_at, camera=i.camera, phash=i.phash, faces=faces, extras=extras)
+                       taken_at=i.taken_at, camera=i.camera, phash=i.phash, faces=faces, extras=extras,
+                       dev=i.dev, ino=i.ino)
 
 
 def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = frozenset(), batch: int = 500) -> None:  # type: ignore[assignment]

@@ -108,7 +108,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (image_id, kind)
     );
     """,
-    # 3: taught words (lookalike teach; stores/concept_sql.py)
+    # 3: the device and inode of each indexed file: the server serves only the very file that was indexed
+    """
+    ALTER TABLE lookalike.images ADD COLUMN dev bigint, ADD COLUMN ino bigint;
+    """,
+    # 4: taught words (lookalike teach; stores/concept_sql.py)
     """
     CREATE TABLE lookalike.concepts (
         word text PRIMARY KEY,
@@ -324,24 +328,25 @@ class PostgresStore(PostgresSearch, ConceptSQL, SQLReads):
         now = time.time()
         for m in moves:
             c.execute(f"DELETE FROM {SCHEMA}.images WHERE path = %s AND id <> %s", (m.path, m.id))
-            c.execute(f"UPDATE {SCHEMA}.images SET path = %s, folder = %s, size = %s, mtime = %s WHERE id = %s",
-                      (m.path, folder_of(m.path), m.size, m.mtime, m.id))
+            c.execute(f"UPDATE {SCHEMA}.images SET path = %s, folder = %s, size = %s, mtime = %s, dev = %s, ino = %s "
+                      "WHERE id = %s", (m.path, folder_of(m.path), m.size, m.mtime, m.dev, m.ino, m.id))
         if touches:
-            c.cursor().executemany(f"UPDATE {SCHEMA}.images SET size = %s, mtime = %s WHERE id = %s",
-                          [(t.size, t.mtime, t.id) for t in touches])
+            c.cursor().executemany(f"UPDATE {SCHEMA}.images SET size = %s, mtime = %s, dev = %s, ino = %s WHERE id = %s",
+                          [(t.size, t.mtime, t.dev, t.ino, t.id) for t in touches])
         if deletes:
             c.execute(f"DELETE FROM {SCHEMA}.images WHERE id = ANY(%s)", ([int(i) for i in deletes],))
         if not records:
             return
         cols = list(zip(*[(r.path, r.folder, int(r.size), float(r.mtime), r.sha, int(r.width), int(r.height),
-                           r.taken_at, r.camera, r.phash) for r in records]))
+                           r.taken_at, r.camera, r.phash, r.dev, r.ino) for r in records]))
         rows = c.execute(
             f"INSERT INTO {SCHEMA}.images (path, folder, size, mtime, sha, width, height, taken_at, camera, phash, "
-            "indexed_at) SELECT u.*, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[], %s::text[], "
-            "%s::int[], %s::int[], %s::text[], %s::text[], %s::text[]) AS u "
+            "dev, ino, indexed_at) SELECT u.*, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[], "
+            "%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[]) AS u "
             "ON CONFLICT (path) DO UPDATE SET folder = EXCLUDED.folder, size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
             "sha = EXCLUDED.sha, width = EXCLUDED.width, height = EXCLUDED.height, taken_at = EXCLUDED.taken_at, "
-            "camera = EXCLUDED.camera, phash = EXCLUDED.phash, indexed_at = EXCLUDED.indexed_at RETURNING id, path",
+            "camera = EXCLUDED.camera, phash = EXCLUDED.phash, dev = EXCLUDED.dev, ino = EXCLUDED.ino, "
+            "indexed_at = EXCLUDED.indexed_at RETURNING id, path",
             (now, *[list(col) for col in cols])).fetchall()
         ids = {path: int(i) for i, path in rows}
         id_list = list(ids.values())

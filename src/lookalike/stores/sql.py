@@ -31,7 +31,7 @@ from lookalike.stores.base import (
 
 T = TypeVar("T")
 Query = Callable[[str, Sequence[object]], list[tuple]]
-IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, camera, phash"
+IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, camera, phash, dev, ino"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -174,7 +174,7 @@ class SQLReads:
         return int(self._run(lambda q: q(self.dialect.sql("SELECT COUNT(*) FROM {t}images"), ()), primary=True)[0][0])
 
     def file_states(self, under: Sequence[str] | None = None) -> dict[str, FileState]:
-        sql = self.dialect.sql("SELECT id, path, size, mtime, sha FROM {t}images WHERE {under}")
+        sql = self.dialect.sql("SELECT id, path, size, mtime, sha, dev, ino FROM {t}images WHERE {under}")
         return {r[1]: FileState(*r) for r in self._run(lambda q: self._under(q, sql, (), under), primary=True)}
 
     def _under(self, q: Query, sql: str, args: Sequence[object], under: Sequence[str] | None) -> list[tuple]:

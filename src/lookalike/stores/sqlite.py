@@ -85,7 +85,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (image_id, kind)
     ) WITHOUT ROWID;
     """,
-    # 3: taught words (lookalike teach; stores/concept_sql.py)
+    # 3: the device and inode of each indexed file: the server serves only the very file that was indexed
+    """
+    ALTER TABLE images ADD COLUMN dev INTEGER;
+    ALTER TABLE images ADD COLUMN ino INTEGER;
+    """,
+    # 4: taught words (lookalike teach; stores/concept_sql.py)
     """
     CREATE TABLE concepts (
         word TEXT PRIMARY KEY,
@@ -187,10 +192,11 @@ class SQLiteStore(ConceptSQL, SQLReads):
         with self._tx() as c:
             for m in moves:
                 c.execute("DELETE FROM images WHERE path = ? AND id != ?", (m.path, m.id))
-                c.execute("UPDATE images SET path = ?, folder = ?, size = ?, mtime = ? WHERE id = ?",
-                          (m.path, folder_of(m.path), m.size, m.mtime, m.id))
+                c.execute("UPDATE images SET path = ?, folder = ?, size = ?, mtime = ?, dev = ?, ino = ? WHERE id = ?",
+                          (m.path, folder_of(m.path), m.size, m.mtime, m.dev, m.ino, m.id))
             for t in touches:
-                c.execute("UPDATE images SET size = ?, mtime = ? WHERE id = ?", (t.size, t.mtime, t.id))
+                c.execute("UPDATE images SET size = ?, mtime = ?, dev = ?, ino = ? WHERE id = ?",
+                          (t.size, t.mtime, t.dev, t.ino, t.id))
             if deletes:
                 for chunk in batched(list(deletes), 500):
                     q = ",".join("?" * len(chunk))
@@ -199,11 +205,12 @@ class SQLiteStore(ConceptSQL, SQLReads):
                     c.executemany("INSERT INTO vector_log(image_id, op) VALUES (?, 'del')", [(i,) for i in chunk])
             for r in upserts:
                 row = c.execute("SELECT id FROM images WHERE path = ?", (r.path,)).fetchone()
-                values = (r.folder, r.size, r.mtime, r.sha, r.width, r.height, r.taken_at, r.camera, r.phash, now)
+                values = (r.folder, r.size, r.mtime, r.sha, r.width, r.height, r.taken_at, r.camera, r.phash, now,
+                          r.dev, r.ino)
                 if row:
                     image_id = row[0]
                     c.execute("UPDATE images SET folder=?, size=?, mtime=?, sha=?, width=?, height=?, taken_at=?, "
-                              "camera=?, phash=?, indexed_at=? WHERE id=?", (*values, image_id))
+                              "camera=?, phash=?, indexed_at=?, dev=?, ino=? WHERE id=?", (*values, image_id))
                     c.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
                     # a user's description survives a re-index of the file; derived texts are redone
                     c.execute("DELETE FROM texts WHERE image_id = ? AND kind != 'description'", (image_id,))
@@ -214,7 +221,7 @@ class SQLiteStore(ConceptSQL, SQLReads):
                 else:
                     image_id = c.execute(
                         "INSERT INTO images(path, folder, size, mtime, sha, width, height, taken_at, camera, phash, "
-                        "indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", (r.path, *values)).lastrowid
+                        "indexed_at, dev, ino) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (r.path, *values)).lastrowid
                 c.execute("INSERT OR REPLACE INTO vectors(image_id, embedding, class_scores) VALUES (?,?,?)",
                           (image_id, encode_vector(r.embedding),
                            None if r.class_scores is None else encode_vector(r.class_scores, "<f2")))

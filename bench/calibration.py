@@ -1,0 +1,116 @@
+"""Keyword score calibration: fit P(photo shows the words) on one labelled set, report it on another.
+
+For every folder of a labelled set (:mod:`lookalike.evaluation.sets`) and every query word of that folder
+(the folder's word, synonyms, plurals, broader words), the keyword search's candidates (up to --depth) are
+taken with their calibration features (:mod:`lookalike.search.calibration`) and labelled: relevant when the
+photo is in that folder. ``--fit`` fits the logistic model on the fit set and writes
+``src/lookalike/models/data/keyword_calibration.json`` (naming the set); the report is the reliability
+table and expected calibration error (ECE, 10 equal-width bins) of the shipped model on the report set,
+which nothing was fitted on, and on the fit set for comparison (in-sample there).
+
+    python bench/calibration.py                 # report: reliability + ECE on "photos" (and "tuxpaint")
+    python bench/calibration.py --fit           # refit on "tuxpaint", write the JSON, then report
+    python bench/calibration.py --json
+Needs: tuxpaint-stamps-default, dataset-fashion-mnist (Debian; `make bench-data`), mvtb-data (pip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from lookalike.errors import LookalikeError  # noqa: E402
+from lookalike.evaluation.keywords import default_set_dir, labelled_folders  # noqa: E402
+from lookalike.evaluation.sets import QUERIES, build_set  # noqa: E402
+from lookalike.library import Library  # noqa: E402
+from lookalike.search import calibration  # noqa: E402
+from lookalike.search.keywords import keyword_candidates  # noqa: E402
+from lookalike.stores.base import Filters  # noqa: E402
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "lookalike" / "models" / "data" / calibration.CALIBRATION_FILE
+FIT_SET, REPORT_SET = "tuxpaint", "photos"
+
+
+def pairs(lib: Library, root: Path, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(features, labels, shipped probabilities, query of each row) over every query word of every folder."""
+    folders = labelled_folders(root)
+    rows, labels, probs, queries = [], [], [], []
+    paths = {}
+    for folder, files in folders.items():
+        relevant = set(files)
+        for word in QUERIES.get(folder, (folder,)):
+            cands = keyword_candidates(lib.store, lib.vocabulary, word, depth, Filters(folder=str(root)), {})
+            ids = [h.id for h in cands.fused[:depth]]
+            missing = [i for i in ids if i not in paths]
+            paths.update({info.id: info.path for info in lib.store.get(missing)})
+            for i in ids:
+                rows.append(cands.features[i])
+                labels.append(paths.get(i) in relevant)
+                probs.append(cands.probability[i])
+                queries.append(word)
+    return np.array(rows), np.array(labels, np.float64), np.array(probs), queries
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fit", action="store_true", help=f"refit on the {FIT_SET!r} set and write {OUT.name}")
+    ap.add_argument("--depth", type=int, default=50, help="candidates per query (a results page)")
+    ap.add_argument("--cache", type=Path, default=None, help="folder for the sets and their libraries")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    base = args.cache or default_set_dir().parent / "calibration"
+    try:
+        roots = {name: build_set(name, base / "sets" / name) for name in (FIT_SET, REPORT_SET)}
+    except LookalikeError as err:
+        print(f"calibration: {err}", file=sys.stderr)
+        return 2
+    libs = {name: Library(base / f"lib-{name}") for name in roots}
+    for name, lib in libs.items():
+        lib.index([roots[name]])
+    out: dict[str, object] = {"depth": args.depth}
+    if args.fit:
+        x, y, _, _ = pairs(libs[FIT_SET], roots[FIT_SET], args.depth)
+        b, a = calibration.fit_logistic(x, y)
+        model = {"features": list(calibration.FEATURES), "intercept": round(b, 5), "coef": [round(float(v), 5) for v in a],
+                 "fitted_on": f"{FIT_SET}: Debian tuxpaint-stamps-default photo cut-outs + sample photos "
+                              f"(lookalike.evaluation.sets), {int(y.sum())} relevant of {len(y)} candidate pairs, "
+                              f"depth {args.depth}; by bench/calibration.py --fit",
+                 "method": "logistic regression (Platt scaling) on the features, Newton's method"}
+        OUT.write_text(json.dumps(model, indent=1) + "\n")
+        calibration.calibrator.cache_clear()
+        out["fitted"] = model
+    for name in (REPORT_SET, FIT_SET):
+        x, y, p, _ = pairs(libs[name], roots[name], args.depth)
+        table, ece = calibration.reliability(p, y)
+        keep = p >= 0.5
+        out[name] = {"pairs": len(y), "relevant": int(y.sum()), "ece": ece, "table": table,
+                     "fitted_here": name == FIT_SET,
+                     "at_0.5": {"kept": int(keep.sum()), "precision": round(float(y[keep].mean()), 3) if keep.any() else None,
+                                "recall": round(float(y[keep].sum() / max(y.sum(), 1)), 3)}}
+    for lib in libs.values():
+        lib.close()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for name in (REPORT_SET, FIT_SET):
+        r = out[name]
+        note = "fitted on this set (in-sample)" if r["fitted_here"] else "held out: nothing fitted on it"  # type: ignore[index]
+        print(f"{name}: {r['pairs']} (query, photo) pairs, {r['relevant']} relevant; {note}")  # type: ignore[index]
+        print(f"  {'bin':9s} {'n':>5s} {'predicted':>9s} {'observed':>9s}")
+        for row in r["table"]:  # type: ignore[index]
+            print(f"  {row['bin']:9s} {row['n']:5d} {row['predicted']:9.3f} {row['observed']:9.3f}")
+        a5 = r["at_0.5"]  # type: ignore[index]
+        print(f"  ECE {r['ece']:.4f}; threshold 0.5 keeps {a5['kept']} (precision {a5['precision']}, "  # type: ignore[index]
+              f"recall {a5['recall']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
