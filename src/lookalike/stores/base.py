@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -182,6 +182,11 @@ class IndexStore(Protocol):
               deletes: Sequence[int] = (), touches: Sequence[Move] = ()) -> None: ...
     def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]: ...
     def set_texts(self, image_id: int, texts: dict[str, str]) -> None: ...
+
+    # work claims, so that concurrent indexers share the files (stores/claims.py)
+    def claim(self, entries: Sequence[Any], owner: str, lease_s: float = ..., since: float | None = None) -> Any: ...
+    def finish_claims(self, paths: Sequence[str], owner: str, lease_s: float = ...) -> None: ...
+    def release_claims(self, owner: str) -> None: ...
 
 
 class SearchStore(Protocol):

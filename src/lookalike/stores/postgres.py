@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
+from lookalike.stores.claims import POSTGRES_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.claims import PostgresClaims
 from lookalike.stores.base import FaceRecord, ImageRecord, Move, encode_vector, folder_of
 from lookalike.stores.pgconn import SCHEMA, Pool, Unreachable, Vec, mask_url, one_line, transaction
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
@@ -112,7 +114,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE lookalike.images ADD COLUMN dev bigint, ADD COLUMN ino bigint;
     """,
-    # 4: taught words (lookalike teach; stores/concept_sql.py)
+    # 4: work claims of concurrent indexers (stores/claims.py)
+    CLAIMS_MIGRATION,
+    # 5: taught words (lookalike teach; stores/concept_sql.py)
     """
     CREATE TABLE lookalike.concepts (
         word text PRIMARY KEY,
@@ -138,7 +142,7 @@ MIGRATIONS: list[str] = [
 
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore(PostgresSearch, ConceptSQL, SQLReads):
+class PostgresStore(PostgresClaims, PostgresSearch, ConceptSQL, SQLReads):
     dialect = POSTGRES
 
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,

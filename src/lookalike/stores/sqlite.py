@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 
 from lookalike.errors import LookalikeError
+from lookalike.stores.claims import SQLITE_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.concept_sql import ConceptSQL
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
@@ -90,7 +92,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN dev INTEGER;
     ALTER TABLE images ADD COLUMN ino INTEGER;
     """,
-    # 4: taught words (lookalike teach; stores/concept_sql.py)
+    # 4: work claims of concurrent indexers (stores/claims.py)
+    CLAIMS_MIGRATION,
+    # 5: taught words (lookalike teach; stores/concept_sql.py)
     """
     CREATE TABLE concepts (
         word TEXT PRIMARY KEY,
@@ -115,7 +119,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class SQLiteStore(ConceptSQL, SQLReads):
+class SQLiteStore(SQLiteClaims, ConceptSQL, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
@@ -151,6 +155,9 @@ class SQLiteStore(ConceptSQL, SQLReads):
             for i in range(version, len(MIGRATIONS)):
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if self.conn.execute("PRAGMA user_version").fetchone()[0] > i:  # another process ran it
+                        self.conn.execute("COMMIT")
+                        continue
                     for stmt in split_sql(MIGRATIONS[i]):
                         self.conn.execute(stmt)
                     self.conn.execute(f"PRAGMA user_version={i + 1}")
