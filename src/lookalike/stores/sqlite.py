@@ -94,7 +94,13 @@ MIGRATIONS: list[str] = [
     """,
     # 4: work claims of concurrent indexers (stores/claims.py)
     CLAIMS_MIGRATION,
-    # 5: taught words (lookalike teach; stores/concept_sql.py)
+    # 5: browsing newest first (SQLReads.browse) reads this index instead of sorting the library: the expression
+    # is Dialect.taken("") word for word (bench/browse.py --n 200000: 0.4-0.7 s a page without, 0.02-0.05 s with)
+    """
+    CREATE INDEX images_taken ON images(COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime, 'unixepoch')) DESC,
+                                        id DESC);
+    """,
+    # 6: taught words (lookalike teach; stores/concept_sql.py)
     """
     CREATE TABLE concepts (
         word TEXT PRIMARY KEY,
