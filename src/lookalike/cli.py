@@ -154,7 +154,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     lines = explain_lines(res.explain) if args.explain else []
     for n, r in enumerate(res.results, start=1):
         tags = ", ".join(str(t["name"]) for t in r.tags[:3])
-        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]")
+        copy = "" if r.copy is None else f"  copy: {'yes' if r.copy else 'no'} ({r.copy_score:.2f})"
+        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]{copy}")
     if not res.results and not args.quiet:
         lines.append("no results")
     if args.grid and not args.quiet:
@@ -342,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-expand", action="store_true", help="keywords: no visual-neighbour expansion")
     p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
     p.add_argument("--limit", "-n", type=count(1), default=10, help="at most this many results (default 10)")
-    p.add_argument("--threshold", type=float, help="drop results scoring below this")
+    p.add_argument("--threshold", type=float, help="drop results scoring below this (0-1; words: the probability "
+                   "that the photo shows them, images: cosine)")
     p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
                    help="image queries: deep embeddings (default) or class-score vectors (visual words)")
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")

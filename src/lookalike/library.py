@@ -49,10 +49,16 @@ class Result:
     taken_at: str | None = None
     camera: str | None = None
     texts: dict[str, str] = field(default_factory=dict)  # caption, description, ocr
+    # image queries only (search/copies.py): is this an edited copy of the query (verified as dupes does)
+    copy: bool | None = None
+    copy_score: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["score"] = round(float(self.score), 6)
+        for key in ("copy", "copy_score"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -153,15 +159,20 @@ class Library:
                face: str | os.PathLike[str] | bytes | None = None,
                by: str = "embedding", limit: int = 20, threshold: float | None = None,
                filters: Filters | None = None, weights: Mapping[str, float] | None = None,
-               expand: bool = True, semantic: bool | None = None) -> SearchResult:
+               expand: bool = True, semantic: bool | None = None, copies: bool = True) -> SearchResult:
         """One signal (words, an example image, a face) or several at once, fused by weighted reciprocal
         rank (``weights``: signal -> weight, signals "text", "image", "face"). ``filters`` apply to every
         kind. Keyword options: ``expand`` (visual-neighbour expansion), ``semantic`` (sentence model; None =
-        when installed)."""
+        when installed). Scores: words -> calibrated P(the photo shows them); an example image -> cosine, and
+        with ``copies`` its top results verified as copies or not (``Result.copy``, ``copy_score``)."""
         found = run_search(self, query, image=image, text=text, url=url, image_id=image_id, face=face, by=by,
                            limit=limit, threshold=threshold, filters=filters, weights=weights, expand=expand,
-                           semantic=semantic)
-        return SearchResult(found.query, found.kind, found.by, self.results(found.hits), found.explain)
+                           semantic=semantic, copies=copies)
+        results = self.results(found.hits)
+        for r in results:
+            if r.id in found.copies:
+                r.copy, r.copy_score = found.copies[r.id].copy, round(found.copies[r.id].score, 4)
+        return SearchResult(found.query, found.kind, found.by, results, found.explain)
 
     def query_vectors(self, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
         """The query image through the same read and model stages as indexed images."""
