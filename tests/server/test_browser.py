@@ -87,6 +87,17 @@ def test_keyword_search_shows_the_right_photo(page) -> None:  # type: ignore[no-
     shot(page, "web-keyword-search.png")
 
 
+def test_min_score_works_on_keyword_searches(page) -> None:  # type: ignore[no-untyped-def]
+    """Keyword scores are probabilities: "Min. score" 0.5 keeps the cats and nothing else."""
+    page.evaluate("() => { document.getElementById('threshold').value = '0.5'; }")
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card .name')].map(n => n.textContent)"
+                           ".sort().join() === 'black_cat.jpg,chelsea.jpg'")
+    scores = [float(s) for s in page.locator("#results .card .score").all_inner_texts()]
+    assert scores and all(0.5 <= s <= 1.0 for s in scores)
+
+
 def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
     data = base64.b64encode((photos / "pets" / "puppy.jpg").read_bytes()).decode()
     page.evaluate("""b64 => {
