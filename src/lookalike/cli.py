@@ -405,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 _EXTENSIONS.append(lambda sub: __import__("lookalike.pgcli", fromlist=["register"]).register(sub, COMMANDS))  # db, migrate
 _EXTENSIONS.append(lambda sub: __import__("lookalike.upkeep", fromlist=["register"]).register(sub, COMMANDS))  # watch, undo, completion
+_EXTENSIONS.append(lambda sub: __import__("lookalike.peoplecli", fromlist=["register"]).register(sub, COMMANDS))  # people
 
 
 EXIT_STATUS = """exit status:

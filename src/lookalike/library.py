@@ -31,6 +31,7 @@ from lookalike.notebook import NotebookView, search_sections
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
 from lookalike.stores import open_store
+from lookalike.search.people import stale as people_stale
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class Library:
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
+            if self.settings.faces or people_stale(self.store):
+                summary.people = self.update_people().as_dict()
         return summary
 
     # -- search ------------------------------------------------------------------------------------------
@@ -247,6 +250,43 @@ class Library:
         if ids:
             self.store.write(deletes=ids)
         return done
+
+    # -- people (search/people.py) ------------------------------------------------------------------------
+    def update_people(self, *, full: bool = False):  # type: ignore[no-untyped-def]
+        """Cluster the faces that have no person yet (``full``: the unnamed people's faces too)."""
+        from lookalike.search.people import update_people
+
+        return update_people(self.store, full=full)
+
+    def people(self, *, min_faces: int = 1, update: bool = True):  # type: ignore[no-untyped-def]
+        """The people, most faces first (faces still waiting for a person are clustered first)."""
+        from lookalike.search import people
+
+        if update and people.stale(self.store):
+            people.update_people(self.store)
+        return people.list_people(self.store, min_faces=min_faces)
+
+    def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import person_faces
+
+        return person_faces(self.store, person)
+
+    def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
+        """Name a person (id or current name); a name another person has merges the two."""
+        from lookalike.search.people import name_person
+
+        return name_person(self.store, person, name)
+
+    def name_face(self, image_id: int, index: int, name: str):  # type: ignore[no-untyped-def]
+        """Move one face (image id, face index) to the person called ``name`` (a split when it is new)."""
+        from lookalike.search.people import name_face
+
+        return name_face(self.store, image_id, index, name)
+
+    def unname_person(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import unname
+
+        return unname(self.store, person)
 
     # -- records -----------------------------------------------------------------------------------------
     def browse(self, filters: Filters | None = None, *, offset: int = 0, limit: int = 50) -> tuple[list[Result], int]:
