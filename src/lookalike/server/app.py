@@ -37,6 +37,7 @@ from lookalike.library import Library, SearchResult
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
 from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots, resolve_index_folder, token_ok
 from lookalike.server.jobs import IndexJobs
+from lookalike.server.people import router as people_router
 from lookalike.stores.base import Filters
 
 log = logging.getLogger("lookalike.server")
@@ -133,6 +134,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     from lookalike.server.browse import routes as browse_routes
 
     app.include_router(browse_routes(api), dependencies=[Depends(api.require_token)])
+    app.include_router(people_router(api), dependencies=[Depends(api.require_token)])
     _add_page(app)
     _add_docs(app)
     if settings.cors_origins:
