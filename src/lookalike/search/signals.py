@@ -109,9 +109,9 @@ def image_signal(ctx: SearchContext, q: Query, by: str, limit: int, filters: Fil
         return Signal(tag_vector_hits(ctx.store, ctx.model, cls, limit, filters))
     from lookalike.search.example import example_hits, load_transform
 
-    transform = load_transform(ctx.store, ctx.model.version)
+    transform = load_transform(ctx.store, ctx.model.version) if by == "embedding" else None  # "cosine": plain
     explain: dict[str, object] = {"rerank": "centred + database-side augmentation" if transform else None}
-    if transform is None:
+    if transform is None and by == "embedding":
         explain["hint"] = "plain cosine: run `lookalike index` to fit this library's search transform"
     return Signal(example_hits(ctx.store, emb, limit, filters, transform), explain)
 

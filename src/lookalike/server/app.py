@@ -86,7 +86,8 @@ class SearchOptions(PageOptions):
     """Options every search takes (query parameters, or fields of a JSON body)."""
 
     threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
-    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
+    by: Literal["embedding", "tags", "cosine"] = Field(
+        "embedding", description="image queries: embeddings (re-ranked), class scores, or plain embedding cosine")
 
 
 class SearchParams(SearchOptions):
