@@ -271,6 +271,13 @@ class Library:
 
         return person_faces(self.store, person)
 
+    def image_people(self, image_id: int):  # type: ignore[no-untyped-def]
+        """The faces of an image with their people: [(FaceRef, person id or None, name or None)]."""
+        from lookalike.search.people import image_people
+
+        self.get(image_id)  # NotFound for an unknown id
+        return image_people(self.store, image_id)
+
     def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
         """Name a person (id or current name); a name another person has merges the two."""
         from lookalike.search.people import name_person
