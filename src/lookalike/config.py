@@ -4,7 +4,7 @@ Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_MAX_FILE_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_FOLLOW_SYMLINKS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
 separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
-LOOKALIKE_WATCH_DEBOUNCE, LOOKALIKE_CLAIM_LEASE.
+LOOKALIKE_WATCH_DEBOUNCE, LOOKALIKE_QUARANTINE, LOOKALIKE_CLAIM_LEASE.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
     "LOOKALIKE_NPROBE": ("nprobe", int),
     "LOOKALIKE_WATCH_DEBOUNCE": ("watch_debounce_s", float),
+    "LOOKALIKE_QUARANTINE": ("quarantine", str),
     "LOOKALIKE_CLAIM_LEASE": ("claim_lease_s", float),
 }
 
@@ -87,6 +88,7 @@ class Settings:
     watch_debounce_s: float = 2.0  # watch: seconds of quiet that end a burst of changes (watch.py)
     claim_lease_s: float = 120.0  # index: a killed indexer's claimed files go to others this long after (stores/claims.py)
     watch_max_wait_s: float = 30.0  # watch: a burst is indexed at the latest this long after its first change
+    quarantine: str | None = None  # the web page's duplicate actions move copies here; None: the desktop trash
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":

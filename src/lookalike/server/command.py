@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per model call (default 1: concurrent requests use the cores instead; "
                         "0 = all cores)")
+    p.add_argument("--quarantine", metavar="FOLDER",
+                   help="the web page's duplicate actions move copies into FOLDER (default: the desktop trash; "
+                        "env LOOKALIKE_QUARANTINE)")
     p.add_argument("--watch", action="append", metavar="FOLDER",
                    help="keep the index of FOLDER up to date while serving (repeatable; see lookalike watch)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
@@ -61,6 +64,8 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
         overrides["index_roots"] = tuple(args.index_root)
     if args.cors_origin:
         overrides["cors_origins"] = tuple(args.cors_origin)
+    if args.quarantine:
+        overrides["quarantine"] = args.quarantine
     lib.settings = replace(lib.settings, **overrides)
     _check_port(args.host, args.port)
     if not _is_loopback(args.host) and not lib.settings.token:
