@@ -27,7 +27,7 @@ from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
-from lookalike.notebook import NotebookView, search_sections
+from lookalike.notebook import NotebookView, PeopleList, search_sections
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
 from lookalike.stores import open_store
@@ -264,7 +264,7 @@ class Library:
 
         if update and people.stale(self.store):
             people.update_people(self.store)
-        return people.list_people(self.store, min_faces=min_faces)
+        return PeopleList(people.list_people(self.store, min_faces=min_faces), self.store)  # shows in Jupyter
 
     def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
         from lookalike.search.people import person_faces
