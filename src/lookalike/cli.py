@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also follow symlinks that lead outside the folders being indexed (default: not followed)")
     p.add_argument("--batch-size", type=count(1), help="images per model batch (default 32)")
     p.add_argument("--workers", type=count(0), help="decoding threads (default: from the CPU count)")
-    p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="inference threads (default: half the cores on the CPU, the rest decode)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
     p.add_argument("--show-skipped", type=count(0), default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
-from lookalike.notebook import NotebookView, search_sections
+from lookalike.notebook import NotebookView, PeopleList, search_sections
 from lookalike.search.concepts import ConceptTerms
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
@@ -56,12 +56,18 @@ class Result:
     copy_score: float | None = None
 
     def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
+        # shallow copies, not dataclasses.asdict: its recursive deep copy was 4% of the server's CPU under load
+        d = {name: getattr(self, name) for name in _RESULT_FIELDS}
         d["score"] = round(float(self.score), 6)
+        d["tags"] = [dict(t) for t in self.tags]
+        d["texts"] = dict(self.texts)
         for key in ("copy", "copy_score"):
             if d[key] is None:
                 del d[key]
         return d
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
 @dataclass
@@ -123,8 +129,11 @@ class Library:
         the model and vocabulary it has loaded; ``self`` when the settings are the same."""
         if settings == self.settings:
             return self
-        return Library(settings, store=self.store, model=self.__dict__.get("model"),
-                       vocabulary=self.__dict__.get("vocabulary"))
+        lib = Library(settings, store=self.store, model=self.__dict__.get("model"),
+                      vocabulary=self.__dict__.get("vocabulary"))
+        if "query_model" in self.__dict__ and settings.query_batching == self.settings.query_batching:
+            lib.__dict__["query_model"] = self.__dict__["query_model"]  # one micro-batcher per model
+        return lib
 
     # -- stages ------------------------------------------------------------------------------------------
     @cached_property
@@ -139,7 +148,32 @@ class Library:
         if name is None:  # ... else the model that built the index, else the default
             info = self.store.model_info()
             name = info["name"] if info else DEFAULT_MODEL
-        return load_model(name, self.settings.device, self.settings.threads, self.settings.engine)
+        s = self.settings
+        return load_model(name, s.device, s.model_threads(s.device), s.engine)
+
+    @cached_property
+    def query_model(self) -> Model:
+        """The model for query images: behind a micro-batcher (concurrent queries share forward passes)
+        unless the ``query_batching`` setting is off. Indexing uses ``model`` directly."""
+        if not self.settings.query_batching:
+            return self.model
+        from lookalike.models.batching import BatchingModel
+
+        return BatchingModel(self.model)  # type: ignore[return-value]
+
+    def warm_up(self) -> None:
+        """Open the store and load what the first queries would: the model (and one forward pass, which
+        allocates the engine's buffers), the vocabulary and the keyword index. For long-running servers."""
+        from PIL import Image
+
+        from lookalike.search.keywords import class_index, semantic_available
+
+        self.store  # noqa: B018
+        size = self.query_model.input_size
+        self.query_model.encode([Image.new("RGB", (size, size), (128, 128, 128))])
+        self.vocabulary.match("photo")
+        if semantic_available():
+            class_index()
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
@@ -190,7 +224,7 @@ class Library:
                 raise NotFound(f"no indexed image with id {q.value}")
             return emb[0], None if cls is None else cls[0]
         decoded = self.load_query(q, min_side=round(self.model.input_size / 0.875))
-        enc = self.model.encode([decoded.image])
+        enc = self.query_model.encode([decoded.image])
         return enc.embeddings[0], None if enc.class_scores is None else enc.class_scores[0]
 
     def load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
@@ -307,7 +341,7 @@ class Library:
 
         if update and people.stale(self.store):
             people.update_people(self.store)
-        return people.list_people(self.store, min_faces=min_faces)
+        return PeopleList(people.list_people(self.store, min_faces=min_faces), self.store)  # shows in Jupyter
 
     def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
         from lookalike.search.people import person_faces
