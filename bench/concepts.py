@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from lookalike.errors import LookalikeError  # noqa: E402
-from lookalike.evaluation.concepts import DEV, TEST, _means, build_concept_set, evaluate_concepts, library_vectors  # noqa: E402
+from lookalike.evaluation.concepts import DEV, TEST, class_means, build_concept_set, evaluate_concepts, library_vectors  # noqa: E402
 from lookalike.library import Library  # noqa: E402
 
 
@@ -129,7 +129,7 @@ def main() -> int:
     m = report["mean"]
     if args.classes == "all":  # the tuning classes and the reported ones apart
         for name, cl in (("mean DEV", DEV), ("mean TEST", TEST)):
-            sub = _means({w: r for w, r in report["classes"].items() if w in cl}, ks)
+            sub = class_means({w: r for w, r in report["classes"].items() if w in cl}, ks)
             report[name.split()[1].lower()] = sub
             print(name.ljust(16) + "".join(f"{sub[f'k{k}']['concept']:>8.2f} ({sub[f'k{k}']['baseline']:.2f})"
                                             if f"k{k}" in sub else f"{'-':>16}" for k in ks))
