@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.search.dupes import DEFAULT_THRESHOLD
@@ -52,7 +52,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
         out["copy_threshold"] = floor
         return out
 
-    @r.post("/dupes/remove", tags=["library"],
+    @r.post("/dupes/remove", tags=["library"], dependencies=[Depends(api.require_write)],
             summary="Keep one copy of each group and move the others to the desktop trash (undoable)")
     def remove(body: RemoveRequest) -> dict[str, Any]:
         action = remove_copies(api.lib, [(g.keep, g.remove) for g in body.groups])
@@ -62,7 +62,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
     def logged() -> dict[str, Any]:
         return {"actions": [a.as_dict() for a in reversed(actions(api.lib))]}
 
-    @r.post("/dupes/undo", tags=["library"], summary="Put back the files of a trash action (default: the latest)")
+    @r.post("/dupes/undo", tags=["library"], dependencies=[Depends(api.require_write)], summary="Put back the files of a trash action (default: the latest)")
     def put_back(body: UndoRequest) -> dict[str, Any]:
         action, done = undo(api.lib, body.action)
         return {"action": action.as_dict(), "files": [{"path": p, "done": w} for p, w in done]}

@@ -245,7 +245,14 @@ async function findDupes() {
   msg.dataset.kind = "busy";
   $("dupes").replaceChildren();
   try {
-    const res = await api(`dupes?${p}`);
+    let res = await api(`dupes?${p}`);
+    while (res.state) {  // 202: a job is finding them; poll it until it is done
+      if (res.state === "done") { res = res.result; break; }
+      if (res.state === "failed" || res.state === "cancelled") throw new Error(res.error || res.state);
+      msg.textContent = `Looking for duplicates… ${res.stage} ${Math.round((res.fraction || 0) * 100)}%`;
+      await new Promise((ok) => setTimeout(ok, 500));
+      res = await api(`dupes/jobs/${res.id}`);
+    }
     renderDupes(res.groups || []);
     msg.textContent = res.groups.length ? `${res.groups.length} group${res.groups.length === 1 ? "" : "s"} of duplicates`
       : "No duplicates found.";
