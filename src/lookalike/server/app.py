@@ -133,6 +133,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
                               '`{"error": "...", "status": N}`.')
     app.state.library = lib
     app.state.jobs = api.jobs
+    app.state.dupes_jobs = api.dupes_jobs
     _add_error_handlers(app)
     app.include_router(api.public_router())
     app.include_router(api.router(), dependencies=[Depends(api.require_token)])

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.search.dupes import DEFAULT_THRESHOLD
+from lookalike.server.openapi import errors
 from lookalike.server.app import MAX_ID, ImageId, PageOptions, SearchOptions  # create_app imports this module when called
 from lookalike.trash import actions, remove_copies, undo
 
@@ -43,7 +44,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
                 "next_offset": end if end < total and results else None,
                 "results": [api.present_result(request, r.as_dict()) for r in results]}
 
-    @r.get("/images/{image_id}/copies", tags=["search"],
+    @r.get("/images/{image_id}/copies", tags=["search"], responses=errors(404, 409),
            summary="Copies and edited copies of an indexed image (cosine at or above the copy threshold)")
     def copies(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
         floor = DEFAULT_THRESHOLD["embedding"]

@@ -51,6 +51,12 @@ class DupesParams(BaseModel):
         return (self.method, self.threshold, self.folder or None)
 
 
+class DupesQuery(DupesParams):
+    """The same, as query parameters (beside ``wait``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 @dataclass
 class DupesJob:
     id: str
@@ -94,15 +100,20 @@ class DupesJobs:
 
     def start(self, params: DupesParams) -> DupesJob:
         """The current result for ``params`` if there is one, the running job for them, or a new job."""
+        with self._lock:
+            running = next((j for j in self._jobs.values() if j.active), None)
+        if running is not None:  # decided without reading the store
+            if running.params.key() == params.key():
+                return running
+            raise JobRunning(f"a duplicates job is already running (job {running.id}); wait for it or cancel it "
+                             f"(DELETE /api/dupes/jobs/{running.id})")
         signature = index_signature(self.library)
         with self._lock:
             for job in reversed(self._jobs.values()):
-                if job.params.key() == params.key() and job.signature == signature and job.state in ("done", "running", "queued"):
+                if job.params.key() == params.key() and job.signature == signature and job.state == "done":
                     return job
-            running = next((j for j in self._jobs.values() if j.active), None)
-            if running is not None:
-                raise JobRunning(f"a duplicates job is already running (job {running.id}); wait for it or cancel it "
-                                 f"(DELETE /api/dupes/jobs/{running.id})")
+            if any(j.active for j in self._jobs.values()):
+                raise JobRunning("a duplicates job was started meanwhile; wait for it or cancel it")
             job = DupesJob(uuid.uuid4().hex[:12], params, signature)
             self._jobs[job.id] = job
             while len(self._jobs) > KEEP:
@@ -143,6 +154,8 @@ class DupesJobs:
             on_progress("reading", 0, 0)
             job.report = self.library.dupes(method=p.method, threshold=p.threshold,
                                             filters=Filters(folder=p.folder or None), on_progress=on_progress)
+            if job.cancel.is_set():  # asked before the end: cancelled, even if the last step was done
+                raise Cancelled
             job.stage, job.state = "done", "done"
         except Cancelled:
             job.state, job.error = "cancelled", "cancelled on request"
@@ -171,11 +184,11 @@ def dupes_routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
     @r.get("/dupes", summary="Groups of exact and near duplicates: the current result, or the job computing it",
            responses={200: {"description": "the groups (current for this index)"},
                       202: {"description": "still computing: poll the job at Location"}, **errors(400, 409, 422)})
-    def dupes(request: Request, response: Response, params: Annotated[DupesParams, Query()],
+    def dupes(request: Request, response: Response, params: Annotated[DupesQuery, Query()],
               wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False,
                                            description="seconds to wait for a result (default 10)")] = 10.0,
               ) -> dict[str, Any]:
-        job = jobs.wait(jobs.start(params), wait)
+        job = jobs.wait(jobs.start(DupesParams(**params.model_dump())), wait)
         if job.state == "done":
             return api.present_dupes(request, job.report)
         if job.state in ("failed", "cancelled"):
