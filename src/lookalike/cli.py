@@ -17,7 +17,7 @@ from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
 from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure
-from lookalike.shell import add_completion_command, add_paths_output, finish, print_paths, setup_logging, show_progress
+from lookalike.shell import add_paths_output, finish, print_paths, setup_logging, show_progress
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -154,7 +154,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     lines = explain_lines(res.explain) if args.explain else []
     for n, r in enumerate(res.results, start=1):
         tags = ", ".join(str(t["name"]) for t in r.tags[:3])
-        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]")
+        copy = "" if r.copy is None else f"  copy: {'yes' if r.copy else 'no'} ({r.copy_score:.2f})"
+        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]{copy}")
     if not res.results and not args.quiet:
         lines.append("no results")
     if args.grid and not args.quiet:
@@ -242,11 +243,15 @@ def cmd_dupes(args: argparse.Namespace) -> int:
             print_paths((it.path for g in report.groups for it in g.items if not it.best), args.null)
             return 0
         if args.delete and report.groups:
+            from lookalike.upkeep import confirm_delete
+
             confirm_delete(args, sum(len(g.items) - 1 for g in report.groups))
         from lookalike.trash import group_reasons
 
         reasons = group_reasons(lib.store, report.groups)
-        done = _act_on_dupes(args, lib, report)
+        from lookalike.upkeep import act_on_dupes
+
+        done = act_on_dupes(args, lib, report)
     d = report.as_dict()
     lines = []
     for n, (g, why) in enumerate(zip(report.groups, reasons, strict=True), start=1):
@@ -270,52 +275,6 @@ def cmd_dupes(args: argparse.Namespace) -> int:
         lines.append("nothing was changed (--trash or --move-to DIR moves every copy but the best; undo: "
                      "lookalike undo)")
     emit(args, d, "\n".join(lines))
-    return 0
-
-
-def _act_on_dupes(args: argparse.Namespace, lib, report) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    """--trash / --move-to: logged and undoable (lookalike/trash.py); --delete: permanent, confirmed."""
-    if args.delete:
-        return lib.remove_duplicates(report, delete=True)
-    if not (args.trash or args.move_to) or not report.groups:
-        return []
-    from lookalike.trash import remove_copies
-
-    groups = [(next(it.id for it in g.items if it.best), [it.id for it in g.items if not it.best])
-              for g in report.groups]
-    action = remove_copies(lib, groups, quarantine=args.move_to)
-    out = [(m.path, f"moved to {m.to}" if m.to else f"left alone: {m.error}") for m in action.items]
-    if action.items and not args.quiet and not args.json:
-        print(f"undo with: lookalike undo {action.id}", file=sys.stderr)
-    return out
-
-
-def confirm_delete(args: argparse.Namespace, n: int) -> None:
-    """--delete removes files for good: only with --yes, or a 'y' typed at a terminal."""
-    if args.yes:
-        return
-    if not sys.stdin.isatty():
-        raise LookalikeError(f"--delete would remove {n} files for good: add --yes to confirm (or use --trash, "
-                             "which can be undone)")
-    answer = input(f"Delete {n} file{'s' if n != 1 else ''} for good (not to the trash)? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise LookalikeError("nothing was deleted")
-
-
-@command("undo")
-def cmd_undo(args: argparse.Namespace) -> int:
-    from lookalike.trash import actions, undo
-
-    with library_from(args) as lib:
-        if args.list:
-            found = actions(lib)
-            emit(args, {"actions": [a.as_dict() for a in found]},
-                 "\n".join(f"{a.id}  {a.at}  {a.how:<10}  {a.as_dict()['moved']} files"
-                           f"{'  (undone)' if a.undone else ''}" for a in found) or "no actions logged")
-            return 0
-        action, done = undo(lib, args.action)
-    emit(args, {"action": action.as_dict(), "files": [{"path": p, "done": w} for p, w in done]},
-         "\n".join(f"{w}: {p}" for p, w in done) + f"\nundid {action.id} ({action.how}, {action.at})")
     return 0
 
 
@@ -343,37 +302,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _index_line(v: dict) -> str:  # type: ignore[type-arg]
     extra = ", ".join(f"{k} {v[k]}" for k in ("nlist", "nprobe", "M", "ef_search", "tombstones") if v.get(k))
     return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
-
-
-@command("watch")
-def cmd_watch(args: argparse.Namespace) -> int:
-    import signal
-    import time
-
-    from lookalike.watch import Watcher
-
-    def on_batch(summary, changes: int) -> None:  # type: ignore[no-untyped-def]
-        if args.json:
-            print(json.dumps({"changes": changes, **summary.as_dict()}, ensure_ascii=False), flush=True)
-        elif not args.quiet:
-            print(f"{time.strftime('%H:%M:%S')}  {changes or 'catch-up:'} {'changes: ' if changes else ''}"
-                  f"{summary.line()}", flush=True)
-
-    with library_from(args, create=True) as lib:
-        watcher = Watcher(lib, args.paths, debounce=args.debounce, on_batch=on_batch)
-        signal.signal(signal.SIGTERM, lambda *_: watcher.request_stop())
-        if not args.quiet and not args.json:
-            print(f"lookalike: watching {', '.join(watcher.roots)}; Ctrl+C stops", file=sys.stderr, flush=True)
-        watcher.run()
-    return 0
-
-
-@command("completion")
-def cmd_completion(args: argparse.Namespace) -> int:
-    from lookalike.shell import completion_script
-
-    sys.stdout.write(completion_script(build_parser(), args.shell))
-    return 0
 
 
 @command("serve")
@@ -415,18 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-expand", action="store_true", help="keywords: no visual-neighbour expansion")
     p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
     p.add_argument("--limit", "-n", type=count(1), default=10, help="at most this many results (default 10)")
-    p.add_argument("--threshold", type=float, help="drop results scoring below this")
+    p.add_argument("--threshold", type=float, help="drop results scoring below this (0-1; words: the probability "
+                   "that the photo shows them, images: cosine)")
     p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
                    help="image queries: deep embeddings (default) or class-score vectors (visual words)")
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
     add_paths_output(p, "the paths of the results")
-
-    p = sub.add_parser("watch", help="index folders now, then keep the index up to date as files change")
-    _common(p, read_db=False)
-    p.add_argument("paths", nargs="+", help="folders to watch (recursively)")
-    p.add_argument("--debounce", type=float, metavar="SECONDS",
-                   help="seconds of quiet that end a burst of changes (default 2; env LOOKALIKE_WATCH_DEBOUNCE)")
 
     p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
     _common(p, read_db=False, model=False)
@@ -450,11 +373,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
     add_paths_output(p, "the copies that are not the best")
 
-    p = sub.add_parser("undo", help="put back the copies the last dupes --trash/--move-to moved (or ACTION's)")
-    _common(p, read_db=False, model=False)
-    p.add_argument("action", nargs="?", help="an action id (default: the latest not undone; see --list)")
-    p.add_argument("--list", action="store_true", help="list the logged actions")
-
     p = sub.add_parser("eval", help="measure copy detection (and image search) quality on a folder of photos")
     _common(p)
     p.add_argument("folder", help="real photos: each is edited (crop, rotate, mirror, watermark, ...) into queries")
@@ -474,7 +392,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_arguments(p)
 
-    add_completion_command(sub)
     for extend in _EXTENSIONS:
         extend(sub)
     finish(parser, sub)  # -v/--debug/-q, examples and environment in every command's help, completion hints
@@ -487,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Feature modules register extra subcommands here (dupes, eval, serve, db, migrate, ...).
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 _EXTENSIONS.append(lambda sub: __import__("lookalike.pgcli", fromlist=["register"]).register(sub, COMMANDS))  # db, migrate
+_EXTENSIONS.append(lambda sub: __import__("lookalike.upkeep", fromlist=["register"]).register(sub, COMMANDS))  # watch, undo, completion
+_EXTENSIONS.append(lambda sub: __import__("lookalike.peoplecli", fromlist=["register"]).register(sub, COMMANDS))  # people
 
 
 EXIT_STATUS = """exit status:

@@ -4,7 +4,7 @@ Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_MAX_FILE_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_FOLLOW_SYMLINKS, LOOKALIKE_TOKEN, LOOKALIKE_WRITE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
 separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
-LOOKALIKE_WATCH_DEBOUNCE.
+LOOKALIKE_WATCH_DEBOUNCE, LOOKALIKE_CLAIM_LEASE.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
     "LOOKALIKE_NPROBE": ("nprobe", int),
     "LOOKALIKE_WATCH_DEBOUNCE": ("watch_debounce_s", float),
+    "LOOKALIKE_CLAIM_LEASE": ("claim_lease_s", float),
 }
 
 
@@ -86,6 +87,7 @@ class Settings:
     vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-pq | hnsw | hnsw-sq8
     nprobe: int = 0  # IVF clusters a query probes (HNSW: efSearch); 0 = the index's default
     watch_debounce_s: float = 2.0  # watch: seconds of quiet that end a burst of changes (watch.py)
+    claim_lease_s: float = 120.0  # index: a killed indexer's claimed files go to others this long after (stores/claims.py)
     watch_max_wait_s: float = 30.0  # watch: a burst is indexed at the latest this long after its first change
 
     @classmethod

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +31,7 @@ from lookalike.io.crawl import Crawl, FileEntry
 from lookalike.io.read import decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
+from lookalike.stores import claims
 from lookalike.stores.base import ExtrasStore, FileState, ImageInfo, ImageRecord, IndexStore, Move, file_id
 
 log = logging.getLogger("lookalike")
@@ -43,6 +46,7 @@ class IndexSummary:
     reused: int = 0  # copies of known content: vectors reused
     touched: int = 0  # mtime changed, content did not
     removed: int = 0
+    elsewhere: int = 0  # files another indexer running at the same time took (stores/claims.py)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     elapsed_s: float = 0.0
     model_s: float = 0.0
@@ -50,6 +54,7 @@ class IndexSummary:
     interrupted: bool = False
     extras: int = 0  # already indexed images given OCR/faces in this run
     vector_index: dict[str, object] = field(default_factory=dict)  # the store's vector index after the run
+    people: dict[str, object] = field(default_factory=dict)  # face clustering after the run (search/people.py)
 
     @property
     def images_per_s(self) -> float:
@@ -63,6 +68,10 @@ class IndexSummary:
             parts.append(f"copies {self.reused}")
         if self.extras:
             parts.append(f"ocr/faces added to {self.extras}")
+        if self.elsewhere:
+            parts.append(f"by other indexers {self.elsewhere}")
+        if self.people:
+            parts.append(f"people {self.people.get('people', 0)}")
         parts += [f"skipped {len(self.skipped)}", f"removed {self.removed}",
                   f"in {self.elapsed_s:.1f} s ({self.images_per_s:.1f} images/s)"]
         return ("interrupted: " if self.interrupted else "") + ", ".join(parts)
@@ -70,11 +79,12 @@ class IndexSummary:
     def as_dict(self) -> dict[str, object]:
         return {
             "found": self.found, "indexed": self.indexed, "unchanged": self.unchanged, "moved": self.moved,
-            "copies": self.reused, "touched": self.touched, "removed": self.removed,
+            "copies": self.reused, "touched": self.touched, "removed": self.removed, "by_others": self.elsewhere,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(self.images_per_s, 2),
             "cpu_s": round(self.cpu_s, 3),
             "interrupted": self.interrupted, "extras": self.extras, "vector_index": self.vector_index,
+            "people": self.people,
         }
 
 
@@ -112,6 +122,8 @@ class Indexer:
         self.progress = progress
         self.on_progress = on_progress
         self.extras = Extras(settings)
+        # this run's name in the store's work claims: unique across processes and machines
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # ---------------------------------------------------------------------------------------------------
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
@@ -152,6 +164,9 @@ class Indexer:
             except KeyboardInterrupt:
                 s.interrupted = True
         if not s.interrupted:
+            if missing and hasattr(self.store, "claim"):  # others may have moved some meanwhile: ask again
+                now = self.store.file_states(under=real_roots + walk.outside)
+                missing = {p: st for p, st in missing.items() if p in now and now[p].id == st.id}
             gone = [st.id for st in missing.values() if st.id not in self._moved]
             if gone:
                 self.store.write(deletes=gone)
@@ -175,48 +190,86 @@ class Indexer:
     # ---------------------------------------------------------------------------------------------------
     def _process(self, todo: list[FileEntry], known: dict[str, FileState],
                  missing_by_sha: dict[str, list[FileState]], s: IndexSummary) -> None:
+        """Embed ``todo`` in batches. With a store that takes claims (stores/claims.py) the files come in
+        rounds: first those this process could claim, then, after its own batches are all written (so two
+        indexers never wait on each other), the ones others held, until none is left."""
         self._moved: set[int] = set()
         if not todo:
             return
+        claim = getattr(self.store, "claim", None)  # every store has it; a test double may not
         bar = progress_bar(len(todo), self.progress, "indexing")
+        self._done = 0
+        self._since: float | None = None  # the store's clock at this run's first claim
+        try:
+            with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
+                if claim is None:
+                    self._round(pool, todo, len(todo), known, missing_by_sha, s, bar)
+                else:
+                    waiting: list[FileEntry] = list(todo)
+                    first = True
+                    while waiting:
+                        if not first:
+                            time.sleep(claims.WAIT_S)
+                        busy: list[FileEntry] = []
+                        mine = self._claim(waiting, s, busy, bar)
+                        self._round(pool, mine, len(todo), known, missing_by_sha, s, bar)
+                        waiting, first = busy, False
+        except BaseException:
+            if claim is not None:
+                self.store.release_claims(self.owner)
+            raise
+        bar.close()
+
+    def _claim(self, entries: list[FileEntry], s: IndexSummary, busy: list[FileEntry], bar) -> Iterable[FileEntry]:  # type: ignore[no-untyped-def]
+        """The entries this process claims, a batch at a time as the decoding threads need them."""
+        for i in range(0, len(entries), self.settings.batch_size):
+            got = self.store.claim(entries[i:i + self.settings.batch_size], self.owner, self.settings.claim_lease_s,
+                                   since=self._since)
+            self._since = got.now if self._since is None else self._since
+            s.elsewhere += got.elsewhere
+            bar.update(got.elsewhere)
+            busy += got.busy
+            yield from got.mine
+
+    def _round(self, pool: ThreadPoolExecutor, entries: Iterable[FileEntry], total: int, known: dict[str, FileState],
+               missing_by_sha: dict[str, list[FileState]], s: IndexSummary, bar) -> None:  # type: ignore[no-untyped-def]
         batch: list[_Work] = []
         pending_moves: list[Move] = []
         pending_touches: list[Move] = []
         pending_copies: list[ImageRecord] = []
-        done = 0
-        with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
-            read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras)
-            for work in _prefetch(pool, todo, read, ahead=self.settings.batch_size * 3):
-                done += 1
-                bar.update(1)
-                if self.on_progress:
-                    self.on_progress(done, len(todo))
-                e = work.entry
-                if work.error:
-                    s.skipped.append((e.path, work.error))
-                    continue
-                d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
-                           lambda: self.store.by_sha([work.sha]).get(work.sha, []))
-                if d.action == "touch":
-                    pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
-                    s.touched += 1
-                    continue
-                if d.action == "move":
-                    self._moved.add(d.sources[0].id)
-                    pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
-                    s.moved += 1
-                    continue
-                copy = self._copy_of(work, e, d.sources) if d.action == "copy" else None
-                if copy is not None:
-                    pending_copies.append(copy)
-                    s.reused += 1
-                    continue
-                batch.append(work)  # new content (or every copy's source vanished meanwhile): embed
-                if len(batch) >= self.settings.batch_size:
-                    self._flush(batch, s, pending_moves, pending_touches, pending_copies)
-                    batch, pending_moves, pending_touches, pending_copies = [], [], [], []
-            self._flush(batch, s, pending_moves, pending_touches, pending_copies)
-        bar.close()
+        finished: list[str] = []  # paths settled in this batch (their claims are marked done)
+        read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras)
+        for work in _prefetch(pool, entries, read, ahead=self.settings.batch_size * 3):
+            self._done += 1
+            bar.update(1)
+            if self.on_progress:
+                self.on_progress(self._done, total)
+            e = work.entry
+            finished.append(e.path)
+            if work.error:
+                s.skipped.append((e.path, work.error))
+                continue
+            d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
+                       lambda: self.store.by_sha([work.sha]).get(work.sha, []))
+            if d.action == "touch":
+                pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
+                s.touched += 1
+                continue
+            if d.action == "move":
+                self._moved.add(d.sources[0].id)
+                pending_moves.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
+                s.moved += 1
+                continue
+            copy = self._copy_of(work, e, d.sources) if d.action == "copy" else None
+            if copy is not None:
+                pending_copies.append(copy)
+                s.reused += 1
+                continue
+            batch.append(work)  # new content (or every copy's source vanished meanwhile): embed
+            if len(batch) >= self.settings.batch_size:
+                self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
+                batch, pending_moves, pending_touches, pending_copies, finished = [], [], [], [], []
+        self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
 
     def _copy_of(self, work: _Work, e: FileEntry, sources: Sequence[FileState]) -> ImageRecord | None:
         """A new path whose content is already indexed under another path: reuse its vectors (from the first
@@ -237,7 +290,7 @@ class Indexer:
         return None
 
     def _flush(self, batch: list[_Work], s: IndexSummary, moves: list[Move], touches: list[Move],
-               copies: list[ImageRecord]) -> None:
+               copies: list[ImageRecord], finished: Sequence[str] = ()) -> None:
         records = list(copies)
         if batch:
             t = time.perf_counter()
@@ -258,6 +311,8 @@ class Indexer:
             s.indexed += len(batch)
         if records or moves or touches:
             self.store.write(upserts=records, moves=moves, touches=touches)
+        if finished and hasattr(self.store, "finish_claims"):
+            self.store.finish_claims(finished, self.owner, self.settings.claim_lease_s)
 
     # -- optional analyses on images indexed before --ocr/--faces was asked for --------------------------------
     def _backfill_extras(self, roots: Sequence[str]) -> int:

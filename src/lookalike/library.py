@@ -31,6 +31,7 @@ from lookalike.notebook import NotebookView, search_sections
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
 from lookalike.stores import open_store
+from lookalike.search.people import stale as people_stale
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
 
 if TYPE_CHECKING:
@@ -49,10 +50,16 @@ class Result:
     taken_at: str | None = None
     camera: str | None = None
     texts: dict[str, str] = field(default_factory=dict)  # caption, description, ocr
+    # image queries only (search/copies.py): is this an edited copy of the query (verified as dupes does)
+    copy: bool | None = None
+    copy_score: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["score"] = round(float(self.score), 6)
+        for key in ("copy", "copy_score"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -145,6 +152,8 @@ class Library:
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
+            if self.settings.faces or people_stale(self.store):
+                summary.people = self.update_people().as_dict()
         return summary
 
     # -- search ------------------------------------------------------------------------------------------
@@ -153,15 +162,20 @@ class Library:
                face: str | os.PathLike[str] | bytes | None = None,
                by: str = "embedding", limit: int = 20, threshold: float | None = None,
                filters: Filters | None = None, weights: Mapping[str, float] | None = None,
-               expand: bool = True, semantic: bool | None = None) -> SearchResult:
+               expand: bool = True, semantic: bool | None = None, copies: bool = True) -> SearchResult:
         """One signal (words, an example image, a face) or several at once, fused by weighted reciprocal
         rank (``weights``: signal -> weight, signals "text", "image", "face"). ``filters`` apply to every
         kind. Keyword options: ``expand`` (visual-neighbour expansion), ``semantic`` (sentence model; None =
-        when installed)."""
+        when installed). Scores: words -> calibrated P(the photo shows them); an example image -> cosine, and
+        with ``copies`` its top results verified as copies or not (``Result.copy``, ``copy_score``)."""
         found = run_search(self, query, image=image, text=text, url=url, image_id=image_id, face=face, by=by,
                            limit=limit, threshold=threshold, filters=filters, weights=weights, expand=expand,
-                           semantic=semantic)
-        return SearchResult(found.query, found.kind, found.by, self.results(found.hits), found.explain)
+                           semantic=semantic, copies=copies)
+        results = self.results(found.hits)
+        for r in results:
+            if r.id in found.copies:
+                r.copy, r.copy_score = found.copies[r.id].copy, round(found.copies[r.id].score, 4)
+        return SearchResult(found.query, found.kind, found.by, results, found.explain)
 
     def query_vectors(self, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
         """The query image through the same read and model stages as indexed images."""
@@ -236,6 +250,43 @@ class Library:
         if ids:
             self.store.write(deletes=ids)
         return done
+
+    # -- people (search/people.py) ------------------------------------------------------------------------
+    def update_people(self, *, full: bool = False):  # type: ignore[no-untyped-def]
+        """Cluster the faces that have no person yet (``full``: the unnamed people's faces too)."""
+        from lookalike.search.people import update_people
+
+        return update_people(self.store, full=full)
+
+    def people(self, *, min_faces: int = 1, update: bool = True):  # type: ignore[no-untyped-def]
+        """The people, most faces first (faces still waiting for a person are clustered first)."""
+        from lookalike.search import people
+
+        if update and people.stale(self.store):
+            people.update_people(self.store)
+        return people.list_people(self.store, min_faces=min_faces)
+
+    def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import person_faces
+
+        return person_faces(self.store, person)
+
+    def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
+        """Name a person (id or current name); a name another person has merges the two."""
+        from lookalike.search.people import name_person
+
+        return name_person(self.store, person, name)
+
+    def name_face(self, image_id: int, index: int, name: str):  # type: ignore[no-untyped-def]
+        """Move one face (image id, face index) to the person called ``name`` (a split when it is new)."""
+        from lookalike.search.people import name_face
+
+        return name_face(self.store, image_id, index, name)
+
+    def unname_person(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import unname
+
+        return unname(self.store, person)
 
     # -- records -----------------------------------------------------------------------------------------
     def browse(self, filters: Filters | None = None, *, offset: int = 0, limit: int = 50) -> tuple[list[Result], int]:

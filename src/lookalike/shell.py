@@ -47,6 +47,7 @@ ENV_HELP = {
     "LOOKALIKE_VECTOR_INDEX": "embedded store's vector index kind",
     "LOOKALIKE_NPROBE": "IVF clusters (HNSW: efSearch) a query probes",
     "LOOKALIKE_WATCH_DEBOUNCE": "watch: seconds of quiet that end a burst of changes (default 2)",
+    "LOOKALIKE_CLAIM_LEASE": "index: seconds before a killed indexer's files go to the others (default 120)",
 }
 
 EXAMPLES = {

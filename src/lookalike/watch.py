@@ -15,7 +15,7 @@ drive, as for ``lookalike index``) and is watched again, and indexed whole, when
 
 Defaults: 2 s of quiet ends a burst (a camera import writes files back to back, well under a second apart);
 30 s bounds the wait during a long import. Both from ``Settings.watch_debounce_s/watch_max_wait_s``
-(``LOOKALIKE_WATCH_DEBOUNCE``; the tests use the floor, 0.6 s: watchdog reports a move's source only 0.5 s
+(``LOOKALIKE_WATCH_DEBOUNCE``; the tests use the floor, 1 s: watchdog reports a move's source only 0.5 s
 later when the target was not seen, e.g. a file moved into a folder made a moment before).
 """
 
@@ -33,7 +33,7 @@ from lookalike.io.crawl import is_hidden, is_image_name
 
 log = logging.getLogger("lookalike.watch")
 MAX_PATHS = 2000  # changed paths above which a batch re-indexes the watched folders whole (a stat walk)
-MIN_DEBOUNCE_S = 0.6  # watchdog holds an unpaired IN_MOVED_FROM 0.5 s before reporting it: wait past that
+MIN_DEBOUNCE_S = 1.0  # watchdog holds an unpaired IN_MOVED_FROM 0.5 s before reporting it: wait well past that
 POLL_S = 0.5  # how often the watched folders themselves are checked (removed, re-created)
 
 OnBatch = Callable[[IndexSummary, int], None]  # (summary of the run, number of changed paths)

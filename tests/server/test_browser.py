@@ -87,6 +87,17 @@ def test_keyword_search_shows_the_right_photo(page) -> None:  # type: ignore[no-
     shot(page, "web-keyword-search.png")
 
 
+def test_min_score_works_on_keyword_searches(page) -> None:  # type: ignore[no-untyped-def]
+    """Keyword scores are probabilities: "Min. score" 0.5 keeps the cats and nothing else."""
+    page.evaluate("() => { document.getElementById('threshold').value = '0.5'; }")
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card .name')].map(n => n.textContent)"
+                           ".sort().join() === 'black_cat.jpg,chelsea.jpg'")
+    scores = [float(s) for s in page.locator("#results .card .score").all_inner_texts()]
+    assert scores and all(0.5 <= s <= 1.0 for s in scores)
+
+
 def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
     data = base64.b64encode((photos / "pets" / "puppy.jpg").read_bytes()).decode()
     page.evaluate("""b64 => {
@@ -132,8 +143,8 @@ def test_more_like_this(page, ids: dict[str, int]) -> None:  # type: ignore[no-u
     wait_for_first(page, "puppy.jpg")
     assert page.locator("#results .card").first.get_attribute("data-id") == str(ids["puppy"])
     assert page.url.endswith(f"#id={ids['puppy']}")
-    # clicking a thumbnail does the same, for another photo
-    page.locator("#results .card", has=page.locator(".name", has_text="black_cat.jpg")).locator(".thumb").click()
+    # the same for another photo
+    page.locator("#results .card", has=page.locator(".name", has_text="black_cat.jpg")).locator(".more").click()
     wait_for_first(page, "black_cat.jpg")
     assert card_names(page)[1] == "chelsea.jpg"
     page.go_back()  # the browser's back button returns to the previous query
@@ -185,7 +196,7 @@ def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_
     context.close()
 
 
-def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path, private_trash: Path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
     from lookalike.evaluation.edits import apply
@@ -212,9 +223,176 @@ def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path) -
     assert "exact copies" in groups.nth(0).inner_text() and "near duplicates" in groups.nth(1).inner_text()
     near = groups.nth(1).locator("figcaption").all_inner_texts()
     assert near[0].startswith("coffee.jpg") and near[1].startswith("coffee-cropped.jpg")  # the best copy first
+    assert "best: most pixels" in groups.nth(1).inner_text()  # the uncropped photo, and why
+    assert groups.nth(1).locator(".dupe.best").count() == 1 and "BEST" in near[0].upper()
+    assert "×" in near[1] and "kB" in near[1]  # dimensions and sizes
     page.wait_for_function("() => [...document.querySelectorAll('.dupe img')].every(i => i.complete && i.naturalWidth > 0)")
     shot(page, "web-duplicates.png")
+
+    # keep the best of the near duplicates: asked first; "Cancel" moves nothing
+    groups.nth(1).locator(".keep-best").click()
+    page.wait_for_selector("#confirm[open]")
+    assert "Move 1 file to the trash" in page.inner_text("#confirm-text")
+    page.click("#confirm-cancel")
+    assert (folder / "coffee-cropped.jpg").exists()
+    groups.nth(1).locator(".keep-best").click()
+    page.click("#confirm-ok")
+    page.wait_for_function("() => document.getElementById('dupes-message').textContent.startsWith('Moved 1 file')")
+    assert not (folder / "coffee-cropped.jpg").exists() and (folder / "coffee.jpg").exists()
+    assert [p.name for p in (private_trash / "files").iterdir()] == ["coffee-cropped.jpg"]
+    assert "Moved 1 copy to the trash" in groups.nth(1).inner_text()
+    # then every group at once
+    page.click("#dupes-keep-all")
+    assert "Move 1 file" in page.inner_text("#confirm-text")
+    page.click("#confirm-ok")
+    page.wait_for_function("() => document.querySelectorAll('#dupes-actions li').length === 2")
+    assert sorted(p.name for p in folder.iterdir()) == ["chelsea.jpg", "coffee.jpg", "guitar.jpg"]
+    shot(page, "web-duplicates-moved.png")
+    # undo the first action from the log: the cropped copy comes back, indexed again, a group again
+    page.locator("#dupes-actions li").nth(1).locator(".undo").click()
+    page.wait_for_function("() => document.getElementById('dupes-message').textContent.startsWith('Put back 1 file')")
+    assert (folder / "coffee-cropped.jpg").exists()
+    page.wait_for_function("() => document.querySelectorAll('.dupe-group').length === 1")
+    assert "coffee-cropped.jpg" in page.inner_text(".dupe-group")
+    assert page.locator("#dupes-actions li").nth(1).locator(".undone").count() == 1
     context.close()
+
+
+def test_start_page_browses_the_library(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length === 11")
+    assert page.inner_text("#message").startswith("11 photos, newest first")
+    assert page.is_hidden("#query") and page.is_hidden("#load-more")
+    chips = page.locator("#folders .chip").all_inner_texts()
+    assert [c.split()[0] for c in chips] == ["All", "pets", "things"]
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth > 0)")
+    shot(page, "web-browse.png")
+    page.locator("#folders .chip", has_text="pets").click()
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length === 4")
+    assert "folder=" in page.url and page.input_value("#folder") == str(photos / "pets")
+    assert page.locator("#folders .chip[aria-pressed=true]").inner_text().startswith("pets")
+
+
+def test_pages_load_more_and_scroll(browser, live_server, ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.goto(live_server.url + "?page=4")  # four photos a page
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 4")
+    assert pg.is_visible("#load-more")
+    pg.click("#load-more")
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 8")
+    pg.mouse.wheel(0, 20_000)  # infinite scroll: the last page comes by itself
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 11")
+    pg.wait_for_selector("#load-more", state="hidden")
+    names = pg.locator("#results .card .name").all_inner_texts()
+    assert len(set(names)) == 11
+    # a search pages the same way, its ranks going on
+    pg.goto(live_server.url + f"?page=4#id={ids['puppy']}")
+    pg.wait_for_function("() => document.getElementById('query-text').textContent === 'More like this photo'")
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 4")
+    pg.click("#load-more")
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length >= 8")
+    assert pg.locator("#results .card .rank").nth(4).inner_text() == "#5"
+    context.close()
+
+
+def open_viewer_on(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator("#results .card", has=page.locator(".name", has_text=name)).locator(".thumb").click()
+    page.wait_for_selector("#viewer[open]")
+    page.wait_for_function("n => document.getElementById('viewer-name').textContent === n"
+                           " && document.getElementById('viewer').dataset.ready === document.getElementById('viewer').dataset.id", arg=name)
+
+
+def test_viewer(page, ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    wait_for_first(page, "chelsea.jpg")
+    open_viewer_on(page, "chelsea.jpg")
+    meta = page.inner_text("#viewer-meta")
+    assert "451 × 300 px" in meta and "chelsea.jpg" in meta and "Camera" in meta and "Taken" in meta
+    assert "cat" in page.inner_text("#viewer-tags")
+    assert "a photo of" in page.inner_text("#viewer-texts")  # the caption
+    page.wait_for_function("() => { const i = document.getElementById('viewer-img');"
+                           " return i.complete && i.naturalWidth === 451; }")  # the original, full size
+    assert page.locator("#viewer-slot-teach").count() == 1  # where "teach a word" goes
+    shot(page, "web-viewer.png")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.getElementById('viewer-name').textContent === 'black_cat.jpg'")
+    assert page.is_disabled("#viewer-next")  # the last of the two results
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.getElementById('viewer-name').textContent === 'chelsea.jpg'")
+    page.click("#viewer-similar")
+    page.wait_for_selector("#viewer", state="hidden")
+    page.wait_for_function("() => document.getElementById('query-text').textContent === 'More like this photo'")
+    assert page.url.endswith(f"#id={ids['chelsea']}")
+    wait_for_first(page, "chelsea.jpg")
+    open_viewer_on(page, "chelsea.jpg")
+    page.click("#viewer-copies")
+    page.wait_for_function("() => document.getElementById('query-text').textContent.startsWith('Copies')")
+    assert page.url.endswith(f"#copies={ids['chelsea']}")
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length === 1")  # no copy but itself
+    page.keyboard.press("Escape")
+
+
+def test_viewer_shows_faces(browser, fresh_library, start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.models.faces import available
+    from lookalike.server.app import create_app
+
+    if not available():
+        pytest.skip("the face model (extras) is not installed")
+
+    lib = fresh_library(faces=True)
+    lib.index([copy_samples(tmp_path / "people", ["astronaut"])[0].parent])
+    server = start_server(create_app(lib))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.goto(server.url)
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 1")
+    open_viewer_on(pg, "astronaut.jpg")
+    pg.wait_for_selector("#viewer-faces .face")
+    box = pg.locator("#viewer-faces .face").first.bounding_box()
+    img = pg.locator("#viewer-img").bounding_box()
+    assert box and img and img["x"] <= box["x"] and box["x"] + box["width"] <= img["x"] + img["width"]
+    assert "Faces" in pg.inner_text("#viewer-meta")
+    context.close()
+
+
+def test_filters_live_in_the_url(browser, live_server, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import quote
+
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(live_server.url + f"#q=cat&folder={quote(str(photos / 'pets'))}&min_size=100")
+    wait_for_first(pg, "chelsea.jpg")
+    assert pg.input_value("#q") == "cat" and pg.input_value("#min-size") == "100"
+    assert pg.input_value("#folder") == str(photos / "pets") and pg.inner_text("#filter-count") == "2"
+    assert pg.is_visible("#min-size")  # a link with filters opens them
+    pg.fill("#min-size", "100000")
+    pg.press("#min-size", "Tab")  # a change applies at once
+    pg.wait_for_function("() => document.getElementById('message').dataset.kind === 'empty'")
+    assert "min_size=100000" in pg.url
+    pg.reload()  # the URL reproduces the search
+    pg.wait_for_function("() => document.getElementById('message').dataset.kind === 'empty'")
+    assert pg.input_value("#q") == "cat" and pg.input_value("#min-size") == "100000"
+    pg.click("#clear-filters")
+    wait_for_first(pg, "chelsea.jpg")
+    assert pg.url.endswith("#q=cat")
+    pg.goto(live_server.url + "#after=2999-01-01")  # browsing takes the filters too
+    pg.wait_for_function("() => document.getElementById('message').dataset.kind === 'empty'")
+    assert pg.input_value("#after") == "2999-01-01" and pg.locator("#results .card").count() == 0
+    context.close()
+
+
+def test_upload_says_so_and_clears_the_words(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    wait_for_first(page, "chelsea.jpg")
+    page.set_input_files("#file", str(photos / "things" / "rocket.jpg"))
+    wait_for_first(page, "rocket.jpg")
+    assert page.input_value("#q") == ""
+    assert "uploaded image" in page.inner_text("#query-text") and "#upload=rocket.jpg" in page.url
+    page.reload()
+    page.wait_for_function("() => document.getElementById('message').textContent.includes('uploaded image')")
+    assert page.locator("#results .card").count() == 11 and page.input_value("#q") == ""
 
 
 def test_phone_screen(browser, live_server) -> None:  # type: ignore[no-untyped-def]
@@ -233,6 +411,19 @@ def test_phone_screen(browser, live_server) -> None:  # type: ignore[no-untyped-
         box = pg.locator(sel).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, sel
     shot(pg, "web-phone.png")
+    # the viewer fills the phone's screen, photo above its details, nothing wider than the screen
+    open_viewer_on(pg, "chelsea.jpg")
+    for sel in ("#viewer", "#viewer-img", "#viewer-meta", "#viewer-similar", "#viewer-close"):
+        box = pg.locator(sel).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390.5, sel
+    img, meta = pg.locator("#viewer-img").bounding_box(), pg.locator("#viewer-meta").bounding_box()
+    assert img["y"] + img["height"] <= meta["y"]
+    shot(pg, "web-phone-viewer.png")
+    pg.keyboard.press("Escape")
+    pg.goto(live_server.url)  # the library
+    pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 11")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(pg, "web-phone-browse.png")
     context.close()
 
 
@@ -256,3 +447,54 @@ def test_token_prompt(browser, start_server, library, settings) -> None:  # type
     pg.wait_for_function("() => { const i = document.querySelector('#results .card img');"
                          " return i && i.complete && i.naturalWidth > 0; }")
     context.close()
+
+
+def test_people_view(browser, start_server, people_index: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """People tab: three people with their sample faces; naming one makes its name a search word (Photos);
+    naming a second person with the same name merges them; a face moved to a new name splits it off."""
+    from lookalike.library import Library
+    from lookalike.server.app import create_app
+
+    shutil.copytree(people_index, tmp_path / "lib")
+    lib = Library(tmp_path / "lib")
+    server = start_server(create_app(lib))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#tab-people")
+    page.wait_for_function("() => document.getElementById('people-message').dataset.kind === 'ok'")
+    cards = page.locator("#people .person")
+    assert cards.count() == 3 and page.is_hidden("#panel-photos")
+    page.wait_for_function("() => [...document.querySelectorAll('#people img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert all(t.startswith("Unnamed #") for t in page.locator("#people .person-title").all_inner_texts())
+    first = cards.nth(0)
+    first.locator("input").fill("Alice")
+    first.locator("button[type=submit]").click()
+    page.wait_for_function("() => [...document.querySelectorAll('#people .person-title')].some(t => t.textContent === 'Alice')")
+    shot(page, "web-people.png")
+    # merge: the second person named "alice" too
+    second = page.locator("#people .person").filter(has_not_text="Alice").first
+    second.locator("input").fill("alice")
+    second.locator("button[type=submit]").click()
+    page.wait_for_function("() => document.querySelectorAll('#people .person').length === 2")
+    alice = page.locator("#people .person").filter(has_text="alice").first
+    assert "10 faces" in alice.inner_text()
+    # split: one of her faces moved to Bob
+    alice.locator(".thumb").click()
+    page.wait_for_selector("#person-faces .person-face")
+    assert page.locator("#person-faces .person-face").count() == 10
+    face = page.locator("#person-faces .person-face").first
+    face.locator("input").fill("Bob")
+    face.locator("button[type=submit]").click()
+    page.wait_for_function("() => document.querySelectorAll('#person-faces .person-face').length === 9")
+    assert page.locator("#people .person").filter(has_text="Bob").count() == 1
+    # her photos: a search by the name in the Photos view
+    page.locator("#people .person").filter(has_text="alice").locator("button.more").click()
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length === 9")
+    assert page.is_visible("#panel-photos") and page.input_value("#q") == "alice" and "q=alice" in page.url
+    context.close()
+    lib.close()
+    assert not errors, errors

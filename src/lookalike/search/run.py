@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lookalike.errors import LookalikeError
+from lookalike.search.copies import CopyCheck, check_copies
 from lookalike.search.fuse import rrf
 from lookalike.search.plan import MAX_LIMIT, SEARCH_BY, Query, signal_parts, signal_weights
 from lookalike.search.signals import SearchContext, Signal, face_signal, image_signal, keyword_signal
@@ -33,6 +34,7 @@ class Found:
     by: str
     hits: list[Hit]
     explain: dict[str, object] = field(default_factory=dict)
+    copies: dict[int, CopyCheck] = field(default_factory=dict)  # image queries: is each top result a copy
 
 
 def run_search(ctx: SearchContext, query: str | None = None, *,
@@ -41,7 +43,7 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
                face: str | os.PathLike[str] | bytes | None = None, by: str = "embedding", limit: int = 20,
                threshold: float | None = None, filters: Filters | None = None,
                weights: Mapping[str, float] | None = None, expand: bool = True,
-               semantic: bool | None = None) -> Found:
+               semantic: bool | None = None, copies: bool = True) -> Found:
     """Every argument is checked before any work; see ``Library.search`` for their meaning."""
     if by not in SEARCH_BY:
         raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
@@ -62,13 +64,22 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         kind, by = ("face", "face") if name == "face" else (q.kind, "keywords" if name == "text" else by)
         described = q.describe()
     else:
-        hits = rrf({n: s.hits for n, s in signals.items()}, w)
+        # ordered by fusion; shown: the best of the image's own scores in its signals (each in [0, 1]: the
+        # words' probability, the cosine, the face similarity), so a threshold keeps its meaning
+        own: dict[int, float] = {}
+        for sig in signals.values():
+            for h in sig.hits:
+                own[h.id] = max(own.get(h.id, 0.0), float(h.score))
+        hits = [Hit(h.id, own[h.id]) for h in rrf({n: s.hits for n, s in signals.items()}, w)]
         kind, by = "combined", "+".join(parts)
         described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
         explain["signals"] = {n: {"weight": w[n], "hits": len(signals[n].hits)} for n in parts}
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
-    return Found(described, kind, by, hits[:limit], explain)
+    found = Found(described, kind, by, hits[:limit], explain)
+    if copies and len(parts) == 1 and "image" in parts and by == "embedding":
+        found.copies = check_copies(ctx, parts["image"], found.hits)
+    return found
 
 
 def search_signal(ctx: SearchContext, name: str, q: Query, by: str, limit: int, filters: Filters | None, *,

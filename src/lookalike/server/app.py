@@ -40,6 +40,7 @@ from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots
 from lookalike.server.dupes_jobs import DupesJobs, dupes_routes
 from lookalike.server.jobs import IndexJobs
 from lookalike.server.openapi import declare_errors, errors
+from lookalike.server.people import router as people_router
 from lookalike.stores.base import Filters
 
 log = logging.getLogger("lookalike.server")
@@ -141,6 +142,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
 
     app.include_router(browse_routes(api), dependencies=[Depends(api.require_token)])
     app.include_router(dupes_routes(api), dependencies=[Depends(api.require_token)])
+    app.include_router(people_router(api), dependencies=[Depends(api.require_token)])
     declare_errors(app)
     _add_page(app)
     _add_docs(app)

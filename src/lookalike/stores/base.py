@@ -1,16 +1,20 @@
 """The store protocol, split by role, and the records that cross it. Every store passes the same test suite.
 
 Roles: ``IndexStore`` (the indexer writes), ``SearchStore`` (searches read), ``ExtrasStore`` (optional
-analyses), ``AdminStore`` (stats, upkeep, close); ``Store`` is all of them. A consumer names the role it uses.
+analyses), ``AdminStore`` (stats, upkeep, close), ``PeopleStore`` (faces clustered into named people);
+``Store`` is all of them. A consumer names the role it uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lookalike.stores.people import FaceTable, PeopleChanges, PersonRow
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,11 @@ class IndexStore(Protocol):
     def copy_vectors(self, src_id: int) -> tuple[np.ndarray, np.ndarray | None]: ...
     def set_texts(self, image_id: int, texts: dict[str, str]) -> None: ...
 
+    # work claims, so that concurrent indexers share the files (stores/claims.py)
+    def claim(self, entries: Sequence[Any], owner: str, lease_s: float = ..., since: float | None = None) -> Any: ...
+    def finish_claims(self, paths: Sequence[str], owner: str, lease_s: float = ...) -> None: ...
+    def release_claims(self, owner: str) -> None: ...
+
 
 class SearchStore(Protocol):
     """Searching: records and vectors by id, and the rankings (best first)."""
@@ -194,7 +203,18 @@ class AdminStore(Protocol):
     def close(self) -> None: ...
 
 
-class Store(IndexStore, SearchStore, ExtrasStore, AdminStore, Protocol):
+class PeopleStore(Protocol):
+    """People (stores/people.py): faces with the person each belongs to, people with their names."""
+
+    def face_table(self, image_ids: Sequence[int] | None = None, *,
+                   with_embeddings: bool = True) -> "FaceTable": ...
+    def people(self) -> list["PersonRow"]: ...
+    def unplaced_faces(self) -> int: ...
+    def save_people(self, changes: "PeopleChanges") -> dict[int, int]: ...
+    def person_hits(self, person_id: int, k: int, filters: Filters | None = None) -> list[Hit]: ...
+
+
+class Store(IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore, Protocol):
     """Every role: what ``open_store`` returns and both stores implement (one contract suite per role)."""
 
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Indexers that share the work: N concurrent ``lookalike index`` processes on the same photos and library.
+
+The photos: ``--count`` distinct JPEGs (default 1000) made from the real sample photos that installed packages
+carry (lookalike.samples): photo i is sample i mod S, cropped by a few percent depending on i // S (so every
+file has its own content and its own vectors), longest side 1024, quality 90; cached in the temp folder.
+
+For each N in ``--n`` (default 1,2,4), on a fresh library: N processes start at once on the same folder, and
+the run records the wall time until the last exits, the CPU time of all of them (user + system, wait4), and
+each one's ``indexed`` (what it embedded itself, from its --json summary). Checked every time: the
+``indexed`` add up to the number of photos (nothing embedded twice, nothing missed) and the library holds
+them all. ``cpu_vs_1`` = total CPU / the N=1 run's (target <= 1.05: sharing costs no extra work);
+``wall_vs_1`` shows what the extra processes buy on this machine's cores.
+
+    python bench/shared_index.py                 # 1000 photos, N = 1, 2, 4
+    python bench/shared_index.py --count 200 --n 1,2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+def build_set(count: int, cache: Path) -> Path:
+    from PIL import Image
+
+    from lookalike.io.read import to_rgb
+    from lookalike.samples import sample_photos
+
+    folder = cache / f"shared-{count}"
+    if folder.is_dir() and len(list(folder.glob("*.jpg"))) == count:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [p for _, p in sorted(sample_photos().items())]
+    for i in range(count):
+        src, variant = sources[i % len(sources)], i // len(sources)
+        with Image.open(src) as im:
+            im = to_rgb(im)
+            im.thumbnail((1024, 1024))
+            w, h = im.size
+            f = 0.01 * (variant % 10)  # up to 9% off each side, a different crop per variant
+            box = (int(w * f * 0.7), int(h * f * 0.4), w - int(w * f * 0.3), h - int(h * f * 0.6))
+            im.crop(box).save(folder / f"p{i:05d}.jpg", quality=90)
+    return folder
+
+
+def run(folder: Path, lib: Path, n: int) -> dict[str, object]:
+    cmd = [sys.executable, "-m", "lookalike.cli", "index", str(folder), "--library", str(lib), "--json"]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    indexed = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit(f"an indexer failed ({p.returncode}): {err.strip()[-300:]}")
+        indexed.append(int(json.loads(out)["indexed"]))
+    wall = time.perf_counter() - t0
+    cpu = _children_cpu()
+    with sqlite3.connect(lib / "lookalike.db") as c:
+        stored = int(c.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+    return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "indexed": indexed, "stored": stored}
+
+
+_last_children = [0.0]
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the children reaped since the previous call (user + system)."""
+    r = os.times()
+    total = r.children_user + r.children_system
+    delta, _last_children[0] = total - _last_children[0], total
+    return delta
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--n", default="1,2,4", help="numbers of concurrent indexers, one run each")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    cache = Path(tempfile.gettempdir()) / "lookalike-bench-shared"
+    folder = build_set(args.count, cache)
+    _children_cpu()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lookalike-shared-") as tmp:
+        for n in [int(x) for x in args.n.split(",")]:
+            row = run(folder, Path(tmp) / f"lib{n}", n)
+            if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
+                raise SystemExit(f"N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
+                                 f"{row['stored']}, of {args.count} photos")
+            rows.append(row)
+    base = rows[0]
+    for r in rows:
+        r["cpu_vs_1"] = round(float(r["cpu_s"]) / float(base["cpu_s"]), 3)  # type: ignore[arg-type]
+        r["wall_vs_1"] = round(float(r["wall_s"]) / float(base["wall_s"]), 3)  # type: ignore[arg-type]
+    out = {"photos": args.count, "cores": len(os.sched_getaffinity(0)), "load_avg_1min": round(os.getloadavg()[0], 1),
+           "rows": rows}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{args.count} photos, {out['cores']} cores, load average {out['load_avg_1min']} (side by side, one run)")
+    print(f"{'N':>2} {'wall s':>8} {'CPU s':>8} {'CPU/N=1':>8} {'wall/N=1':>9}  indexed by each")
+    for r in rows:
+        print(f"{r['n']:>2} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['cpu_vs_1']:8.3f} {r['wall_vs_1']:9.3f}  {r['indexed']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Work claims (stores/claims.py) in both stores: disjoint claims, leases that expire and are taken over,
+files another indexer finished or wrote are left alone."""
+
+from __future__ import annotations
+
+import time
+
+from lookalike.io.crawl import FileEntry
+from lookalike.stores.base import ImageRecord
+
+import numpy as np
+
+
+def entries(n: int, start: int = 0) -> list[FileEntry]:
+    return [FileEntry(f"/photos/c/img{i:03d}.jpg", 1000 + i, 1_700_000_000.0 + i) for i in range(start, start + n)]
+
+
+def test_claims_are_disjoint_and_finished_ones_stay_taken(make_store) -> None:  # type: ignore[no-untyped-def]
+    a, b = make_store(), make_store()  # two connections: two indexers
+    files = entries(10)
+    got_a = a.claim(files[:6], "A")
+    assert [e.path for e in got_a.mine] == [e.path for e in files[:6]]
+    got_b = b.claim(files, "B", since=got_a.now)
+    assert [e.path for e in got_b.mine] == [e.path for e in files[6:]]
+    assert len(got_b.busy) == 6 and got_b.elsewhere == 0
+    a.finish_claims([e.path for e in files[:3]], "A")  # e.g. unreadable files, or written ones
+    again = b.claim(got_b.busy, "B", since=got_a.now)
+    assert again.elsewhere == 3 and len(again.busy) == 3 and not again.mine
+    assert [e.path for e in a.claim(files[:6], "A").mine] == [e.path for e in files[:6]]  # its own: still its own
+
+
+def test_written_files_are_left_to_their_writer(make_store) -> None:  # type: ignore[no-untyped-def]
+    store = make_store()
+    store.set_model_info("m", "v1", 4)
+    e = entries(2)
+    store.write(upserts=[ImageRecord(path=e[0].path, size=e[0].size, mtime=e[0].mtime, sha="ab" * 32, width=1,
+                                     height=1, embedding=np.array([1, 0, 0, 0], np.float32))])
+    got = store.claim(e, "B")
+    assert got.elsewhere == 1 and [x.path for x in got.mine] == [e[1].path]
+
+
+def test_a_lease_that_runs_out_is_taken_over(make_store) -> None:  # type: ignore[no-untyped-def]
+    a, b = make_store(), make_store()
+    files = entries(4)
+    a.claim(files, "A", lease_s=0.5)  # then A is killed: it renews nothing
+    assert len(b.claim(files, "B").busy) == 4
+    time.sleep(0.8)
+    got = b.claim(files, "B")
+    assert [e.path for e in got.mine] == [e.path for e in files] and not got.busy
+    b.release_claims("B")  # an interrupted run gives its open claims back at once
+    assert len(a.claim(files, "C").mine) == 4
+
+
+def test_a_finished_claim_from_an_earlier_run_is_tried_again(make_store) -> None:  # type: ignore[no-untyped-def]
+    store = make_store()
+    files = entries(2, start=50)
+    store.claim(files, "A")
+    store.finish_claims([files[0].path], "A")  # unreadable in A's run
+    time.sleep(0.05)
+    later = store.claim(files, "B", since=time.time())  # a rerun that began after: it retries the file
+    assert files[0] in later.mine
