@@ -111,6 +111,8 @@ def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[
     }""", data)
     wait_for_first(page, "puppy.jpg")
     assert float(page.locator("#results .card .score").first.inner_text()) > 0.99
+    assert page.locator("#results .card").first.locator(".copy-mark").inner_text().lower() == "copy"
+    assert page.locator("#results .card .copy-mark").count() == 1  # the other results are not copies
     assert page.is_visible("#query-img")
     assert "my-dog.jpg" in page.inner_text("#query-text")
     shot(page, "web-dropped-image.png")

@@ -427,6 +427,75 @@ class TestExtrasStore:
         assert store.count() == 3
 
 
+class TestConceptStore:
+    """Taught words: stored whole, replaced whole, removed; random library vectors for their negatives."""
+
+    @staticmethod
+    def concept(word: str, n_pos: int = 3, n_neg: int = 1, seed: int = 0):  # type: ignore[no-untyped-def]
+        from lookalike.stores.base import ConceptExample, ConceptRecord
+
+        rng = np.random.default_rng(seed)
+        examples = [ConceptExample(f"/photos/{word}/{i}.jpg", i < n_pos, unit(rng)) for i in range(n_pos + n_neg)]
+        return ConceptRecord(word=word, model="test-model", model_version="1", dim=DIM, weights=unit(rng) * 7.5,
+                             bias=-1.25, examples=examples, validation={"precision": 0.9, "folds": 3},
+                             created_at=1_700_000_000.5, updated_at=1_700_000_100.25)
+
+    @staticmethod
+    def same(a, b) -> bool:  # type: ignore[no-untyped-def]
+        return (a.word, a.model, a.model_version, a.dim, a.bias, a.validation, a.created_at, a.updated_at) == (
+            b.word, b.model, b.model_version, b.dim, b.bias, b.validation, b.created_at, b.updated_at) and \
+            np.array_equal(a.weights, b.weights) and \
+            [(e.path, e.positive, e.embedding.tobytes()) for e in a.examples] == \
+            [(e.path, e.positive, e.embedding.tobytes()) for e in b.examples]
+
+    def test_put_get_replace_delete(self, make_store) -> None:  # type: ignore[no-untyped-def]
+        store = make_store()
+        assert store.concepts() == [] and store.concept("rex") is None and not store.delete_concept("rex")
+        rex, my_car = self.concept("rex"), self.concept("my car", 5, 0, seed=1)
+        store.put_concept(rex)
+        store.put_concept(my_car)
+        assert [c.word for c in store.concepts()] == ["my car", "rex"]
+        assert self.same(store.concept("rex"), rex) and self.same(store.concept("my car"), my_car)
+        bigger = self.concept("rex", 6, 2, seed=2)  # teaching again replaces the record whole
+        store.put_concept(bigger)
+        assert self.same(store.concept("rex"), bigger) and len(store.concept("rex").examples) == 8
+        store.close()
+        again = make_store()  # survives reopening
+        assert self.same(again.concept("rex"), bigger)
+        assert again.delete_concept("rex") and again.concept("rex") is None
+        assert [c.word for c in again.concepts()] == ["my car"]
+
+    def test_concepts_survive_clearing_vectors(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, _ = filled
+        store.put_concept(self.concept("rex"))
+        store.clear_vectors()  # a model switch: the concept stays, to be re-fitted from its examples
+        assert store.concept("rex") is not None
+
+    def test_sample_vectors_is_random_distinct_and_honours_exclude(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, recs = filled
+        ids = ids_by_path(store)
+        exclude = sorted(ids.values())[:50]
+        got_ids, emb = store.sample_vectors(60, seed=3, exclude=exclude)
+        assert len(got_ids) == 60 == len(set(got_ids.tolist())) and emb.shape == (60, DIM)
+        assert not set(got_ids.tolist()) & set(exclude)
+        by_path = {r.path: r for r in recs}
+        path_of = {i: p for p, i in ids.items()}
+        for i, e in zip(got_ids, emb):  # each vector is its image's
+            assert np.allclose(e, by_path[path_of[int(i)]].embedding)
+        again, _ = store.sample_vectors(60, seed=3, exclude=exclude)
+        assert again.tolist() == got_ids.tolist()  # deterministic for a seed
+        other, _ = store.sample_vectors(60, seed=4, exclude=exclude)
+        assert other.tolist() != got_ids.tolist()
+        few, few_emb = store.sample_vectors(20, seed=5, exclude=exclude[:5])  # drawn by random ids, not a scan
+        assert len(set(few.tolist())) == 20 and few_emb.shape == (20, DIM) and not set(few.tolist()) & set(exclude[:5])
+        all_ids, _ = store.sample_vectors(1000, seed=0)  # more than there are: every one, once
+        assert sorted(all_ids.tolist()) == sorted(ids.values())
+
+    def test_sample_vectors_of_an_empty_store(self, store) -> None:  # type: ignore[no-untyped-def]
+        ids, emb = store.sample_vectors(10, seed=0)
+        assert len(ids) == 0 and len(emb) == 0
+
+
 class TestAdminStore:
     """Administration: counts, stats, reopening."""
 

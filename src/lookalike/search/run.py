@@ -11,7 +11,7 @@ hit count per signal), in place of the keyword signal's per-list counts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lookalike.errors import LookalikeError
@@ -43,16 +43,21 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
                face: str | os.PathLike[str] | bytes | None = None, by: str = "embedding", limit: int = 20,
                threshold: float | None = None, filters: Filters | None = None,
                weights: Mapping[str, float] | None = None, expand: bool = True,
-               semantic: bool | None = None, copies: bool = True) -> Found:
-    """Every argument is checked before any work; see ``Library.search`` for their meaning."""
+               semantic: bool | None = None, copies: bool = True, more_like: Sequence[int] = (),
+               less_like: Sequence[int] = ()) -> Found:
+    """Every argument is checked before any work; see ``Library.search`` for their meaning. Relevance
+    feedback (``more_like``/``less_like``, search/concepts.py) re-ranks the list before the threshold."""
     if by not in SEARCH_BY:
         raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
-    parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
     if int(limit) < 1:  # refused, not silently raised to 1 (the CLI and the API refuse it too)
         raise LookalikeError(f"limit must be at least 1, not {limit}")
     limit = min(int(limit), MAX_LIMIT)
+    if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
+        return _feedback_only(ctx, more_like, less_like, limit, threshold, filters)
+    parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
     w = signal_weights(weights, parts)
-    depth = limit if len(parts) == 1 else max(limit * COMBINED_DEPTH, COMBINED_MIN)
+    feedback = bool(more_like or less_like)  # re-ranking needs candidates beyond the limit
+    depth = limit if len(parts) == 1 and not feedback else max(limit * COMBINED_DEPTH, COMBINED_MIN)
     signals = {name: search_signal(ctx, name, q, by, depth, filters, expand=expand, semantic=semantic)
                for name, q in parts.items()}
     explain: dict[str, object] = {}
@@ -74,12 +79,28 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         kind, by = "combined", "+".join(parts)
         described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
         explain["signals"] = {n: {"weight": w[n], "hits": len(signals[n].hits)} for n in parts}
+    if feedback:
+        from lookalike.search.concepts import feedback as rerank
+
+        hits = rerank(ctx.store, hits, more_like, less_like, limit, filters, explain)
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
     found = Found(described, kind, by, hits[:limit], explain)
     if copies and len(parts) == 1 and "image" in parts and by == "embedding":
         found.copies = check_copies(ctx, parts["image"], found.hits)
     return found
+
+
+def _feedback_only(ctx: SearchContext, more_like: Sequence[int], less_like: Sequence[int], limit: int,
+                   threshold: float | None, filters: Filters | None) -> Found:
+    """No query, only marks: the photos most like ``more_like`` (and least like ``less_like``)."""
+    from lookalike.search.concepts import feedback
+
+    explain: dict[str, object] = {}
+    hits = feedback(ctx.store, [], more_like, less_like, limit, filters, explain)
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return Found("more like " + ", ".join(f"id:{i}" for i in more_like), "feedback", "feedback", hits[:limit], explain)
 
 
 def search_signal(ctx: SearchContext, name: str, q: Query, by: str, limit: int, filters: Filters | None, *,

@@ -56,12 +56,13 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
     @r.post("/dupes/remove", tags=["library"], dependencies=[Depends(api.require_write)],
             summary="Keep one copy of each group and move the others to the desktop trash (undoable)")
     def remove(body: RemoveRequest) -> dict[str, Any]:
-        action = remove_copies(api.lib, [(g.keep, g.remove) for g in body.groups])
+        action = remove_copies(api.lib, [(g.keep, g.remove) for g in body.groups], quarantine=api.settings.quarantine)
         return action.as_dict()
 
     @r.get("/dupes/actions", tags=["library"], summary="The logged trash actions, newest first")
     def logged() -> dict[str, Any]:
-        return {"actions": [a.as_dict() for a in reversed(actions(api.lib))]}
+        return {"actions": [a.as_dict() for a in reversed(actions(api.lib))],
+                "moves_to": api.settings.quarantine or "trash"}  # where the next action will move copies
 
     @r.post("/dupes/undo", tags=["library"], dependencies=[Depends(api.require_write)], summary="Put back the files of a trash action (default: the latest)")
     def put_back(body: UndoRequest) -> dict[str, Any]:

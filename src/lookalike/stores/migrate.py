@@ -2,7 +2,8 @@
 
 Everything the store protocol holds travels: paths, sizes, mtimes, content hashes, dimensions, dates, cameras,
 perceptual hashes, embeddings, class scores, tags, texts (OCR, captions, descriptions), faces, the record of
-which optional analyses ran, the model identity, and the people: names and which face is whose (a face is
+which optional analyses ran, the model identity, the taught words (classifiers and examples, by path), and the
+people: names and which face is whose (a face is
 matched by its image's path and its place in that image; people get new ids, and a source person whose name
 the destination already has joins that person). Images are matched by path, so
 a copy into a store that already holds some of them updates those rows (no doubles). Image ids are assigned
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.stores.base import FaceRecord, ImageInfo, ImageRecord, Store, batched
+from lookalike.stores.base import ConceptRecord, FaceRecord, ImageInfo, ImageRecord, Store, batched
 
 EXTRA_KINDS = ("ocr", "faces")  # the optional analyses (lookalike.extras) whose record travels
 
@@ -36,6 +37,7 @@ class MigrateSummary:
     tags: int = 0
     texts: int = 0
     faces: int = 0
+    concepts: int = 0  # taught words (lookalike teach), copied whole
     people: int = 0
     without_vectors: list[str] = field(default_factory=list)  # waiting for re-indexing; not copied
     verified: bool = False
@@ -44,7 +46,7 @@ class MigrateSummary:
     def line(self) -> str:
         extra = f", {len(self.without_vectors)} without vectors not copied" if self.without_vectors else ""
         return (f"copied {self.images} images ({self.vectors} vectors, {self.tags} tags, {self.texts} texts, "
-                f"{self.faces} faces, {self.people} people) "
+                f"{self.faces} faces, {self.people} people, {self.concepts} taught words) "
                 f"from {self.source} to {self.destination} in {self.elapsed_s:.1f} s{extra}; "
                 f"{'verified' if self.verified else 'NOT verified'}")
 
@@ -109,8 +111,12 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
             if on_progress:
                 on_progress(s.images + len(s.without_vectors), len(ids))
     s.people = copy_people(src, dst)
+    for concept in src.concepts():  # paths travel, ids do not: a concept is copied as it is
+        dst.put_concept(concept)
+        s.concepts += 1
     verify(src, dst, ids, skip={p for p in s.without_vectors}, batch=batch)
     verify_people(src, dst)
+    verify_concepts(src, dst)
     s.verified = True
     s.elapsed_s = time.perf_counter() - t0
     return s
@@ -167,6 +173,22 @@ def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = froze
         for x in a:
             if _faces(fa.get(x.id, [])) != _faces(fb.get(b[x.path].id, [])):
                 raise LookalikeError(f"migration changed the faces of {x.path}")
+
+
+def verify_concepts(src: Store, dst: Store) -> None:
+    """Every taught word of ``src`` is in ``dst`` with the same classifier and examples."""
+    theirs = {c.word: c for c in dst.concepts()}
+    for c in src.concepts():
+        d = theirs.get(c.word)
+        if d is None:
+            raise LookalikeError(f"migration lost the taught word {c.word!r}")
+        if _concept(c) != _concept(d):
+            raise LookalikeError(f"migration changed the taught word {c.word!r}")
+
+
+def _concept(c: ConceptRecord) -> tuple:
+    return (c.model, c.model_version, c.dim, np.asarray(c.weights, np.float32).tobytes(), round(c.bias, 9),
+            c.validation, [(e.path, e.positive, np.asarray(e.embedding, np.float32).tobytes()) for e in c.examples])
 
 
 def _faces(faces: list[FaceRecord]) -> list[tuple]:

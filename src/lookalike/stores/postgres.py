@@ -38,6 +38,7 @@ from lookalike.stores.base import FaceRecord, ImageRecord, Move, encode_vector, 
 from lookalike.stores.pgconn import SCHEMA, Pool, Unreachable, Vec, mask_url, one_line, transaction
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
 from lookalike.stores.people import PeopleSQL
+from lookalike.stores.concept_sql import ConceptSQL
 from lookalike.stores.sql import POSTGRES, Query, SQLReads, split_sql
 
 __all__ = ["EF_SEARCH", "EXACT_BELOW", "MIGRATIONS", "SCHEMA", "PostgresStore", "mask_url"]
@@ -132,11 +133,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX face_people_person ON lookalike.face_people (person_id);
     """,
+    # 6: taught words (lookalike teach; stores/concept_sql.py)
+    """
+    CREATE TABLE lookalike.concepts (
+        word text PRIMARY KEY,
+        model text NOT NULL,
+        model_version text NOT NULL,
+        dim integer NOT NULL,
+        weights bytea NOT NULL,
+        bias double precision NOT NULL,
+        validation text NOT NULL,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    CREATE TABLE lookalike.concept_examples (
+        word text NOT NULL REFERENCES lookalike.concepts (word) ON DELETE CASCADE,
+        seq integer NOT NULL,
+        path text NOT NULL,
+        positive integer NOT NULL,
+        embedding bytea NOT NULL,
+        PRIMARY KEY (word, path)
+    );
+    """,
 ]
 
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, SQLReads):
+class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, SQLReads):
     dialect = POSTGRES
 
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,
@@ -247,6 +270,14 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, SQLReads):
                 return fn(query)
 
         return self._read(run, prefer_replica=not primary)
+
+    def _execute(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        """Statements in one write transaction (stores/concept_sql.py)."""
+        def run(c: "psycopg.Connection[Any]") -> None:
+            for sql, args in statements:
+                c.execute(sql, list(args))
+
+        self._retrying(run)
 
     def _retrying(self, fn: Callable[["psycopg.Connection[Any]"], T], attempts: int = 6) -> T:
         """A write transaction, retried when concurrent writers deadlock or a serialisation check fails."""

@@ -23,6 +23,7 @@ from lookalike.stores.claims import SQLITE_MIGRATION as CLAIMS_MIGRATION
 from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.people import PeopleSQL
+from lookalike.stores.concept_sql import ConceptSQL
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
 from lookalike.stores.vector_sync import LoggedIndex
 from lookalike.stores.vectors import KINDS, VectorIndex
@@ -127,10 +128,32 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX face_people_person ON face_people(person_id);
     """,
+    # 7: taught words (lookalike teach; stores/concept_sql.py)
+    """
+    CREATE TABLE concepts (
+        word TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        weights BLOB NOT NULL,
+        bias REAL NOT NULL,
+        validation TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE concept_examples (
+        word TEXT NOT NULL REFERENCES concepts(word) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        positive INTEGER NOT NULL,
+        embedding BLOB NOT NULL,
+        PRIMARY KEY (word, path)
+    );
+    """,
 ]
 
 
-class SQLiteStore(PeopleSQL, SQLiteClaims, SQLReads):
+class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
@@ -390,6 +413,12 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, SQLReads):
         return [Hit(r[0], -float(r[1])) for r in rows]  # bm25() is lower-is-better
 
     # -- plumbing ----------------------------------------------------------------------------------------
+    def _execute(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        """Statements in one write transaction (stores/concept_sql.py)."""
+        with self._tx() as c:
+            for sql, args in statements:
+                c.execute(sql, tuple(args))
+
     def _people_tx(self, fn):  # type: ignore[no-untyped-def]
         """``fn(execute, many)`` in one transaction (the people role, stores/people.py)."""
         d = self.dialect
