@@ -27,7 +27,7 @@ from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
-from lookalike.notebook import NotebookView, search_sections
+from lookalike.notebook import NotebookView, PeopleList, search_sections
 from lookalike.search.concepts import ConceptTerms
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
@@ -341,12 +341,19 @@ class Library:
 
         if update and people.stale(self.store):
             people.update_people(self.store)
-        return people.list_people(self.store, min_faces=min_faces)
+        return PeopleList(people.list_people(self.store, min_faces=min_faces), self.store)  # shows in Jupyter
 
     def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
         from lookalike.search.people import person_faces
 
         return person_faces(self.store, person)
+
+    def image_people(self, image_id: int):  # type: ignore[no-untyped-def]
+        """The faces of an image with their people: [(FaceRef, person id or None, name or None)]."""
+        from lookalike.search.people import image_people
+
+        self.get(image_id)  # NotFound for an unknown id
+        return image_people(self.store, image_id)
 
     def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
         """Name a person (id or current name); a name another person has merges the two."""

@@ -497,6 +497,16 @@ def test_people_view(browser, start_server, people_index: Path, tmp_path: Path) 
     page.locator("#people .person").filter(has_text="alice").locator("button.more").click()
     page.wait_for_function("() => document.querySelectorAll('#results .card').length === 9")
     assert page.is_visible("#panel-photos") and page.input_value("#q") == "alice" and "q=alice" in page.url
+    # the viewer says who is in the photo, and names a face there
+    page.locator("#results .card .thumb").first.click()
+    page.wait_for_selector("#viewer[open] #viewer-slot-people .person-face")
+    slot = page.locator("#viewer-slot-people")
+    assert slot.locator(".person-link").inner_text() == "alice"
+    slot.locator("input").fill("Carol")
+    slot.locator("button[type=submit]").click()
+    page.wait_for_function("() => { const b = document.querySelector('#viewer-slot-people .person-link');"
+                           " return b && b.textContent === 'Carol'; }")
+    shot(page, "web-viewer-people.png")
     context.close()
     lib.close()
     assert not errors, errors
