@@ -27,7 +27,7 @@ from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
-from lookalike.notebook import NotebookView, search_sections
+from lookalike.notebook import NotebookView, PeopleList, search_sections
 from lookalike.search.concepts import ConceptTerms
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
@@ -306,14 +306,14 @@ class Library:
 
     # -- duplicates ------------------------------------------------------------------------------------
     def dupes(self, *, method: str = "verified", threshold: float | None = None, filters: Filters | None = None,
-              neighbours: int = 10, progress: bool = False):  # type: ignore[no-untyped-def]
+              neighbours: int = 10, progress: bool = False, on_progress=None):  # type: ignore[no-untyped-def]
         """Groups of exact copies and near duplicates (edited copies), the best copy first in each. Methods:
         ``verified`` (default: embeddings + geometric verification), ``embedding``, ``phash``; ``threshold``
         on that method's similarity (default: its calibrated zero-false-positive point). Changes nothing."""
         from lookalike.search.dupes import find_duplicates
 
         return find_duplicates(self.store, self.settings, method=method, threshold=threshold, filters=filters,
-                               neighbours=neighbours, progress=progress)
+                               neighbours=neighbours, progress=progress, on_progress=on_progress)
 
     def remove_duplicates(self, report, *, delete: bool = False, move_to: str | None = None  # type: ignore[no-untyped-def]
                           ) -> list[tuple[str, str]]:
@@ -341,12 +341,19 @@ class Library:
 
         if update and people.stale(self.store):
             people.update_people(self.store)
-        return people.list_people(self.store, min_faces=min_faces)
+        return PeopleList(people.list_people(self.store, min_faces=min_faces), self.store)  # shows in Jupyter
 
     def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
         from lookalike.search.people import person_faces
 
         return person_faces(self.store, person)
+
+    def image_people(self, image_id: int):  # type: ignore[no-untyped-def]
+        """The faces of an image with their people: [(FaceRef, person id or None, name or None)]."""
+        from lookalike.search.people import image_people
+
+        self.get(image_id)  # NotFound for an unknown id
+        return image_people(self.store, image_id)
 
     def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
         """Name a person (id or current name); a name another person has merges the two."""

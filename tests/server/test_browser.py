@@ -111,6 +111,8 @@ def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[
     }""", data)
     wait_for_first(page, "puppy.jpg")
     assert float(page.locator("#results .card .score").first.inner_text()) > 0.99
+    assert page.locator("#results .card").first.locator(".copy-mark").inner_text().lower() == "copy"
+    assert page.locator("#results .card .copy-mark").count() == 1  # the other results are not copies
     assert page.is_visible("#query-img")
     assert "my-dog.jpg" in page.inner_text("#query-text")
     shot(page, "web-dropped-image.png")
@@ -495,6 +497,16 @@ def test_people_view(browser, start_server, people_index: Path, tmp_path: Path) 
     page.locator("#people .person").filter(has_text="alice").locator("button.more").click()
     page.wait_for_function("() => document.querySelectorAll('#results .card').length === 9")
     assert page.is_visible("#panel-photos") and page.input_value("#q") == "alice" and "q=alice" in page.url
+    # the viewer says who is in the photo, and names a face there
+    page.locator("#results .card .thumb").first.click()
+    page.wait_for_selector("#viewer[open] #viewer-slot-people .person-face")
+    slot = page.locator("#viewer-slot-people")
+    assert slot.locator(".person-link").inner_text() == "alice"
+    slot.locator("input").fill("Carol")
+    slot.locator("button[type=submit]").click()
+    page.wait_for_function("() => { const b = document.querySelector('#viewer-slot-people .person-link');"
+                           " return b && b.textContent === 'Carol'; }")
+    shot(page, "web-viewer-people.png")
     context.close()
     lib.close()
     assert not errors, errors

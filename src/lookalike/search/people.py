@@ -172,6 +172,14 @@ def person_faces(store: PeopleStore, person: int | str) -> tuple[Person, list[Fa
     return p, [_ref(table, int(i)) for i in idx]
 
 
+def image_people(store: PeopleStore, image_id: int) -> list[tuple[FaceRef, int | None, str | None]]:
+    """The faces of one image, in order, each with its person's id and name (None: not placed yet)."""
+    table = store.face_table(image_ids=[int(image_id)], with_embeddings=False)
+    names = {r.id: r.name for r in store.people()}
+    return [(_ref(table, i), int(table.person[i]) if table.person[i] >= 0 else None,
+             names.get(int(table.person[i]))) for i in range(len(table.face_id))]
+
+
 def find_person(store: PeopleStore, person: int | str) -> Person:
     """A person by id (a number, or "#7") or by name (any case)."""
     key = str(person).strip()

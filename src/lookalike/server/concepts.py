@@ -11,6 +11,8 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookalike.server.openapi import errors
+
 if TYPE_CHECKING:
     from lookalike.server.app import _Api
 
@@ -36,7 +38,8 @@ def router(api: "_Api") -> APIRouter:
     def concepts() -> dict[str, Any]:
         return {"concepts": lib.concepts()}
 
-    @r.post("/concepts", summary="Teach a word from indexed images (teaching a known word adds examples)")
+    @r.post("/concepts", summary="Teach a word from indexed images (teaching a known word adds examples)",
+            responses=errors(404, 409))
     def teach(body: TeachBody) -> dict[str, Any]:
         return {"concept": lib.teach(body.word, list(body.examples), list(body.counter_examples))}
 
