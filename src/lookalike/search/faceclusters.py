@@ -43,7 +43,7 @@ class Graph:
 
 
 def neighbour_graph(embeddings: np.ndarray, rows: np.ndarray | None = None,
-                    threshold: float = SAME_PERSON) -> Graph:
+                    threshold: float = SAME_PERSON, progress: bool = False) -> Graph:
     """Edges from each node in ``rows`` (default: all) to every other node closer than ``threshold`` (L2).
     Only the lists of ``rows`` are filled; the others are empty (they are clamped and never read)."""
     import faiss
@@ -57,14 +57,19 @@ def neighbour_graph(embeddings: np.ndarray, rows: np.ndarray | None = None,
     index = faiss.IndexFlatL2(x.shape[1])
     index.add(x)
     per_row: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    from lookalike.progress import progress_bar
+
+    bar = progress_bar(len(rows), progress and len(rows) > 4096, "people: neighbours", unit="face")
     for start in range(0, len(rows), 4096):
         chunk = rows[start:start + 4096]
+        bar.update(len(chunk))
         rl, d2, ids = index.range_search(x[chunk], threshold * threshold)
         for k, r in enumerate(chunk):
             a, b = int(rl[k]), int(rl[k + 1])
             keep = ids[a:b] != r
             d = np.sqrt(np.maximum(d2[a:b][keep], 0.0))
             per_row[int(r)] = (ids[a:b][keep].astype(np.int64), (1.0 - d / threshold).astype(np.float32))
+    bar.close()
     counts = np.zeros(n, dtype=np.int64)
     for r, (c, _) in per_row.items():
         counts[r] = len(c)
@@ -168,10 +173,11 @@ def _groups(labels: np.ndarray, idx: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def cluster(embeddings: np.ndarray, labels: np.ndarray, free: np.ndarray, *, threshold: float = SAME_PERSON,
-            seed: int = 0) -> np.ndarray:
-    """Labels after clustering the ``free`` faces among all: see :func:`chinese_whispers`."""
+            seed: int = 0, progress: bool = False) -> np.ndarray:
+    """Labels after clustering the ``free`` faces among all: see :func:`chinese_whispers`. ``progress``: a
+    progress bar over the neighbour search (the long part: quadratic when every face is free)."""
     free = np.asarray(free, dtype=bool)
-    graph = neighbour_graph(embeddings, np.flatnonzero(free), threshold)
+    graph = neighbour_graph(embeddings, np.flatnonzero(free), threshold, progress=progress)
     return chinese_whispers(graph, labels, free, seed=seed)[0]
 
 
