@@ -306,14 +306,14 @@ class Library:
 
     # -- duplicates ------------------------------------------------------------------------------------
     def dupes(self, *, method: str = "verified", threshold: float | None = None, filters: Filters | None = None,
-              neighbours: int = 10, progress: bool = False):  # type: ignore[no-untyped-def]
+              neighbours: int = 10, progress: bool = False, on_progress=None):  # type: ignore[no-untyped-def]
         """Groups of exact copies and near duplicates (edited copies), the best copy first in each. Methods:
         ``verified`` (default: embeddings + geometric verification), ``embedding``, ``phash``; ``threshold``
         on that method's similarity (default: its calibrated zero-false-positive point). Changes nothing."""
         from lookalike.search.dupes import find_duplicates
 
         return find_duplicates(self.store, self.settings, method=method, threshold=threshold, filters=filters,
-                               neighbours=neighbours, progress=progress)
+                               neighbours=neighbours, progress=progress, on_progress=on_progress)
 
     def remove_duplicates(self, report, *, delete: bool = False, move_to: str | None = None  # type: ignore[no-untyped-def]
                           ) -> list[tuple[str, str]]:
