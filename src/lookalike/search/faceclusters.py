@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookalike.progress import progress_bar
+
 SAME_PERSON = 0.6  # = lookalike.models.faces.SAME_PERSON (not imported: dlib need not be installed here)
 MAX_ITERATIONS = 50  # Chinese whispers converges in a handful of passes; this is only a guard
 
@@ -57,18 +59,16 @@ def neighbour_graph(embeddings: np.ndarray, rows: np.ndarray | None = None,
     index = faiss.IndexFlatL2(x.shape[1])
     index.add(x)
     per_row: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    from lookalike.progress import progress_bar
-
     bar = progress_bar(len(rows), progress and len(rows) > 4096, "people: neighbours", unit="face")
     for start in range(0, len(rows), 4096):
         chunk = rows[start:start + 4096]
-        bar.update(len(chunk))
         rl, d2, ids = index.range_search(x[chunk], threshold * threshold)
         for k, r in enumerate(chunk):
             a, b = int(rl[k]), int(rl[k + 1])
             keep = ids[a:b] != r
             d = np.sqrt(np.maximum(d2[a:b][keep], 0.0))
             per_row[int(r)] = (ids[a:b][keep].astype(np.int64), (1.0 - d / threshold).astype(np.float32))
+        bar.update(len(chunk))
     bar.close()
     counts = np.zeros(n, dtype=np.int64)
     for r, (c, _) in per_row.items():
