@@ -7,14 +7,19 @@ import { openViewer } from "./viewer.js";
 
 const D = { groups: [] };
 
-// GET /api/dupes answers with the report (a background job behind it once the server runs dupes as one)
+// GET /api/dupes answers with the groups, or (202) with the background job that computes them: then poll
+// GET /api/dupes/jobs/ID, showing its stage and progress, until its result is there.
 async function fetchDupes(params) {
   let res = await api(`dupes?${params}`);
-  while (res && res.job && !res.groups) {  // a job: poll it until it has the report
+  while (res && !res.groups && res.id && ["queued", "running"].includes(res.state)) {
+    const pct = res.total ? ` ${Math.round(100 * res.fraction)}%` : "";
+    setMessage($("dupes-message"), `Looking for duplicates… ${res.stage || ""}${pct}`, "busy");
     await new Promise((r) => setTimeout(r, 500));
-    res = await api(`dupes/${encodeURIComponent(res.job.id || res.job)}`);
+    res = await api(`dupes/jobs/${encodeURIComponent(res.id)}`);
   }
-  return res.result || res;
+  if (res && !res.groups && res.result) return res.result;
+  if (res && !res.groups) throw new Error(res.error || "finding duplicates failed");
+  return res;
 }
 
 export async function findDupes() {
