@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lookalike.errors import LookalikeError  # noqa: E402
-from lookalike.evaluation.keywords import default_set_dir, labelled_folders  # noqa: E402
-from lookalike.evaluation.sets import QUERIES, build_set  # noqa: E402
+from lookalike.evaluation.keywords import labelled_folders  # noqa: E402
+from lookalike.evaluation.sets import QUERIES, default_base, indexed_sets  # noqa: E402
 from lookalike.library import Library  # noqa: E402
 from lookalike.search import calibration  # noqa: E402
 from lookalike.search.keywords import keyword_candidates  # noqa: E402
@@ -65,15 +65,13 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=None, help="folder for the sets and their libraries")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    base = args.cache or default_set_dir().parent / "calibration"
     try:
-        roots = {name: build_set(name, base / "sets" / name) for name in (FIT_SET, REPORT_SET)}
+        opened = indexed_sets(args.cache or default_base(), (FIT_SET, REPORT_SET))
     except LookalikeError as err:
         print(f"calibration: {err}", file=sys.stderr)
         return 2
-    libs = {name: Library(base / f"lib-{name}") for name in roots}
-    for name, lib in libs.items():
-        lib.index([roots[name]])
+    roots = {name: root for name, (root, _) in opened.items()}
+    libs = {name: lib for name, (_, lib) in opened.items()}
     out: dict[str, object] = {"depth": args.depth}
     if args.fit:
         x, y, _, _ = pairs(libs[FIT_SET], roots[FIT_SET], args.depth)

@@ -9,7 +9,16 @@ started (`python -m lookalike.cli serve`, its own process), and the photos are i
 indexing job starts on a folder of new, distinct images (edited copies of the samples) and the clients run.
 Prints requests/s, p50/p90/p99/max latency and the error count (overall and per query kind), and how much the
 indexing job did meanwhile. `--json` prints one object with keys rps, p50_ms, p99_ms, errors (and more).
-Target: zero errors, p99 under 1 s on 2 cores.
+
+Side by side on a shared machine: ``--batching-off`` also measures this code with query batching off
+(LOOKALIKE_QUERY_BATCHING=0), ``--compare SRC`` the code of another checkout (e.g. ``git archive main`` of
+the commit before a change, unpacked); each variant gets a fresh server and library, the variants alternate
+for ``--rounds`` rounds, and ``side_by_side`` gives per-variant medians and ratios to this code (requests/s
+per round, and the capacity bound from CPU per request, which contention disturbs least).
+
+    python bench/serve_load.py --batching-off --compare /tmp/before --rounds 2 --duration 15
+
+Target (issue 14): 2x the requests/s of the code before at p99 <= 0.5 s, zero errors.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -242,35 +252,21 @@ def print_phase(name: str, ph: dict[str, object]) -> None:
         print("error:", s)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
-    ap.add_argument("--index-images", type=int, default=400, help="new images the indexing job works through")
-    ap.add_argument("--no-index", action="store_true", help="no indexing job during the load")
-    ap.add_argument("--baseline", action="store_true",
-                    help="first run the same load without an indexing job, and report both (side by side)")
-    ap.add_argument("--no-cost", action="store_true", help="skip measuring CPU per request of each kind")
-    ap.add_argument("--server-threads", type=int, default=1, help="the server's --threads (torch threads per call)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    args = ap.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="lookalike-serve-load-"))
-    proc = None
+def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, src: Path,
+            env_extra: dict[str, str], log) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """One server (code from ``src``, extra environment ``env_extra``) on a fresh library: set-up, CPU per
+    request, the optional baseline and the load phase. The server is stopped before this returns."""
+    sources = sorted(base_dir.glob("*.jpg"))
+    lib_dir = Path(tempfile.mkdtemp(prefix="library-", dir=tmp))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
+    env["PYTHONPATH"] = str(src / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra)
+    cmd = [sys.executable, "-m", "lookalike.cli", "serve", "--library", str(lib_dir), "--port", str(port),
+           "--index-root", str(tmp), "--threads", str(args.server_threads)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-        base_dir, new_dir = tmp / "photos", tmp / "incoming"
-        copy_samples(base_dir, None)
-        sources = sorted(base_dir.glob("*.jpg"))
-        make_edits(sources, new_dir, 0 if args.no_index else args.index_images)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
-        env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", "lookalike.cli", "serve", "--library", str(tmp / "library"), "--port", str(port),
-               "--index-root", str(tmp), "--threads", str(args.server_threads)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait_health(url, proc)
         with httpx.Client(base_url=url, timeout=60) as admin:
             t = time.perf_counter()
@@ -291,30 +287,117 @@ def main() -> int:
             if job_id:
                 time.sleep(0.5)  # let the job get past scanning
             phases["load"] = phase(args, url, uploads, ids, proc.pid, admin, job_id)
-        result = dict(phases["load"])
-        if cost:
-            mixed = sum(cost[k] * w for k, w in MIX)
-            result["cpu_ms_per_request"] = {**cost, "mix": round(mixed, 1)}
-            result["capacity_rps_bound"] = round(1000 * (os.cpu_count() or 1) / mixed, 1)
-        if "baseline" in phases:
-            result["baseline"] = phases["baseline"]
-        errors = int(result["errors"])  # type: ignore[arg-type]
+            log(f"load{' (indexing)' if job_id else ''}: {summary_line(phases['load'])}")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    result = dict(phases["load"])
+    result["phases"] = phases
+    if cost:
+        mixed = sum(cost[k] * w for k, w in MIX)
+        result["cpu_ms_per_request"] = {**cost, "mix": round(mixed, 1)}
+        result["capacity_rps_bound"] = round(1000 * (os.cpu_count() or 1) / mixed, 1)
+    if "baseline" in phases:
+        result["baseline"] = phases["baseline"]
+    return result
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str]]]:
+    out = [("this", ROOT, {})]
+    if args.batching_off:
+        out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}))
+    if args.compare:
+        out.append(("compare", Path(args.compare).resolve(), {}))
+    return out
+
+
+def median(xs: list[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def side_by_side(runs: dict[str, list[dict[str, object]]]) -> dict[str, object]:
+    """Per variant: medians over rounds of rps, p99 and CPU per request; ratios to the first variant (per
+    round, then the median)."""
+    first = next(iter(runs))
+    out: dict[str, object] = {}
+    for name, rs in runs.items():
+        row: dict[str, object] = {
+            "rps": round(median([float(r["rps"]) for r in rs]), 2),  # type: ignore[arg-type]
+            "p50_ms": round(median([float(r["p50_ms"]) for r in rs]), 1),  # type: ignore[arg-type]
+            "p99_ms": round(median([float(r["p99_ms"]) for r in rs]), 1),  # type: ignore[arg-type]
+            "errors": sum(int(r["errors"]) for r in rs),  # type: ignore[call-overload]
+            "rounds": len(rs),
+        }
+        mix = [float(r["cpu_ms_per_request"]["mix"]) for r in rs if r.get("cpu_ms_per_request")]  # type: ignore[index]
+        if mix:
+            row["cpu_ms_mix"] = round(median(mix), 1)
+            row["capacity_rps_bound"] = round(1000 * (os.cpu_count() or 1) / median(mix), 1)
+        if name != first:
+            pairs = list(zip(runs[first], rs))
+            row[f"{first}_rps_ratio"] = round(median([float(a["rps"]) / float(b["rps"]) for a, b in pairs]), 3)  # type: ignore[arg-type]
+            if mix:
+                row[f"{first}_capacity_ratio"] = round(median(
+                    [float(b["cpu_ms_per_request"]["mix"]) / float(a["cpu_ms_per_request"]["mix"])  # type: ignore[index]
+                     for a, b in pairs]), 3)
+        out[name] = row
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    ap.add_argument("--index-images", type=int, default=400, help="new images the indexing job works through")
+    ap.add_argument("--no-index", action="store_true", help="no indexing job during the load")
+    ap.add_argument("--baseline", action="store_true",
+                    help="first run the same load without an indexing job, and report both (side by side)")
+    ap.add_argument("--no-cost", action="store_true", help="skip measuring CPU per request of each kind")
+    ap.add_argument("--server-threads", type=int, default=1, help="the server's --threads (torch threads per call)")
+    ap.add_argument("--batching-off", action="store_true",
+                    help="also measure this code with query batching off (LOOKALIKE_QUERY_BATCHING=0), side by side")
+    ap.add_argument("--compare", metavar="SRC",
+                    help="also measure the code of another checkout (its src/ folder), e.g. the main branch before a change")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds over the variants, alternating (medians)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="lookalike-serve-load-"))
+    try:
+        log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+        base_dir, new_dir = tmp / "photos", tmp / "incoming"
+        copy_samples(base_dir, None)
+        make_edits(sorted(base_dir.glob("*.jpg")), new_dir, 0 if args.no_index else args.index_images)
+        todo = variants(args)
+        runs: dict[str, list[dict[str, object]]] = {name: [] for name, _, _ in todo}
+        for r in range(args.rounds):
+            for name, src, env_extra in todo:
+                if len(todo) > 1 or args.rounds > 1:
+                    log(f"\n== round {r + 1}/{args.rounds}: {name} ({src}{' ' + str(env_extra) if env_extra else ''})")
+                runs[name].append(measure(args, tmp, base_dir, new_dir, src, env_extra, log))
+        result = dict(runs["this"][-1])
+        phases = result.pop("phases")
+        if len(todo) > 1 or args.rounds > 1:
+            result["side_by_side"] = side_by_side(runs)
+            result["load_average_1m_end"] = load_average()
+        errors = sum(int(x["errors"]) for rs in runs.values() for x in rs)  # type: ignore[call-overload]
         if args.json:
             print(json.dumps(result))
         else:
-            for name, ph in phases.items():
+            for name, ph in phases.items():  # type: ignore[attr-defined]
                 print_phase(name, ph)
-            if cost:
+            if result.get("cpu_ms_per_request"):
                 print(f"\nserver CPU per request (ms): {result['cpu_ms_per_request']}; the mix on "
                       f"{os.cpu_count()} idle cores could serve at most {result['capacity_rps_bound']} requests/s")
+            if "side_by_side" in result:
+                print(f"\nside by side ({args.rounds} round(s), variants alternating; medians):")
+                for name, row in result["side_by_side"].items():  # type: ignore[union-attr]
+                    print(f"  {name:12s} " + ", ".join(f"{k} {v}" for k, v in row.items()))
         return 0 if errors == 0 else 1
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 

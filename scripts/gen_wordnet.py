@@ -260,8 +260,8 @@ def build(wordnet_dir: Path, use_meaning: bool = True, cache: Path | None = None
     per_synset = {off: synset_items(off, synsets, down, index, {}) for off in synsets}
     if use_meaning:
         # The sentence model is slow on 2 cores (~10-30 synsets/s), so it is asked only where it can help
-        # most: the common senses (tagged in WordNet's corpus) that the graph links to no class strongly.
-        weak = [o for o in sorted(tagged) if max((f for f, _ in per_synset[o].values()), default=0.0) < 0.5]
+        # most: the common senses (tagged in WordNet's corpus) that have no class at or below them.
+        weak = [o for o in sorted(tagged) if not any(v == "kind" for _, v in per_synset[o].values())]
         meaning = meanings(synsets, class_offsets, weak, cache)
         for off in weak:
             per_synset[off] = synset_items(off, synsets, down, index, meaning)

@@ -73,6 +73,34 @@ def new_library(tmp_path: Path, model):  # type: ignore[no-untyped-def]
         lib.close()
 
 
+@pytest.fixture(scope="session")
+def people_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """people/<person>/{original,mirror,crop10,brightness,resize50}.jpg for three real people
+    (lookalike.evaluation.people) and other/{chelsea,coffee}.jpg without faces."""
+    pytest.importorskip("dlib")
+    from lookalike.evaluation.people import missing_people, write_people_photos
+    from lookalike.samples import copy_samples
+
+    if missing_people():
+        pytest.skip(f"sample photos not installed: {missing_people()}")
+    root = tmp_path_factory.mktemp("people-photos")
+    write_people_photos(root / "people")
+    copy_samples(root / "other", ["chelsea", "coffee"])
+    return root
+
+
+@pytest.fixture(scope="session")
+def people_index(people_photos: Path, tmp_path_factory: pytest.TempPathFactory, model) -> Path:  # type: ignore[no-untyped-def]
+    """A library folder of people_photos indexed with --faces (3 people). Copy it before changing it."""
+    from lookalike.library import Library
+
+    where = tmp_path_factory.mktemp("people-lib")
+    with Library(where, faces=True) as lib:
+        summary = lib.index([people_photos])
+    assert summary.indexed == 17 and summary.people["people"] == 3, summary.as_dict()
+    return where
+
+
 @pytest.fixture
 def private_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The freedesktop trash (send2trash) redirected into tmp_path: tests never touch the user's trash.

@@ -138,7 +138,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         res = lib.search(" ".join(args.query) if args.query else None, image=args.image, face=args.face,
                          by=args.by, limit=args.limit, threshold=args.threshold, filters=filters_from(args),
                          weights=_weights(args.weight), expand=not args.no_expand,
-                         semantic=False if args.no_semantic else None)
+                         semantic=False if args.no_semantic else None,
+                         more_like=args.more_like, less_like=args.less_like)
         if args.grid:
             from lookalike.grid import contact_sheet
 
@@ -154,13 +155,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     lines = explain_lines(res.explain) if args.explain else []
     for n, r in enumerate(res.results, start=1):
         tags = ", ".join(str(t["name"]) for t in r.tags[:3])
-        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]")
+        copy = "" if r.copy is None else f"  copy: {'yes' if r.copy else 'no'} ({r.copy_score:.2f})"
+        lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]{copy}")
     if not res.results and not args.quiet:
         lines.append("no results")
     if args.grid and not args.quiet:
         lines.append(f"grid written to {args.grid}")
     emit(args, d, "\n".join(lines))
     return 0
+
+
+def _image_id(text: str) -> int:
+    value = text[3:] if text.startswith("id:") else text
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"not an image id: {text!r} (N or id:N)")
+    return int(value)
 
 
 def _weights(items: Sequence[str] | None) -> dict[str, float] | None:
@@ -190,6 +199,15 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
                      + (" (mapped by the sentence model)" if explain.get("semantic") else ""))
     if explain.get("expanded_from"):
         lines.append(f"expanded with photos like ids {', '.join(map(str, explain['expanded_from']))}")
+    for name, t in (explain.get("terms") or {}).items():
+        if t.get("taught"):
+            prec = "" if t.get("precision") is None else f", estimated precision {t['precision']}"
+            lines.append(f"taught word: {name.split(':', 1)[-1]} ({t['examples']} examples, "
+                         f"{t['counter_examples']} counter-examples{prec})")
+    if explain.get("feedback"):
+        f = explain["feedback"]
+        lines.append("re-ranked: more like " + (", ".join(f"id:{i}" for i in f["more_like"]) or "-")
+                     + ", less like " + (", ".join(f"id:{i}" for i in f["less_like"]) or "-"))
     if explain.get("face"):
         f = explain["face"]
         lines.append(f"face at {tuple(f['box'])} ({f['faces_in_query']} in the query photo), same person "
@@ -323,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also follow symlinks that lead outside the folders being indexed (default: not followed)")
     p.add_argument("--batch-size", type=count(1), help="images per model batch (default 32)")
     p.add_argument("--workers", type=count(0), help="decoding threads (default: from the CPU count)")
-    p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="inference threads (default: half the cores on the CPU, the rest decode)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
     p.add_argument("--show-skipped", type=count(0), default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
@@ -342,11 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-expand", action="store_true", help="keywords: no visual-neighbour expansion")
     p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
     p.add_argument("--limit", "-n", type=count(1), default=10, help="at most this many results (default 10)")
-    p.add_argument("--threshold", type=float, help="drop results scoring below this")
+    p.add_argument("--threshold", type=float, help="drop results scoring below this (0-1; words: the probability "
+                   "that the photo shows them, images: cosine)")
     p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
                    help="image queries: deep embeddings (default) or class-score vectors (visual words)")
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
+    p.add_argument("--more-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",
+                   help="relevance feedback: re-rank towards these result ids (N or id:N)")
+    p.add_argument("--less-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",
+                   help="relevance feedback: re-rank away from these result ids (they are dropped)")
     add_paths_output(p, "the paths of the results")
 
     p = sub.add_parser("describe", help="import descriptions/captions (JSON or CSV: path -> text), searchable")
@@ -403,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 _EXTENSIONS.append(lambda sub: __import__("lookalike.pgcli", fromlist=["register"]).register(sub, COMMANDS))  # db, migrate
 _EXTENSIONS.append(lambda sub: __import__("lookalike.upkeep", fromlist=["register"]).register(sub, COMMANDS))  # watch, undo, completion
+_EXTENSIONS.append(lambda sub: __import__("lookalike.peoplecli", fromlist=["register"]).register(sub, COMMANDS))  # people
+_EXTENSIONS.append(lambda sub: __import__("lookalike.concepts_cli", fromlist=["register"]).register(sub, COMMANDS))  # teach, concepts, forget
 
 
 EXIT_STATUS = """exit status:

@@ -54,6 +54,7 @@ class IndexSummary:
     interrupted: bool = False
     extras: int = 0  # already indexed images given OCR/faces in this run
     vector_index: dict[str, object] = field(default_factory=dict)  # the store's vector index after the run
+    people: dict[str, object] = field(default_factory=dict)  # face clustering after the run (search/people.py)
 
     @property
     def images_per_s(self) -> float:
@@ -69,6 +70,8 @@ class IndexSummary:
             parts.append(f"ocr/faces added to {self.extras}")
         if self.elsewhere:
             parts.append(f"by other indexers {self.elsewhere}")
+        if self.people:
+            parts.append(f"people {self.people.get('people', 0)}")
         parts += [f"skipped {len(self.skipped)}", f"removed {self.removed}",
                   f"in {self.elapsed_s:.1f} s ({self.images_per_s:.1f} images/s)"]
         return ("interrupted: " if self.interrupted else "") + ", ".join(parts)
@@ -81,6 +84,7 @@ class IndexSummary:
             "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(self.images_per_s, 2),
             "cpu_s": round(self.cpu_s, 3),
             "interrupted": self.interrupted, "extras": self.extras, "vector_index": self.vector_index,
+            "people": self.people,
         }
 
 

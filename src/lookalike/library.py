@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,15 +22,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.config import DEFAULT_MODEL, Settings
-from lookalike.errors import ModelMismatch, NotFound
+from lookalike.errors import LookalikeError, ModelMismatch, NotFound
 from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
-from lookalike.notebook import NotebookView, search_sections
+from lookalike.notebook import NotebookView, PeopleList, search_sections
+from lookalike.search.concepts import ConceptTerms
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
 from lookalike.stores import open_store
+from lookalike.search.people import stale as people_stale
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
 
 if TYPE_CHECKING:
@@ -49,11 +51,23 @@ class Result:
     taken_at: str | None = None
     camera: str | None = None
     texts: dict[str, str] = field(default_factory=dict)  # caption, description, ocr
+    # image queries only (search/copies.py): is this an edited copy of the query (verified as dupes does)
+    copy: bool | None = None
+    copy_score: float | None = None
 
     def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
+        # shallow copies, not dataclasses.asdict: its recursive deep copy was 4% of the server's CPU under load
+        d = {name: getattr(self, name) for name in _RESULT_FIELDS}
         d["score"] = round(float(self.score), 6)
+        d["tags"] = [dict(t) for t in self.tags]
+        d["texts"] = dict(self.texts)
+        for key in ("copy", "copy_score"):
+            if d[key] is None:
+                del d[key]
         return d
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(Result))
 
 
 @dataclass
@@ -104,7 +118,7 @@ class Library:
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
         self.settings = settings
         # extra keyword term sources (taught concepts, named people): see search.keywords.TermSource
-        self.term_sources: list = []
+        self.term_sources: list = [ConceptTerms(self.embed_files)]  # taught words (lookalike teach)
         self._owns_store = store is None
         for name, part in (("store", store), ("model", model), ("vocabulary", vocabulary)):
             if part is not None:
@@ -115,8 +129,11 @@ class Library:
         the model and vocabulary it has loaded; ``self`` when the settings are the same."""
         if settings == self.settings:
             return self
-        return Library(settings, store=self.store, model=self.__dict__.get("model"),
-                       vocabulary=self.__dict__.get("vocabulary"))
+        lib = Library(settings, store=self.store, model=self.__dict__.get("model"),
+                      vocabulary=self.__dict__.get("vocabulary"))
+        if "query_model" in self.__dict__ and settings.query_batching == self.settings.query_batching:
+            lib.__dict__["query_model"] = self.__dict__["query_model"]  # one micro-batcher per model
+        return lib
 
     # -- stages ------------------------------------------------------------------------------------------
     @cached_property
@@ -131,7 +148,32 @@ class Library:
         if name is None:  # ... else the model that built the index, else the default
             info = self.store.model_info()
             name = info["name"] if info else DEFAULT_MODEL
-        return load_model(name, self.settings.device, self.settings.threads, self.settings.engine)
+        s = self.settings
+        return load_model(name, s.device, s.model_threads(s.device), s.engine)
+
+    @cached_property
+    def query_model(self) -> Model:
+        """The model for query images: behind a micro-batcher (concurrent queries share forward passes)
+        unless the ``query_batching`` setting is off. Indexing uses ``model`` directly."""
+        if not self.settings.query_batching:
+            return self.model
+        from lookalike.models.batching import BatchingModel
+
+        return BatchingModel(self.model)  # type: ignore[return-value]
+
+    def warm_up(self) -> None:
+        """Open the store and load what the first queries would: the model (and one forward pass, which
+        allocates the engine's buffers), the vocabulary and the keyword index. For long-running servers."""
+        from PIL import Image
+
+        from lookalike.search.keywords import class_index, semantic_available
+
+        self.store  # noqa: B018
+        size = self.query_model.input_size
+        self.query_model.encode([Image.new("RGB", (size, size), (128, 128, 128))])
+        self.vocabulary.match("photo")
+        if semantic_available():
+            class_index()
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
@@ -145,6 +187,8 @@ class Library:
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
+            if self.settings.faces or people_stale(self.store):
+                summary.people = self.update_people().as_dict()
         return summary
 
     # -- search ------------------------------------------------------------------------------------------
@@ -153,15 +197,23 @@ class Library:
                face: str | os.PathLike[str] | bytes | None = None,
                by: str = "embedding", limit: int = 20, threshold: float | None = None,
                filters: Filters | None = None, weights: Mapping[str, float] | None = None,
-               expand: bool = True, semantic: bool | None = None) -> SearchResult:
+               expand: bool = True, semantic: bool | None = None, copies: bool = True,
+               more_like: Sequence[int] = (), less_like: Sequence[int] = ()) -> SearchResult:
         """One signal (words, an example image, a face) or several at once, fused by weighted reciprocal
         rank (``weights``: signal -> weight, signals "text", "image", "face"). ``filters`` apply to every
         kind. Keyword options: ``expand`` (visual-neighbour expansion), ``semantic`` (sentence model; None =
-        when installed)."""
+        when installed). Scores: words -> calibrated P(the photo shows them); an example image -> cosine, and
+        with ``copies`` its top results verified as copies or not (``Result.copy``, ``copy_score``). Taught words
+        (:meth:`teach`) are keywords like any other. Relevance feedback: ``more_like`` / ``less_like`` image ids
+        re-rank the results (alone: "more like these")."""
         found = run_search(self, query, image=image, text=text, url=url, image_id=image_id, face=face, by=by,
                            limit=limit, threshold=threshold, filters=filters, weights=weights, expand=expand,
-                           semantic=semantic)
-        return SearchResult(found.query, found.kind, found.by, self.results(found.hits), found.explain)
+                           semantic=semantic, copies=copies, more_like=more_like, less_like=less_like)
+        results = self.results(found.hits)
+        for r in results:
+            if r.id in found.copies:
+                r.copy, r.copy_score = found.copies[r.id].copy, round(found.copies[r.id].score, 4)
+        return SearchResult(found.query, found.kind, found.by, results, found.explain)
 
     def query_vectors(self, q: Query) -> tuple[np.ndarray, np.ndarray | None]:
         """The query image through the same read and model stages as indexed images."""
@@ -172,7 +224,7 @@ class Library:
                 raise NotFound(f"no indexed image with id {q.value}")
             return emb[0], None if cls is None else cls[0]
         decoded = self.load_query(q, min_side=round(self.model.input_size / 0.875))
-        enc = self.model.encode([decoded.image])
+        enc = self.query_model.encode([decoded.image])
         return enc.embeddings[0], None if enc.class_scores is None else enc.class_scores[0]
 
     def load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
@@ -213,16 +265,55 @@ class Library:
             out.append({"name": d["name"], "wnid": d["wnid"], "score": round(float(score), 4)})
         return out
 
+    # -- taught words ----------------------------------------------------------------------------------
+    def teach(self, word: str, examples: Sequence[str | int], counter: Sequence[str | int] = ()) -> dict[str, object]:
+        """Teach ``word`` from examples (image files, folders, ids or "id:N") and counter-examples; teaching
+        a known word adds to its examples. Returns the concept as :meth:`concepts` lists it."""
+        from lookalike.models.concepts import check_word
+        from lookalike.search.concepts import explain_concept
+        from lookalike.search.teach import resolve, teach
+
+        w = check_word(word)
+        if not examples and not counter:
+            raise LookalikeError(f"give examples of {word!r}: image files, folders or image ids")
+        pos = resolve(self.store, examples, self.embed_files)
+        neg = resolve(self.store, counter, self.embed_files, positive=False)
+        return explain_concept(teach(self.store, w, pos, neg))
+
+    def concepts(self) -> list[dict[str, object]]:
+        """Every taught word: examples, counter-examples, model, cross-validated precision estimate."""
+        from lookalike.search.concepts import explain_concept
+
+        return [explain_concept(c) for c in self.store.concepts()]
+
+    def forget(self, word: str) -> str:
+        from lookalike.models.concepts import normalize_word
+
+        w = normalize_word(word)
+        if not self.store.delete_concept(w):
+            raise NotFound(f"no taught word {word!r} (lookalike concepts lists them)")
+        return w
+
+    def embed_files(self, paths: Sequence[str]) -> np.ndarray:
+        """Image files (examples outside the library) through the library's own read and model stages."""
+        self.check_model()
+        out = []
+        for start in range(0, len(paths), 16):
+            images = [self.load_query(Query("image_path", p), min_side=round(self.model.input_size / 0.875)).image
+                      for p in paths[start:start + 16]]
+            out.append(self.model.encode(images).embeddings)
+        return np.vstack(out).astype(np.float32)
+
     # -- duplicates ------------------------------------------------------------------------------------
     def dupes(self, *, method: str = "verified", threshold: float | None = None, filters: Filters | None = None,
-              neighbours: int = 10, progress: bool = False):  # type: ignore[no-untyped-def]
+              neighbours: int = 10, progress: bool = False, on_progress=None):  # type: ignore[no-untyped-def]
         """Groups of exact copies and near duplicates (edited copies), the best copy first in each. Methods:
         ``verified`` (default: embeddings + geometric verification), ``embedding``, ``phash``; ``threshold``
         on that method's similarity (default: its calibrated zero-false-positive point). Changes nothing."""
         from lookalike.search.dupes import find_duplicates
 
         return find_duplicates(self.store, self.settings, method=method, threshold=threshold, filters=filters,
-                               neighbours=neighbours, progress=progress)
+                               neighbours=neighbours, progress=progress, on_progress=on_progress)
 
     def remove_duplicates(self, report, *, delete: bool = False, move_to: str | None = None  # type: ignore[no-untyped-def]
                           ) -> list[tuple[str, str]]:
@@ -236,6 +327,50 @@ class Library:
         if ids:
             self.store.write(deletes=ids)
         return done
+
+    # -- people (search/people.py) ------------------------------------------------------------------------
+    def update_people(self, *, full: bool = False):  # type: ignore[no-untyped-def]
+        """Cluster the faces that have no person yet (``full``: the unnamed people's faces too)."""
+        from lookalike.search.people import update_people
+
+        return update_people(self.store, full=full)
+
+    def people(self, *, min_faces: int = 1, update: bool = True):  # type: ignore[no-untyped-def]
+        """The people, most faces first (faces still waiting for a person are clustered first)."""
+        from lookalike.search import people
+
+        if update and people.stale(self.store):
+            people.update_people(self.store)
+        return PeopleList(people.list_people(self.store, min_faces=min_faces), self.store)  # shows in Jupyter
+
+    def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import person_faces
+
+        return person_faces(self.store, person)
+
+    def image_people(self, image_id: int):  # type: ignore[no-untyped-def]
+        """The faces of an image with their people: [(FaceRef, person id or None, name or None)]."""
+        from lookalike.search.people import image_people
+
+        self.get(image_id)  # NotFound for an unknown id
+        return image_people(self.store, image_id)
+
+    def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
+        """Name a person (id or current name); a name another person has merges the two."""
+        from lookalike.search.people import name_person
+
+        return name_person(self.store, person, name)
+
+    def name_face(self, image_id: int, index: int, name: str):  # type: ignore[no-untyped-def]
+        """Move one face (image id, face index) to the person called ``name`` (a split when it is new)."""
+        from lookalike.search.people import name_face
+
+        return name_face(self.store, image_id, index, name)
+
+    def unname_person(self, person: int | str):  # type: ignore[no-untyped-def]
+        from lookalike.search.people import unname
+
+        return unname(self.store, person)
 
     # -- records -----------------------------------------------------------------------------------------
     def browse(self, filters: Filters | None = None, *, offset: int = 0, limit: int = 50) -> tuple[list[Result], int]:

@@ -30,7 +30,7 @@ ENV_HELP = {
     "LOOKALIKE_MODEL": "model (efficientnet-lite0, -lite1, -lite2, clip:ARCH:WEIGHTS)",
     "LOOKALIKE_DEVICE": "cpu, cuda, cuda:N or auto",
     "LOOKALIKE_ENGINE": "auto, torch or onnx",
-    "LOOKALIKE_THREADS": "inference threads (0 = all cores)",
+    "LOOKALIKE_THREADS": "inference threads (0 = half the cores on the CPU)",
     "LOOKALIKE_BATCH_SIZE": "images per model batch",
     "LOOKALIKE_WORKERS": "decoding threads",
     "LOOKALIKE_MAX_PIXELS": "decompression-bomb guard (pixels)",
@@ -39,6 +39,7 @@ ENV_HELP = {
     "LOOKALIKE_FOLLOW_SYMLINKS": "1: index follows symlinks that lead outside the indexed folders",
     "LOOKALIKE_MAX_FILE_MB": "largest image file read, in MB (default 200)",
     "LOOKALIKE_TOKEN": "the API token serve requires",
+    "LOOKALIKE_WRITE_TOKEN": "the token serve requires to index, find duplicates or remove copies",
     "LOOKALIKE_INDEX_ROOTS": "folders the API may index (path-separator separated)",
     "LOOKALIKE_CORS_ORIGINS": "origins allowed to call the API, comma separated",
     "LOOKALIKE_OCR": "1: index reads the text in photos",
@@ -46,7 +47,9 @@ ENV_HELP = {
     "LOOKALIKE_VECTOR_INDEX": "embedded store's vector index kind",
     "LOOKALIKE_NPROBE": "IVF clusters (HNSW: efSearch) a query probes",
     "LOOKALIKE_WATCH_DEBOUNCE": "watch: seconds of quiet that end a burst of changes (default 2)",
+    "LOOKALIKE_QUARANTINE": "serve: the folder duplicate copies are moved to (default: the desktop trash)",
     "LOOKALIKE_CLAIM_LEASE": "index: seconds before a killed indexer's files go to the others (default 120)",
+    "LOOKALIKE_QUERY_BATCHING": "concurrent image queries share forward passes (default 1; 0 = off)",
 }
 
 EXAMPLES = {

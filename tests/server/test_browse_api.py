@@ -80,3 +80,22 @@ def test_browse_pages_newest_first(client: TestClient, library) -> None:  # type
     pets = client.get("/api/browse", params={"folder": str(next(iter(infos.values())).folder)}).json()
     assert 0 < pets["total"] < 11
     assert client.get("/api/browse", params={"after": "yesterday"}).status_code == 422
+
+
+def test_dupes_to_a_quarantine_folder(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    folder = tmp_path / "pics"
+    copy_samples(folder, ["coffee"])
+    shutil.copyfile(folder / "coffee.jpg", folder / "coffee-copy.jpg")
+    lib = fresh_library()
+    lib.index([folder])
+    q = tmp_path / "quarantine"
+    client = TestClient(create_app(lib, replace(lib.settings, quarantine=str(q))))
+    assert client.get("/api/dupes/actions").json()["moves_to"] == str(q)
+    g = client.get("/api/dupes").json()["groups"][0]
+    action = client.post("/api/dupes/remove", json={"groups": [{"keep": g["items"][0]["id"],
+                                                               "remove": [g["items"][1]["id"]]}]}).json()
+    assert action["how"] == "quarantine" and [p.name for p in q.iterdir()] == ["coffee-copy.jpg"]
+    assert client.post("/api/dupes/undo", json={}).json()["files"][0]["done"] == "restored"
+    assert (folder / "coffee-copy.jpg").is_file() and not list(q.iterdir())

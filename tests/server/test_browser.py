@@ -87,6 +87,17 @@ def test_keyword_search_shows_the_right_photo(page) -> None:  # type: ignore[no-
     shot(page, "web-keyword-search.png")
 
 
+def test_min_score_works_on_keyword_searches(page) -> None:  # type: ignore[no-untyped-def]
+    """Keyword scores are probabilities: "Min. score" 0.5 keeps the cats and nothing else."""
+    page.evaluate("() => { document.getElementById('threshold').value = '0.5'; }")
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card .name')].map(n => n.textContent)"
+                           ".sort().join() === 'black_cat.jpg,chelsea.jpg'")
+    scores = [float(s) for s in page.locator("#results .card .score").all_inner_texts()]
+    assert scores and all(0.5 <= s <= 1.0 for s in scores)
+
+
 def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[no-untyped-def]
     data = base64.b64encode((photos / "pets" / "puppy.jpg").read_bytes()).decode()
     page.evaluate("""b64 => {
@@ -100,6 +111,8 @@ def test_dropped_image_comes_first(page, photos: Path) -> None:  # type: ignore[
     }""", data)
     wait_for_first(page, "puppy.jpg")
     assert float(page.locator("#results .card .score").first.inner_text()) > 0.99
+    assert page.locator("#results .card").first.locator(".copy-mark").inner_text().lower() == "copy"
+    assert page.locator("#results .card .copy-mark").count() == 1  # the other results are not copies
     assert page.is_visible("#query-img")
     assert "my-dog.jpg" in page.inner_text("#query-text")
     shot(page, "web-dropped-image.png")
@@ -436,3 +449,64 @@ def test_token_prompt(browser, start_server, library, settings) -> None:  # type
     pg.wait_for_function("() => { const i = document.querySelector('#results .card img');"
                          " return i && i.complete && i.naturalWidth > 0; }")
     context.close()
+
+
+def test_people_view(browser, start_server, people_index: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """People tab: three people with their sample faces; naming one makes its name a search word (Photos);
+    naming a second person with the same name merges them; a face moved to a new name splits it off."""
+    from lookalike.library import Library
+    from lookalike.server.app import create_app
+
+    shutil.copytree(people_index, tmp_path / "lib")
+    lib = Library(tmp_path / "lib")
+    server = start_server(create_app(lib))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#tab-people")
+    page.wait_for_function("() => document.getElementById('people-message').dataset.kind === 'ok'")
+    cards = page.locator("#people .person")
+    assert cards.count() == 3 and page.is_hidden("#panel-photos")
+    page.wait_for_function("() => [...document.querySelectorAll('#people img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert all(t.startswith("Unnamed #") for t in page.locator("#people .person-title").all_inner_texts())
+    first = cards.nth(0)
+    first.locator("input").fill("Alice")
+    first.locator("button[type=submit]").click()
+    page.wait_for_function("() => [...document.querySelectorAll('#people .person-title')].some(t => t.textContent === 'Alice')")
+    shot(page, "web-people.png")
+    # merge: the second person named "alice" too
+    second = page.locator("#people .person").filter(has_not_text="Alice").first
+    second.locator("input").fill("alice")
+    second.locator("button[type=submit]").click()
+    page.wait_for_function("() => document.querySelectorAll('#people .person').length === 2")
+    alice = page.locator("#people .person").filter(has_text="alice").first
+    assert "10 faces" in alice.inner_text()
+    # split: one of her faces moved to Bob
+    alice.locator(".thumb").click()
+    page.wait_for_selector("#person-faces .person-face")
+    assert page.locator("#person-faces .person-face").count() == 10
+    face = page.locator("#person-faces .person-face").first
+    face.locator("input").fill("Bob")
+    face.locator("button[type=submit]").click()
+    page.wait_for_function("() => document.querySelectorAll('#person-faces .person-face').length === 9")
+    assert page.locator("#people .person").filter(has_text="Bob").count() == 1
+    # her photos: a search by the name in the Photos view
+    page.locator("#people .person").filter(has_text="alice").locator("button.more").click()
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length === 9")
+    assert page.is_visible("#panel-photos") and page.input_value("#q") == "alice" and "q=alice" in page.url
+    # the viewer says who is in the photo, and names a face there
+    page.locator("#results .card .thumb").first.click()
+    page.wait_for_selector("#viewer[open] #viewer-slot-people .person-face")
+    slot = page.locator("#viewer-slot-people")
+    assert slot.locator(".person-link").inner_text() == "alice"
+    slot.locator("input").fill("Carol")
+    slot.locator("button[type=submit]").click()
+    page.wait_for_function("() => { const b = document.querySelector('#viewer-slot-people .person-link');"
+                           " return b && b.textContent === 'Carol'; }")
+    shot(page, "web-viewer-people.png")
+    context.close()
+    lib.close()
+    assert not errors, errors

@@ -105,3 +105,29 @@ def test_refusals_are_one_line(pg_url: str, tmp_path: Path, capsys) -> None:  # 
     err = capsys.readouterr().err
     assert "embedded by m" in err and err.count("\n") == 1
     assert main(["migrate", "--from", pg_url, "--to", pg_url]) == 2
+
+
+def test_taught_words_survive_migrate_both_ways(new_library, photos: Path, pg_url: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    lib = new_library()
+    lib.index([photos])
+    lib.teach("whiskers", [str(photos / "chelsea.jpg"), str(photos / "black_cat.jpg")], [str(photos / "puppy.jpg")])
+    want = [(r.path, round(r.score, 5)) for r in lib.search("whiskers", limit=5).results]
+    assert main(["migrate", "--from", str(lib.settings.library), "--to", pg_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["concepts"] == 1
+    from lookalike.config import Settings
+    from lookalike.library import Library
+
+    with Library(settings=Settings(db=pg_url)) as on_pg:
+        (c,) = on_pg.concepts()
+        assert c["word"] == "whiskers" and c["counter_examples"] == [str(photos / "puppy.jpg")]
+        assert [(r.path, round(r.score, 5)) for r in on_pg.search("whiskers", limit=5).results] == want
+    back = tmp_path / "back"
+    assert main(["migrate", "--from", pg_url, "--to", str(back), "--json"]) == 0
+    capsys.readouterr()
+    original, returned = SQLiteStore(lib.settings.library), SQLiteStore(back)
+    a, b = original.concept("whiskers"), returned.concept("whiskers")
+    assert np.array_equal(a.weights, b.weights) and a.bias == b.bias and a.validation == b.validation
+    assert [(e.path, e.positive, e.embedding.tobytes()) for e in a.examples] == \
+        [(e.path, e.positive, e.embedding.tobytes()) for e in b.examples]
+    original.close()
+    returned.close()

@@ -133,3 +133,16 @@ def test_new_model_resets_the_index_in_every_process(tmp_path: Path) -> None:
     s.clear_vectors()
     s.set_model_info("m2", "1", 32)
     assert len(other.vector_index()) == 0
+
+
+def test_browsing_reads_the_date_index(tmp_path: Path) -> None:
+    """The library view's query is answered from the expression index of migration 5, not by a sort."""
+    from lookalike.stores.sql import SQLITE, filter_sql
+
+    s = SQLiteStore(tmp_path)
+    where, _ = filter_sql(None, SQLITE)
+    plan = s.conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM images WHERE {where} "
+                          f"ORDER BY {SQLITE.taken('')} DESC, id DESC LIMIT 30").fetchall()
+    assert any("USING INDEX images_taken" in str(row) for row in plan), plan
+    assert not any("TEMP B-TREE" in str(row) for row in plan), plan
+    s.close()

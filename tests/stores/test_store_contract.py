@@ -10,7 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.stores.base import AdminStore, ExtrasStore, FaceRecord, Filters, ImageRecord, IndexStore, Move, SearchStore
+from lookalike.stores.base import (
+    AdminStore,
+    ExtrasStore,
+    FaceRecord,
+    Filters,
+    ImageRecord,
+    IndexStore,
+    Move,
+    PeopleStore,
+    SearchStore,
+)
+from lookalike.stores.people import PeopleChanges
 
 DIM = 64
 CLASSES = 32
@@ -69,7 +80,7 @@ def face(seed: int, box: tuple[int, int, int, int] = (1, 2, 30, 40)) -> FaceReco
 
 
 def test_every_store_implements_every_role(store) -> None:  # type: ignore[no-untyped-def]
-    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore):
+    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore):
         names = [n for n in vars(role) if not n.startswith("_")]
         assert names and all(callable(getattr(store, n, None)) for n in names), role.__name__
 
@@ -416,6 +427,75 @@ class TestExtrasStore:
         assert store.count() == 3
 
 
+class TestConceptStore:
+    """Taught words: stored whole, replaced whole, removed; random library vectors for their negatives."""
+
+    @staticmethod
+    def concept(word: str, n_pos: int = 3, n_neg: int = 1, seed: int = 0):  # type: ignore[no-untyped-def]
+        from lookalike.stores.base import ConceptExample, ConceptRecord
+
+        rng = np.random.default_rng(seed)
+        examples = [ConceptExample(f"/photos/{word}/{i}.jpg", i < n_pos, unit(rng)) for i in range(n_pos + n_neg)]
+        return ConceptRecord(word=word, model="test-model", model_version="1", dim=DIM, weights=unit(rng) * 7.5,
+                             bias=-1.25, examples=examples, validation={"precision": 0.9, "folds": 3},
+                             created_at=1_700_000_000.5, updated_at=1_700_000_100.25)
+
+    @staticmethod
+    def same(a, b) -> bool:  # type: ignore[no-untyped-def]
+        return (a.word, a.model, a.model_version, a.dim, a.bias, a.validation, a.created_at, a.updated_at) == (
+            b.word, b.model, b.model_version, b.dim, b.bias, b.validation, b.created_at, b.updated_at) and \
+            np.array_equal(a.weights, b.weights) and \
+            [(e.path, e.positive, e.embedding.tobytes()) for e in a.examples] == \
+            [(e.path, e.positive, e.embedding.tobytes()) for e in b.examples]
+
+    def test_put_get_replace_delete(self, make_store) -> None:  # type: ignore[no-untyped-def]
+        store = make_store()
+        assert store.concepts() == [] and store.concept("rex") is None and not store.delete_concept("rex")
+        rex, my_car = self.concept("rex"), self.concept("my car", 5, 0, seed=1)
+        store.put_concept(rex)
+        store.put_concept(my_car)
+        assert [c.word for c in store.concepts()] == ["my car", "rex"]
+        assert self.same(store.concept("rex"), rex) and self.same(store.concept("my car"), my_car)
+        bigger = self.concept("rex", 6, 2, seed=2)  # teaching again replaces the record whole
+        store.put_concept(bigger)
+        assert self.same(store.concept("rex"), bigger) and len(store.concept("rex").examples) == 8
+        store.close()
+        again = make_store()  # survives reopening
+        assert self.same(again.concept("rex"), bigger)
+        assert again.delete_concept("rex") and again.concept("rex") is None
+        assert [c.word for c in again.concepts()] == ["my car"]
+
+    def test_concepts_survive_clearing_vectors(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, _ = filled
+        store.put_concept(self.concept("rex"))
+        store.clear_vectors()  # a model switch: the concept stays, to be re-fitted from its examples
+        assert store.concept("rex") is not None
+
+    def test_sample_vectors_is_random_distinct_and_honours_exclude(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, recs = filled
+        ids = ids_by_path(store)
+        exclude = sorted(ids.values())[:50]
+        got_ids, emb = store.sample_vectors(60, seed=3, exclude=exclude)
+        assert len(got_ids) == 60 == len(set(got_ids.tolist())) and emb.shape == (60, DIM)
+        assert not set(got_ids.tolist()) & set(exclude)
+        by_path = {r.path: r for r in recs}
+        path_of = {i: p for p, i in ids.items()}
+        for i, e in zip(got_ids, emb):  # each vector is its image's
+            assert np.allclose(e, by_path[path_of[int(i)]].embedding)
+        again, _ = store.sample_vectors(60, seed=3, exclude=exclude)
+        assert again.tolist() == got_ids.tolist()  # deterministic for a seed
+        other, _ = store.sample_vectors(60, seed=4, exclude=exclude)
+        assert other.tolist() != got_ids.tolist()
+        few, few_emb = store.sample_vectors(20, seed=5, exclude=exclude[:5])  # drawn by random ids, not a scan
+        assert len(set(few.tolist())) == 20 and few_emb.shape == (20, DIM) and not set(few.tolist()) & set(exclude[:5])
+        all_ids, _ = store.sample_vectors(1000, seed=0)  # more than there are: every one, once
+        assert sorted(all_ids.tolist()) == sorted(ids.values())
+
+    def test_sample_vectors_of_an_empty_store(self, store) -> None:  # type: ignore[no-untyped-def]
+        ids, emb = store.sample_vectors(10, seed=0)
+        assert len(ids) == 0 and len(emb) == 0
+
+
 class TestAdminStore:
     """Administration: counts, stats, reopening."""
 
@@ -431,3 +511,87 @@ class TestAdminStore:
         again = make_store()
         assert again.count() == 30 and again.model_info()["dim"] == str(DIM)
         assert again.schema_version == st["schema_version"]
+
+
+# -- PeopleStore: faces with their persons, names (stores/people.py) ------------------------------------------
+@pytest.fixture
+def with_faces(store):  # type: ignore[no-untyped-def]
+    """Four images: a/img0001 with two faces, a/img0002 and b/img0003 with one, a/img0004 with none."""
+    store.set_model_info("m", "1", DIM)
+    store.write(upserts=[
+        record(1, faces=[face(1), face(2, (50, 60, 70, 80))], extras=("faces",)),
+        record(2, faces=[face(3)], extras=("faces",)),
+        record(3, folder="/photos/b", faces=[face(4)], extras=("faces",)),
+        record(4, extras=("faces",)),
+    ])
+    return store
+
+
+def test_face_table_and_placing(with_faces) -> None:  # type: ignore[no-untyped-def]
+    s = with_faces
+    t = s.face_table()
+    ids = ids_by_path(s)
+    assert t.face_id.shape == (4,) and t.embedding.shape == (4, 128)
+    assert list(t.image_id) == [ids["/photos/a/img0001.jpg"]] * 2 + [ids["/photos/a/img0002.jpg"], ids["/photos/b/img0003.jpg"]]
+    assert list(t.index) == [0, 1, 0, 0] and t.box[1].tolist() == [50, 60, 70, 80]
+    assert (t.person == -1).all() and s.unplaced_faces() == 4 and s.people() == []
+    np.testing.assert_allclose(t.embedding[2], face(3).embedding, rtol=1e-6)
+    # two new people (labels -1, -2) and a name given at once
+    made = s.save_people(PeopleChanges(assign=[(int(t.face_id[0]), -1, False, 0.9), (int(t.face_id[2]), -1, False, 0.8),
+                                               (int(t.face_id[1]), -2, True, 1.0)], names={-2: "Alice"}))
+    assert set(made) == {-1, -2} and made[-1] != made[-2]
+    rows = {r.id: r for r in s.people()}
+    assert (rows[made[-1]].name, rows[made[-1]].faces) == (None, 2) and (rows[made[-2]].name, rows[made[-2]].faces) == ("Alice", 1)
+    t = s.face_table()
+    assert list(t.person) == [made[-1], made[-2], made[-1], -1] and list(t.pinned) == [False, True, False, False]
+    np.testing.assert_allclose(t.score, [0.9, 1.0, 0.8, 0.0], rtol=1e-6)
+    assert s.unplaced_faces() == 1
+    one = s.face_table(image_ids=[ids["/photos/a/img0001.jpg"]], with_embeddings=False)
+    assert list(one.index) == [0, 1] and one.embedding.shape == (2, 0)
+
+
+def test_person_hits_and_filters(with_faces) -> None:  # type: ignore[no-untyped-def]
+    s = with_faces
+    t = s.face_table()
+    made = s.save_people(PeopleChanges(assign=[(int(f), -1, False, sc) for f, sc in zip(t.face_id, (0.5, 0.7, 0.9, 0.6))]))
+    ids = ids_by_path(s)
+    hits = s.person_hits(made[-1], 10)
+    assert [(h.id, round(h.score, 4)) for h in hits] == [(ids["/photos/a/img0002.jpg"], 0.9),
+                                                          (ids["/photos/a/img0001.jpg"], 0.7),  # its best face
+                                                          (ids["/photos/b/img0003.jpg"], 0.6)]
+    assert [h.id for h in s.person_hits(made[-1], 10, Filters(folder="/photos/b"))] == [ids["/photos/b/img0003.jpg"]]
+    assert len(s.person_hits(made[-1], 1)) == 1 and s.person_hits(12345, 10) == []
+
+
+def test_names_merge_drop_and_cascade(with_faces) -> None:  # type: ignore[no-untyped-def]
+    s = with_faces
+    t = s.face_table()
+    made = s.save_people(PeopleChanges(assign=[(int(t.face_id[0]), -1, False, 1.0), (int(t.face_id[2]), -2, False, 1.0),
+                                               (int(t.face_id[3]), -3, False, 1.0)], names={-1: "Alice"}))
+    with pytest.raises(Exception):  # noqa: B017 - a second "alice" (any case) is refused by the database too
+        s.save_people(PeopleChanges(names={made[-2]: "ALICE"}))
+    assert {r.name for r in s.people()} == {"Alice", None}  # the failed transaction changed nothing
+    # merge: person -2's face to Alice, -2 dropped
+    s.save_people(PeopleChanges(assign=[(int(t.face_id[2]), made[-1], False, 1.0)], drop=[made[-2]]))
+    assert sorted((r.name or "", r.faces) for r in s.people()) == [("", 1), ("Alice", 2)]
+    # deleting a photo takes its faces' places along; an unnamed person left without faces goes, a named one stays
+    ids = ids_by_path(s)
+    s.write(deletes=[ids["/photos/a/img0001.jpg"], ids["/photos/b/img0003.jpg"]])
+    s.save_people(PeopleChanges())
+    assert sorted((r.name or "", r.faces) for r in s.people()) == [("Alice", 1)]
+    # re-indexing a photo detects its faces anew: they wait to be placed again
+    s.write(upserts=[record(2, faces=[face(3)], extras=("faces",))])
+    assert s.unplaced_faces() == 1 and [(r.name, r.faces) for r in s.people()] == [("Alice", 0)]
+    # a face deleted meanwhile is skipped; renaming to None keeps a person only while it has faces
+    gone = int(t.face_id[0])
+    s.save_people(PeopleChanges(assign=[(gone, made[-1], False, 1.0)], names={made[-1]: None}))
+    assert s.people() == []
+
+
+def test_ids_are_never_reused(with_faces) -> None:  # type: ignore[no-untyped-def]
+    s = with_faces
+    t = s.face_table()
+    first = s.save_people(PeopleChanges(assign=[(int(t.face_id[0]), -1, False, 1.0)]))[-1]
+    s.save_people(PeopleChanges(drop=[first]))
+    second = s.save_people(PeopleChanges(assign=[(int(t.face_id[0]), -1, False, 1.0)]))[-1]
+    assert second > first

@@ -157,3 +157,24 @@ def _fashion(dest: Path) -> None:
             # the garments are light on black; a photo of one would be dark on a light background
             im = Image.eval(im, lambda v: 255 - v).resize((FASHION_SIDE, FASHION_SIDE), Image.BICUBIC)
             im.convert("RGB").save(target, quality=92)
+
+
+def indexed_sets(base: str | os.PathLike[str], names: tuple[str, ...] = SETS):  # type: ignore[no-untyped-def]
+    """Build each set under ``base/sets/NAME`` and index it into its own library ``base/lib-NAME`` (both kept
+    for the next run). Returns name -> (set root, Library); the caller closes the libraries."""
+    from lookalike.library import Library
+
+    base = Path(base)
+    out = {}
+    for name in names:
+        root = build_set(name, base / "sets" / name).resolve()
+        lib = Library(base / f"lib-{name}")
+        lib.index([root])
+        out[name] = (root, lib)
+    return out
+
+
+def default_base() -> Path:
+    from lookalike.evaluation.keywords import default_set_dir
+
+    return default_set_dir().parent / "labelled-sets"

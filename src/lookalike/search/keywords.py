@@ -176,7 +176,8 @@ def map_query(text: str, vocab: Vocabulary, semantic: bool | None = None) -> Que
     if lexical and not unmatched and (max(lexical.values()) >= STRONG_LEXICAL or vocab.lexicon is not None):
         # every word is a class name, synonym or near hypernym, or a WordNet noun (whose gloss the sentence
         # model already read, in scripts/gen_wordnet.py): the vocabulary knows best. The model on a bare
-        # word is worse than on its gloss ("windmill" alone lands on the kite, a bird of prey).
+        # word is worse than on its gloss: "windmill" alone lands on the kite (a bird of prey), and "windmill
+        # returns birds" was the complaint of issue 11.
         return terms
     sem = class_index().nearest(" ".join(words))
     if not sem:

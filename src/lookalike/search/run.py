@@ -11,10 +11,11 @@ hit count per signal), in place of the keyword signal's per-list counts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lookalike.errors import LookalikeError
+from lookalike.search.copies import CopyCheck, check_copies
 from lookalike.search.fuse import rrf
 from lookalike.search.plan import MAX_LIMIT, SEARCH_BY, Query, signal_parts, signal_weights
 from lookalike.search.signals import SearchContext, Signal, face_signal, image_signal, keyword_signal
@@ -33,6 +34,7 @@ class Found:
     by: str
     hits: list[Hit]
     explain: dict[str, object] = field(default_factory=dict)
+    copies: dict[int, CopyCheck] = field(default_factory=dict)  # image queries: is each top result a copy
 
 
 def run_search(ctx: SearchContext, query: str | None = None, *,
@@ -41,16 +43,21 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
                face: str | os.PathLike[str] | bytes | None = None, by: str = "embedding", limit: int = 20,
                threshold: float | None = None, filters: Filters | None = None,
                weights: Mapping[str, float] | None = None, expand: bool = True,
-               semantic: bool | None = None) -> Found:
-    """Every argument is checked before any work; see ``Library.search`` for their meaning."""
+               semantic: bool | None = None, copies: bool = True, more_like: Sequence[int] = (),
+               less_like: Sequence[int] = ()) -> Found:
+    """Every argument is checked before any work; see ``Library.search`` for their meaning. Relevance
+    feedback (``more_like``/``less_like``, search/concepts.py) re-ranks the list before the threshold."""
     if by not in SEARCH_BY:
         raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
-    parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
     if int(limit) < 1:  # refused, not silently raised to 1 (the CLI and the API refuse it too)
         raise LookalikeError(f"limit must be at least 1, not {limit}")
     limit = min(int(limit), MAX_LIMIT)
+    if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
+        return _feedback_only(ctx, more_like, less_like, limit, threshold, filters)
+    parts = signal_parts(query, image=image, text=text, url=url, image_id=image_id, face=face)
     w = signal_weights(weights, parts)
-    depth = limit if len(parts) == 1 else max(limit * COMBINED_DEPTH, COMBINED_MIN)
+    feedback = bool(more_like or less_like)  # re-ranking needs candidates beyond the limit
+    depth = limit if len(parts) == 1 and not feedback else max(limit * COMBINED_DEPTH, COMBINED_MIN)
     signals = {name: search_signal(ctx, name, q, by, depth, filters, expand=expand, semantic=semantic)
                for name, q in parts.items()}
     explain: dict[str, object] = {}
@@ -62,13 +69,38 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         kind, by = ("face", "face") if name == "face" else (q.kind, "keywords" if name == "text" else by)
         described = q.describe()
     else:
-        hits = rrf({n: s.hits for n, s in signals.items()}, w)
+        # ordered by fusion; shown: the best of the image's own scores in its signals (each in [0, 1]: the
+        # words' probability, the cosine, the face similarity), so a threshold keeps its meaning
+        own: dict[int, float] = {}
+        for sig in signals.values():
+            for h in sig.hits:
+                own[h.id] = max(own.get(h.id, 0.0), float(h.score))
+        hits = [Hit(h.id, own[h.id]) for h in rrf({n: s.hits for n, s in signals.items()}, w)]
         kind, by = "combined", "+".join(parts)
         described = " + ".join(f"{n}:{q.describe()}" for n, q in parts.items())
         explain["signals"] = {n: {"weight": w[n], "hits": len(signals[n].hits)} for n in parts}
+    if feedback:
+        from lookalike.search.concepts import feedback as rerank
+
+        hits = rerank(ctx.store, hits, more_like, less_like, limit, filters, explain)
     if threshold is not None:
         hits = [h for h in hits if h.score >= threshold]
-    return Found(described, kind, by, hits[:limit], explain)
+    found = Found(described, kind, by, hits[:limit], explain)
+    if copies and len(parts) == 1 and "image" in parts and by == "embedding":
+        found.copies = check_copies(ctx, parts["image"], found.hits)
+    return found
+
+
+def _feedback_only(ctx: SearchContext, more_like: Sequence[int], less_like: Sequence[int], limit: int,
+                   threshold: float | None, filters: Filters | None) -> Found:
+    """No query, only marks: the photos most like ``more_like`` (and least like ``less_like``)."""
+    from lookalike.search.concepts import feedback
+
+    explain: dict[str, object] = {}
+    hits = feedback(ctx.store, [], more_like, less_like, limit, filters, explain)
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return Found("more like " + ", ".join(f"id:{i}" for i in more_like), "feedback", "feedback", hits[:limit], explain)
 
 
 def search_signal(ctx: SearchContext, name: str, q: Query, by: str, limit: int, filters: Filters | None, *,

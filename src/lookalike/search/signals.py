@@ -3,7 +3,8 @@
 - ``keyword_signal``: words -> tag search over the classes they map to, full-text search over the images'
   texts and visual neighbours of the confident tag hits (search/keywords.py), plus, when the index was
   built by a model with a text tower (CLIP), the text embedding's nearest images (``text_embedding_signal``);
-  the two fused by reciprocal rank.
+  the two fused by reciprocal rank. Names of people among the words (search/people.py) restrict the hits to
+  their photos.
 - ``image_signal``: an example image (file, URL, bytes or an indexed id) -> nearest embeddings (``by=
   "embedding"``) or the visual-words method (``by="tags"``, ``tag_vector_hits``).
 - ``face_signal``: a face photo (or an indexed image's first stored face) -> images with a face within
@@ -24,14 +25,14 @@ from lookalike.errors import LookalikeError, NotFound
 from lookalike.models.base import Model
 from lookalike.search.fuse import rrf
 from lookalike.search.plan import Query
-from lookalike.stores.base import ExtrasStore, Filters, Hit, SearchStore
+from lookalike.stores.base import ExtrasStore, Filters, Hit, PeopleStore, SearchStore
 
 TAG_QUERY_CLASSES = 20  # by="tags": the query's top classes sent to the tag index
 TAG_CANDIDATES = 5  # by="tags": candidates per wanted result (at least 100), re-ranked exactly
 
 
-class SignalStore(SearchStore, ExtrasStore, Protocol):
-    """The store roles the signals use: searching, stored faces, and the model that built the index."""
+class SignalStore(SearchStore, ExtrasStore, PeopleStore, Protocol):
+    """The store roles the signals use: searching, stored faces, people, and the model that built the index."""
 
     def model_info(self) -> dict[str, str] | None: ...
 
@@ -54,6 +55,24 @@ class Signal:
 
 def keyword_signal(ctx: SearchContext, text: str, limit: int, filters: Filters | None, *, expand: bool = True,
                    semantic: bool | None = None) -> Signal:
+    """Words; a named person's name among them restricts the hits to that person's photos (search/people.py)."""
+    from lookalike.search.people import person_hits
+
+    explain: dict[str, object] = {}
+
+    def words(rest: str, depth: int) -> list[Hit]:
+        found = words_signal(ctx, rest, depth, filters, expand=expand, semantic=semantic)
+        explain.update(found.explain)
+        return found.hits
+
+    named = person_hits(ctx.store, text, limit, filters, explain, words)
+    if named is not None:
+        return Signal(named, explain)
+    return words_signal(ctx, text, limit, filters, expand=expand, semantic=semantic)
+
+
+def words_signal(ctx: SearchContext, text: str, limit: int, filters: Filters | None, *, expand: bool = True,
+                 semantic: bool | None = None) -> Signal:
     from lookalike.search.keywords import keyword_hits
 
     explain: dict[str, object] = {}

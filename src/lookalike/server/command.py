@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--token", help="require this API token as 'Authorization: Bearer TOKEN' (env LOOKALIKE_TOKEN)")
+    p.add_argument("--write-token", help="require this token for what writes or costs minutes: indexing, duplicates, "
+                                         "removing copies (env LOOKALIKE_WRITE_TOKEN; default: --token)")
     p.add_argument("--allow-private-urls", action="store_true",
                    help="let URL queries fetch from loopback, private and link-local addresses")
     p.add_argument("--max-upload-mb", type=int, help="largest query image accepted (default 20)")
@@ -27,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per model call (default 1: concurrent requests use the cores instead; "
                         "0 = all cores)")
+    p.add_argument("--quarantine", metavar="FOLDER",
+                   help="the web page's duplicate actions move copies into FOLDER (default: the desktop trash; "
+                        "env LOOKALIKE_QUARANTINE)")
     p.add_argument("--watch", action="append", metavar="FOLDER",
                    help="keep the index of FOLDER up to date while serving (repeatable; see lookalike watch)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
@@ -44,6 +49,8 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
     overrides: dict[str, object] = {}
     if args.token:
         overrides["token"] = args.token
+    if args.write_token:
+        overrides["write_token"] = args.write_token
     if args.allow_private_urls:
         overrides["allow_private_urls"] = True
     if args.max_upload_mb is not None:
@@ -57,17 +64,21 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
         # OpenMP (faiss, torch) reads this once, when first loaded: one thread per call, so that a one-query
         # vector search does not spin a second core (measured: 8 ms of CPU per search at 2 threads, 0.5 at 1)
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if args.threads:
+        _limit_blas_threads(args.threads)
     if args.index_root:
         overrides["index_roots"] = tuple(args.index_root)
     if args.cors_origin:
         overrides["cors_origins"] = tuple(args.cors_origin)
+    if args.quarantine:
+        overrides["quarantine"] = args.quarantine
     lib.settings = replace(lib.settings, **overrides)
     _check_port(args.host, args.port)
     if not _is_loopback(args.host) and not lib.settings.token:
         print(f"lookalike: warning: listening on {args.host} without --token: anyone who can reach this port can "
               "search and download your indexed photos", file=sys.stderr)
     lib.store  # noqa: B018 - open the library now: a bad path fails before the server starts
-    lib.model  # noqa: B018 - and load the model, so that the first image query is not slow
+    lib.warm_up()  # load the model (one forward pass), vocabulary, keyword index: the first queries are not slow
     app = create_app(lib, lib.settings)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{args.port}/"
@@ -84,6 +95,18 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
         if watcher is not None:
             watcher.stop()
     return 0
+
+
+def _limit_blas_threads(n: int) -> None:
+    """numpy's BLAS (OpenBLAS) started one thread per core when numpy was imported, before these options
+    were read: limit it now. Under 16 clients on 2 busy cores a two-thread (2000 x 384) matrix-vector product
+    (the keyword index's sentence similarities) took 1.7-4.3 ms of CPU and 12-50 ms wall, one thread 0.16 ms
+    (measured side by side), and every exact re-rank of a search is such a product."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with the server extra
+        return
+    threadpool_limits(limits=n)
 
 
 def _start_watching(args: argparse.Namespace, lib):  # type: ignore[no-untyped-def]

@@ -1,16 +1,20 @@
 """The store protocol, split by role, and the records that cross it. Every store passes the same test suite.
 
 Roles: ``IndexStore`` (the indexer writes), ``SearchStore`` (searches read), ``ExtrasStore`` (optional
-analyses), ``AdminStore`` (stats, upkeep, close); ``Store`` is all of them. A consumer names the role it uses.
+analyses), ``ConceptStore`` (taught words), ``AdminStore`` (stats, upkeep, close), ``PeopleStore`` (faces
+clustered into named people); ``Store`` is all of them. A consumer names the role it uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lookalike.stores.people import FaceTable, PeopleChanges, PersonRow
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,33 @@ class Hit:
     score: float
 
 
+@dataclass
+class ConceptExample:
+    """An example (or counter-example) of a taught word: its path and embedding (the concept's model).
+    ``image_id`` is the example's id in this store when it is indexed (not stored: ids are store-local)."""
+
+    path: str
+    positive: bool
+    embedding: np.ndarray  # float32 (dim,)
+    image_id: int | None = None
+
+
+@dataclass
+class ConceptRecord:
+    """A taught word: ``p(x) = sigmoid(weights . x + bias)`` on the vectors of one model, and its examples."""
+
+    word: str  # normalised (lookalike.models.concepts.normalize_word)
+    model: str
+    model_version: str
+    dim: int
+    weights: np.ndarray  # float32 (dim,)
+    bias: float
+    examples: list[ConceptExample] = field(default_factory=list)
+    validation: dict[str, object] = field(default_factory=dict)  # cross-validated estimate
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
 def folder_of(path: str) -> str:
     import os
 
@@ -189,6 +220,16 @@ class ExtrasStore(Protocol):
                     max_distance: float = 0.6) -> list[Hit]: ...
 
 
+class ConceptStore(Protocol):
+    """Taught words (lookalike teach): stored whole, by word; and random library vectors as negatives."""
+
+    def concepts(self) -> list[ConceptRecord]: ...
+    def concept(self, word: str) -> ConceptRecord | None: ...
+    def put_concept(self, concept: ConceptRecord) -> None: ...
+    def delete_concept(self, word: str) -> bool: ...
+    def sample_vectors(self, n: int, *, seed: int = 0, exclude: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 class AdminStore(Protocol):
     """Administration: size and state, upkeep after a run of writes, closing."""
 
@@ -199,7 +240,18 @@ class AdminStore(Protocol):
     def close(self) -> None: ...
 
 
-class Store(IndexStore, SearchStore, ExtrasStore, AdminStore, Protocol):
+class PeopleStore(Protocol):
+    """People (stores/people.py): faces with the person each belongs to, people with their names."""
+
+    def face_table(self, image_ids: Sequence[int] | None = None, *,
+                   with_embeddings: bool = True) -> "FaceTable": ...
+    def people(self) -> list["PersonRow"]: ...
+    def unplaced_faces(self) -> int: ...
+    def save_people(self, changes: "PeopleChanges") -> dict[int, int]: ...
+    def person_hits(self, person_id: int, k: int, filters: Filters | None = None) -> list[Hit]: ...
+
+
+class Store(IndexStore, SearchStore, ExtrasStore, ConceptStore, AdminStore, PeopleStore, Protocol):
     """Every role: what ``open_store`` returns and both stores implement (one contract suite per role)."""
 
 

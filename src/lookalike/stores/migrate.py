@@ -2,7 +2,10 @@
 
 Everything the store protocol holds travels: paths, sizes, mtimes, content hashes, dimensions, dates, cameras,
 perceptual hashes, embeddings, class scores, tags, texts (OCR, captions, descriptions), faces, the record of
-which optional analyses ran, and the model identity. Images are matched by path, so
+which optional analyses ran, the model identity, the taught words (classifiers and examples, by path), and the
+people: names and which face is whose (a face is
+matched by its image's path and its place in that image; people get new ids, and a source person whose name
+the destination already has joins that person). Images are matched by path, so
 a copy into a store that already holds some of them updates those rows (no doubles). Image ids are assigned
 by the destination (they are store-local row numbers). After copying, every image is read back from the
 destination and compared with the source: a difference is an error, never a silent loss.
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.stores.base import FaceRecord, ImageInfo, ImageRecord, Store, batched
+from lookalike.stores.base import ConceptRecord, FaceRecord, ImageInfo, ImageRecord, Store, batched
 
 EXTRA_KINDS = ("ocr", "faces")  # the optional analyses (lookalike.extras) whose record travels
 
@@ -34,6 +37,8 @@ class MigrateSummary:
     tags: int = 0
     texts: int = 0
     faces: int = 0
+    concepts: int = 0  # taught words (lookalike teach), copied whole
+    people: int = 0
     without_vectors: list[str] = field(default_factory=list)  # waiting for re-indexing; not copied
     verified: bool = False
     elapsed_s: float = 0.0
@@ -41,7 +46,7 @@ class MigrateSummary:
     def line(self) -> str:
         extra = f", {len(self.without_vectors)} without vectors not copied" if self.without_vectors else ""
         return (f"copied {self.images} images ({self.vectors} vectors, {self.tags} tags, {self.texts} texts, "
-                f"{self.faces} faces) "
+                f"{self.faces} faces, {self.people} people, {self.concepts} taught words) "
                 f"from {self.source} to {self.destination} in {self.elapsed_s:.1f} s{extra}; "
                 f"{'verified' if self.verified else 'NOT verified'}")
 
@@ -105,7 +110,13 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
             s.faces += sum(len(r.faces) for r in records)
             if on_progress:
                 on_progress(s.images + len(s.without_vectors), len(ids))
+    s.people = copy_people(src, dst)
+    for concept in src.concepts():  # paths travel, ids do not: a concept is copied as it is
+        dst.put_concept(concept)
+        s.concepts += 1
     verify(src, dst, ids, skip={p for p in s.without_vectors}, batch=batch)
+    verify_people(src, dst)
+    verify_concepts(src, dst)
     s.verified = True
     s.elapsed_s = time.perf_counter() - t0
     return s
@@ -164,6 +175,22 @@ def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = froze
                 raise LookalikeError(f"migration changed the faces of {x.path}")
 
 
+def verify_concepts(src: Store, dst: Store) -> None:
+    """Every taught word of ``src`` is in ``dst`` with the same classifier and examples."""
+    theirs = {c.word: c for c in dst.concepts()}
+    for c in src.concepts():
+        d = theirs.get(c.word)
+        if d is None:
+            raise LookalikeError(f"migration lost the taught word {c.word!r}")
+        if _concept(c) != _concept(d):
+            raise LookalikeError(f"migration changed the taught word {c.word!r}")
+
+
+def _concept(c: ConceptRecord) -> tuple:
+    return (c.model, c.model_version, c.dim, np.asarray(c.weights, np.float32).tobytes(), round(c.bias, 9),
+            c.validation, [(e.path, e.positive, np.asarray(e.embedding, np.float32).tobytes()) for e in c.examples])
+
+
 def _faces(faces: list[FaceRecord]) -> list[tuple]:
     return [(tuple(f.box), np.asarray(f.embedding, np.float32).tobytes()) for f in faces]
 
@@ -171,3 +198,56 @@ def _faces(faces: list[FaceRecord]) -> list[tuple]:
 def _fields(i: ImageInfo) -> tuple:
     return (i.path, i.folder, i.size, i.mtime, i.sha, i.width, i.height, i.taken_at, i.camera, i.phash,
             sorted((int(c), round(float(s), 6)) for c, s in i.tags), dict(i.texts))
+
+
+def _face_keys(store: Store) -> tuple[dict[tuple[str, int], int], "FaceTable"]:  # type: ignore[name-defined]  # noqa: F821
+    """(path, face index) -> row in the store's face table, and the table."""
+    table = store.face_table(with_embeddings=False)  # type: ignore[attr-defined]
+    paths = {st.id: p for p, st in store.file_states().items()}
+    return {(paths[int(im)], int(ix)): r for r, (im, ix) in enumerate(zip(table.image_id, table.index))
+            if int(im) in paths}, table
+
+
+def copy_people(src: Store, dst: Store) -> int:
+    """Copy the people (names, and each face's person, pinned, score) after the images; returns how many."""
+    from lookalike.stores.people import PeopleChanges
+
+    src_keys, st = _face_keys(src)
+    dst_keys, dt = _face_keys(dst)
+    people = src.people()  # type: ignore[attr-defined]
+    dst_named = {r.name.casefold(): r.id for r in dst.people() if r.name}  # type: ignore[attr-defined]
+    label: dict[int, int] = {}
+    changes = PeopleChanges()
+    for row in people:
+        label[row.id] = dst_named.get(row.name.casefold(), -(len(label) + 1)) if row.name else -(len(label) + 1)
+        if row.name:
+            changes.names[label[row.id]] = row.name
+    for key, r in src_keys.items():
+        if st.person[r] >= 0 and key in dst_keys:
+            changes.assign.append((int(dt.face_id[dst_keys[key]]), label[int(st.person[r])], bool(st.pinned[r]),
+                                   float(st.score[r])))
+    if changes.assign or changes.names:
+        dst.save_people(changes)  # type: ignore[attr-defined]
+    return len({lab for _, lab, _, _ in changes.assign} | set(changes.names))
+
+
+def verify_people(src: Store, dst: Store) -> None:
+    """Every face has the same person (by name, or the same grouping for unnamed people) on both sides."""
+    src_keys, st = _face_keys(src)
+    dst_keys, dt = _face_keys(dst)
+    src_names = {r.id: r.name for r in src.people()}  # type: ignore[attr-defined]
+    dst_names = {r.id: r.name for r in dst.people()}  # type: ignore[attr-defined]
+    pairs: dict[int, int] = {}
+    back: dict[int, int] = {}
+    for key, r in src_keys.items():
+        if st.person[r] < 0:
+            continue
+        d = dst_keys.get(key)
+        a = int(st.person[r])
+        b = int(dt.person[d]) if d is not None else -1
+        same = b >= 0 and pairs.setdefault(a, b) == b and back.setdefault(b, a) == a
+        if not same or src_names.get(a) != dst_names.get(b) or st.pinned[r] != dt.pinned[d]:
+            raise LookalikeError(f"migration changed the person of face {key[1]} of {key[0]}")
+    named = {n.casefold() for n in src_names.values() if n}
+    if named - {n.casefold() for n in dst_names.values() if n}:
+        raise LookalikeError("migration lost the names of people")

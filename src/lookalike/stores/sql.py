@@ -270,7 +270,8 @@ class SQLReads:
 
     def browse(self, filters: Filters | None = None, offset: int = 0, limit: int = 50) -> tuple[list[int], int]:
         """Ids of the images that pass ``filters``, newest first by date taken (file time without EXIF), then
-        newest id; one page of them, and how many pass in all (the web page's library view)."""
+        newest id; one page of them, and how many pass in all (the web page's library view). SQLite reads its
+        expression index (migration 5); PostgreSQL sorts (its to_char is not immutable, so not indexable)."""
         d = self.dialect
         where, args = filter_sql(filters, d)
         page = d.sql(f"SELECT id FROM {{t}}images WHERE {where} ORDER BY {d.taken('')} DESC, id DESC LIMIT ? OFFSET ?")

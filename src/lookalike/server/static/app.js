@@ -3,6 +3,7 @@
 import { api, restoreToken, saveToken, whenLocked } from "./js/api.js";
 import { findDupes, refreshLog, setupDupes } from "./js/dupes.js";
 import { setupIndexing, showJob } from "./js/indexing.js";
+import { peopleView } from "./js/people.js";
 import * as photos from "./js/photos.js";
 import { $ } from "./js/util.js";
 import { setupViewer } from "./js/viewer.js";
@@ -15,6 +16,7 @@ registerView({
 });
 registerView({ id: "dupes", label: "Duplicates", show(params) { refreshLog(); if (params.find) findDupes(); } });
 registerView({ id: "index", label: "Index a folder" });
+registerView(peopleView);
 
 async function refreshInfo() {
   try {

@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { $, el, bytes, confirmDialog, plural, setMessage } from "./util.js";
 import { openViewer } from "./viewer.js";
 
-const D = { groups: [] };
+const D = { groups: [], where: "the trash" };  // where copies go: the desktop trash or the server's quarantine folder
 
 // GET /api/dupes answers with the groups, or (202) with the background job that computes them: then poll
 // GET /api/dupes/jobs/ID, showing its stage and progress, until its result is there.
@@ -48,7 +48,7 @@ function extra(groups) { return groups.reduce((n, g) => n + g.items.length - 1, 
 function render() {
   const live = D.groups.filter((g) => !g.done);
   $("dupes-bulk").hidden = live.length < 1;
-  $("dupes-keep-all").textContent = `Keep the best of ${plural(live.length, "group")}: move ${plural(extra(live), "copy", "copies")} to the trash`;
+  $("dupes-keep-all").textContent = `Keep the best of ${plural(live.length, "group")}: move ${plural(extra(live), "copy", "copies")} to ${D.where}`;
   $("dupes").replaceChildren(...D.groups.map(group));
 }
 
@@ -74,7 +74,7 @@ function group(g, gi) {
   if (g.done) box.append(el("p", { className: "done-text", textContent: g.done }));
   else box.append(el("div", { className: "group-actions" },
                      el("button", { type: "button", className: "keep-best", onclick: () => keepBest([g]),
-                                    textContent: `Keep the best, move ${plural(n, "other", "others")} to the trash` })));
+                                    textContent: `Keep the best, move ${plural(n, "other", "others")} to ${D.where}` })));
   return box;
 }
 
@@ -82,17 +82,17 @@ async function keepBest(groups) {
   const live = groups.filter((g) => !g.done);
   const n = extra(live);
   if (!n) return;
-  const ok = await confirmDialog(`Move ${plural(n, "file")} to the trash? The best copy of ${live.length === 1 ? "the group" : `each of the ${live.length} groups`} stays. You can undo this.`,
-                                 "Move to the trash");
+  const ok = await confirmDialog(`Move ${plural(n, "file")} to ${D.where}? The best copy of ${live.length === 1 ? "the group" : `each of the ${live.length} groups`} stays. You can undo this.`,
+                                 `Move to ${D.where}`);
   if (!ok) return;
   try {
     const action = await api("dupes/remove", {
       json: { groups: live.map((g) => ({ keep: g.items.find((i) => i.best).id, remove: g.items.filter((i) => !i.best).map((i) => i.id) })) },
     });
     const failed = action.items.filter((m) => !m.to);
-    for (const g of live) g.done = `Moved ${plural(g.items.length - 1, "copy", "copies")} to the trash.`;
+    for (const g of live) g.done = `Moved ${plural(g.items.length - 1, "copy", "copies")} to ${D.where}.`;
     render();
-    setMessage($("dupes-message"), `Moved ${plural(action.moved, "file")} to the trash`
+    setMessage($("dupes-message"), `Moved ${plural(action.moved, "file")} to ${D.where}`
       + (failed.length ? `; ${failed.length} left alone (${failed[0].error})` : "") + ".", failed.length ? "error" : "ok");
     refreshLog();
   } catch (err) {
@@ -103,10 +103,12 @@ async function keepBest(groups) {
 export async function refreshLog() {
   try {
     const res = await api("dupes/actions");
+    const where = res.moves_to === "trash" || !res.moves_to ? "the trash" : `the quarantine folder ${res.moves_to}`;
+    if (where !== D.where) { D.where = where; if (D.groups.length) render(); }
     const recent = res.actions.slice(0, 10);
     $("dupes-log").hidden = !recent.length;
     $("dupes-actions").replaceChildren(...recent.map((a) => el("li", { dataset: { action: a.id } },
-      el("span", { textContent: `${a.at.replace("T", " ")}: ${plural(a.moved, "file")} to the ${a.how}` }),
+      el("span", { textContent: `${a.at.replace("T", " ")}: ${plural(a.moved, "file")} to ${a.how === "trash" ? "the trash" : "the quarantine folder"}` }),
       a.undone ? el("span", { className: "undone", textContent: " (undone)" })
         : el("button", { type: "button", className: "undo", textContent: "Undo", onclick: () => undo(a.id) }))));
   } catch (err) {

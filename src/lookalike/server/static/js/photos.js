@@ -150,7 +150,12 @@ function card(r, index) {
   if (S.query) {
     node.querySelector(".rank").textContent = `#${index + 1}`;
     node.querySelector(".score").textContent = r.score.toFixed(3);
-    node.querySelector(".score").title = S.by === "keywords" ? "keyword score" : "similarity (cosine)";
+    const score = node.querySelector(".score");
+    score.title = S.by === "keywords" ? "estimated probability that the photo shows the words" : "similarity (cosine)";
+    if (r.copy) {  // image queries: an edited copy of the query, verified as dupes does
+      score.after(el("span", { className: "copy-mark", textContent: "copy",
+                               title: `an edited copy of the query (copy score ${r.copy_score}; a copy above 0.5)` }));
+    }
   } else {
     node.querySelector(".rank").textContent = dateText(r.taken_at).slice(0, 10) || "";
     node.querySelector(".rank").title = r.taken_at ? "date taken" : "";
