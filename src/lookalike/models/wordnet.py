@@ -14,8 +14,9 @@ File layout (all integers little-endian)::
     uint32 offsets[buckets + 1]  (from the start of the bucket area)
     buckets: zlib text, one line per lemma: "lemma\\tanchor:factor%:via;..." or "plural\\t=lemma"
 
-A lemma's bucket is ``crc32(lemma) % buckets``. A lookup reads and inflates one bucket (~10 KB) and the
-anchor table once per process (~40 KB); nothing else is read, so a keyword search stays cheap at cold start.
+A lemma's bucket is ``crc32(lemma) % buckets``. A lookup reads and inflates one bucket (~2 KB compressed)
+and, once per process, the anchor table (inflated, its rows parsed only when a lookup reaches them); nothing
+else is read, so a keyword search stays cheap at cold start.
 Standard library only.
 """
 
@@ -96,14 +97,21 @@ class Lexicon:
             (n,) = struct.unpack("<I", fh.read(4))
             self.meta = json.loads(fh.read(n))
             (n,) = struct.unpack("<I", fh.read(4))
-            rows = zlib.decompress(fh.read(n)).decode().split("\n")
+            self._rows = zlib.decompress(fh.read(n)).decode().split("\n")  # parsed on demand (_anchor)
             nb = int(self.meta["buckets"])
             self._offsets = struct.unpack(f"<{nb + 1}I", fh.read(4 * (nb + 1)))
             self._base = fh.tell()
         self.vias = tuple(self.meta["vias"])
-        self.anchors: list[list[tuple[int, float]]] = [
-            [(int(c), _distance_weight(int(d))) for c, d in (p.split(":") for p in row.split())] for row in rows]
+        self._anchors: dict[int, list[tuple[int, float]]] = {}
         self._opened = True
+
+    def _anchor(self, a: int) -> list[tuple[int, float]]:
+        """(class, weight) of the classes at or below anchor ``a``."""
+        row = self._anchors.get(a)
+        if row is None:
+            row = [(int(c), _distance_weight(int(d))) for c, d in (p.split(":") for p in self._rows[a].split())]
+            self._anchors[a] = row
+        return row
 
     def _bucket_of(self, key: str) -> dict[str, str]:
         with self._lock:
@@ -141,7 +149,7 @@ class Lexicon:
         """Class index -> (weight, via) for a normalised lemma (largest weight per class)."""
         out: dict[int, tuple[float, str]] = {}
         for anchor, factor, via in self.items(key):
-            for c, w in self.anchors[anchor]:
+            for c, w in self._anchor(anchor):
                 w = round(factor * w, 4)
                 if w > out.get(c, (0.0, ""))[0]:
                     out[c] = (w, via)

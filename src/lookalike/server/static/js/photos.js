@@ -55,9 +55,13 @@ function setHash(push = true) {
 }
 
 // -- loading pages ------------------------------------------------------------------------------------------------
+/** Functions (params, query) that add to every page request's parameters (js/feedback.js: the marks). */
+export const requestHooks = [];
+
 function apiParams(offset) {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(readFilters())) if (S.query || !SEARCH_ONLY.has(k)) p.set(k, v);
+  for (const hook of requestHooks) hook(p, S.query);
   p.set("limit", String(PAGE));
   p.set("offset", String(offset));
   return p;
@@ -150,7 +154,12 @@ function card(r, index) {
   if (S.query) {
     node.querySelector(".rank").textContent = `#${index + 1}`;
     node.querySelector(".score").textContent = r.score.toFixed(3);
-    node.querySelector(".score").title = S.by === "keywords" ? "keyword score" : "similarity (cosine)";
+    const score = node.querySelector(".score");
+    score.title = S.by === "keywords" ? "estimated probability that the photo shows the words" : "similarity (cosine)";
+    if (r.copy) {  // image queries: an edited copy of the query, verified as dupes does
+      score.after(el("span", { className: "copy-mark", textContent: "copy",
+                               title: `an edited copy of the query (copy score ${r.copy_score}; a copy above 0.5)` }));
+    }
   } else {
     node.querySelector(".rank").textContent = dateText(r.taken_at).slice(0, 10) || "";
     node.querySelector(".rank").title = r.taken_at ? "date taken" : "";
@@ -165,7 +174,7 @@ function card(r, index) {
   node.querySelector(".thumb").addEventListener("click", () => openViewer(listing, index));
   node.querySelector(".more").addEventListener("click", () => search({ kind: "id", value: r.id }));
   const actions = node.querySelector(".card-actions");
-  for (const a of cardActions) actions.append(el("button", { type: "button", textContent: a.label, onclick: () => a.run(r) }));
+  for (const a of cardActions) if (!a.searchOnly || S.query) actions.append(el("button", { type: "button", textContent: a.label, onclick: () => a.run(r) }));
   return node;
 }
 
