@@ -188,7 +188,7 @@ class Library:
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
             if self.settings.faces or people_stale(self.store):
-                summary.people = self.update_people().as_dict()
+                summary.people = self.update_people(progress=progress).as_dict()
         return summary
 
     # -- search ------------------------------------------------------------------------------------------
@@ -329,11 +329,11 @@ class Library:
         return done
 
     # -- people (search/people.py) ------------------------------------------------------------------------
-    def update_people(self, *, full: bool = False):  # type: ignore[no-untyped-def]
+    def update_people(self, *, full: bool = False, progress: bool = False):  # type: ignore[no-untyped-def]
         """Cluster the faces that have no person yet (``full``: the unnamed people's faces too)."""
         from lookalike.search.people import update_people
 
-        return update_people(self.store, full=full)
+        return update_people(self.store, full=full, progress=progress)
 
     def people(self, *, min_faces: int = 1, update: bool = True):  # type: ignore[no-untyped-def]
         """The people, most faces first (faces still waiting for a person are clustered first)."""
@@ -418,6 +418,8 @@ class Library:
     def info(self) -> dict[str, object]:
         stats = dict(self.store.stats())
         stats["library"] = str(self.settings.library) if not self.settings.db else None
+        rows = self.store.people()
+        stats["people"] = {"people": len(rows), "named": sum(1 for r in rows if r.name)}
         return stats
 
     def close(self) -> None:

@@ -96,7 +96,7 @@ def stale(store: PeopleStore) -> bool:
     return store.unplaced_faces() > 0
 
 
-def update_people(store: PeopleStore, *, full: bool = False) -> PeopleSummary:
+def update_people(store: PeopleStore, *, full: bool = False, progress: bool = False) -> PeopleSummary:
     """Give every face a person (see the module docstring); ``full``: re-cluster the unnamed people too."""
     t0 = time.perf_counter()
     table = store.face_table()
@@ -107,7 +107,7 @@ def update_people(store: PeopleStore, *, full: bool = False) -> PeopleSummary:
     free = (table.person < 0) | (~fixed if full else np.zeros(len(table.person), bool))
     changes = PeopleChanges()
     if free.any():
-        labels = faceclusters.cluster(table.embedding, table.person, free)
+        labels = faceclusters.cluster(table.embedding, table.person, free, progress=progress)
         moved = free & (labels != table.person)
         s.placed = int((free & (table.person < 0)).sum())
         s.joined = int((free & (table.person < 0) & (labels >= 0)).sum())
