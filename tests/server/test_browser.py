@@ -539,3 +539,17 @@ def test_marks_rerank_and_save_as_a_word(page, library) -> None:  # type: ignore
     assert len(c["examples"]) == 1 and len(c["counter_examples"]) == 1
     shot(page, "web-feedback.png")
     library.forget("my cat")
+
+
+def test_teach_a_word_from_the_viewer(page, library) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    wait_for_first(page, "chelsea.jpg")
+    open_viewer_on(page, "chelsea.jpg")
+    page.fill("#viewer-slot-teach input", "tabby friend")
+    page.click("#viewer-slot-teach button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#viewer-slot-teach .message').textContent.startsWith('Taught')")
+    (c,) = [c for c in library.concepts() if c["word"] == "tabby friend"]
+    assert [p.rsplit("/", 1)[-1] for p in c["examples"]] == ["chelsea.jpg"]
+    page.keyboard.press("Escape")
+    library.forget("tabby friend")

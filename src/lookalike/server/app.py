@@ -97,6 +97,8 @@ class SearchOptions(PageOptions):
         default_factory=list, max_length=1000, description="relevance feedback: ids of results marked good")
     less_like: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list, max_length=1000, description="relevance feedback: ids of results marked bad (dropped)")
+    copies: bool = Field(True, description="image queries: verify the top results as copies of the query or not "
+                                           "(copy, copy_score; up to 10 geometric verifications, ~0.5 s of CPU)")
 
 
 class SearchParams(SearchOptions):
@@ -313,7 +315,7 @@ class _Api:
         """One page of results: ``offset`` skips, one more than the page tells whether a next page exists."""
         end = opts.offset + opts.limit
         res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters(),
-                              more_like=opts.more_like, less_like=opts.less_like)
+                              copies=opts.copies, more_like=opts.more_like, less_like=opts.less_like)
         more = len(res.results) > end
         res.results = res.results[opts.offset:end]
         out = self._present(request, res)
