@@ -35,6 +35,8 @@ def test_list_name_show_and_search(lib: str, tmp_path: Path, capsys: pytest.Capt
     pid = str(people[0]["id"])
     rc, out, _ = run(capsys, "people", "name", pid, "Alice", "--library", lib)
     assert rc == 0 and out.startswith(f"person {pid} is Alice (5 faces in 5 photos)")
+    rc, out, _ = run(capsys, "info", "--library", lib)
+    assert rc == 0 and "people:   3 (1 named)" in out
     rc, out, _ = run(capsys, "people", "show", "alice", "--library", lib, "--json")
     d = json.loads(out)
     assert d["person"]["name"] == "Alice" and len(d["faces"]) == 5 and all(Path(f["path"]).is_file() for f in d["faces"])

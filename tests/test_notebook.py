@@ -109,3 +109,20 @@ def test_walkthrough_notebook_runs(tmp_path: Path) -> None:
     dupes = html_of(7)
     assert "exact copies" in dupes and "near duplicates" in dupes and 'class="best"' in dupes
     assert "guitar-cropped.jpg" in dupes and "coffee-copy.jpg" in dupes
+
+
+def test_people_show_their_faces(people_index: Path) -> None:
+    """lib.people() renders as each person's most typical face, cropped from its photo."""
+    from lookalike.library import Library
+
+    with Library(people_index, faces=True) as lib:
+        people = lib.people(update=False)
+        page = people._repr_html_()
+    assert len(people) == 3 and people[0].faces == 5  # still a list of Person
+    assert page.count("data:image/jpeg") == 3 and "5 faces in 5 photos" in page and "person " in page
+    import base64
+    import io
+
+    first = page.split('src="data:image/jpeg;base64,', 1)[1].split('"', 1)[0]
+    with Image.open(io.BytesIO(base64.b64decode(first))) as face:
+        assert max(face.size) <= 120 and face.width / face.height < 2  # a face crop, not the whole wide photo

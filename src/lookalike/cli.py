@@ -243,6 +243,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"model:    {model.get('name', '-')}  {model.get('version', '')}",
         f"size:     {int(info.get('bytes') or 0) / 1e6:.1f} MB",
         f"vectors:  {_index_line(info.get('vector_index') or {})}",
+        f"people:   {(info.get('people') or {}).get('people', 0)} ({(info.get('people') or {}).get('named', 0)} named)",
         f"schema:   v{info.get('schema_version')}",
     ])
     emit(args, info, text)

@@ -2,7 +2,7 @@
 
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
-LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_MAX_FILE_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_FOLLOW_SYMLINKS, LOOKALIKE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
+LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_MAX_FILE_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_FOLLOW_SYMLINKS, LOOKALIKE_TOKEN, LOOKALIKE_WRITE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
 separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
 LOOKALIKE_WATCH_DEBOUNCE, LOOKALIKE_QUARANTINE, LOOKALIKE_CLAIM_LEASE, LOOKALIKE_QUERY_BATCHING.
 """
@@ -47,6 +47,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_FOLLOW_SYMLINKS": ("follow_symlinks", _env_bool),
     "LOOKALIKE_MAX_FILE_MB": ("max_file_mb", int),
     "LOOKALIKE_TOKEN": ("token", str),
+    "LOOKALIKE_WRITE_TOKEN": ("write_token", str),
     "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
     "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
     "LOOKALIKE_OCR": ("ocr", _env_bool),
@@ -76,6 +77,7 @@ class Settings:
     allow_private_urls: bool = False
     follow_symlinks: bool = False  # index: follow symlinks that lead outside the indexed folders (io/crawl.py)
     token: str | None = None  # REST API bearer token
+    write_token: str | None = None  # REST: required by endpoints that write or cost minutes (default: token)
     tags_per_image: int = 10  # top classes kept as an image's tags
     threads: int = 0  # inference threads (torch intra-op / ONNX Runtime); 0 = model_threads() chooses
     engine: str = "auto"  # inference engine: auto (onnx on CPU when installed, else torch) | torch | onnx

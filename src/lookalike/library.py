@@ -27,7 +27,7 @@ from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
 from lookalike.io.read import load
 from lookalike.models.base import Model, ModelIdentity
-from lookalike.notebook import NotebookView, search_sections
+from lookalike.notebook import NotebookView, PeopleList, search_sections
 from lookalike.search.concepts import ConceptTerms
 from lookalike.search.plan import SEARCH_BY, SIGNALS, Query  # noqa: F401 - SEARCH_BY, SIGNALS re-exported
 from lookalike.search.run import run_search
@@ -188,7 +188,7 @@ class Library:
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
             if self.settings.faces or people_stale(self.store):
-                summary.people = self.update_people().as_dict()
+                summary.people = self.update_people(progress=progress).as_dict()
             from lookalike.search.example import refresh_transform
 
             summary.search_transform = refresh_transform(self.store, self.model.version)
@@ -309,14 +309,14 @@ class Library:
 
     # -- duplicates ------------------------------------------------------------------------------------
     def dupes(self, *, method: str = "verified", threshold: float | None = None, filters: Filters | None = None,
-              neighbours: int = 10, progress: bool = False):  # type: ignore[no-untyped-def]
+              neighbours: int = 10, progress: bool = False, on_progress=None):  # type: ignore[no-untyped-def]
         """Groups of exact copies and near duplicates (edited copies), the best copy first in each. Methods:
         ``verified`` (default: embeddings + geometric verification), ``embedding``, ``phash``; ``threshold``
         on that method's similarity (default: its calibrated zero-false-positive point). Changes nothing."""
         from lookalike.search.dupes import find_duplicates
 
         return find_duplicates(self.store, self.settings, method=method, threshold=threshold, filters=filters,
-                               neighbours=neighbours, progress=progress)
+                               neighbours=neighbours, progress=progress, on_progress=on_progress)
 
     def remove_duplicates(self, report, *, delete: bool = False, move_to: str | None = None  # type: ignore[no-untyped-def]
                           ) -> list[tuple[str, str]]:
@@ -332,11 +332,11 @@ class Library:
         return done
 
     # -- people (search/people.py) ------------------------------------------------------------------------
-    def update_people(self, *, full: bool = False):  # type: ignore[no-untyped-def]
+    def update_people(self, *, full: bool = False, progress: bool = False):  # type: ignore[no-untyped-def]
         """Cluster the faces that have no person yet (``full``: the unnamed people's faces too)."""
         from lookalike.search.people import update_people
 
-        return update_people(self.store, full=full)
+        return update_people(self.store, full=full, progress=progress)
 
     def people(self, *, min_faces: int = 1, update: bool = True):  # type: ignore[no-untyped-def]
         """The people, most faces first (faces still waiting for a person are clustered first)."""
@@ -344,12 +344,19 @@ class Library:
 
         if update and people.stale(self.store):
             people.update_people(self.store)
-        return people.list_people(self.store, min_faces=min_faces)
+        return PeopleList(people.list_people(self.store, min_faces=min_faces), self.store)  # shows in Jupyter
 
     def person_faces(self, person: int | str):  # type: ignore[no-untyped-def]
         from lookalike.search.people import person_faces
 
         return person_faces(self.store, person)
+
+    def image_people(self, image_id: int):  # type: ignore[no-untyped-def]
+        """The faces of an image with their people: [(FaceRef, person id or None, name or None)]."""
+        from lookalike.search.people import image_people
+
+        self.get(image_id)  # NotFound for an unknown id
+        return image_people(self.store, image_id)
 
     def name_person(self, person: int | str, name: str):  # type: ignore[no-untyped-def]
         """Name a person (id or current name); a name another person has merges the two."""
@@ -414,6 +421,8 @@ class Library:
     def info(self) -> dict[str, object]:
         stats = dict(self.store.stats())
         stats["library"] = str(self.settings.library) if not self.settings.db else None
+        rows = self.store.people()
+        stats["people"] = {"people": len(rows), "named": sum(1 for r in rows if r.name)}
         return stats
 
     def close(self) -> None:

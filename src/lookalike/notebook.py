@@ -27,15 +27,20 @@ QUALITY = 70  # JPEG quality of embedded thumbnails
 MAX_THUMBS = 60  # thumbnails embedded in one rendering; later rows are listed without a picture
 
 
-def thumbnail_data_url(path: str, size: int = THUMB) -> str | None:
-    """A small JPEG of the image at ``path`` as a data: URL, or None when the file cannot be read."""
+def thumbnail_data_url(path: str, size: int = THUMB, box: tuple[int, int, int, int] | None = None) -> str | None:
+    """A small JPEG of the image at ``path`` (or of the ``box`` (left, top, width, height) in it, with a margin:
+    a face) as a data: URL, or None when the file cannot be read."""
     from lookalike.errors import ImageError
     from lookalike.io.read import load
 
     try:
-        img = load(path, min_side=size).image
+        img = load(path, min_side=None if box else size).image
     except (ImageError, OSError):
         return None
+    if box:
+        x, y, w, h = box
+        m = max(w, h) // 3
+        img = img.crop((max(0, x - m), max(0, y - m), min(img.width, x + w + m), min(img.height, y + h + m)))
     img.thumbnail((size, size))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=QUALITY)
@@ -51,7 +56,7 @@ _CSS = ("<style>.lookalike-grid{display:flex;flex-wrap:wrap;gap:8px;font:12px sa
 
 def _cell(row: dict[str, Any], label: str, with_thumb: bool) -> str:
     e = html.escape
-    url = thumbnail_data_url(row["path"]) if with_thumb else None
+    url = thumbnail_data_url(row["path"], box=row.get("box")) if with_thumb else None
     pic = (f'<img src="{url}" loading="lazy" alt="{e(os.path.basename(row["path"]))}">' if url
            else f'<div style="width:{THUMB}px;height:{THUMB}px;background:#eee"></div>')
     tags = ", ".join(str(t) for t in row.get("tags") or [])
@@ -136,3 +141,26 @@ def dupes_sections(report) -> list[tuple[str, list[dict[str, Any]]]]:  # type: i
         out.append((f"group {n}: {'exact copies' if g.kind == 'exact' else 'near duplicates'} ({len(g.items)})",
                     rows))
     return out
+
+
+class PeopleList(list, NotebookView):  # type: ignore[type-arg]
+    """``Library.people()``: a list of Person that shows each person's most typical face in a notebook."""
+
+    def __init__(self, people, store) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(people)
+        self._store = store
+
+    def _title(self) -> str:
+        return f"{len(self)} people"
+
+    def _sections(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        samples = [p.sample for p in self if p.sample is not None]
+        paths = {i.id: i.path for i in self._store.get([s.image_id for s in samples])}
+        rows = []
+        for p in self:
+            path = paths.get(p.sample.image_id, "") if p.sample else ""
+            rows.append({"label": p.name or f"person {p.id}", "id": p.id, "name": p.name, "faces": p.faces,
+                         "images": p.images, "score": float(p.faces), "path": path,
+                         "box": tuple(p.sample.box) if p.sample else None,
+                         "tags": [f"{p.faces} faces in {p.images} photos"]})
+        return [("", rows)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable
 
 from lookalike.errors import LookalikeError
@@ -53,7 +54,8 @@ def cmd_people(args: argparse.Namespace) -> int:
     with library_from(args) as lib:
         if args.action == "list":
             _arity(args, 0, "[--min-faces N] [--grid OUT.png] [--recluster]")
-            summary = lib.update_people(full=True) if args.recluster else None
+            show = not args.json and sys.stderr.isatty()
+            summary = lib.update_people(full=True, progress=show) if args.recluster else None
             people = lib.people(min_faces=args.min_faces)
             if args.grid:
                 _grid(lib, [(p.sample, f"#{p.id} {p.name or ''}".strip(), f"{p.faces} faces") for p in people

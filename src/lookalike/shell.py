@@ -39,6 +39,7 @@ ENV_HELP = {
     "LOOKALIKE_FOLLOW_SYMLINKS": "1: index follows symlinks that lead outside the indexed folders",
     "LOOKALIKE_MAX_FILE_MB": "largest image file read, in MB (default 200)",
     "LOOKALIKE_TOKEN": "the API token serve requires",
+    "LOOKALIKE_WRITE_TOKEN": "the token serve requires to index, find duplicates or remove copies",
     "LOOKALIKE_INDEX_ROOTS": "folders the API may index (path-separator separated)",
     "LOOKALIKE_CORS_ORIGINS": "origins allowed to call the API, comma separated",
     "LOOKALIKE_OCR": "1: index reads the text in photos",

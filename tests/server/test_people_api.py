@@ -45,6 +45,9 @@ def test_people_listed_named_merged_and_split(client: TestClient) -> None:
     moved = client.post(f"/api/images/{f['image_id']}/faces/{f['index']}/name", json={"name": "Bob"}).json()
     assert moved["person"]["name"] == "Bob" and moved["person"]["faces"] == 1
     assert len(client.get("/api/search", params={"q": "alice"}).json()["results"]) == 9
+    here = client.get(f"/api/images/{f['image_id']}/people").json()["faces"]
+    assert [(x["index"], x["name"], x["person"]) for x in here] == [(f["index"], "Bob", moved["person"]["id"])]
+    assert client.get("/api/images/999999/people").status_code == 404
 
 
 def test_errors_and_token(client: TestClient) -> None:

@@ -456,6 +456,7 @@ class TestConceptStore:
         store.put_concept(rex)
         store.put_concept(my_car)
         assert [c.word for c in store.concepts()] == ["my car", "rex"]
+        assert store.concept_words() == ["my car", "rex"]
         assert self.same(store.concept("rex"), rex) and self.same(store.concept("my car"), my_car)
         bigger = self.concept("rex", 6, 2, seed=2)  # teaching again replaces the record whole
         store.put_concept(bigger)

@@ -97,7 +97,10 @@ def quality_key(info: ImageInfo) -> tuple[int, bool, float, int, int, str]:
 
 
 def find_duplicates(store: DupesStore, settings: Settings, *, method: str = "verified", threshold: float | None = None,
-                    filters: Filters | None = None, neighbours: int = 10, progress: bool = False) -> DupesReport:
+                    filters: Filters | None = None, neighbours: int = 10, progress: bool = False,
+                    on_progress: Callable[[str, int, int], None] | None = None) -> DupesReport:
+    """``on_progress(stage, done, total)`` is called as the work goes (stages "neighbours", "verifying"); an
+    exception it raises stops the search (how a REST job is cancelled)."""
     if method not in METHODS:
         raise LookalikeError(f"unknown duplicates method {method!r}; choose one of {', '.join(METHODS)}")
     thr = DEFAULT_THRESHOLD[method] if threshold is None else float(threshold)
@@ -117,7 +120,7 @@ def find_duplicates(store: DupesStore, settings: Settings, *, method: str = "ver
             pairs = _phash_pairs(store, [infos[i] for i in reps], thr, neighbours, filters)
         else:
             pairs = _embedding_pairs(store, list(reps), thr, neighbours, filters, method, settings, infos, report,
-                                     progress)
+                                     progress, on_progress or _quiet)
     report.groups = _groups(reps, infos, pairs)
     report.elapsed_s = time.perf_counter() - t0
     return report
@@ -135,12 +138,15 @@ def _infos(store: DupesStore, filters: Filters | None) -> dict[int, ImageInfo]:
 
 def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: int, filters: Filters | None,
                      method: str, settings: Settings, infos: dict[int, ImageInfo], report: DupesReport,
-                     progress: bool) -> dict[tuple[int, int], float]:
+                     progress: bool, on_progress: Callable[[str, int, int], None]) -> dict[tuple[int, int], float]:
     """Candidate pairs from each image's nearest neighbours; scored by cosine or by verified copy score."""
     keep = set(ids)
     floor = CANDIDATE_COSINE if method == "verified" else thr
     cosines: dict[tuple[int, int], float] = {}
+    looked = 0
     for chunk, emb in _vectors_of(store, keep):
+        on_progress("neighbours", looked, len(keep))
+        looked += len(chunk)
         for a, hits in zip(chunk, store.knn_many(emb, neighbours + 1, filters)):
             for h in hits:
                 if h.id != a and h.id in keep and h.score >= floor:
@@ -177,10 +183,15 @@ def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: 
             for key, s in pool.map(check, sorted(todo)):
                 done += 1
                 bar.update(1)
+                on_progress("verifying", done, len(todo))
                 if s > thr:
                     out[key] = s
         bar.close()
     return out
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    pass
 
 
 def _phash_pairs(store: DupesStore, reps: list[ImageInfo], thr: float, neighbours: int,

@@ -98,6 +98,7 @@ def example_hits(store: ExampleStore, query: np.ndarray, limit: int, filters: Fi
         return []
     raw = _vectors_of(store, [h.id for h in pool_hits])
     ids = [h.id for h in pool_hits if h.id in raw]
+    cosine = {h.id: h.score for h in pool_hits}
     pool = transform.apply(np.stack([raw[i] for i in ids]))
     cand = pool[:depth]
     # each candidate's DBA_K nearest neighbours (centred cosine) among the pool, itself left out
@@ -111,7 +112,7 @@ def example_hits(store: ExampleStore, query: np.ndarray, limit: int, filters: Fi
     q = augment(q[None, :], [augmented[first]])[0]
     scores = augmented @ q
     order = np.argsort(-scores, kind="stable")[:limit]
-    return [Hit(ids[i], float(scores[i])) for i in order]
+    return [Hit(ids[i], float(scores[i]), cosine[ids[i]]) for i in order]
 
 
 def augment(vectors: np.ndarray, neighbours: Sequence[np.ndarray | None], alpha: float = DBA_ALPHA) -> np.ndarray:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookalike.progress import progress_bar
+
 SAME_PERSON = 0.6  # = lookalike.models.faces.SAME_PERSON (not imported: dlib need not be installed here)
 MAX_ITERATIONS = 50  # Chinese whispers converges in a handful of passes; this is only a guard
 
@@ -43,7 +45,7 @@ class Graph:
 
 
 def neighbour_graph(embeddings: np.ndarray, rows: np.ndarray | None = None,
-                    threshold: float = SAME_PERSON) -> Graph:
+                    threshold: float = SAME_PERSON, progress: bool = False) -> Graph:
     """Edges from each node in ``rows`` (default: all) to every other node closer than ``threshold`` (L2).
     Only the lists of ``rows`` are filled; the others are empty (they are clamped and never read)."""
     import faiss
@@ -57,6 +59,7 @@ def neighbour_graph(embeddings: np.ndarray, rows: np.ndarray | None = None,
     index = faiss.IndexFlatL2(x.shape[1])
     index.add(x)
     per_row: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    bar = progress_bar(len(rows), progress and len(rows) > 4096, "people: neighbours", unit="face")
     for start in range(0, len(rows), 4096):
         chunk = rows[start:start + 4096]
         rl, d2, ids = index.range_search(x[chunk], threshold * threshold)
@@ -65,6 +68,8 @@ def neighbour_graph(embeddings: np.ndarray, rows: np.ndarray | None = None,
             keep = ids[a:b] != r
             d = np.sqrt(np.maximum(d2[a:b][keep], 0.0))
             per_row[int(r)] = (ids[a:b][keep].astype(np.int64), (1.0 - d / threshold).astype(np.float32))
+        bar.update(len(chunk))
+    bar.close()
     counts = np.zeros(n, dtype=np.int64)
     for r, (c, _) in per_row.items():
         counts[r] = len(c)
@@ -168,10 +173,11 @@ def _groups(labels: np.ndarray, idx: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def cluster(embeddings: np.ndarray, labels: np.ndarray, free: np.ndarray, *, threshold: float = SAME_PERSON,
-            seed: int = 0) -> np.ndarray:
-    """Labels after clustering the ``free`` faces among all: see :func:`chinese_whispers`."""
+            seed: int = 0, progress: bool = False) -> np.ndarray:
+    """Labels after clustering the ``free`` faces among all: see :func:`chinese_whispers`. ``progress``: a
+    progress bar over the neighbour search (the long part: quadratic when every face is free)."""
     free = np.asarray(free, dtype=bool)
-    graph = neighbour_graph(embeddings, np.flatnonzero(free), threshold)
+    graph = neighbour_graph(embeddings, np.flatnonzero(free), threshold, progress=progress)
     return chinese_whispers(graph, labels, free, seed=seed)[0]
 
 

@@ -96,7 +96,7 @@ def stale(store: PeopleStore) -> bool:
     return store.unplaced_faces() > 0
 
 
-def update_people(store: PeopleStore, *, full: bool = False) -> PeopleSummary:
+def update_people(store: PeopleStore, *, full: bool = False, progress: bool = False) -> PeopleSummary:
     """Give every face a person (see the module docstring); ``full``: re-cluster the unnamed people too."""
     t0 = time.perf_counter()
     table = store.face_table()
@@ -107,7 +107,7 @@ def update_people(store: PeopleStore, *, full: bool = False) -> PeopleSummary:
     free = (table.person < 0) | (~fixed if full else np.zeros(len(table.person), bool))
     changes = PeopleChanges()
     if free.any():
-        labels = faceclusters.cluster(table.embedding, table.person, free)
+        labels = faceclusters.cluster(table.embedding, table.person, free, progress=progress)
         moved = free & (labels != table.person)
         s.placed = int((free & (table.person < 0)).sum())
         s.joined = int((free & (table.person < 0) & (labels >= 0)).sum())
@@ -170,6 +170,14 @@ def person_faces(store: PeopleStore, person: int | str) -> tuple[Person, list[Fa
     idx = np.flatnonzero(table.person == p.id)
     idx = idx[np.lexsort((table.index[idx], table.image_id[idx], -table.score[idx]))]
     return p, [_ref(table, int(i)) for i in idx]
+
+
+def image_people(store: PeopleStore, image_id: int) -> list[tuple[FaceRef, int | None, str | None]]:
+    """The faces of one image, in order, each with its person's id and name (None: not placed yet)."""
+    table = store.face_table(image_ids=[int(image_id)], with_embeddings=False)
+    names = {r.id: r.name for r in store.people()}
+    return [(_ref(table, i), int(table.person[i]) if table.person[i] >= 0 else None,
+             names.get(int(table.person[i]))) for i in range(len(table.face_id))]
 
 
 def find_person(store: PeopleStore, person: int | str) -> Person:

@@ -26,17 +26,20 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookalike import __version__
-from lookalike.config import DUPES_METHODS, Settings
+from lookalike.config import Settings
+from lookalike.dates import DAY_PATTERN, check_day
 from lookalike.errors import LookalikeError, TooLarge
 from lookalike.library import Library, SearchResult
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
 from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots, resolve_index_folder, token_ok
+from lookalike.server.dupes_jobs import DupesJobs, dupes_routes
 from lookalike.server.jobs import IndexJobs
+from lookalike.server.openapi import declare_errors, errors
 from lookalike.server.people import router as people_router
 from lookalike.stores.base import Filters
 
@@ -44,6 +47,9 @@ log = logging.getLogger("lookalike.server")
 STATIC = Path(__file__).with_name("static")
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 ImageId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="an indexed image's id")]
+SEARCH_ERRORS = errors(403, 404, 409, 413)  # a URL to a private address; an unknown id; another model; too large
+Day = Annotated[str, Field(pattern=DAY_PATTERN), AfterValidator(check_day)]  # dates.py: the CLI's check too
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s]+$"  # the schemes io/fetch.py fetches
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -72,8 +78,8 @@ class PageOptions(BaseModel):
     limit: int = Field(24, ge=1, le=1000, description="at most this many results (a page)")
     offset: int = Field(0, ge=0, le=10_000, description="skip this many results (the next page: next_offset)")
     folder: str | None = Field(None, max_length=4096, description="only images in this folder and below")
-    after: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken on/after (YYYY-MM-DD)")
-    before: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}", description="taken before (YYYY-MM-DD)")
+    after: Day | None = Field(None, description="taken on/after this day (YYYY-MM-DD, a real calendar day)")
+    before: Day | None = Field(None, description="taken before this day (YYYY-MM-DD, a real calendar day)")
     camera: str | None = Field(None, max_length=200, description="camera make/model contains this")
     min_size: int | None = Field(None, ge=1, le=1_000_000, description="shorter side at least this many pixels")
 
@@ -88,11 +94,17 @@ class SearchOptions(PageOptions):
     threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
     by: Literal["embedding", "tags", "cosine"] = Field(
         "embedding", description="image queries: embeddings (re-ranked), class scores, or plain embedding cosine")
+    more_like: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=1000, description="relevance feedback: ids of results marked good")
+    less_like: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=1000, description="relevance feedback: ids of results marked bad (dropped)")
+    copies: bool = Field(True, description="image queries: verify the top results as copies of the query or not "
+                                           "(copy, copy_score; up to 10 geometric verifications, ~0.5 s of CPU)")
 
 
 class SearchParams(SearchOptions):
     q: str | None = Field(None, max_length=1000, description="keywords")
-    url: str | None = Field(None, max_length=4096, description="http(s) URL of a query image")
+    url: str | None = Field(None, max_length=4096, pattern=URL_PATTERN, description="http(s) URL of a query image")
     id: int | None = Field(None, ge=1, le=MAX_ID, description="an indexed image's id: more like this")
 
 
@@ -103,7 +115,7 @@ class Base64Query(SearchOptions):
 
 class UrlQuery(SearchOptions):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(max_length=4096, description="http(s) URL of a query image")
+    url: str = Field(max_length=4096, pattern=URL_PATTERN, description="http(s) URL of a query image")
 
 
 class TextQuery(SearchOptions):
@@ -129,19 +141,25 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
                               '`{"error": "...", "status": N}`.')
     app.state.library = lib
     app.state.jobs = api.jobs
+    app.state.dupes_jobs = api.dupes_jobs
     _add_error_handlers(app)
     app.include_router(api.public_router())
     app.include_router(api.router(), dependencies=[Depends(api.require_token)])
     from lookalike.server.browse import routes as browse_routes
 
     app.include_router(browse_routes(api), dependencies=[Depends(api.require_token)])
+    app.include_router(dupes_routes(api), dependencies=[Depends(api.require_token)])
     app.include_router(people_router(api), dependencies=[Depends(api.require_token)])
+    from lookalike.server.concepts import router as concepts_router
+
+    app.include_router(concepts_router(api), dependencies=[Depends(api.require_token)])
+    declare_errors(app)
     _add_page(app)
     _add_docs(app)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     # base64 makes a JSON body 4/3 of the image; the image itself is checked against the cap after decoding
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
@@ -157,12 +175,21 @@ class _Api:
         self.thumbs = Thumbnails(Path(settings.library) / "thumbs", max_pixels=settings.max_pixels,
                                  max_bytes=settings.max_file_mb * 1_000_000)
         self.jobs = IndexJobs(lib)
+        self.dupes_jobs = DupesJobs(lib)
         self.index_roots = tuple(settings.index_roots) or default_index_roots()
 
     # -- auth --------------------------------------------------------------------------------------------------
     def require_token(self, request: Request) -> None:
         if not token_ok(self.settings.token, request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE)):
             raise Unauthorized("this server needs its API token: send 'Authorization: Bearer TOKEN'")
+
+    def require_write(self, request: Request) -> None:
+        """Endpoints that change the library or cost minutes (indexing, duplicates, removing copies): the
+        write token when one is set (``--write-token``), else the API token when one is set."""
+        expected = self.settings.write_token or self.settings.token
+        if not token_ok(expected, request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE)):
+            raise Unauthorized("this endpoint changes the library or costs minutes: send the server's write token "
+                               "as 'Authorization: Bearer TOKEN'")
 
     # -- routes ------------------------------------------------------------------------------------------------
     def public_router(self) -> APIRouter:
@@ -177,15 +204,17 @@ class _Api:
     def router(self) -> APIRouter:  # noqa: C901 - one place that lists every route
         r = APIRouter(prefix="/api")
 
-        @r.get("/search", tags=["search"], summary="Search by keywords (q), an image URL (url) or an indexed id (id)")
+        @r.get("/search", tags=["search"], summary="Search by keywords (q), an image URL (url) or an indexed id (id)",
+               responses=SEARCH_ERRORS)
         def search(request: Request, params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
             given = {k: v for k, v in (("text", params.q), ("url", params.url), ("image_id", params.id))
                      if v not in (None, "")}
-            if len(given) != 1:
+            if len(given) != 1 and (given or not (params.more_like or params.less_like)):
                 raise LookalikeError("give exactly one of q (keywords), url (image URL) or id (indexed image id)")
             return self.search(request, params, **given)
 
-        @r.post("/search/upload", tags=["search"], summary="Search by an uploaded image (multipart field 'image'); "
+        @r.post("/search/upload", tags=["search"], responses=SEARCH_ERRORS,
+                summary="Search by an uploaded image (multipart field 'image'); "
                                                            "options as query parameters")
         def search_upload(request: Request, params: Annotated[SearchOptions, Query()],
                           image: UploadFile = File(description="the query image")) -> dict[str, Any]:
@@ -193,19 +222,23 @@ class _Api:
             self._check_size(len(data))
             return self.search(request, params, image=data)
 
-        @r.post("/search/base64", tags=["search"], summary="Search by an image given as base64 in a JSON body")
+        @r.post("/search/base64", tags=["search"], summary="Search by an image given as base64 in a JSON body",
+                responses=SEARCH_ERRORS)
         def search_base64(request: Request, body: Base64Query) -> dict[str, Any]:
             return self.search(request, body, image=self._b64(body.image))
 
-        @r.post("/search/url", tags=["search"], summary="Search by the image at an http(s) URL")
+        @r.post("/search/url", tags=["search"], summary="Search by the image at an http(s) URL",
+                responses=SEARCH_ERRORS)
         def search_url(request: Request, body: UrlQuery) -> dict[str, Any]:
             return self.search(request, body, url=body.url)
 
-        @r.post("/search/text", tags=["search"], summary="Search by keywords in a JSON body")
+        @r.post("/search/text", tags=["search"], summary="Search by keywords in a JSON body",
+                responses=SEARCH_ERRORS)
         def search_text(request: Request, body: TextQuery) -> dict[str, Any]:
             return self.search(request, body, text=body.q)
 
-        @r.get("/images/{image_id}", tags=["images"], summary="An indexed image's metadata and tags")
+        @r.get("/images/{image_id}", tags=["images"], summary="An indexed image's metadata and tags",
+               responses=errors(404))
         def image(request: Request, image_id: ImageId) -> dict[str, Any]:
             info = self.lib.get(image_id)
             d = dataclasses.asdict(info)
@@ -215,14 +248,18 @@ class _Api:
             d.update(self._urls(request, info.id))
             return d
 
-        @r.get("/images/{image_id}/similar", tags=["search"], summary="More like this indexed image")
+        @r.get("/images/{image_id}/similar", tags=["search"], summary="More like this indexed image",
+               responses=errors(404, 409))
         def similar(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
             return self.search(request, params, image_id=image_id)
 
         @r.get("/images/{image_id}/thumb", tags=["images"], summary="A JPEG thumbnail (made once, then cached)",
-               response_class=FileResponse)
+               response_class=Response, responses={200: {"content": {"image/jpeg": {}}, "description": "the thumbnail"},
+                                                   304: {"description": "not modified (the ETag sent is current)"},
+                                                   **errors(404, 409)})
         def thumb(request: Request, image_id: ImageId,
-                  size: Annotated[int, Query(description=f"one of {THUMB_SIZES}")] = DEFAULT_THUMB) -> Response:
+                  size: Annotated[int, Query(description=f"one of {THUMB_SIZES}",
+                                             json_schema_extra={"enum": list(THUMB_SIZES)})] = DEFAULT_THUMB) -> Response:
             info = self.lib.get(image_id)
             etag = f'"{info.sha}-{size}"'
             headers = {"Cache-Control": "private, max-age=3600", "ETag": etag}
@@ -231,7 +268,8 @@ class _Api:
             return FileResponse(self.thumbs.get(info, size), media_type="image/jpeg", headers=headers)
 
         @r.get("/images/{image_id}/file", tags=["images"], summary="The original file (indexed images only)",
-               response_class=FileResponse)
+               response_class=Response, responses={200: {"content": {"image/*": {}}, "description": "the file"},
+                                                   **errors(404, 409)})
         def original(image_id: ImageId) -> Response:
             info = self.lib.get(image_id)
             body, st = stream_indexed(info)  # no symlink followed; the very file indexed (device, inode, ...)
@@ -252,15 +290,9 @@ class _Api:
             return {**info, "job": job.as_dict() if job else None, "index_roots": list(self.index_roots),
                     "max_upload_mb": self.settings.max_upload_mb}
 
-        @r.get("/dupes", tags=["library"], summary="Groups of exact and near duplicates")
-        def dupes(request: Request,
-                  threshold: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
-                  folder: Annotated[str | None, Query(max_length=4096)] = None,
-                  method: Annotated[Literal[DUPES_METHODS], Query()] = DUPES_METHODS[0]) -> dict[str, Any]:  # type: ignore[valid-type]
-            return self.dupes(request, threshold, folder, method)
-
-        @r.post("/index", tags=["indexing"], status_code=202,
-                summary="Start indexing a folder (inside the server's index roots); one job at a time")
+        @r.post("/index", tags=["indexing"], status_code=202, dependencies=[Depends(self.require_write)],
+                summary="Start indexing a folder (inside the server's index roots); one job at a time",
+                responses=errors(403, 404, 409))
         def start_index(request: Request, body: IndexRequest, response: Response) -> dict[str, Any]:
             folder = resolve_index_folder(body.folder, self.index_roots)
             job = self.jobs.start(folder)
@@ -272,7 +304,8 @@ class _Api:
             recent = self.jobs.recent()
             return {"job": recent[0].as_dict() if recent else None, "jobs": [j.as_dict() for j in recent]}
 
-        @r.get("/index/{job_id}", tags=["indexing"], summary="An indexing job's progress and, once done, summary")
+        @r.get("/index/{job_id}", tags=["indexing"], summary="An indexing job's progress and, once done, summary",
+               responses=errors(404))
         def job(job_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
             return self.jobs.get(job_id).as_dict()
 
@@ -282,7 +315,8 @@ class _Api:
     def search(self, request: Request, opts: SearchOptions, **query: Any) -> dict[str, Any]:
         """One page of results: ``offset`` skips, one more than the page tells whether a next page exists."""
         end = opts.offset + opts.limit
-        res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters())
+        res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters(),
+                              copies=opts.copies, more_like=opts.more_like, less_like=opts.less_like)
         more = len(res.results) > end
         res.results = res.results[opts.offset:end]
         out = self._present(request, res)
@@ -324,10 +358,9 @@ class _Api:
         self._check_size(len(data))
         return data
 
-    def dupes(self, request: Request, threshold: float | None, folder: str | None, method: str) -> dict[str, Any]:
+    def present_dupes(self, request: Request, report) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         from lookalike.trash import group_reasons
 
-        report = self.lib.dupes(method=method, threshold=threshold, filters=Filters(folder=folder or None))
         out = report.as_dict()
         for g, why in zip(out["groups"], group_reasons(self.lib.store, report.groups), strict=True):
             g["why_best"] = why

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.search.dupes import DEFAULT_THRESHOLD
+from lookalike.server.openapi import errors
 from lookalike.server.app import MAX_ID, ImageId, PageOptions, SearchOptions  # create_app imports this module when called
 from lookalike.trash import actions, remove_copies, undo
 
@@ -43,7 +44,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
                 "next_offset": end if end < total and results else None,
                 "results": [api.present_result(request, r.as_dict()) for r in results]}
 
-    @r.get("/images/{image_id}/copies", tags=["search"],
+    @r.get("/images/{image_id}/copies", tags=["search"], responses=errors(404, 409),
            summary="Copies and edited copies of an indexed image (cosine at or above the copy threshold)")
     def copies(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
         floor = DEFAULT_THRESHOLD["embedding"]
@@ -52,7 +53,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
         out["copy_threshold"] = floor
         return out
 
-    @r.post("/dupes/remove", tags=["library"],
+    @r.post("/dupes/remove", tags=["library"], dependencies=[Depends(api.require_write)],
             summary="Keep one copy of each group and move the others to the desktop trash (undoable)")
     def remove(body: RemoveRequest) -> dict[str, Any]:
         action = remove_copies(api.lib, [(g.keep, g.remove) for g in body.groups], quarantine=api.settings.quarantine)
@@ -63,7 +64,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
         return {"actions": [a.as_dict() for a in reversed(actions(api.lib))],
                 "moves_to": api.settings.quarantine or "trash"}  # where the next action will move copies
 
-    @r.post("/dupes/undo", tags=["library"], summary="Put back the files of a trash action (default: the latest)")
+    @r.post("/dupes/undo", tags=["library"], dependencies=[Depends(api.require_write)], summary="Put back the files of a trash action (default: the latest)")
     def put_back(body: UndoRequest) -> dict[str, Any]:
         action, done = undo(api.lib, body.action)
         return {"action": action.as_dict(), "files": [{"path": p, "done": w} for p, w in done]}

@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--token", help="require this API token as 'Authorization: Bearer TOKEN' (env LOOKALIKE_TOKEN)")
+    p.add_argument("--write-token", help="require this token for what writes or costs minutes: indexing, duplicates, "
+                                         "removing copies (env LOOKALIKE_WRITE_TOKEN; default: --token)")
     p.add_argument("--allow-private-urls", action="store_true",
                    help="let URL queries fetch from loopback, private and link-local addresses")
     p.add_argument("--max-upload-mb", type=int, help="largest query image accepted (default 20)")
@@ -47,6 +49,8 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
     overrides: dict[str, object] = {}
     if args.token:
         overrides["token"] = args.token
+    if args.write_token:
+        overrides["write_token"] = args.write_token
     if args.allow_private_urls:
         overrides["allow_private_urls"] = True
     if args.max_upload_mb is not None:

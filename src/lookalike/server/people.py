@@ -54,6 +54,11 @@ def router(api: "_Api") -> APIRouter:
     def unname(request: Request, person_id: PersonId) -> dict[str, Any]:
         return {"person": present(request, lib.unname_person(person_id))}
 
+    @r.get("/images/{image_id}/people", summary="The faces of a photo, each with its person (id and name)")
+    def image_people(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
+        return {"faces": [{**f.as_dict(), "url": face_url(request, image_id, f.index), "person": pid, "name": name}
+                          for f, pid, name in lib.image_people(image_id)]}
+
     @r.post("/images/{image_id}/faces/{index}/name",
             summary="Move one face to the person with this name (created when new): splitting a cluster")
     def name_face(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],

@@ -249,7 +249,8 @@ def verify_people(src: Store, dst: Store) -> None:
         d = dst_keys.get(key)
         a = int(st.person[r])
         b = int(dt.person[d]) if d is not None else -1
-        if b < 0 or pairs.setdefault(a, b) != b or back.setdefault(b, a) != a or src_names.get(a) != dst_names.get(b) or st.pinned[r] != dt.pinned[d]:
+        same = b >= 0 and pairs.setdefault(a, b) == b and back.setdefault(b, a) == a
+        if not same or src_names.get(a) != dst_names.get(b) or st.pinned[r] != dt.pinned[d]:
             raise LookalikeError(f"migration changed the person of face {key[1]} of {key[0]}")
     named = {n.casefold() for n in src_names.values() if n}
     if named - {n.casefold() for n in dst_names.values() if n}:

@@ -1,10 +1,11 @@
 // The People view: people found in the faces (GET /api/people), naming one (a name another person has merges
 // the two), a person's faces with "Move to…" (naming one face splits it off), and a person's photos (a search
-// by the name in the Photos view). Registered by app.js after the other views; #view=people opens it.
+// by the name in the Photos view). Registered by app.js after the other views; #view=people opens it. In the
+// photo viewer's "people" slot: who each face of the photo is, and a box to name (or move) each face.
 import { api } from "./api.js";
 import * as photos from "./photos.js";
 import { el, plural, setMessage } from "./util.js";
-import { selectView } from "./views.js";
+import { registerViewerSection, selectView } from "./views.js";
 
 let panel = null;
 const part = (name) => panel.querySelector(`[data-part="${name}"]`);
@@ -50,6 +51,12 @@ function nameForm(label, onName) {
   }, input, el("button", { type: "submit", textContent: "Name" }));
 }
 
+function searchName(name) {
+  selectView("photos");
+  document.getElementById("q").value = name;
+  photos.search({ kind: "text", value: name });
+}
+
 function personCard(p) {
   const title = p.name || `Unnamed #${p.id}`;
   const thumb = el("button", { type: "button", className: "thumb", title: "Show this person's faces",
@@ -62,11 +69,8 @@ function personCard(p) {
       message(`Person ${res.person.id} is ${res.person.name} (${plural(res.person.faces, "face")})`, "ok");
       await loadPeople();
     }),
-    p.name ? el("button", { type: "button", className: "more", textContent: "Photos", onclick: () => {
-      selectView("photos");
-      document.getElementById("q").value = p.name;
-      photos.search({ kind: "text", value: p.name });
-    } }) : null);
+    p.name ? el("button", { type: "button", className: "more", textContent: "Photos", onclick: () => searchName(p.name) })
+      : null);
   return el("figure", { className: "card person", dataset: { id: p.id } }, thumb, cap);
 }
 
@@ -98,3 +102,24 @@ export const peopleView = {
   id: "people", label: "People", mount,
   show() { part("faces").hidden = true; loadPeople(); },
 };
+
+// -- the viewer's "people" slot -----------------------------------------------------------------------------------
+async function renderImagePeople(image, slot) {
+  slot.replaceChildren();
+  if (!image.faces || !image.faces.length) return;
+  let res;
+  try { res = await api(`images/${image.id}/people`); } catch (err) { return; }
+  const rows = res.faces.map((f) => el("figure", { className: "person-face", dataset: { index: f.index } },
+    faceImg(f.url, `face ${f.index}`),
+    el("figcaption", {},
+      f.name ? el("button", { type: "button", className: "linklike-button person-link", textContent: f.name,
+                              onclick: () => { document.getElementById("viewer").close(); searchName(f.name); } })
+        : el("span", { textContent: f.person ? `Unnamed #${f.person}` : "not clustered yet" }),
+      nameForm(f.name ? "Someone else?" : "Who is this?", async (name) => {
+        await api(`images/${image.id}/faces/${f.index}/name`, { json: { name } });
+        await renderImagePeople(image, slot);
+      }))));
+  slot.replaceChildren(el("h3", { textContent: "People" }), el("div", { className: "person-face-row" }, ...rows));
+}
+
+registerViewerSection(renderImagePeople, { slot: "people" });
