@@ -2,8 +2,10 @@
 verification as ``lookalike dupes`` (search/verify.py).
 
 For an example-image query a result's embedding cosine (``Hit.cosine`` when the search re-ranked by another
-score, search/example.py; else ``Hit.score``) says similar, not necessarily the same photo. The first ``COPY_CHECK_TOP`` results whose cosine reaches dupes' candidate floor
-(``dupes.CANDIDATE_COSINE``) are verified against the query: SIFT + RANSAC and the aligned overlap compared,
+score, search/example.py; else ``Hit.score``) says similar, not necessarily the same photo. The first
+``COPY_CHECK_TOP`` results whose cosine reaches dupes' candidate floor (``dupes.CANDIDATE_COSINE``) and whose
+cosine alone does not already make them a copy are verified against the query, as ``dupes`` verifies only
+its uncertain pairs: SIFT + RANSAC and the aligned overlap compared,
 then :func:`verify.copy_score` in [0, 1], where 0.5 is the calibrated point at which the duplicate benchmark
 (bench/quality.py) flagged no non-copy. So ``copy`` is ``copy_score > 0.5``, the same yes/no as ``dupes``
 gives for the pair. Results below the floor or past the top are not verified: their ``copy_score`` is that of
@@ -41,7 +43,9 @@ def check_copies(ctx, q: Query, hits: Sequence[Hit], top: int = COPY_CHECK_TOP) 
 
     out: dict[int, CopyCheck] = {}
     cos = {h.id: h.score if h.cosine is None else h.cosine for h in hits}  # dupes' scale, whatever ranked them
-    todo = [h for h in hits[:top] if cos[h.id] >= CANDIDATE_COSINE]
+    # as in dupes: a pair whose cosine alone already says "copy" is not verified (a match can only raise
+    # the score), nor one below the candidate floor
+    todo = [h for h in hits[:top] if cos[h.id] >= CANDIDATE_COSINE and verify.cosine_score(cos[h.id]) <= 0.5]
     query = None
     if todo and q.kind != "image_url":
         try:
