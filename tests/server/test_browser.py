@@ -220,6 +220,7 @@ def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path, p
     page.click("#dupes-form button[type=submit]")
     page.wait_for_function("() => ['ok', 'error'].includes(document.getElementById('dupes-message').dataset.kind)")
     assert page.get_attribute("#dupes-message", "data-kind") == "ok", page.inner_text("#dupes-message")
+    assert int(page.get_attribute("body", "data-dupes-polls") or 0) >= 1  # followed the duplicates job
     groups = page.locator(".dupe-group")
     assert groups.count() == 2
     assert "exact copies" in groups.nth(0).inner_text() and "near duplicates" in groups.nth(1).inner_text()
