@@ -16,7 +16,7 @@ from lookalike import __version__
 from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
-from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure
+from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure, write_report
 from lookalike.shell import add_paths_output, finish, print_paths, setup_logging, show_progress
 
 Command = Callable[[argparse.Namespace], int]
@@ -466,7 +466,7 @@ def _fail(args: argparse.Namespace, err: Exception) -> int:
 
         traceback.print_exception(err)
         return EXIT_RUNTIME
-    report = _write_report(args, err)
+    report = write_report(err, getattr(args, "command", None))
     first = " ".join(str(err).split())[:300]
     print(f"lookalike: unexpected error: {type(err).__name__}{': ' + first if first else ''} (a bug; "
           f"{'the full report is in ' + report if report else 'no report could be written'}; "
@@ -480,35 +480,6 @@ def _where(args: argparse.Namespace) -> str:
     except Exception:  # noqa: BLE001
         return "the library"
     return "the database" if s.db else f"the library {s.library}"
-
-
-def _write_report(args: argparse.Namespace, err: BaseException) -> str | None:
-    """The traceback into a file in the user's log folder (else the temp folder); its path, or None."""
-    import tempfile
-    import time
-    import traceback
-    from pathlib import Path
-
-    text = (f"lookalike {__version__}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-            f"argv: {sys.argv!r}\ncommand: {getattr(args, 'command', None)}\n\n"
-            + "".join(traceback.format_exception(err)))
-    folders = []
-    try:
-        from platformdirs import user_log_dir
-
-        folders.append(Path(user_log_dir("lookalike", appauthor=False)))
-    except Exception:  # noqa: BLE001
-        pass
-    folders.append(Path(tempfile.gettempdir()))
-    for folder in folders:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"lookalike-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-            path.write_text(text, encoding="utf-8")
-            return str(path)
-        except OSError:
-            continue
-    return None
 
 
 if __name__ == "__main__":

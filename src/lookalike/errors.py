@@ -102,3 +102,36 @@ def _explain_one(err: BaseException, library: str) -> RuntimeFailure | None:
         if isinstance(err, PermissionError):
             return RuntimeFailure(f"permission denied: {err.filename or library}")
     return None
+
+
+def write_report(err: BaseException, command: str | None = None) -> str | None:
+    """The traceback into a file in the user's log folder (else the temp folder); its path, or None."""
+    import os
+    import sys
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    from lookalike import __version__
+
+    text = (f"lookalike {__version__}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+            f"argv: {sys.argv!r}\ncommand: {command}\n\n"
+            + "".join(traceback.format_exception(err)))
+    folders = []
+    try:
+        from platformdirs import user_log_dir
+
+        folders.append(Path(user_log_dir("lookalike", appauthor=False)))
+    except Exception:  # noqa: BLE001
+        pass
+    folders.append(Path(tempfile.gettempdir()))
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"lookalike-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return None
