@@ -43,6 +43,10 @@ bench-data:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		tuxpaint-stamps-default dataset-fashion-mnist wordnet-base >/dev/null) \
 		|| echo "warning: could not install tuxpaint-stamps-default dataset-fashion-mnist wordnet-base"; fi
+	# libjpeg-turbo's own djpeg: bench/index_throughput.py compares the decode stage with djpeg -scale 1/8
+	@if [ "$$(id -u)" = "0" ] && ! command -v djpeg >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		libjpeg-turbo-progs >/dev/null) || echo "warning: could not install libjpeg-turbo-progs"; fi
 
 bench: install bench-data
 	# mvtb-data: 121 more real photos (130 MB), the distractors of bench/quality.py

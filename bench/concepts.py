@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from lookalike.errors import LookalikeError  # noqa: E402
-from lookalike.evaluation.concepts import DEV, TEST, build_concept_set, evaluate_concepts, library_vectors  # noqa: E402
+from lookalike.evaluation.concepts import DEV, TEST, class_means, build_concept_set, evaluate_concepts, library_vectors  # noqa: E402
 from lookalike.library import Library  # noqa: E402
 
 
@@ -127,6 +127,12 @@ def main() -> int:
         print(f"{word[:15]:<16}" + "".join(f"{c:>16}" for c in cells) + f"   n={row['photos']}")
     print("-" * len(head))
     m = report["mean"]
+    if args.classes == "all":  # the tuning classes and the reported ones apart
+        for name, cl in (("mean DEV", DEV), ("mean TEST", TEST)):
+            sub = class_means({w: r for w, r in report["classes"].items() if w in cl}, ks)
+            report[name.split()[1].lower()] = sub
+            print(name.ljust(16) + "".join(f"{sub[f'k{k}']['concept']:>8.2f} ({sub[f'k{k}']['baseline']:.2f})"
+                                            if f"k{k}" in sub else f"{'-':>16}" for k in ks))
     print("mean".ljust(16) + "".join(f"{m[f'k{k}']['concept']:>8.2f} ({m[f'k{k}']['baseline']:.2f})"
                                       if f"k{k}" in m else f"{'-':>16}" for k in ks))
     print("(in brackets: the baseline, the examples' mean embedding by cosine)")

@@ -21,7 +21,10 @@ Two more views make the figures readable on a machine shared with others:
                        share the same cores (every image costs a forward pass AND a decode)
   CPU ms per image     process CPU time per image of each stage; CPU ratio = model / end-to-end CPU per image
                        is the throughput ratio that cores of our own would show (contention changes CPU
-                       time far less than wall time)
+                       time far less than wall time); cpu_of_ceiling = (model + decode CPU per image) /
+                       end-to-end CPU per image, the shared-core ceiling in CPU time
+  decode vs djpeg      the indexer's decode-only CPU per image / ``djpeg -scale 1/8``'s on the same files
+                       (``decode_vs_djpeg``; Debian libjpeg-turbo-progs; target <= 1.2)
 On a GPU (``--device cuda``) the decode-only figure is the decode ceiling: ``of_decode_ceiling`` =
 end-to-end / decode-only.
 
@@ -167,6 +170,23 @@ def decode_only(paths: list[Path], model, settings) -> tuple[float, float]:  # t
     return len(paths) / (time.perf_counter() - t0), (time.process_time() - c0) * 1000 / len(paths)
 
 
+def djpeg_only(paths: list[Path]) -> float | None:
+    """CPU ms per image of libjpeg-turbo's own ``djpeg -scale 1/8`` (Debian libjpeg-turbo-progs) on the same
+    files, one process per file (its start-up, ~1 ms, is included: the comparison flatters djpeg slightly
+    less than it seems). None when djpeg is not installed."""
+    import shutil
+
+    djpeg = shutil.which("djpeg")
+    if djpeg is None:
+        return None
+    before = os.times()
+    for p in paths:
+        subprocess.run([djpeg, "-scale", "1/8", "-outfile", os.devnull, str(p)], check=True)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return cpu * 1000 / len(paths)
+
+
 def end_to_end(folder: Path, args: argparse.Namespace) -> tuple[float, float, float, int]:
     """(images/s, CPU ms per image, peak RSS MB, images indexed) of ``lookalike index`` in a fresh process
     and library."""
@@ -248,9 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         paths = paths_all[:count]
         folder = link_dir(paths, cache)
         m_runs, d_runs, e_runs, r_runs, rss_runs, mc, dc, ec = [], [], [], [], [], [], [], []  # type: ignore[var-annotated]
+        dj_runs: list[float] = []
         for _ in range(args.repeat):
             m, m_cpu = model_only(model, inputs, count, args.batch_size)
             d, d_cpu = decode_only(paths, model, settings)
+            dj = djpeg_only(paths)
+            if dj:
+                dj_runs.append(d_cpu / dj)
             e, e_cpu, rss, n = end_to_end(folder, args)
             if n != count:
                 raise SystemExit(f"end-to-end indexed {n} of {count} images")
@@ -268,7 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             # CPU time per image: what the wall-clock figures would be on cores of our own (contention-proof)
             "model_cpu_ms": round(statistics.median(mc), 2), "decode_cpu_ms": round(statistics.median(dc), 2),
             "end_to_end_cpu_ms": round(statistics.median(ec), 2),
+            # the ceiling in CPU time: (model + decode CPU per image) / end-to-end CPU per image, per round;
+            # unlike of_ceiling it hardly depends on the share of a shared machine each stage happened to get
+            "cpu_of_ceiling": round(statistics.median((a + b) / c for a, b, c in zip(mc, dc, ec)), 3),
             "cpu_ratio": round(statistics.median(a / b for a, b in zip(mc, ec)), 3),
+            # the indexer's read + hash + decode + preprocess + phash CPU per image / djpeg -scale 1/8's, per round
+            "decode_vs_djpeg": round(statistics.median(dj_runs), 3) if dj_runs else None,
             "peak_rss_mb": round(max(rss_runs), 1), "device": f"{settings.device} ({getattr(model, 'engine', '?')}, "
                                                               f"{os.cpu_count()} cores)",
             "rounds": {"model_only": [round(x, 1) for x in m_runs], "decode_only": [round(x, 1) for x in d_runs],
@@ -280,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
               "decode_only_ips": last["decode_only_ips"], "ceiling_ips": last["ceiling_ips"],
               "of_ceiling": last["of_ceiling"], "images": last["images"], "model_cpu_ms": last["model_cpu_ms"],
               "decode_cpu_ms": last["decode_cpu_ms"], "end_to_end_cpu_ms": last["end_to_end_cpu_ms"],
-              "cpu_ratio": last["cpu_ratio"],
+              "cpu_ratio": last["cpu_ratio"], "decode_vs_djpeg": last["decode_vs_djpeg"],
+              "cpu_of_ceiling": last["cpu_of_ceiling"],
               "of_decode_ceiling": round(last["end_to_end_ips"] / last["decode_only_ips"], 3),
               "batch_size": args.batch_size, "sizes_mp": sizes, "mean_file_mb": round(float(np.mean(mb)), 2),
               "load_avg_1min": round(os.getloadavg()[0], 2), "rows": rows}
@@ -291,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
           f" batch {args.batch_size}; {args.repeat} rounds (medians); load average now {result['load_avg_1min']}")
     head = ("images", "model-only img/s", "decode-only img/s", "end-to-end img/s", "ratio (min-max)",
             "shared-core ceiling img/s", "end-to-end / ceiling", "CPU ms/img model | decode | end-to-end",
-            "CPU ratio", "peak RSS MB", "device")
+            "CPU ratio", "decode CPU / djpeg", "peak RSS MB", "device")
     print(" | ".join(head))
     for r in rows:
         print(" | ".join([str(r["images"]), f"{r['model_only_ips']:.1f}", f"{r['decode_only_ips']:.1f}",
@@ -299,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['ceiling_ips']:.1f}", f"{r['of_ceiling']:.2f}",
                           f"{r['model_cpu_ms']:.1f} | {r['decode_cpu_ms']:.1f} | {r['end_to_end_cpu_ms']:.1f}",
                           f"{r['cpu_ratio']:.2f}",
+                          f"{r['decode_vs_djpeg']:.2f}" if r["decode_vs_djpeg"] else "no djpeg",
                           f"{r['peak_rss_mb']:.0f}", r["device"]]))
     return 0
 

@@ -51,6 +51,7 @@ KEYWORDS = ["cat", "dog", "guitar", "coffee", "fish", "flower", "rocket", "motor
             "lamp", "bed", "table", "kitchen", "window", "plant", "car", "person", "sunrise", "snow", "book",
             "bottle", "clock", "mountain"]
 MIX = (("keywords", 0.5), ("image", 0.35), ("similar", 0.15))
+COPIES: dict[str, str] = {}  # --copies: the image queries' copies parameter (none: the server's default)
 
 
 @dataclass
@@ -148,10 +149,10 @@ def worker(base: str, stop: float, stats: Stats, uploads: list[tuple[str, bytes]
                     r = client.get("api/search", params={"q": rng.choice(KEYWORDS), "limit": 24})
                 elif kind == "image":
                     name, data = rng.choice(uploads)
-                    r = client.post("api/search/upload", params={"limit": 24},
+                    r = client.post("api/search/upload", params={"limit": 24, **COPIES},
                                     files={"image": (name, data, "image/jpeg")})
                 else:
-                    r = client.get(f"api/images/{rng.choice(ids)}/similar", params={"limit": 24})
+                    r = client.get(f"api/images/{rng.choice(ids)}/similar", params={"limit": 24, **COPIES})
                 if r.status_code != 200:
                     error = f"HTTP {r.status_code}: {r.text[:200]}"
                 elif "results" not in r.json():
@@ -200,6 +201,8 @@ def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], 
         "p90_ms": round(percentile(all_lat, 90) * 1000, 1), "max_ms": round(max(all_lat, default=0) * 1000, 1),
         "requests": n, "clients": args.clients, "duration_s": round(elapsed, 2), "cpus": os.cpu_count(),
         "server_cpu_s": round(cpu, 1), "server_cpu_share": round(cpu / (elapsed * (os.cpu_count() or 1)), 3),
+        # answered per second of the server's CPU under this load: throughput with the machine's share factored out
+        "requests_per_cpu_s": round(n / cpu, 1) if cpu > 0 else None,
         "load_average_1m": load_average(),
         "by_kind": {k: {"requests": len(v) + stats.errors[k], "errors": stats.errors[k],
                         "p50_ms": round(percentile(v, 50) * 1000, 1), "p99_ms": round(percentile(v, 99) * 1000, 1)}
@@ -232,7 +235,8 @@ def cpu_cost(url: str, uploads: list[tuple[str, bytes]], ids: list[int], pid: in
 
 def summary_line(ph: dict[str, object]) -> str:
     return (f"{ph['rps']} requests/s, p50 {ph['p50_ms']} ms, p99 {ph['p99_ms']} ms, {ph['errors']} errors, "
-            f"server CPU {ph['server_cpu_s']} s ({float(ph['server_cpu_share']) * 100:.0f}% of the machine), "  # type: ignore[arg-type]
+            f"server CPU {ph['server_cpu_s']} s ({float(ph['server_cpu_share']) * 100:.0f}% of the machine, "  # type: ignore[arg-type]
+            f"{ph['requests_per_cpu_s']} requests per CPU second), "
             f"load average {ph['load_average_1m']}")
 
 
@@ -329,6 +333,8 @@ def side_by_side(runs: dict[str, list[dict[str, object]]]) -> dict[str, object]:
             "p50_ms": round(median([float(r["p50_ms"]) for r in rs]), 1),  # type: ignore[arg-type]
             "p99_ms": round(median([float(r["p99_ms"]) for r in rs]), 1),  # type: ignore[arg-type]
             "errors": sum(int(r["errors"]) for r in rs),  # type: ignore[call-overload]
+            "requests_per_cpu_s": round(median([float(r["requests_per_cpu_s"] or 0) for r in rs]), 1),  # type: ignore[arg-type]
+            "server_cpu_share": round(median([float(r["server_cpu_share"]) for r in rs]), 3),  # type: ignore[arg-type]
             "rounds": len(rs),
         }
         mix = [float(r["cpu_ms_per_request"]["mix"]) for r in rs if r.get("cpu_ms_per_request")]  # type: ignore[index]
@@ -338,6 +344,8 @@ def side_by_side(runs: dict[str, list[dict[str, object]]]) -> dict[str, object]:
         if name != first:
             pairs = list(zip(runs[first], rs))
             row[f"{first}_rps_ratio"] = round(median([float(a["rps"]) / float(b["rps"]) for a, b in pairs]), 3)  # type: ignore[arg-type]
+            row[f"{first}_per_cpu_ratio"] = round(median([float(a["requests_per_cpu_s"] or 0) / float(b["requests_per_cpu_s"] or 1)  # type: ignore[arg-type]
+                                                         for a, b in pairs]), 3)
             if mix:
                 row[f"{first}_capacity_ratio"] = round(median(
                     [float(b["cpu_ms_per_request"]["mix"]) / float(a["cpu_ms_per_request"]["mix"])  # type: ignore[index]
@@ -360,11 +368,16 @@ def main() -> int:
                     help="also measure this code with query batching off (LOOKALIKE_QUERY_BATCHING=0), side by side")
     ap.add_argument("--compare", metavar="SRC",
                     help="also measure the code of another checkout (its src/ folder), e.g. the main branch before a change")
+    ap.add_argument("--copies", choices=("on", "off"),
+                    help="image queries ask for copy verification of their top results (default: the server's "
+                         "default, on); off compares with code from before that verification existed")
     ap.add_argument("--rounds", type=int, default=1, help="rounds over the variants, alternating (medians)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
 
+    if args.copies:
+        COPIES["copies"] = "true" if args.copies == "on" else "false"
     tmp = Path(tempfile.mkdtemp(prefix="lookalike-serve-load-"))
     try:
         log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print

@@ -50,7 +50,7 @@ def build_set(count: int, cache: Path) -> Path:
             im = to_rgb(im)
             im.thumbnail((1024, 1024))
             w, h = im.size
-            f = 0.01 * (variant % 10)  # up to 9% off each side, a different crop per variant
+            f = 0.006 * variant  # a different crop per variant (up to ~8% at 1000 photos)
             box = (int(w * f * 0.7), int(h * f * 0.4), w - int(w * f * 0.3), h - int(h * f * 0.6))
             im.crop(box).save(folder / f"p{i:05d}.jpg", quality=90)
     return folder

@@ -294,3 +294,23 @@ def test_fifo_device_and_outside_links_do_not_hang_or_leak(tmp_path: Path, new_l
     assert "character device" in dict(s.skipped)[str(folder / "z.jpg")]
     assert sorted(follow.store.file_states()) == [str(outside / "rocket.jpg"), str(folder / "coffee.jpg")]
     assert follow.index([folder]).unchanged == 2  # the followed file is known on the next run, not re-read
+
+
+def test_known_content_is_hashed_but_not_decoded(new_library, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import lookalike.indexer as indexer
+
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["chelsea", "coffee", "rocket"])
+    lib = new_library()
+    assert lib.index([folder]).indexed == 3
+    decoded: list[int] = []
+    real = indexer.decode
+    monkeypatch.setattr(indexer, "decode", lambda data, **kw: decoded.append(len(data)) or real(data, **kw))
+    shutil.copyfile(folder / "chelsea.jpg", folder / "chelsea copy.jpg")  # a copy
+    os.rename(folder / "rocket.jpg", folder / "rocket moved.jpg")  # a move
+    os.utime(folder / "coffee.jpg", (time.time() + 10, time.time() + 10))  # touched
+    s = lib.index([folder])
+    assert (s.indexed, s.reused, s.moved, s.touched) == (0, 1, 1, 1)
+    assert decoded == []  # none of the three was decoded
+    copy_samples(folder, ["astronaut"])  # new content still is
+    assert lib.index([folder]).indexed == 1 and len(decoded) == 1

@@ -362,9 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
     p.add_argument("--limit", "-n", type=count(1), default=10, help="at most this many results (default 10)")
     p.add_argument("--threshold", type=float, help="drop results scoring below this (0-1; words: the probability "
-                   "that the photo shows them, images: cosine)")
-    p.add_argument("--by", choices=["embedding", "tags"], default="embedding",
-                   help="image queries: deep embeddings (default) or class-score vectors (visual words)")
+                   "that the photo shows them, images: re-ranked cosine, lower than --by cosine)")
+    p.add_argument("--by", choices=["embedding", "tags", "cosine"], default="embedding",
+                   help="image queries: deep embeddings re-ranked (default), class-score vectors (visual words), "
+                   "or plain embedding cosine (faster; scores comparable to dupes)")
     p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
     p.add_argument("--more-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",

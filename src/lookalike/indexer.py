@@ -28,7 +28,7 @@ from lookalike.config import Settings
 from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
 from lookalike.io.crawl import Crawl, FileEntry
-from lookalike.io.read import decode, read_file
+from lookalike.io.read import content_hash, decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
 from lookalike.stores import claims
@@ -55,6 +55,7 @@ class IndexSummary:
     extras: int = 0  # already indexed images given OCR/faces in this run
     vector_index: dict[str, object] = field(default_factory=dict)  # the store's vector index after the run
     people: dict[str, object] = field(default_factory=dict)  # face clustering after the run (search/people.py)
+    search_transform: dict[str, object] = field(default_factory=dict)  # search/example.py: fitted or kept
 
     @property
     def images_per_s(self) -> float:
@@ -85,6 +86,7 @@ class IndexSummary:
             "cpu_s": round(self.cpu_s, 3),
             "interrupted": self.interrupted, "extras": self.extras, "vector_index": self.vector_index,
             "people": self.people,
+            "search_transform": self.search_transform,
         }
 
 
@@ -238,7 +240,11 @@ class Indexer:
         pending_touches: list[Move] = []
         pending_copies: list[ImageRecord] = []
         finished: list[str] = []  # paths settled in this batch (their claims are marked done)
-        read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras)
+        def known_content(e: FileEntry, sha: str) -> bool:  # then it is not decoded (decoding threads)
+            old = known.get(e.path)
+            return bool((old is not None and old.sha == sha) or missing_by_sha.get(sha) or self.store.by_sha([sha]).get(sha))
+
+        read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras, known=known_content)
         for work in _prefetch(pool, entries, read, ahead=self.settings.batch_size * 3):
             self._done += 1
             bar.update(1)
@@ -265,6 +271,11 @@ class Indexer:
                 pending_copies.append(copy)
                 s.reused += 1
                 continue
+            if work.pixels is None:  # known content whose sources all vanished meanwhile: decode it after all
+                work = prepare(e, self.model, self.settings, self.extras)
+                if work.error:
+                    s.skipped.append((e.path, work.error))
+                    continue
             batch.append(work)  # new content (or every copy's source vanished meanwhile): embed
             if len(batch) >= self.settings.batch_size:
                 self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
@@ -379,16 +390,20 @@ def decide(path: str, sha: str, old: FileState | None, vanished: Sequence[FileSt
     return Decision("copy", copies) if copies else Decision("embed")
 
 
-def prepare(e: FileEntry, model: Model, settings: Settings, extras: Extras | None = None) -> _Work:
+def prepare(e: FileEntry, model: Model, settings: Settings, extras: Extras | None = None,
+            known: Callable[[FileEntry, str], bool] | None = None) -> _Work:
     """Read, hash, decode (JPEG draft: DCT-scaled to just above the model's input), preprocess and
     perceptual-hash one file (and run the asked-for ``extras``: OCR, faces). Thread-safe and GIL-light
     (Pillow, hashlib and numpy release the GIL), so it runs in the decoding threads ahead of the model.
-    Never raises: a bad file comes back with ``error``."""
+    ``known(entry, sha)``: whether the library holds this content already (a touch, move or copy); such a
+    file is hashed but not decoded (``pixels`` stays None). Never raises: a bad file comes back with ``error``."""
     w = _Work(e)
     try:
         data = read_file(e.path, settings.max_file_mb * 1_000_000, nofollow=True)
-        d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels)
-        w.sha = d.sha  # the one content hash, computed while decoding
+        w.sha = content_hash(data)  # the one content hash
+        if known is not None and known(e, w.sha):
+            return w
+        d = decode(data, min_side=round(model.input_size / 0.875), max_pixels=settings.max_pixels, sha=w.sha)
         w.pixels = model.preprocess(d.image)
         w.width, w.height, w.taken_at, w.camera = d.width, d.height, d.taken_at, d.camera
         w.phash = perceptual_hash(d.image)

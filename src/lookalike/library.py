@@ -189,6 +189,9 @@ class Library:
             summary.vector_index = self.store.optimize(progress=progress)
             if self.settings.faces or people_stale(self.store):
                 summary.people = self.update_people(progress=progress).as_dict()
+            from lookalike.search.example import refresh_transform
+
+            summary.search_transform = refresh_transform(self.store, self.model.version)
         return summary
 
     # -- search ------------------------------------------------------------------------------------------

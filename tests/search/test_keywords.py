@@ -13,6 +13,7 @@ from lookalike.search.keywords import _shipped_embeddings, class_index, class_te
 
 TABBY, TIGER_CAT, SEASHORE, COFFEE_MUG, ESPRESSO, CUP = 281, 282, 978, 504, 967, 968
 CONVERTIBLE, SPORTS_CAR = 511, 817
+KITE, HOG, WILD_BOAR, BARN, MAILBAG, PURSE = 21, 341, 342, 425, 636, 748
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +37,34 @@ def test_shipped_class_embeddings_match_the_vocabulary() -> None:
 
 def test_sea_goes_through_its_gloss(vocab: Vocabulary) -> None:
     terms = map_query("sea", vocab)
-    assert _top(terms, 1) == [SEASHORE]
-    # WordNet knows "sea": the sentence model read its gloss when the vocabulary was made, not at query time
-    assert not terms.semantic_used and not terms.unmatched
+    assert _top(terms, 1) == [SEASHORE] and not terms.unmatched
+    # the sentence model read the gloss of "sea" when the vocabulary was made; its weak links (no class by
+    # name or kind) also ask the model at query time, which agrees on the seashore
     explained = terms.explain(vocab)
-    assert explained[0]["name"] == "seashore" and explained[0]["via"] == ["sea: meaning"]
+    assert explained[0]["name"] == "seashore" and explained[0]["via"][0] == "sea: meaning"
+
+
+def test_weak_wordnet_links_also_ask_the_sentence_model(vocab: Vocabulary) -> None:
+    # "livestock": WordNet reaches only the barn (through its gloss); the model adds the animals
+    terms = map_query("livestock", vocab)
+    assert terms.semantic_used and not terms.unmatched
+    assert {HOG, WILD_BOAR} <= set(terms.semantic) and BARN in terms.lexical
+    assert _top(terms, 1) == [BARN]  # the model's weights are scaled: the vocabulary's link stays first
+    via = {e["index"]: e["via"] for e in terms.explain(vocab)}
+    assert via[HOG] == ["meaning"] and via[BARN][0] == "livestock: meaning"
+    # "handbag": the model's mailbag joins the vocabulary's purse at the top
+    assert {PURSE, MAILBAG} <= set(_top(map_query("handbag", vocab), 2))
+
+
+def test_ambiguous_bare_word_is_held_to_a_higher_floor(vocab: Vocabulary) -> None:
+    # "windmill" alone is nearest to the kite (a bird of prey) at ~0.47: below the floor for WordNet nouns
+    terms = map_query("windmill", vocab)
+    assert KITE not in terms.weights and terms.weights  # still its broader kinds (mills, machines)
+
+
+def test_strong_wordnet_link_does_not_ask_the_model(vocab: Vocabulary) -> None:
+    for q in ("dog", "furniture", "insect", "building"):
+        assert not map_query(q, vocab).semantic_used
 
 
 def test_unknown_word_is_mapped_by_meaning(vocab: Vocabulary) -> None:
@@ -105,3 +129,22 @@ def test_expansion_can_be_turned_off(indexed: Library) -> None:
     assert {Path(r.path).stem for r in off.results[:2]} == {"chelsea", "black_cat"}
     # neighbours far from the examples are not added: expansion does not pad a query with unrelated photos
     assert len(on.results) < 16
+
+
+BOVINES = Path("/usr/share/tuxpaint/stamps/animals/mammals/bovines")  # Debian tuxpaint-stamps-default
+
+
+def test_livestock_finds_the_cattle(new_library, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """WordNet reaches only the barn for "livestock"; the sentence model, asked because that link is weak,
+    adds the animals, and the cattle photos come first among the sample photos."""
+    if not BOVINES.is_dir():
+        pytest.skip("needs Debian's tuxpaint-stamps-default (make bench-data)")
+    from lookalike.evaluation.keywords import build_tuxpaint_set
+
+    cattle = build_tuxpaint_set(tmp_path / "stamps", stamps=BOVINES.parents[2], max_side=256, words=("cattle",))
+    lib = new_library()
+    lib.index([cattle / "cattle", photos])
+    assert len(list((cattle / "cattle").glob("*.jpg"))) >= 10
+    top = lib.search("livestock", limit=10)
+    assert sum("/cattle/" in r.path for r in top.results) >= 7, top.explain  # without the model: 0
+    assert any(c["via"] == ["meaning"] for c in top.explain["classes"])  # type: ignore[index, union-attr]

@@ -137,6 +137,17 @@ def test_upload_search_finds_the_photo_first(client: TestClient, photos: Path) -
     assert body["results"][1]["name"] == "black_cat.jpg"  # the other cat is the nearest other photo
 
 
+def test_copy_verification_can_be_turned_off(client: TestClient, photos: Path) -> None:
+    """``copies=false``: the same ranking, no copy fields (the verification is skipped, not hidden)."""
+    data = (photos / "pets" / "chelsea.jpg").read_bytes()
+    on = client.post("/api/search/upload", files={"image": ("q.jpg", data, "image/jpeg")}, params={"limit": 3}).json()
+    off = client.post("/api/search/upload", files={"image": ("q.jpg", data, "image/jpeg")},
+                      params={"limit": 3, "copies": "false"}).json()
+    assert [r["id"] for r in on["results"]] == [r["id"] for r in off["results"]]
+    assert on["results"][0]["copy"] is True and "copy_score" in on["results"][0]
+    assert all("copy" not in r and "copy_score" not in r for r in off["results"])
+
+
 def test_upload_of_an_edited_copy(client: TestClient, photos: Path) -> None:
     with Image.open(photos / "things" / "guitar.jpg") as im:
         w, h = im.size

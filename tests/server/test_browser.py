@@ -220,6 +220,7 @@ def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path, p
     page.click("#dupes-form button[type=submit]")
     page.wait_for_function("() => ['ok', 'error'].includes(document.getElementById('dupes-message').dataset.kind)")
     assert page.get_attribute("#dupes-message", "data-kind") == "ok", page.inner_text("#dupes-message")
+    assert int(page.get_attribute("body", "data-dupes-polls") or 0) >= 1  # followed the duplicates job
     groups = page.locator(".dupe-group")
     assert groups.count() == 2
     assert "exact copies" in groups.nth(0).inner_text() and "near duplicates" in groups.nth(1).inner_text()
@@ -510,3 +511,46 @@ def test_people_view(browser, start_server, people_index: Path, tmp_path: Path) 
     context.close()
     lib.close()
     assert not errors, errors
+
+
+def test_marks_rerank_and_save_as_a_word(page, library) -> None:  # type: ignore[no-untyped-def]
+    """Good/Bad on the cards re-ranks at once; "Save as a word" teaches the marks and searches for the word."""
+    page.fill("#q", "animal")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results .card")
+    names = card_names(page)
+    assert "chelsea.jpg" in names and "puppy.jpg" in names
+    card = page.locator("#results .card", has=page.locator(".name", has_text="chelsea.jpg"))
+    card.get_by_role("button", name="Good").click()
+    page.wait_for_selector("#results .card[data-mark='good']")
+    assert page.is_visible("#feedback-bar") and "1 good, 0 bad" in page.inner_text("#feedback-count")
+    page.locator("#results .card", has=page.locator(".name", has_text="puppy.jpg")).get_by_role(
+        "button", name="Bad").click()
+    page.wait_for_function("() => ![...document.querySelectorAll('#results .card .name')]"
+                           ".some(n => n.textContent === 'puppy.jpg')")  # the bad one dropped out
+    assert card_names(page)[0] == "chelsea.jpg"
+    page.fill("#feedback-word", "my cat")
+    page.click("#feedback-save")
+    page.wait_for_function("() => document.getElementById('message').textContent.includes('Taught')"
+                           " || location.hash.includes('my%20cat') || location.hash.includes('my+cat')")
+    page.wait_for_function("() => location.hash.includes('q=my')")
+    wait_for_first(page, "chelsea.jpg")
+    assert page.is_hidden("#feedback-bar")
+    (c,) = [c for c in library.concepts() if c["word"] == "my cat"]
+    assert len(c["examples"]) == 1 and len(c["counter_examples"]) == 1
+    shot(page, "web-feedback.png")
+    library.forget("my cat")
+
+
+def test_teach_a_word_from_the_viewer(page, library) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    wait_for_first(page, "chelsea.jpg")
+    open_viewer_on(page, "chelsea.jpg")
+    page.fill("#viewer-slot-teach input", "tabby friend")
+    page.click("#viewer-slot-teach button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#viewer-slot-teach .message').textContent.startsWith('Taught')")
+    (c,) = [c for c in library.concepts() if c["word"] == "tabby friend"]
+    assert [p.rsplit("/", 1)[-1] for p in c["examples"]] == ["chelsea.jpg"]
+    page.keyboard.press("Escape")
+    library.forget("tabby friend")

@@ -20,6 +20,7 @@ from lookalike.stores.base import (
     Move,
     PeopleStore,
     SearchStore,
+    TransformStore,
 )
 from lookalike.stores.people import PeopleChanges
 
@@ -80,7 +81,7 @@ def face(seed: int, box: tuple[int, int, int, int] = (1, 2, 30, 40)) -> FaceReco
 
 
 def test_every_store_implements_every_role(store) -> None:  # type: ignore[no-untyped-def]
-    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore):
+    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore, TransformStore):
         names = [n for n in vars(role) if not n.startswith("_")]
         assert names and all(callable(getattr(store, n, None)) for n in names), role.__name__
 
@@ -455,6 +456,7 @@ class TestConceptStore:
         store.put_concept(rex)
         store.put_concept(my_car)
         assert [c.word for c in store.concepts()] == ["my car", "rex"]
+        assert store.concept_words() == ["my car", "rex"]
         assert self.same(store.concept("rex"), rex) and self.same(store.concept("my car"), my_car)
         bigger = self.concept("rex", 6, 2, seed=2)  # teaching again replaces the record whole
         store.put_concept(bigger)
@@ -595,3 +597,21 @@ def test_ids_are_never_reused(with_faces) -> None:  # type: ignore[no-untyped-de
     s.save_people(PeopleChanges(drop=[first]))
     second = s.save_people(PeopleChanges(assign=[(int(t.face_id[0]), -1, False, 1.0)]))[-1]
     assert second > first
+
+
+class TestTransformStore:
+    """The library's search transform: one at a time, replaced whole, dropped with the vectors."""
+
+    def test_set_replace_drop_and_cleared_with_the_vectors(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, _ = filled
+        assert store.search_transform() is None
+        blob = bytes(range(256)) * 40  # binary, with NUL bytes
+        store.set_search_transform("test-model/1", 200, blob)
+        assert store.search_transform() == ("test-model/1", 200, blob)
+        store.set_search_transform("test-model/1", 400, b"second")
+        assert store.search_transform() == ("test-model/1", 400, b"second")
+        store.set_search_transform("test-model/1", 0, None)
+        assert store.search_transform() is None
+        store.set_search_transform("test-model/1", 200, blob)
+        store.clear_vectors()  # another model re-embeds everything: the transform fitted on the old vectors goes
+        assert store.search_transform() is None

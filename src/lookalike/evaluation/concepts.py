@@ -165,7 +165,7 @@ def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.
             row[f"k{k}"] = {"concept": round(float(np.mean(p_cls)), 4), "baseline": round(float(np.mean(p_base)), 4)}
         out[word] = row
     bar.close()
-    return {"classes": out, "mean": _means(out, ks), "draws": draws, "at": at, "images": n,
+    return {"classes": out, "mean": class_means(out, ks), "draws": draws, "at": at, "images": n,
             "fit_ms": _quantiles(fit_times)}
 
 
@@ -174,7 +174,7 @@ def _precision(scores: np.ndarray, candidates: np.ndarray, relevant: set[int], a
     return precision_at(order.tolist(), relevant, at)  # type: ignore[arg-type]
 
 
-def _means(rows: dict[str, dict], ks: Sequence[int]) -> dict[str, dict[str, float | int]]:
+def class_means(rows: dict[str, dict], ks: Sequence[int]) -> dict[str, dict[str, float | int]]:
     out: dict[str, dict[str, float | int]] = {}
     for k in ks:
         got = [r[f"k{k}"] for r in rows.values() if r.get(f"k{k}")]

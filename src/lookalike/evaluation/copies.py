@@ -16,7 +16,9 @@ Each method's calibrated default threshold is also applied as shipped: ``tpr_at_
 ``false_positives_at_default`` (queries whose best non-copy scores above it) show whether the calibration
 holds on this set.
 
-:func:`evaluate_labelled` measures image queries on a labelled set (folder = class): precision@10 and mAP.
+:func:`evaluate_labelled` measures image queries on a labelled set (folder = class): precision@10 and mAP, per
+method, and ``example``: what ``lookalike search IMAGE`` does (search/example.py, the library's centring +
+database-side augmentation; fitted on the set's own vectors without labels).
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ def _metrics(scores: np.ndarray, queries: list[_Query], edits: list[str], defaul
 
 def evaluate_labelled(library, root: str | os.PathLike[str], k: int = 10) -> dict:  # type: ignore[no-untyped-def]
     """Image queries on a labelled set (folder = class): every image queries the rest; its folder-mates are
-    the relevant results. Precision@k and mAP per method (embedding, tags, phash), means over classes."""
+    the relevant results. Precision@k and mAP per method (embedding, tags, phash, example), means over classes."""
     folders = labelled_folders(root)
     library.index([root])
     label_of = {p: c for c, ps in folders.items() for p in ps}
@@ -231,6 +233,12 @@ def evaluate_labelled(library, root: str | os.PathLike[str], k: int = 10) -> dic
     if coll.cls is not None:
         u = _unit(coll.cls)
         sims["tags"] = u @ u.T
+    from lookalike.evaluation.retrieval import example_scores
+    from lookalike.search.example import load_transform
+
+    transform = load_transform(library.store, library.model.version)  # fitted by index() above, no labels
+    if transform is not None:
+        sims["example"] = example_scores(coll.emb, coll.emb, transform, self_query=True)
     out: dict[str, object] = {"root": str(Path(root).resolve()), "images": len(coll.paths), "classes": len(folders),
                               "k": k, "methods": {}}
     for name, s in sims.items():

@@ -50,9 +50,11 @@ TUXPAINT_SET: dict[str, tuple[str, ...]] = {
 TUXPAINT_EXCLUDE = {"animals/insects/Brown_slug.png", "animals/insects/Woodlouse.png"}
 
 
-def build_tuxpaint_set(dest: str | os.PathLike[str], stamps: Path = TUXPAINT_STAMPS, max_side: int = 512) -> Path:
+def build_tuxpaint_set(dest: str | os.PathLike[str], stamps: Path = TUXPAINT_STAMPS, max_side: int = 512,
+                       words: Sequence[str] | None = None) -> Path:
     """Copy tuxpaint's photographic stamps into ``dest/<word>/*.jpg`` (composited on white, at most
-    ``max_side`` px). Needs the Debian package ``tuxpaint-stamps-default``. Idempotent."""
+    ``max_side`` px; only the folders ``words`` when given). Needs the Debian package
+    ``tuxpaint-stamps-default``. Idempotent."""
     from PIL import Image
 
     from lookalike.io.read import to_rgb
@@ -61,6 +63,8 @@ def build_tuxpaint_set(dest: str | os.PathLike[str], stamps: Path = TUXPAINT_STA
         raise NotFound(f"{stamps} not found: apt-get install tuxpaint-stamps-default (the labelled photos)")
     dest = Path(dest)
     for word, folders in TUXPAINT_SET.items():
+        if words is not None and word not in words:
+            continue
         out = dest / word
         out.mkdir(parents=True, exist_ok=True)
         for folder in folders:

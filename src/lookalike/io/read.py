@@ -117,9 +117,11 @@ def _mb(n: int) -> str:
     return f"{n // 1_000_000} MB" if n >= 1_000_000 else f"{n} bytes"
 
 
-def decode(data: bytes, *, min_side: int | None = 256, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+def decode(data: bytes, *, min_side: int | None = 256, max_pixels: int = DEFAULT_MAX_PIXELS,
+           sha: str | None = None) -> Decoded:
     """Decode bytes into an RGB image. ``min_side`` lets JPEGs decode at a reduced scale (DCT draft mode)
-    while keeping the shorter side at least that long; ``None`` decodes at full size."""
+    while keeping the shorter side at least that long; ``None`` decodes at full size. ``sha``: the bytes'
+    content hash when the caller has computed it already."""
     if not data:
         raise ImageError("empty file (0 bytes)")
     try:
@@ -156,7 +158,7 @@ def decode(data: bytes, *, min_side: int | None = 256, max_pixels: int = DEFAULT
         raise ImageError(f"truncated or corrupt image data: {_reason(err)}") from None
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return Decoded(rgb, width, height, content_hash(data), len(data), taken_at, camera, fmt)
+    return Decoded(rgb, width, height, sha or content_hash(data), len(data), taken_at, camera, fmt)
 
 
 def load(source: str | os.PathLike[str] | bytes, *, min_side: int | None = 256,

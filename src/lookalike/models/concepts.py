@@ -78,16 +78,18 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float = L2) -> LinearModel:
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float = L2,
+                 gram: np.ndarray | None = None) -> LinearModel:
     """Weighted L2-regularised logistic regression (bias not penalised), Newton's method in the samples'
-    span. ``x``: (n, d), ``y``: (n,) in {0, 1}, ``weights``: (n,) >= 0."""
+    span. ``x``: (n, d), ``y``: (n,) in {0, 1}, ``weights``: (n,) >= 0; ``gram``: ``x x^T`` when the caller
+    has it (cross-validation takes each fold's from one product)."""
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     c = np.asarray(weights, np.float64)
     n, d = x.shape
     # coordinates in the samples' span: x x^T = L L^T, so x = L Q^T with Q = x^T L^-T orthonormal and
     # w = Q v keeps |w| = |v| (the jitter only guards against duplicate samples)
-    lower = np.linalg.cholesky(x @ x.T + 1e-8 * np.eye(n))
+    lower = np.linalg.cholesky((x @ x.T if gram is None else gram) + 1e-8 * np.eye(n))
     z = np.hstack([lower, np.ones((n, 1))])  # (n, n+1): the span's coordinates, then the bias
     m = z.shape[1]
     reg = np.full(m, l2)
@@ -123,13 +125,28 @@ def sample_weights(n_pos: int, n_counter: int, n_library: int, counter_weight: f
 def fit_concept(positives: np.ndarray, counter: np.ndarray | None = None, library: np.ndarray | None = None, *,
                 l2: float = L2, counter_weight: float = COUNTER_WEIGHT) -> LinearModel:
     """A concept from its examples (rows of unit embeddings), counter-examples and library sample."""
+    x, groups = _design(positives, counter, library)
+    return _fit_groups(x, groups, l2, counter_weight)
+
+
+def _design(positives: np.ndarray, counter: np.ndarray | None, library: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The samples stacked (positives, counter-examples, library) and each one's group (0, 1, 2)."""
     pos = np.asarray(positives, np.float32)
     dim = pos.shape[1]
-    neg = _rows(counter, dim)
-    lib = _rows(library, dim)
-    x = np.vstack([pos, neg, lib])
-    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg) + len(lib))])
-    return fit_logistic(x, y, sample_weights(len(pos), len(neg), len(lib), counter_weight), l2)
+    neg, lib = _rows(counter, dim), _rows(library, dim)
+    groups = np.concatenate([np.zeros(len(pos), int), np.ones(len(neg), int), np.full(len(lib), 2)])
+    return np.vstack([pos, neg, lib]), groups
+
+
+def _fit_groups(x: np.ndarray, groups: np.ndarray, l2: float, counter_weight: float,
+                gram: np.ndarray | None = None) -> LinearModel:
+    counts = [int((groups == g).sum()) for g in (0, 1, 2)]
+    per = sample_weights(*counts, counter_weight)  # weights in group order: positives, counter, library
+    order = np.argsort(groups, kind="stable")
+    weights = np.empty(len(groups))
+    weights[order] = per
+    return fit_logistic(x, (groups == 0).astype(float), weights, l2, gram)
 
 
 def _rows(a: np.ndarray | None, dim: int) -> np.ndarray:
@@ -155,23 +172,27 @@ class Validation:
 def cross_validate(positives: np.ndarray, counter: np.ndarray | None = None, library: np.ndarray | None = None, *,
                    folds: int = CV_FOLDS, seed: int = 0, l2: float = L2,
                    counter_weight: float = COUNTER_WEIGHT) -> Validation:
-    """Stratified k-fold (k = min(folds, positives)): fit on k-1 parts, predict the held-out one."""
-    pos = np.asarray(positives, np.float32)
-    dim = pos.shape[1]
-    neg, lib = _rows(counter, dim), _rows(library, dim)
-    k = min(folds, len(pos))
+    """Stratified k-fold (k = min(folds, positives)): fit on k-1 parts, predict the held-out one. The Gram
+    matrix is computed once; each fold's is a sub-matrix of it."""
+    x, groups = _design(positives, counter, library)
+    k = min(folds, int((groups == 0).sum()))
     if k < 2:
         return Validation()
     rng = np.random.default_rng(seed)
-    parts = [rng.permutation(len(a)) % k for a in (pos, neg, lib)]
+    fold = np.empty(len(groups), int)
+    for g in (0, 1, 2):  # stratified: each group spread over the folds
+        where = np.flatnonzero(groups == g)
+        fold[where] = rng.permutation(len(where)) % k
+    gram = x.astype(np.float64) @ x.T.astype(np.float64)
     tp = fp = fn = 0
     for f in range(k):
-        m = fit_concept(pos[parts[0] != f], neg[parts[1] != f], lib[parts[2] != f], l2=l2, counter_weight=counter_weight)
-        hp = m.predict(pos[parts[0] == f]) >= 0.5
-        hn = np.concatenate([m.predict(neg[parts[1] == f]), m.predict(lib[parts[2] == f])]) >= 0.5
-        tp += int(hp.sum())
-        fn += int((~hp).sum())
-        fp += int(hn.sum())
+        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        m = _fit_groups(x[train], groups[train], l2, counter_weight, gram[np.ix_(train, train)])
+        said = m.predict(x[test]) >= 0.5
+        truth = groups[test] == 0
+        tp += int((said & truth).sum())
+        fn += int((~said & truth).sum())
+        fp += int((said & ~truth).sum())
     precision = tp / (tp + fp) if tp + fp else None
     return Validation(precision, tp / max(tp + fn, 1), k, {"true_positives": tp, "false_positives": fp,
                                                           "false_negatives": fn})

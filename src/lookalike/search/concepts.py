@@ -105,13 +105,16 @@ class ConceptTerms:
         from lookalike.search.keywords import TermHits
         from lookalike.search.teach import current
 
-        known = {c.word: c for c in store.concepts()}
+        known = store.concept_words()
         if not known:
             return []
-        found, _ = split_taught(text, list(known))
+        found, _ = split_taught(text, known)
         out = []
         for word in found:
-            rec = current(store, known[word], self.embed)
+            rec = store.concept(word)
+            if rec is None:  # forgotten meanwhile
+                continue
+            rec = current(store, rec, self.embed)
             out.append(TermHits(f"concept:{word}", tuple(word.split()), concept_hits(store, rec, depth, filters),
                                 {"taught": True, "examples": sum(e.positive for e in rec.examples),
                                  "counter_examples": sum(not e.positive for e in rec.examples),

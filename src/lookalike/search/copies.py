@@ -1,9 +1,11 @@
 """Is this result an edited copy of the query image? The top results of an image query, checked by the same
 verification as ``lookalike dupes`` (search/verify.py).
 
-For an example-image query a result's ``score`` is its embedding cosine (similar, not necessarily the same
-photo). The first ``COPY_CHECK_TOP`` results whose cosine reaches dupes' candidate floor
-(``dupes.CANDIDATE_COSINE``) are verified against the query: SIFT + RANSAC and the aligned overlap compared,
+For an example-image query a result's embedding cosine (``Hit.cosine`` when the search re-ranked by another
+score, search/example.py; else ``Hit.score``) says similar, not necessarily the same photo. The first
+``COPY_CHECK_TOP`` results whose cosine reaches dupes' candidate floor (``dupes.CANDIDATE_COSINE``) and whose
+cosine alone does not already make them a copy are verified against the query, as ``dupes`` verifies only
+its uncertain pairs: SIFT + RANSAC and the aligned overlap compared,
 then :func:`verify.copy_score` in [0, 1], where 0.5 is the calibrated point at which the duplicate benchmark
 (bench/quality.py) flagged no non-copy. So ``copy`` is ``copy_score > 0.5``, the same yes/no as ``dupes``
 gives for the pair. Results below the floor or past the top are not verified: their ``copy_score`` is that of
@@ -40,7 +42,10 @@ def check_copies(ctx, q: Query, hits: Sequence[Hit], top: int = COPY_CHECK_TOP) 
     from lookalike.search.dupes import CANDIDATE_COSINE
 
     out: dict[int, CopyCheck] = {}
-    todo = [h for h in hits[:top] if h.score >= CANDIDATE_COSINE]
+    cos = {h.id: h.score if h.cosine is None else h.cosine for h in hits}  # dupes' scale, whatever ranked them
+    # as in dupes: a pair whose cosine alone already says "copy" is not verified (a match can only raise
+    # the score), nor one below the candidate floor
+    todo = [h for h in hits[:top] if cos[h.id] >= CANDIDATE_COSINE and verify.cosine_score(cos[h.id]) <= 0.5]
     query = None
     if todo and q.kind != "image_url":
         try:
@@ -55,7 +60,7 @@ def check_copies(ctx, q: Query, hits: Sequence[Hit], top: int = COPY_CHECK_TOP) 
             query = (verify.local_features(decoded.image), verify.local_features(decoded.image, mirror=True))
     paths = {i.id: i.path for i in ctx.store.get([h.id for h in todo])} if query else {}
     for h in hits:
-        score, checked = verify.cosine_score(h.score), False
+        score, checked = verify.cosine_score(cos[h.id]), False
         if query is not None and h in todo and h.id in paths:
             try:
                 cand = load(paths[h.id], min_side=verify.FEATURE_SIDE, max_pixels=ctx.settings.max_pixels)
@@ -63,6 +68,6 @@ def check_copies(ctx, q: Query, hits: Sequence[Hit], top: int = COPY_CHECK_TOP) 
                 cand = None
             if cand is not None:
                 m = verify.match(query[0], verify.local_features(cand.image), query[1])
-                score, checked = verify.copy_score(h.score, m), True
+                score, checked = verify.copy_score(cos[h.id], m), True
         out[h.id] = CopyCheck(score > 0.5, score, checked)
     return out

@@ -4,9 +4,14 @@
    other WordNet noun through its parts, wholes, topics, broader kinds, gloss and meaning: "wheel",
    "architecture", "windmill", see :mod:`lookalike.models.wordnet`).
 2. Semantic: the sentence model (:mod:`lookalike.models.text`) maps the query to its nearest class
-   descriptions ("kitty" -> tabby, tiger cat; "ocean waves" -> seashore). It is asked only for words that are
-   not WordNet nouns (their gloss was already read by it when the vocabulary was generated), or when the
-   vocabulary lacks the WordNet data, and adds a little to a lexical match.
+   descriptions ("kitty" -> tabby, tiger cat; "ocean waves" -> seashore). It is asked whenever the
+   vocabulary's links are weak: a word WordNet does not know, or no class reached by name or kind nor at
+   ``STRONG_LEXICAL`` or more (only parts, wholes, broader kinds, gloss nouns or the generator's own
+   "meaning" relation: "livestock", "handbag", "room", "blossom"); per class the larger weight wins.
+   For a WordNet noun the model's answer is held to more (``SEM_FLOOR_KNOWN``, weights x
+   ``SEM_KNOWN_FACTOR``): the vocabulary already says something, and the bare word is ambiguous
+   ("windmill" -> kite, the bird of prey, at 0.47, left out; "livestock" -> barn, hog, boar at 0.52-0.62
+   stay). --explain shows these classes with via "meaning" (without a "term: relation" of the vocabulary).
 3. Visual-neighbour expansion (pseudo-relevance feedback): the most confident hits of the tag search are
    taken as examples; their mean embedding is searched for, and the two lists are fused. Photos the classifier
    labels with an object class (a cut-out fish tagged "envelope") still look like the confident fish.
@@ -39,9 +44,17 @@ ROWS_PER_CLASS = 2
 SEM_FLOOR = 0.45
 SEM_MARGIN = 0.12
 SEM_MAX = 15
-# The sentence model is asked only when the vocabulary matched some word weakly (a part of a class name, as
-# "sea" in "sea lion") or not at all; a class's weight is then the larger of the two.
+# The sentence model is asked when the vocabulary matched some word weakly (no class at STRONG_LEXICAL: a
+# part of a class name, a part/whole/broader/gloss/meaning link) or not at all; per class the larger weight.
 STRONG_LEXICAL = 0.9
+STRONG_VIAS = ("name", "kind")  # a class reached through these is a strong link at any weight ("kitty", 0.81)
+# ... for a query whose words WordNet all knows (weak links only): a higher floor on the model's best
+# similarity, and its weights scaled to the lexicon's "meaning" relation (0.6, MEANING in
+# scripts/gen_wordnet.py), so it adds neighbours without outweighing what the vocabulary reached. At 0.5
+# "windmill" (0.47, kite) and "architecture" (0.44, pedestal) stay out; "livestock" (0.62), "handbag"
+# (0.77), "blossom" (0.52) come in. Checked on the tuxpaint set (bench/keyword_quality.py), docs/extras.md.
+SEM_FLOOR_KNOWN = 0.5
+SEM_KNOWN_FACTOR = 0.6
 
 # Visual-neighbour expansion
 # (tuned on the keyword benchmark, bench/keyword_quality.py: a plateau of n 8-15, relative 0.3-0.5)
@@ -49,7 +62,10 @@ EXPAND_SEEDS = 10  # at most this many of the best tag hits serve as examples ..
 EXPAND_RELATIVE = 0.3  # ... those scoring at least this share of the best tag hit's score ...
 EXPAND_MIN_SEED_SCORE = 0.05  # ... and at least this much
 EXPAND_MIN_SIM = 0.4  # neighbours less similar (cosine) to the examples' mean are left out
-EXPAND_WEIGHT = 1.0  # RRF weight of the visual list (the tag list has 1.0)
+# RRF weight of the visual list (the tag list has 1.0). 1.5 since the weak-link fallback (issue 11): on
+# tuxpaint (bench/keyword_quality.py) precision@10 with synonyms 0.674 at 1.0, 0.707 at 1.5, 0.710 at 2-3
+# (0.663 at 0.7); chosen there, then checked on the held-out photos: 0.586 both (AP 0.566 -> 0.572).
+EXPAND_WEIGHT = 1.5
 
 def class_texts() -> list[str]:
     """Two descriptions per class (rows 2i, 2i+1): its display name, and its name with the WordNet gloss."""
@@ -97,13 +113,13 @@ class ClassIndex:
         return {int(c): round(float(sims[c]), 3) for c in classes}
 
 
-def pick_nearest(sims: np.ndarray) -> dict[int, float]:
-    """Classes within SEM_MARGIN of the best similarity (above SEM_FLOOR, at most SEM_MAX), weighted 0.5-1."""
+def pick_nearest(sims: np.ndarray, floor: float = SEM_FLOOR) -> dict[int, float]:
+    """Classes within SEM_MARGIN of the best similarity (above ``floor``, at most SEM_MAX), weighted 0.5-1."""
     order = np.argsort(-sims)[:SEM_MAX]
     top = float(sims[order[0]])
-    if top < SEM_FLOOR:
+    if top < floor:
         return {}
-    cut = max(SEM_FLOOR, top - SEM_MARGIN)
+    cut = max(floor, top - SEM_MARGIN)
     out: dict[int, float] = {}
     for i in order:
         s = float(sims[i])
@@ -173,13 +189,14 @@ def map_query(text: str, vocab: Vocabulary, semantic: bool | None = None) -> Que
     use = semantic_available() if semantic is None else semantic
     if not use or not words:
         return terms
-    if lexical and not unmatched and (max(lexical.values()) >= STRONG_LEXICAL or vocab.lexicon is not None):
-        # every word is a class name, synonym or near hypernym, or a WordNet noun (whose gloss the sentence
-        # model already read, in scripts/gen_wordnet.py): the vocabulary knows best. The model on a bare
-        # word is worse than on its gloss: "windmill" alone lands on the kite (a bird of prey), and "windmill
-        # returns birds" was the complaint of issue 11.
-        return terms
-    sem = class_index().nearest(" ".join(words))
+    strong = any(h.rsplit(": ", 1)[-1] in STRONG_VIAS for h in terms.how.values())
+    if lexical and not unmatched and (strong or max(lexical.values()) >= STRONG_LEXICAL):
+        return terms  # the words reach classes by name, synonym or kind: the vocabulary knows best
+    known = bool(lexical) and not unmatched and vocab.lexicon is not None  # WordNet nouns, weak links only
+    floor = SEM_FLOOR_KNOWN if known else SEM_FLOOR
+    sem = pick_nearest(class_index().similarities(" ".join(words)), floor=floor)
+    if known:
+        sem = {c: round(w * SEM_KNOWN_FACTOR, 4) for c, w in sem.items()}
     if not sem:
         return terms
     terms.semantic = sem

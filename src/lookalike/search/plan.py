@@ -43,7 +43,8 @@ def plan(text: str) -> Query:
     return Query("text", text)
 
 
-SEARCH_BY = ("embedding", "tags")  # how an example image is compared: embeddings, or class scores
+# how an example image is compared: embeddings (re-ranked, search/example.py), class scores, or plain cosine
+SEARCH_BY = ("embedding", "tags", "cosine")
 SIGNALS = ("text", "image", "face")  # what a combined query may hold, each with an RRF weight
 MAX_LIMIT = 10_000
 

@@ -35,6 +35,7 @@ class SignalStore(SearchStore, ExtrasStore, PeopleStore, Protocol):
     """The store roles the signals use: searching, stored faces, people, and the model that built the index."""
 
     def model_info(self) -> dict[str, str] | None: ...
+    def search_transform(self) -> tuple[str, int, bytes] | None: ...
 
 
 class SearchContext(Protocol):
@@ -106,7 +107,13 @@ def image_signal(ctx: SearchContext, q: Query, by: str, limit: int, filters: Fil
     emb, cls = ctx.query_vectors(q)
     if by == "tags":
         return Signal(tag_vector_hits(ctx.store, ctx.model, cls, limit, filters))
-    return Signal(ctx.store.knn(emb, limit, filters))
+    from lookalike.search.example import example_hits, load_transform
+
+    transform = load_transform(ctx.store, ctx.model.version) if by == "embedding" else None  # "cosine": plain
+    explain: dict[str, object] = {"rerank": "centred + database-side augmentation" if transform else None}
+    if transform is None and by == "embedding":
+        explain["hint"] = "plain cosine: run `lookalike index` to fit this library's search transform"
+    return Signal(example_hits(ctx.store, emb, limit, filters, transform), explain)
 
 
 def tag_vector_hits(store: SearchStore, model: Model, cls: np.ndarray | None, limit: int,

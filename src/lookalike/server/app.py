@@ -92,7 +92,14 @@ class SearchOptions(PageOptions):
     """Options every search takes (query parameters, or fields of a JSON body)."""
 
     threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
-    by: Literal["embedding", "tags"] = Field("embedding", description="image queries: embeddings or class scores")
+    by: Literal["embedding", "tags", "cosine"] = Field(
+        "embedding", description="image queries: embeddings (re-ranked), class scores, or plain embedding cosine")
+    more_like: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=1000, description="relevance feedback: ids of results marked good")
+    less_like: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=1000, description="relevance feedback: ids of results marked bad (dropped)")
+    copies: bool = Field(True, description="image queries: verify the top results as copies of the query or not "
+                                           "(copy, copy_score; up to 10 geometric verifications, ~0.5 s of CPU)")
 
 
 class SearchParams(SearchOptions):
@@ -143,13 +150,16 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
     app.include_router(browse_routes(api), dependencies=[Depends(api.require_token)])
     app.include_router(dupes_routes(api), dependencies=[Depends(api.require_token)])
     app.include_router(people_router(api), dependencies=[Depends(api.require_token)])
+    from lookalike.server.concepts import router as concepts_router
+
+    app.include_router(concepts_router(api), dependencies=[Depends(api.require_token)])
     declare_errors(app)
     _add_page(app)
     _add_docs(app)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     # base64 makes a JSON body 4/3 of the image; the image itself is checked against the cap after decoding
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
@@ -199,7 +209,7 @@ class _Api:
         def search(request: Request, params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
             given = {k: v for k, v in (("text", params.q), ("url", params.url), ("image_id", params.id))
                      if v not in (None, "")}
-            if len(given) != 1:
+            if len(given) != 1 and (given or not (params.more_like or params.less_like)):
                 raise LookalikeError("give exactly one of q (keywords), url (image URL) or id (indexed image id)")
             return self.search(request, params, **given)
 
@@ -305,7 +315,8 @@ class _Api:
     def search(self, request: Request, opts: SearchOptions, **query: Any) -> dict[str, Any]:
         """One page of results: ``offset`` skips, one more than the page tells whether a next page exists."""
         end = opts.offset + opts.limit
-        res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters())
+        res = self.lib.search(**query, by=opts.by, limit=end + 1, threshold=opts.threshold, filters=opts.filters(),
+                              copies=opts.copies, more_like=opts.more_like, less_like=opts.less_like)
         more = len(res.results) > end
         res.results = res.results[opts.offset:end]
         out = self._present(request, res)

@@ -134,6 +134,7 @@ class Filters:
 class Hit:
     id: int
     score: float
+    cosine: float | None = None  # an image query's plain embedding cosine, where ``score`` is another (search/example.py)
 
 
 @dataclass
@@ -224,6 +225,7 @@ class ConceptStore(Protocol):
     """Taught words (lookalike teach): stored whole, by word; and random library vectors as negatives."""
 
     def concepts(self) -> list[ConceptRecord]: ...
+    def concept_words(self) -> list[str]: ...
     def concept(self, word: str) -> ConceptRecord | None: ...
     def put_concept(self, concept: ConceptRecord) -> None: ...
     def delete_concept(self, word: str) -> bool: ...
@@ -251,7 +253,14 @@ class PeopleStore(Protocol):
     def person_hits(self, person_id: int, k: int, filters: Filters | None = None) -> list[Hit]: ...
 
 
-class Store(IndexStore, SearchStore, ExtrasStore, ConceptStore, AdminStore, PeopleStore, Protocol):
+class TransformStore(Protocol):
+    """The library's search transform (search/example.py): fitted on its own vectors, one at a time."""
+
+    def search_transform(self) -> tuple[str, int, bytes] | None: ...  # (model version, fitted on, data)
+    def set_search_transform(self, model_version: str, fitted_on: int, data: bytes | None) -> None: ...
+
+
+class Store(IndexStore, SearchStore, ExtrasStore, ConceptStore, AdminStore, PeopleStore, TransformStore, Protocol):
     """Every role: what ``open_store`` returns and both stores implement (one contract suite per role)."""
 
 

@@ -55,6 +55,11 @@ class ConceptSQL(SQLReads):
     def concepts(self) -> list[ConceptRecord]:
         return self._concepts(None)
 
+    def concept_words(self) -> list[str]:
+        """The taught words alone (every words query asks; the records are read only for the words it holds)."""
+        return [r[0] for r in self._run(lambda q: q(self._q("SELECT word FROM {t}concepts ORDER BY word"), ()),
+                                        primary=True)]
+
     def concept(self, word: str) -> ConceptRecord | None:
         found = self._concepts(word)
         return found[0] if found else None

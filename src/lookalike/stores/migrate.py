@@ -94,6 +94,10 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
                             f"by {info['name']} ({info['version']}): copy into an empty destination")
     if info:
         dst.set_model_info(info["name"], info["version"], int(info["dim"]))
+    # the search transform (search/example.py) was fitted on the source's vectors: it holds for an empty
+    # destination, which then has the same ones; otherwise it is dropped, for the next index run to refit
+    transform = src.search_transform() if dst.count() == 0 else None
+    dst.set_search_transform(*(transform or ("", 0, None)))
     states = src.file_states()
     ids = sorted(st.id for st in states.values())
     lacking = {kind: {i for i, _ in src.missing_extras(kind)} for kind in EXTRA_KINDS}

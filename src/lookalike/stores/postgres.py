@@ -155,6 +155,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (word, path)
     );
     """,
+    # 7: the library's search transform (search/example.py: centring fitted on its own vectors)
+    """
+    CREATE TABLE lookalike.search_transform (
+        id integer PRIMARY KEY CHECK (id = 1),
+        model_version text NOT NULL,
+        fitted_on bigint NOT NULL,
+        data bytea NOT NULL,
+        fitted_at double precision NOT NULL
+    );
+    """,
 ]
 
 
@@ -318,6 +328,16 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, SQLRe
             raise LookalikeError(f"people not saved: {one_line(err)} (another person has that name?)") from None
 
     # -- model identity ----------------------------------------------------------------------------------
+    def set_search_transform(self, model_version: str, fitted_on: int, data: bytes | None) -> None:
+        """Store (or with ``data`` None, drop) the library's search transform, replacing the previous one."""
+        def run(c: "psycopg.Connection[Any]") -> None:
+            c.execute(f"DELETE FROM {SCHEMA}.search_transform")
+            if data is not None:
+                c.execute(f"INSERT INTO {SCHEMA}.search_transform (id, model_version, fitted_on, data, fitted_at) "
+                          "VALUES (1, %s, %s, %s, %s)", (model_version, int(fitted_on), bytes(data), time.time()))
+
+        self._retrying(run)
+
     def set_model_info(self, name: str, version: str, dim: int) -> None:
         def run(c: "psycopg.Connection[Any]") -> None:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
@@ -348,6 +368,7 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, SQLRe
         """Forget every image's vectors and tags (a different model will re-embed all of them)."""
         def run(c: "psycopg.Connection[Any]") -> None:
             c.execute(f"DELETE FROM {SCHEMA}.vectors")
+            c.execute(f"DELETE FROM {SCHEMA}.search_transform")
             c.execute(f"DELETE FROM {SCHEMA}.tags")
             c.execute(f"DELETE FROM {SCHEMA}.texts WHERE kind = 'caption'")
             c.execute(f"UPDATE {SCHEMA}.images SET mtime = -1, sha = ''")  # every file counts as changed

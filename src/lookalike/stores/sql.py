@@ -170,6 +170,12 @@ class SQLReads:
             return None
         return {"name": rows["model"], "version": rows.get("model_version", ""), "dim": rows.get("dim", "")}
 
+    def search_transform(self) -> tuple[str, int, bytes] | None:
+        """(model version, images it was fitted on, data) of the library's search transform, or None."""
+        rows = self._run(lambda q: q(self.dialect.sql(
+            "SELECT model_version, fitted_on, data FROM {t}search_transform WHERE id = 1"), ()))
+        return (str(rows[0][0]), int(rows[0][1]), bytes(rows[0][2])) if rows else None
+
     def count(self) -> int:
         return int(self._run(lambda q: q(self.dialect.sql("SELECT COUNT(*) FROM {t}images"), ()), primary=True)[0][0])
 

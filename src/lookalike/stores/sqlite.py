@@ -150,6 +150,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (word, path)
     );
     """,
+    # 8: the library's search transform (search/example.py: centring fitted on its own vectors)
+    """
+    CREATE TABLE search_transform (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        model_version TEXT NOT NULL,
+        fitted_on INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        fitted_at REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -208,6 +218,14 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
         return _Tx(self)
 
     # -- model identity ----------------------------------------------------------------------------------
+    def set_search_transform(self, model_version: str, fitted_on: int, data: bytes | None) -> None:
+        """Store (or with ``data`` None, drop) the library's search transform, replacing the previous one."""
+        with self._tx() as c:
+            c.execute("DELETE FROM search_transform")
+            if data is not None:
+                c.execute("INSERT INTO search_transform(id, model_version, fitted_on, data, fitted_at) VALUES (1, ?, ?, ?, ?)",
+                          (model_version, int(fitted_on), bytes(data), time.time()))
+
     def set_model_info(self, name: str, version: str, dim: int) -> None:
         with self._tx() as c:
             c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
@@ -217,6 +235,7 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
         """Forget every image's vectors and tags (a different model will re-embed all of them)."""
         with self._tx() as c:
             c.execute("DELETE FROM vectors")
+            c.execute("DELETE FROM search_transform")
             c.execute("DELETE FROM tags")
             c.execute("DELETE FROM texts WHERE kind = 'caption'")
             c.execute("DELETE FROM texts_fts WHERE kind = 'caption'")

@@ -2,6 +2,7 @@
 // Each tab is a view registered in js/views.js; a feature adds its own view or viewer section there.
 import { api, restoreToken, saveToken, whenLocked } from "./js/api.js";
 import { findDupes, refreshLog, setupDupes } from "./js/dupes.js";
+import { addFeedback, setupFeedback } from "./js/feedback.js";
 import { setupIndexing, showJob } from "./js/indexing.js";
 import { peopleView } from "./js/people.js";
 import * as photos from "./js/photos.js";
@@ -49,6 +50,8 @@ function init() {
   restoreToken();
   const toPhotos = () => { if (!currentView || currentView.id !== "photos") selectView("photos"); };
   photos.setup({ onSearch: toPhotos });
+  photos.requestHooks.push(addFeedback);
+  setupFeedback({ search: (q) => { toPhotos(); photos.search(q); }, reload: () => photos.load() });
   setupViewer({ onSearch: (query) => { toPhotos(); photos.search(query); } });
   setupDupes();
   setupIndexing({ onDone: () => { refreshInfo(); if (currentView.id === "photos") photos.load(); } });

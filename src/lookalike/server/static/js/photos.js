@@ -55,9 +55,13 @@ function setHash(push = true) {
 }
 
 // -- loading pages ------------------------------------------------------------------------------------------------
+/** Functions (params, query) that add to every page request's parameters (js/feedback.js: the marks). */
+export const requestHooks = [];
+
 function apiParams(offset) {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(readFilters())) if (S.query || !SEARCH_ONLY.has(k)) p.set(k, v);
+  for (const hook of requestHooks) hook(p, S.query);
   p.set("limit", String(PAGE));
   p.set("offset", String(offset));
   return p;
@@ -170,7 +174,7 @@ function card(r, index) {
   node.querySelector(".thumb").addEventListener("click", () => openViewer(listing, index));
   node.querySelector(".more").addEventListener("click", () => search({ kind: "id", value: r.id }));
   const actions = node.querySelector(".card-actions");
-  for (const a of cardActions) actions.append(el("button", { type: "button", textContent: a.label, onclick: () => a.run(r) }));
+  for (const a of cardActions) if (!a.searchOnly || S.query) actions.append(el("button", { type: "button", textContent: a.label, onclick: () => a.run(r) }));
   return node;
 }
 
