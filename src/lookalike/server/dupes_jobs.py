@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -26,12 +25,11 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.config import DUPES_METHODS
-from lookalike.errors import LookalikeError, NotFound
-from lookalike.server.jobs import JobRunning, lower_priority, JOB_NICENESS
+from lookalike.errors import LookalikeError
+from lookalike.server.jobs import JOB_NICENESS, JobRunning, JobTable, lower_priority
 from lookalike.stores.base import Filters
 
 log = logging.getLogger("lookalike.server")
-KEEP = 20  # finished jobs remembered
 MAX_WAIT_S = 30.0
 JobId = Annotated[str, PathParam(max_length=64, pattern=r"^[0-9a-f]{1,64}$", description="a duplicates job's id")]
 
@@ -92,16 +90,13 @@ def index_signature(lib) -> str:  # type: ignore[no-untyped-def]
     return h.hexdigest()
 
 
-class DupesJobs:
-    def __init__(self, library) -> None:  # type: ignore[no-untyped-def]
-        self.library = library
-        self._jobs: OrderedDict[str, DupesJob] = OrderedDict()
-        self._lock = threading.Lock()
+class DupesJobs(JobTable):
+    what = "duplicates job"
 
     def start(self, params: DupesParams) -> DupesJob:
         """The current result for ``params`` if there is one, the running job for them, or a new job."""
         with self._lock:
-            running = next((j for j in self._jobs.values() if j.active), None)
+            running = self._active()
         if running is not None:  # decided without reading the store
             if running.params.key() == params.key():
                 return running
@@ -112,21 +107,15 @@ class DupesJobs:
             for job in reversed(self._jobs.values()):
                 if job.params.key() == params.key() and job.signature == signature and job.state == "done":
                     return job
-            if any(j.active for j in self._jobs.values()):
+            if self._active() is not None:
                 raise JobRunning("a duplicates job was started meanwhile; wait for it or cancel it")
             job = DupesJob(uuid.uuid4().hex[:12], params, signature)
-            self._jobs[job.id] = job
-            while len(self._jobs) > KEEP:
-                self._jobs.popitem(last=False)
+            self._remember(job)
         threading.Thread(target=self._run, args=(job,), name=f"dupes-{job.id}", daemon=True).start()
         return job
 
     def get(self, job_id: str) -> DupesJob:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"no duplicates job {job_id!r} (jobs are forgotten when the server restarts)")
-        return job
+        return self._find(job_id)
 
     def cancel(self, job_id: str) -> DupesJob:
         job = self.get(job_id)

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from lookalike.errors import LookalikeError, NotFound
 
@@ -47,11 +48,37 @@ class Job:
         }
 
 
-class IndexJobs:
+class JobTable:
+    """The jobs one kind of background work remembers (the newest ``KEEP_JOBS``), under one lock; shared by the
+    indexing and the duplicates jobs. Each job has ``id`` and ``active``."""
+
+    what = "job"
+
     def __init__(self, library) -> None:  # type: ignore[no-untyped-def]
         self.library = library
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._jobs: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _remember(self, job: Any) -> None:
+        """Add ``job``, forgetting the oldest beyond ``KEEP_JOBS``; call with the lock held."""
+        self._jobs[job.id] = job
+        while len(self._jobs) > KEEP_JOBS:
+            self._jobs.popitem(last=False)
+
+    def _find(self, job_id: str) -> Any:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no {self.what} {job_id!r} (jobs are forgotten when the server restarts)")
+        return job
+
+    def _active(self) -> Any:
+        """The running job, if any; call with the lock held."""
+        return next((j for j in self._jobs.values() if j.active), None)
+
+
+class IndexJobs(JobTable):
+    what = "indexing job"
 
     def start(self, folder: str) -> Job:
         with self._lock:
@@ -60,18 +87,12 @@ class IndexJobs:
                 raise JobRunning(f"an indexing job is already running ({running.folder}, job {running.id}); "
                                  "wait for it to finish")
             job = Job(uuid.uuid4().hex[:12], folder)
-            self._jobs[job.id] = job
-            while len(self._jobs) > KEEP_JOBS:
-                self._jobs.popitem(last=False)
+            self._remember(job)
         threading.Thread(target=self._run, args=(job,), name=f"index-{job.id}", daemon=True).start()
         return job
 
     def get(self, job_id: str) -> Job:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"no indexing job {job_id!r} (jobs are forgotten when the server restarts)")
-        return job
+        return self._find(job_id)
 
     def latest(self) -> Job | None:
         with self._lock:
@@ -81,8 +102,6 @@ class IndexJobs:
         with self._lock:
             return list(reversed(self._jobs.values()))
 
-    def _active(self) -> Job | None:
-        return next((j for j in self._jobs.values() if j.active), None)
 
     def wait(self, job_id: str, timeout: float = 60.0) -> Job:
         """Block until the job is finished (for scripts and tests)."""
