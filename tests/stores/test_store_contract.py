@@ -299,6 +299,20 @@ class TestSearchStore:
         assert isinstance(store.optimize(), dict)  # after a run of writes; searches answer the same after it
         assert [h.id for h in store.knn(recs[9].embedding, 10)] == before
 
+    def test_knn_vectors_are_knn_with_the_stored_embeddings(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, recs = filled
+        by_path = {p: i for p, i in ids_by_path(store).items()}
+        stored = {by_path[r.path]: r.embedding for r in recs}
+        for q, k, f in [(recs[3].embedding, 30, None), (recs[60].embedding, 7, Filters(folder="/photos/b")),
+                        (recs[8].embedding, 1000, None)]:
+            hits, vecs = store.knn_vectors(q, k, f)
+            assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in store.knn(q, k, f)]
+            assert vecs.shape == (len(hits), DIM) and vecs.dtype == np.float32
+            for h, v in zip(hits, vecs):
+                np.testing.assert_array_equal(v, stored[h.id])
+        hits, vecs = store.knn_vectors(recs[0].embedding, 0)
+        assert hits == [] and len(vecs) == 0
+
     @pytest.mark.parametrize("filters,keep", [
         (Filters(folder="/photos/b"), lambda r: r.path.startswith("/photos/b/")),
         (Filters(folder="/photos/b/sub"), lambda r: r.path.startswith("/photos/b/sub/")),

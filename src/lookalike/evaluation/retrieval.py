@@ -218,8 +218,8 @@ def copy_metrics(scores: np.ndarray, original: np.ndarray, tags: Sequence[str] =
 
 
 class ArrayStore:
-    """The store calls search/example.py makes (knn, knn_many, vectors), over an array of vectors whose ids are
-    row numbers; ``hidden`` leaves one row out of every answer (a leave-one-out query)."""
+    """The store calls search/example.py makes (knn, knn_many, knn_vectors, vectors), over an array of vectors
+    whose ids are row numbers; ``hidden`` leaves one row out of every answer (a leave-one-out query)."""
 
     def __init__(self, vectors: np.ndarray) -> None:
         self.db = np.asarray(vectors, np.float32)
@@ -241,6 +241,10 @@ class ArrayStore:
 
     def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, None]:
         return self.db[list(ids)], None
+
+    def knn_vectors(self, vector: np.ndarray, k: int, filters: object = None) -> tuple[list, np.ndarray]:
+        hits = self.knn(vector, k)
+        return hits, self.db[[h.id for h in hits]]
 
 
 def example_scores(q: np.ndarray, db: np.ndarray, transform, self_query: bool,  # type: ignore[no-untyped-def]

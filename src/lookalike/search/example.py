@@ -50,6 +50,7 @@ POOL = 3  # neighbours are looked for among the query's POOL x SHORTLIST nearest
 class ExampleStore(Protocol):
     def search_transform(self) -> tuple[str, int, bytes] | None: ...
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]: ...
+    def knn_vectors(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> tuple[list[Hit], np.ndarray]: ...
     def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
@@ -93,42 +94,46 @@ def example_hits(store: ExampleStore, query: np.ndarray, limit: int, filters: Fi
     if transform is None:
         return store.knn(query, limit, filters)
     depth = max(shortlist, 2 * limit)
-    pool_hits = store.knn(query, POOL * depth, filters)  # the shortlist and the neighbourhood around it
+    # the shortlist and the neighbourhood around it, with their vectors (one search, one read)
+    pool_hits, raw = store.knn_vectors(query, POOL * depth, filters)
     if not pool_hits:
         return []
-    raw = _vectors_of(store, [h.id for h in pool_hits])
-    ids = [h.id for h in pool_hits if h.id in raw]
-    cosine = {h.id: h.score for h in pool_hits}
-    pool = transform.apply(np.stack([raw[i] for i in ids]))
+    pool = transform.apply(raw)
     cand = pool[:depth]
+    n = len(cand)
     # each candidate's DBA_K nearest neighbours (centred cosine) among the pool, itself left out
     sims = cand @ pool.T
-    sims[np.arange(len(cand)), np.arange(len(cand))] = -np.inf
-    nearest = np.argsort(-sims, axis=1, kind="stable")[:, :DBA_K]
-    augmented = augment(cand, [pool[row] for row in nearest])
+    sims[np.arange(n), np.arange(n)] = -np.inf
+    k = min(DBA_K, len(pool) - 1)
+    augmented = cand
+    if k > 0:
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        augmented = augment(cand, pool[nearest], np.take_along_axis(sims, nearest, axis=1))
     # the query too: alpha query expansion with its DBA_K best augmented candidates
     q = transform.apply(query[None, :])[0]
-    first = np.argsort(-(augmented @ q), kind="stable")[:DBA_K]
-    q = augment(q[None, :], [augmented[first]])[0]
+    s = augmented @ q
+    first = _top(s, min(DBA_K, n))
+    q = augment(q[None, :], augmented[first][None], s[first][None])[0]
     scores = augmented @ q
-    order = np.argsort(-scores, kind="stable")[:limit]
-    return [Hit(ids[i], float(scores[i]), cosine[ids[i]]) for i in order]
+    order = _top(scores, limit)
+    order = order[np.lexsort((order, -scores[order]))]  # best first, ties in shortlist order
+    # the plain cosine of each result (copy checks decide on it), from its stored vector: a compressed
+    # index's pool vectors are decoded codes, a few thousandths off
+    ids = [pool_hits[i].id for i in order]
+    stored = _vectors_of(store, ids)
+    return [Hit(ids[n], float(scores[i]), float(stored[ids[n]] @ query)) for n, i in enumerate(order) if ids[n] in stored]
 
 
-def augment(vectors: np.ndarray, neighbours: Sequence[np.ndarray | None], alpha: float = DBA_ALPHA) -> np.ndarray:
-    """alpha-DBA / alpha-QE: each v_i + sum_j max(0, cos(v_i, nb_ij)) ** alpha * nb_ij, then L2 (all vectors
-    already transformed and L2-normalised)."""
-    out = np.array(vectors, np.float32, copy=True)
-    for i, nb in enumerate(neighbours):
-        if nb is not None and len(nb):
-            w = np.clip(nb @ vectors[i], 0.0, None) ** alpha
-            out[i] += w @ nb
-    return l2_normalize(out)
+def augment(vectors: np.ndarray, neighbours: np.ndarray, sims: np.ndarray, alpha: float = DBA_ALPHA) -> np.ndarray:
+    """alpha-DBA / alpha-QE: each v_i + sum_j max(0, cos(v_i, nb_ij)) ** alpha * nb_ij, then L2, for all rows
+    at once (``neighbours`` (n, k, D) and their cosines ``sims`` (n, k); vectors transformed and L2-normalised)."""
+    w = np.clip(sims, 0.0, None) ** alpha
+    return l2_normalize(vectors + np.einsum("nk,nkd->nd", w.astype(np.float32), neighbours))
 
 
 def _vectors_of(store: ExampleStore, ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """id -> embedding for the ids that have one. ``store.vectors`` leaves out ids without vectors (one deleted
-    since the index answered): then each is asked for alone, so no vector lands on another id."""
+    """id -> stored embedding for the ids that have one. ``store.vectors`` leaves out ids without vectors (one
+    deleted since the index answered): then each is asked for alone, so no vector lands on another id."""
     if not ids:
         return {}
     emb, _ = store.vectors(ids)
@@ -140,3 +145,10 @@ def _vectors_of(store: ExampleStore, ids: Sequence[int]) -> dict[int, np.ndarray
         if len(one):
             out[int(i)] = one[0]
     return out
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores (in no particular order)."""
+    if k >= len(scores):
+        return np.arange(len(scores))
+    return np.argpartition(-scores, k - 1)[:k]

@@ -45,21 +45,30 @@ class PostgresSearch:
         return [self.knn(v, k, filters) for v in np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)]
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        return self._knn(vector, k, filters, False)[0]
+
+    def knn_vectors(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> tuple[list[Hit], np.ndarray]:
+        """``knn`` and the hits' stored embeddings, from the same rows of the same statement."""
+        return self._knn(vector, k, filters, True)  # type: ignore[return-value]
+
+    def _knn(self, vector: np.ndarray, k: int, filters: Filters | None, with_vectors: bool
+             ) -> tuple[list[Hit], np.ndarray | None]:
+        dim = int(np.asarray(vector).size)
         if k <= 0:
-            return []
+            return [], np.zeros((0, dim), np.float32) if with_vectors else None
         q = Vec(np.asarray(vector, dtype=np.float32).ravel())
         active = filters is not None and filters.active()
         where, args = _where(filters)
         ef = min(1000, max(self.ef_search, 2 * k))
 
-        def run(c: "psycopg.Connection[Any]") -> list[Hit]:
+        def run(c: "psycopg.Connection[Any]") -> list[tuple]:
             # one round trip to begin and set the HNSW knobs; they last until COMMIT
             # (a larger hnsw.ef_search set on the database or role, e.g. ALTER DATABASE ... SET, is kept)
             c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT set_config('hnsw.ef_search', "
                       f"GREATEST(COALESCE(NULLIF(current_setting('hnsw.ef_search', true), ''), '0')::int, {int(ef)})::text, true); "
                       "SET LOCAL hnsw.iterative_scan = relaxed_order")
             try:
-                hits = self._knn_in(c, q, k, where, args, active)
+                rows = self._knn_in(c, q, k, where, args, active, with_vectors)
             except psycopg.DataError as err:
                 c.execute("ROLLBACK")
                 raise ModelMismatch(f"the query vector has {q.array.size} dimensions and the index does not "
@@ -69,38 +78,51 @@ class PostgresSearch:
                     c.execute("ROLLBACK")
                 raise
             c.execute("COMMIT")
-            return hits
+            return rows
 
-        return self._read(run)
+        rows = self._read(run)
+        hits = [Hit(int(r[0]), float(r[1])) for r in rows]
+        if not with_vectors:
+            return hits, None
+        vecs = np.stack([np.asarray(r[2], np.float32) for r in rows]) if rows else np.zeros((0, dim), np.float32)
+        return hits, vecs
 
     def _knn_in(self, c: "psycopg.Connection[Any]", q: Vec, k: int, where: str, args: list[object],
-                active: bool) -> list[Hit]:
+                active: bool, with_vectors: bool) -> list[tuple]:
         exact = self._estimated_vectors(c) < self.exact_below  # a small collection: exact is cheap
         if active and not exact:
             n = c.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {SCHEMA}.images i WHERE {where} "
                           f"LIMIT {self.exact_below}) s", args).fetchone()[0]  # type: ignore[index]
             exact = n < self.exact_below
         if not exact:
-            hits = self._knn_rows(c, q, k, where, args)
-            if len(hits) >= k or not active:
-                return hits
-        return self._knn_rows(c, q, k, where, args, exact=True)  # a small or very selective filter
+            rows = self._knn_rows(c, q, k, where, args, with_vectors=with_vectors)
+            if len(rows) >= k or not active:
+                return rows
+        return self._knn_rows(c, q, k, where, args, exact=True, with_vectors=with_vectors)  # small or selective
 
     @staticmethod
     def _knn_rows(c: "psycopg.Connection[Any]", q: Vec, k: int, where: str, args: list[object], *,
-                  exact: bool = False) -> list[Hit]:
+                  exact: bool = False, with_vectors: bool = False) -> list[tuple]:
+        """(image id, inner product[, embedding]) rows, best first."""
+        emb = ", v.embedding" if with_vectors else ""
+        out = ", embedding" if with_vectors else ""
         if exact:  # every matching image's distance, computed in the database; no index involved
             sql = (f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d FROM {SCHEMA}.vectors v "
+                   f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}), "
+                   "top AS (SELECT image_id, d FROM d ORDER BY d, image_id LIMIT %s) "
+                   f"SELECT top.image_id, -top.d{emb} FROM top JOIN {SCHEMA}.vectors v ON v.image_id = top.image_id "
+                   "ORDER BY top.d, top.image_id" if with_vectors else
+                   f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d FROM {SCHEMA}.vectors v "
                    f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}) "
                    "SELECT image_id, -d FROM d ORDER BY d, image_id LIMIT %s")
             rows = c.execute(sql, [q, *args, k]).fetchall()
         else:  # HNSW (iterative scans keep going when a filter drops candidates); re-sorted exactly after
             join = "" if where == "TRUE" else f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}"
-            sql = (f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d FROM {SCHEMA}.vectors v "
+            sql = (f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d{emb} FROM {SCHEMA}.vectors v "
                    f"{join} ORDER BY v.embedding <#> %b LIMIT %s) "
-                   "SELECT image_id, -d FROM d ORDER BY d, image_id")
+                   f"SELECT image_id, -d{out} FROM d ORDER BY d, image_id")
             rows = c.execute(sql, [q, *args, q, k]).fetchall()
-        return [Hit(int(i), float(s)) for i, s in rows]
+        return rows
 
     def _estimated_vectors(self, c: "psycopg.Connection[Any]") -> float:
         """Rows in the vectors table as the planner estimates them (statistics scaled to the current size);

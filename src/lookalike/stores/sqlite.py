@@ -384,14 +384,31 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
     def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
         """Nearest neighbours of each vector. From a compressed index (SQ8/PQ codes) the best ``RERANK x k``
         candidates are re-scored with their exact vectors from the database: exact scores, higher recall."""
+        return self._knn(vectors, k, filters, False)[0]
+
+    def knn_vectors(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> tuple[list[Hit], np.ndarray]:
+        """The ``k`` nearest as the index ranks them and the vectors it holds for them, without a database
+        read: an uncompressed index's float32 copies (exactly the stored vectors; hits as ``knn``'s), or a
+        compressed index's decoded 8-bit codes with their scores (no exact re-rank; cosine to the stored
+        vectors >= 0.999, scores within ~0.006 on real embeddings: bench/example_cost.py)."""
+        hits, vecs = self._knn(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, filters, True)
+        return hits[0], vecs[0]  # type: ignore[index]
+
+    def _knn(self, vectors: np.ndarray, k: int, filters: Filters | None, with_vectors: bool
+             ) -> tuple[list[list[Hit]], list[np.ndarray] | None]:
         allowed = self.filter_ids(filters)
         q = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
             idx = self.vector_index()
-            depth = max(RERANK * k, k + 16) if idx.compressed else k
+            rerank = idx.compressed and not with_vectors
+            depth = max(RERANK * k, k + 16) if rerank else k
             ids, scores = idx.search_many(q, depth, allowed)
-        if not idx.compressed:
-            return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
+            if not rerank:
+                rows = [[Hit(i, s) for i, s in zip(row_i, row_s) if i >= 0]
+                        for row_i, row_s in zip(ids.tolist(), scores.tolist())]
+                vecs = [idx.reconstruct([h.id for h in row]).reshape(len(row), q.shape[1]) for row in rows] \
+                    if with_vectors else None
+                return rows, vecs
         exact = self.index.embeddings(sorted({int(i) for i in ids.ravel() if i >= 0}))
         out = []
         for qv, row in zip(q, ids):
@@ -402,7 +419,7 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
             s = np.stack([exact[i] for i in cand]) @ qv
             order = np.argsort(-s, kind="stable")[:k]
             out.append([Hit(cand[j], float(s[j])) for j in order])
-        return out
+        return out, None
 
     def tag_search(self, weights: dict[int, float], k: int, filters: Filters | None = None) -> list[Hit]:
         if not weights:

@@ -294,6 +294,16 @@ class VectorIndex:
         out_scores[:, :kk] = np.take_along_axis(scores, top, axis=1)
         return out_ids, out_scores
 
+    def reconstruct(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The vectors the index holds for the live ``ids`` (those present, in order): the stored float32
+        vectors for ``flat``, ``ivf`` and ``hnsw``; decoded codes for the compressed kinds."""
+        slots = self.slots_of(ids)
+        if not len(slots):
+            return np.zeros((0, self.dim), np.float32)
+        if self.ivf is not None and not self.ivf.direct_map.type:
+            self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
+        return self.index.reconstruct_batch(slots)
+
     # -- memory and persistence -----------------------------------------------------------------------------
     def memory_bytes(self) -> int:
         """Bytes the index holds for its vectors (codes, lists, graph) plus the id maps."""
