@@ -19,6 +19,7 @@ distractors, see ``bench/quality.py``), so ``score > 0.5`` is the default "is a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,11 +84,17 @@ def local_features(image: Image.Image, *, mirror: bool = False) -> LocalFeatures
     return LocalFeatures(pts, des, arr)
 
 
-def match(query: LocalFeatures, candidate: LocalFeatures, query_mirrored: LocalFeatures | None = None) -> Match:
-    """The better of matching ``query`` (and, when given, its mirror image) against ``candidate``."""
+def match(query: LocalFeatures, candidate: LocalFeatures,
+          query_mirrored: LocalFeatures | Callable[[], LocalFeatures | None] | None = None) -> Match:
+    """The better of matching ``query`` (and, when given, its mirror image) against ``candidate``. The mirror
+    is tried only when the plain match is not already sure; it may be given as a function that computes it
+    then (so a query whose results all match plainly is never described mirrored)."""
     best = _match(query, candidate)
     if query_mirrored is not None and not (best.aligned and max(best.pixel, best.detail) > 0.99):
-        m = _match(query_mirrored, candidate)
+        mirrored = query_mirrored() if callable(query_mirrored) else query_mirrored
+        if mirrored is None:
+            return best
+        m = _match(mirrored, candidate)
         m.mirrored = True
         if _rank(m) > _rank(best):
             best = m
