@@ -31,3 +31,23 @@ def test_threshold_on_image_queries_is_on_the_cosine(indexed: Library, photos: P
     res = indexed.search(image=photos / "chelsea.jpg", limit=10, threshold=0.5)
     assert res.results and all(r.score >= 0.5 for r in res.results)
     assert Path(res.results[0].path).stem == "chelsea" and res.results[0].copy is True
+
+
+def test_copy_checks_reuse_the_features_of_recent_images(indexed: Library, photos: Path, tmp_path: Path) -> None:
+    """A second query around the same photos takes the verified images' local features (and the query's own)
+    from the process's cache: the same flags and scores, no decode or SIFT again."""
+    from lookalike.search.copies import CACHE, clear_cache
+
+    with Image.open(photos / "coffee.jpg") as im:
+        w, h = im.size
+        im.convert("RGB").crop((0, 0, int(w * 0.6), int(h * 0.6))).save(tmp_path / "coffee_crop.jpg", quality=90)
+    clear_cache()
+    first = indexed.search(image=tmp_path / "coffee_crop.jpg", limit=6)
+    assert Path(first.results[0].path).stem == "coffee" and first.results[0].copy is True
+    misses = CACHE.misses
+    assert misses >= 2 and CACHE.hits == 0  # the query's features and at least one verified result's
+    again = indexed.search(image=tmp_path / "coffee_crop.jpg", limit=6)
+    assert [(r.id, r.copy, r.copy_score) for r in again.results] == [(r.id, r.copy, r.copy_score) for r in first.results]
+    assert CACHE.misses == misses and CACHE.hits == misses  # every lookup of the first query, now from the cache
+    clear_cache()
+    assert CACHE.hits == 0 and CACHE.misses == 0

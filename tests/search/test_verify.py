@@ -39,3 +39,21 @@ def test_calibrated_scores() -> None:
     assert verify.cosine_score(1.0) == 1.0 and verify.cosine_score(0.0) == 0.0
     assert verify.cosine_score(0.5) < verify.cosine_score(0.8) < verify.cosine_score(0.9)
     assert verify.copy_score(0.9, verify.Match()) == verify.cosine_score(0.9)  # no alignment: cosine only
+
+
+def test_the_mirror_is_described_only_when_the_plain_match_is_unsure() -> None:
+    original = photo("coffee")
+    asked: list[str] = []
+
+    def mirrored(img: Image.Image, name: str):  # type: ignore[no-untyped-def]
+        def compute() -> verify.LocalFeatures:
+            asked.append(name)
+            return verify.local_features(img, mirror=True)
+        return compute
+
+    target = verify.local_features(original)
+    same = verify.match(verify.local_features(original), target, mirrored(original, "same"))
+    flipped = apply("mirror", original, seed="test")
+    m = verify.match(verify.local_features(flipped), target, mirrored(flipped, "flipped"))
+    assert same.aligned and not same.mirrored and m.aligned and m.mirrored
+    assert asked == ["flipped"]  # the unedited photo matched plainly, for sure: its mirror was never computed
