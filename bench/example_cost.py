@@ -195,7 +195,8 @@ def run_postgres(data: np.ndarray, queries: np.ndarray, url: str) -> dict[str, o
         steps = prepare(store, data, deferred=True)
         with store.primary.connection() as c:
             c.execute("VACUUM ANALYZE lookalike.vectors")
-        return {"store": "postgresql", "n": len(data), "index": "hnsw", **steps, **measure(store, queries)}
+        kind = "exact scan" if len(data) < store.exact_below else "hnsw"  # small collections are not searched by HNSW
+        return {"store": "postgresql", "n": len(data), "index": kind, **steps, **measure(store, queries)}
     finally:
         store.close()
 

@@ -103,7 +103,8 @@ class PostgresSearch:
     @staticmethod
     def _knn_rows(c: "psycopg.Connection[Any]", q: Vec, k: int, where: str, args: list[object], *,
                   exact: bool = False, with_vectors: bool = False) -> list[tuple]:
-        """(image id, inner product[, embedding]) rows, best first."""
+        """(image id, inner product[, embedding]) rows, best first; with the embeddings in binary (pgvector's
+        text form costs more to parse than the search)."""
         emb = ", v.embedding" if with_vectors else ""
         out = ", embedding" if with_vectors else ""
         if exact:  # every matching image's distance, computed in the database; no index involved
@@ -115,13 +116,13 @@ class PostgresSearch:
                    f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d FROM {SCHEMA}.vectors v "
                    f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}) "
                    "SELECT image_id, -d FROM d ORDER BY d, image_id LIMIT %s")
-            rows = c.execute(sql, [q, *args, k]).fetchall()
+            rows = c.execute(sql, [q, *args, k], binary=with_vectors).fetchall()
         else:  # HNSW (iterative scans keep going when a filter drops candidates); re-sorted exactly after
             join = "" if where == "TRUE" else f"JOIN {SCHEMA}.images i ON i.id = v.image_id WHERE {where}"
             sql = (f"WITH d AS MATERIALIZED (SELECT v.image_id, v.embedding <#> %b AS d{emb} FROM {SCHEMA}.vectors v "
                    f"{join} ORDER BY v.embedding <#> %b LIMIT %s) "
                    f"SELECT image_id, -d{out} FROM d ORDER BY d, image_id")
-            rows = c.execute(sql, [q, *args, q, k]).fetchall()
+            rows = c.execute(sql, [q, *args, q, k], binary=with_vectors).fetchall()
         return rows
 
     def _estimated_vectors(self, c: "psycopg.Connection[Any]") -> float:
