@@ -388,9 +388,9 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
         q = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
             idx = self.vector_index()
-            depth = max(RERANK * k, k + 16) if idx.compressed else k
+            depth = max(RERANK * k, k + 16) if idx.rerank_from_store else k
             ids, scores = idx.search_many(q, depth, allowed)
-        if not idx.compressed:
+        if not idx.rerank_from_store:
             return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
         exact = self.index.embeddings(sorted({int(i) for i in ids.ravel() if i >= 0}))
         out = []
