@@ -24,9 +24,8 @@ hnsw-sq8      HNSW graph over 8-bit codes                                       
 :data:`AUTO_LARGE` (``ivf-pqfs-sq8``) above: scanning a probed cluster reads 64-byte codes instead of the
 1,280 bytes of ``ivf-sq8``, so it probes twice as many clusters for the same time, and its re-scoring needs no
 SQLite page per query (the p99 of ``ivf-sq8``'s exact re-rank). Its scores are the 8-bit codes' cosines, not
-the exact ones. Measured side by side (``bench/ann_choices.py``, ``bench/search_scale.py``; docs/scale.md):
-
-MEASURED_TABLE
+the exact ones. Measured side by side in ``bench/ann_choices.py`` and ``bench/search_scale.py`` (figures in
+docs/scale.md).
 
 A library whose saved index is of another kind (an ``ivf-sq8`` built by ``auto`` before) loads and answers as
 before; the next ``optimize()`` (after ``lookalike index``) rebuilds it as the new kind. Trained kinds are
