@@ -67,6 +67,9 @@ EXPAND_MIN_SIM = 0.4  # neighbours less similar (cosine) to the examples' mean a
 # (0.663 at 0.7); chosen there, then checked on the held-out photos: 0.586 both (AP 0.566 -> 0.572).
 EXPAND_WEIGHT = 1.5
 
+# --explain's name for the sentence model asked at query time (the lexicon's "meaning" links are its own)
+SEMANTIC_VIA = "sentence model"
+
 def class_texts() -> list[str]:
     """Two descriptions per class (rows 2i, 2i+1): its display name, and its name with the WordNet gloss."""
     out: list[str] = []
@@ -163,13 +166,15 @@ class QueryTerms:
 
     def explain(self, vocab: Vocabulary, limit: int = 25) -> list[dict[str, object]]:
         """The heaviest classes, each with ``via``: the term and WordNet relation that reached it
-        ("wheel: part of", "dog: kind", "cat: name") and/or "meaning" (the sentence model)."""
+        ("wheel: part of", "dog: kind", "cat: name", "sea: meaning" -- the lexicon's own link, made by the
+        sentence model from the word's definition when the lexicon was generated) and/or SEMANTIC_VIA (the
+        sentence model asked at query time)."""
         out = []
         for c, w in sorted(self.weights.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
             d = vocab.describe(c)
             via = [self.how.get(c, "words")] if c in self.lexical else []
             if c in self.semantic:
-                via.append("meaning")
+                via.append(SEMANTIC_VIA)
             out.append({"index": c, "name": d["name"], "wnid": d["wnid"], "weight": round(w, 3), "via": via})
         return out
 
