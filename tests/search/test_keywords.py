@@ -149,3 +149,19 @@ def test_livestock_finds_the_cattle(new_library, photos: Path, tmp_path: Path) -
     assert sum("/cattle/" in r.path for r in top.results) >= 7, top.explain  # without the model: 0
     assert any(c["via"] == ["sentence model"] for c in top.explain["classes"])  # type: ignore[index, union-attr]
 
+
+def test_order_and_shown_probability_agree(new_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """"dog" among real photos: skimage's horse silhouette is tagged with dog breeds too. With two examples the
+    visual list's cosines to their mean are equal, and their float order used to put the horse above the
+    puppy; tied scores now share a rank (the tag order decides), and the shown probabilities never rise
+    down the list."""
+    from lookalike.samples import copy_samples
+
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["puppy", "horse", "chelsea", "coffee", "astronaut", "rocket"])
+    lib = new_library()
+    lib.index([folder])
+    res = lib.search("dog", limit=10)
+    assert [Path(r.path).stem for r in res.results[:2]] == ["puppy", "horse"], res.explain
+    scores = [r.score for r in res.results]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0.5
