@@ -47,8 +47,9 @@ def test_ocr_words_and_explain(cli_lib: tuple[Path, Path], capsys: pytest.Captur
     rc, out, _ = run(capsys, "search", "--library", str(lib), "kitty", "--explain", "-n", "1")
     assert "query became: tabby" in out and "chelsea.jpg" in out and "expanded with photos like ids" in out
     rc, out, _ = run(capsys, "search", "--library", str(lib), "sea", "--explain", "--no-expand", "-n", "1")
-    # the WordNet link ("sea: meaning") and, since the links of "sea" are weak ones, the sentence model too
-    assert "seashore (0.6, sea: meaning + meaning)" in out
+    # the WordNet link ("sea: meaning", the lexicon's own) and, since the links of "sea" are weak ones, the
+    # sentence model asked at query time too
+    assert "seashore (0.6, sea: meaning + sentence model)" in out
 
 
 def test_combined_and_weights(cli_lib: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
