@@ -31,7 +31,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -98,6 +97,15 @@ def planted_dataset(n: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x, copies]).astype(np.float32), pairs
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's over fork + exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def candidate_child(lib: str, out_path: str, q: "mp.Queue[dict]") -> None:
     """In a fresh process: open the library and run the product's reading and candidate stages."""
     from lookalike.search.dupes import CANDIDATE_COSINE, candidate_pairs, read_images
@@ -117,7 +125,7 @@ def candidate_child(lib: str, out_path: str, q: "mp.Queue[dict]") -> None:
     arr = np.array([(row[a], row[b], c) for (a, b), c in pairs.items()], dtype=np.float64).reshape(-1, 3)
     np.save(out_path, arr)
     q.put({"load_s": load_s, "read_s": read_s, "candidates_s": cand_s, "images": len(infos),
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "peak_rss_mb": peak_rss_mb(),
            "index": store.index.describe()})
     store.close()
 
