@@ -82,19 +82,55 @@ def planted_dataset(n: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     A planted copy of x has exactly the cosine with x of a real edit drawn at random (so the planted pairs
     are as hard as the edit suite's: crops at 40% fall to ~0.6), moved in that edit's own direction (made
     orthogonal to x)."""
-    n_copies = int(round(n * DUP_FRACTION))
-    x, _ = dataset(n - n_copies, 0, cache, samples_only=True)
+    x, _ = dataset(n - int(round(n * DUP_FRACTION)), 0, cache, samples_only=True)
     cos, dirs = real_edits(cache)
-    rng = np.random.default_rng(5)
-    start = len(real_embeddings(cache, samples_only=True)[0])  # plant on synthetic rows, not the real blocks
-    src = rng.choice(np.arange(start, len(x)), n_copies, replace=False)
-    pick = rng.integers(0, len(cos), n_copies)
+    pairs, pick = planted_rows(n, cache, len(cos))
+    src = pairs[:, 0]
     u = dirs[pick] - np.einsum("ij,ij->i", dirs[pick], x[src])[:, None] * x[src]
     u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
     c = np.clip(cos[pick], -1, 1)[:, None]
     copies = c * x[src] + np.sqrt(1 - c * c) * u
-    pairs = np.stack([src, np.arange(len(x), len(x) + n_copies)], axis=1)
     return np.concatenate([x, copies]).astype(np.float32), pairs
+
+
+def planted_rows(n: int, cache: Path, n_edits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The planted pairs (original row, copy row) of an n-vector set and the real edit each copies: drawn
+    from a fixed seed, so they can be known again without the vectors."""
+    n_copies = int(round(n * DUP_FRACTION))
+    rng = np.random.default_rng(5)
+    start = len(real_embeddings(cache, samples_only=True)[0])  # plant on synthetic rows, not the real blocks
+    src = rng.choice(np.arange(start, n - n_copies), n_copies, replace=False)
+    pick = rng.integers(0, n_edits, n_copies)
+    return np.stack([src, np.arange(n - n_copies, n)], axis=1), pick
+
+
+GATES = [(0.5, 10), (0.5, 2), (0.5, 1), (0.6, 10), (0.6, 1), (0.7, 10), (0.7, 1)]
+
+
+def gate_table(a: np.ndarray, b: np.ndarray, cos: np.ndarray, planted: np.ndarray, n: int) -> list[dict]:
+    """What verifying fewer pairs would cost in recall: for a cosine floor and a rank limit (the pair is among
+    the ``top`` nearest candidates of one of its images), the uncertain pairs per image left to verify and
+    the share of planted pairs still reachable (sure by cosine, or uncertain and verified). (0.5, 10) is what
+    ``dupes`` does."""
+    from lookalike.search.verify import COSINE_AT
+
+    m = len(cos)
+    ends = np.concatenate([a, b])
+    order = np.lexsort((-np.concatenate([cos, cos]), ends))
+    first = np.searchsorted(ends[order], ends[order], side="left")
+    rank = np.empty(2 * m, np.int64)
+    rank[order] = np.arange(2 * m) - first
+    nearest = np.minimum(rank[:m], rank[m:])  # 0: one of the two has the other as its nearest candidate
+    key = a * (n + 1) + b
+    lo, hi = planted.min(1), planted.max(1)
+    is_planted = np.isin(key, lo * (n + 1) + hi)
+    sure = cos > COSINE_AT
+    rows = []
+    for floor, top in GATES:
+        check = ~sure & (cos >= floor) & (nearest < top)
+        rows.append({"floor": floor, "top": top, "uncertain_per_image": round(float(check.sum()) / n, 3),
+                     "planted_recall": round(float((is_planted & (sure | check)).sum()) / len(planted), 4)})
+    return rows
 
 
 def peak_rss_mb() -> float:
@@ -148,11 +184,11 @@ def candidate_stage(n: int, workdir: Path, cache: Path) -> dict:
     child.join()
     arr = np.load(out_path)
     a, b, cos = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
-    found = set(zip(a.tolist(), b.tolist()))
-    hit = np.array([(min(p), max(p)) in found for p in planted.tolist()])
-    sure = np.array([verify.cosine_score(c) > 0.5 for c in cos], bool)
-    planted_set = {(min(p), max(p)) for p in planted.tolist()}
-    is_planted = np.array([(int(i), int(j)) in planted_set for i, j in zip(a, b)], bool)
+    key = a * (n + 1) + b
+    planted_key = planted.min(1) * (n + 1) + planted.max(1)
+    hit = np.isin(planted_key, key)
+    sure = cos > verify.COSINE_AT  # cosine_score > 0.5
+    is_planted = np.isin(key, planted_key)
     return {
         "n": n, "planted_pairs": len(planted), "neighbours": NEIGHBOURS, "index": res["index"],
         "generate_s": round(gen_s, 1), "write_s": round(write_s, 1), "build_s": round(build_s, 1),
@@ -166,6 +202,8 @@ def candidate_stage(n: int, workdir: Path, cache: Path) -> dict:
         "sure_pairs": int(sure.sum()), "sure_not_planted": int((sure & ~is_planted).sum()),
         "uncertain_pairs": int((~sure).sum()), "uncertain_planted": int((~sure & is_planted).sum()),
         "uncertain_per_image": round(float((~sure).sum()) / n, 3),
+        "gates": gate_table(a, b, cos, planted, n),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -241,14 +279,29 @@ def verification_stage(workdir: Path) -> dict:
         "recall": round(found / len(copies), 4) if copies else None, "false_pairs": false_pairs,
         "groups": len(first.groups), "unreadable": len(first.unreadable),
         "second_run": {"verified": second.verified, "reused": second.reused, "s": round(second.elapsed_s, 2)},
+        "load_average": [round(v, 2) for v in os.getloadavg()],
     }
 
 
 # -- 3. the projection --------------------------------------------------------------------------------------------
+def scan_per_query(n: int) -> float:
+    """Vectors an IVF query scans at n (auto: nprobe of nlist clusters), relative to the whole collection."""
+    from lookalike.stores.vectors import FLAT_MAX, default_nlist, default_nprobe
+
+    if n < FLAT_MAX:
+        return float(n)
+    nlist = default_nlist(n)
+    return default_nprobe(nlist) / nlist * n
+
+
 def projection(cand: dict, ver: dict) -> dict:
+    """At 1M: reading scales with n; the candidate stage between linear (its per-query cost as at n: the
+    re-rank, the Python side) and linear x the growth of an IVF query's scan (nprobe/nlist x n), taken as
+    the projection when 1M was not measured."""
     scale = 1_000_000 / cand["n"]
     read_s = cand["read_s"] * scale
-    cand_s = cand["candidates_s"] * scale
+    cand_linear = cand["candidates_s"] * scale
+    cand_s = cand_linear * scan_per_query(1_000_000) / scan_per_query(cand["n"])
     uncertain = cand["uncertain_per_image"] * 1_000_000
     per_pair = ver["s_per_verified_pair"] or 0.0
     verify_s = uncertain * per_pair
@@ -256,6 +309,7 @@ def projection(cand: dict, ver: dict) -> dict:
     total = read_s + cand_s + verify_s
     real_rate_s = ver["uncertain_per_image"] * 1_000_000 * per_pair
     return {"measured_at_n": cand["n"], "read_s": round(read_s), "candidates_s": round(cand_s),
+            "candidates_s_linear": round(cand_linear),
             "uncertain_pairs": round(uncertain), "s_per_pair": per_pair, "verify_s": round(verify_s),
             "total_s": round(total), "target_s": TARGET_S, "meets_target": total < TARGET_S,
             "verify_s_if_only_copies_were_uncertain": round(planted_only),
@@ -272,13 +326,26 @@ def main() -> int:
     ap.add_argument("--candidates-from", metavar="JSON",
                     help="take the candidate stage from an earlier run's --json output (e.g. the 1M run)")
     ap.add_argument("--dir", help="work folder (default: a temporary one; needs ~5.5 KB per vector)")
+    ap.add_argument("--gates-from", metavar="DIR",
+                    help="only the gate table, from the candidate pairs an earlier --dir run with this --n saved")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cache = cache_dir()
+    if args.gates_from:
+        arr = np.load(Path(args.gates_from) / "pairs.npy")
+        planted, _ = planted_rows(args.n, cache, 16 * (len(real_embeddings(cache, samples_only=True)[0]) // 17))
+        rows = gate_table(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], planted, args.n)
+        print(json.dumps(rows) if args.json else "\n".join(
+            f"floor {r['floor']}  top {r['top']:>2}  uncertain/image {r['uncertain_per_image']:>6}  "
+            f"planted recall {r['planted_recall']}" for r in rows))
+        return 0
     work = Path(args.dir or tempfile.mkdtemp(prefix="lookalike-dupes-"))
     try:
-        earlier = {k: json.loads(Path(v).read_text())[k] for k, v in
-                   (("verification", args.verification_from), ("candidates", args.candidates_from)) if v}
+        files = {k: json.loads(Path(v).read_text()) for k, v in
+                 (("verification", args.verification_from), ("candidates", args.candidates_from)) if v}
+        earlier = {k: d[k] for k, d in files.items()}
+        for k, d in files.items():  # the load when that stage was measured, not now
+            earlier[k].setdefault("load_average", d.get("load_average"))
         ver = earlier.get("verification") or (None if args.skip_real else verification_stage(work))
         cand = earlier.get("candidates") or candidate_stage(args.n, work, cache)
     finally:
@@ -302,6 +369,9 @@ def main() -> int:
         ("  candidate pairs: sure / uncertain", f"{c['sure_pairs']:,} / {c['uncertain_pairs']:,} "
                                                 f"({c['uncertain_per_image']} per image)"),
     ]
+    for g in c.get("gates", []):
+        rows.append((f"  gate: cosine >= {g['floor']}, top {g['top']}",
+                     f"{g['uncertain_per_image']} uncertain per image, planted recall {g['planted_recall']}"))
     if ver:
         rows += [
             ("verification: real photos", f"{ver['images']} images, {ver['planted_copies']} planted copies, "
@@ -323,8 +393,11 @@ def main() -> int:
                                                               f"({ver['uncertain_per_image']} per image)"),
             ("  if only the copies were uncertain", f"{p['total_s_if_only_copies_were_uncertain']:,} s"),
         ]
-    rows += [("imagededup CNN (its benchmark)", "392 s for 10,800 images, recall 0.38"),
-             ("load average (1, 5, 15 min)", " ".join(map(str, out["load_average"])))]
+    rows += [("imagededup CNN (its benchmark)", "392 s for 10,800 images, recall 0.38")]
+    for name, part in (("candidates", cand), ("verification", ver)):
+        if part and part.get("load_average"):
+            rows.append((f"load average after {name} (1, 5, 15 min)", " ".join(map(str, part["load_average"]))))
+    rows.append(("load average now", " ".join(map(str, out["load_average"]))))
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
