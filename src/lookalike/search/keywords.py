@@ -28,8 +28,10 @@ term source's probability when that is higher), made non-increasing along the fu
 isotonic regression, a rising run shows its mean), so that the order and the numbers agree and a threshold
 keeps a prefix of the list. Ranking by the calibrated probability instead was measured and is worse: it
 knows the class mass but not the visual list (bench/keyword_quality.py, precision@10 with synonyms on
-tuxpaint 0.707 fused vs 0.612 by probability; 0.699 by a probability refitted with the fused score as a
-feature, 0.691 in leave-one-folder-out cross-validation; held-out photos 0.586 fused vs 0.545 / 0.569).
+tuxpaint 0.715 fused vs 0.644 by probability, held-out photos 0.590 vs 0.545; before the sense weights and
+the third class description: tuxpaint 0.707 fused, 0.612 by probability, 0.699 by a probability refitted
+with the fused score as a feature, 0.691 in leave-one-folder-out cross-validation; photos 0.586 / 0.545 /
+0.569).
 Every step is recorded in ``explain`` so a user can see what the query became.
 """
 
