@@ -24,6 +24,8 @@ from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.people import PeopleSQL
 from lookalike.stores.concept_sql import ConceptSQL
+from lookalike.stores.dupe_pairs import SQLITE_MIGRATION as PAIRS_MIGRATION
+from lookalike.stores.dupe_pairs import DupePairSQL
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
 from lookalike.stores.vector_sync import LoggedIndex
 from lookalike.stores.vectors import KINDS, VectorIndex
@@ -160,10 +162,12 @@ MIGRATIONS: list[str] = [
         fitted_at REAL NOT NULL
     );
     """,
+    # 9: verified duplicate pairs (lookalike dupes, incremental; stores/dupe_pairs.py)
+    PAIRS_MIGRATION,
 ]
 
 
-class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
+class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
