@@ -12,7 +12,8 @@ ivf           k-means inverted file: a query probes its ``nprobe`` nearest      
 ivf-sq8       the same with 8-bit scalar-quantised (residual) vectors; the store   dim
               re-scores the best 3 x k with the float32 vectors from SQLite
 ivf-pqfs-sq8  IVF over 4-bit fast-scan PQ codes (dim/10 sub-quantizers) for        dim / 20 + dim
-              candidates; the best 10 x ``k_factor`` re-scored with 8-bit codes
+              candidates, clusters found through an HNSW graph over the
+              centroids; the best 10 x ``k_factor`` re-scored with 8-bit codes
               of the whole vectors held in memory (faiss IndexRefine); no
               database read per query
 ivf-pq        product-quantised codes (``dim / 8`` bytes), for very large sets     dim / 8
@@ -55,7 +56,8 @@ KINDS = VECTOR_INDEX_KINDS
 FLAT_MAX = 25_000  # auto: exact search below this many vectors
 AUTO_LARGE = "ivf-pqfs-sq8"  # auto: the kind above FLAT_MAX
 HNSW_M = 32
-REFINE_FACTOR = 50  # ivf-pqfs-sq8: candidates per result at k = 10 (500), re-scored with the 8-bit codes
+REFINE_FACTOR = 100  # ivf-pqfs-sq8: candidates per result at k = 10 (1,000), re-scored with the 8-bit codes
+COARSE_HNSW_M = 32  # ivf-pqfs-sq8 finds its clusters through an HNSW graph over the centroids
 STORE_RERANKED = ("ivf-sq8", "ivf-pq", "hnsw-sq8")  # kinds whose candidates the store re-scores exactly
 TRAIN_PER_LIST = 40  # k-means training points per cluster (faiss warns below 39)
 KMEANS_ITERATIONS = 10
@@ -101,6 +103,7 @@ class VectorIndex:
         self.dim = dim
         self.index = index
         self.ivf = _extract_ivf(index)  # the inverted-file part of IVF kinds (None for the others)
+        self._coarse_hnsw = self.ivf is not None and isinstance(faiss.downcast_index(self.ivf.quantizer), faiss.IndexHNSW)
         self.trained_on = trained_on  # vectors in the collection when the index was trained
         self.ids = np.zeros(0, np.int64) if ids is None else ids
         self.live = np.zeros(0, bool) if live is None else live
@@ -127,7 +130,7 @@ class VectorIndex:
             index = faiss.IndexFlatIP(dim)
         elif kind == "ivf-pqfs-sq8":
             nl = nlist or default_nlist(n_expected)
-            index = faiss.index_factory(dim, f"IVF{nl},PQ{pqfs_m(dim)}x4fs,Refine(SQ8)", metric)
+            index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},PQ{pqfs_m(dim)}x4fs,Refine(SQ8)", metric)
         elif kind.startswith("ivf"):
             nl = nlist or default_nlist(n_expected)
             codec = {"ivf": "Flat", "ivf-sq8": "SQ8", "ivf-pq": f"PQ{_pq_m(dim)}"}[kind]
@@ -314,7 +317,10 @@ class VectorIndex:
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
-            if self.refined:  # 10 x k_factor candidates (as many for k = 1 as for 10; 5 per result past 100)
+            if self.refined:  # 10 x k_factor candidates (as many for k = 1 as for 10; 5 per result past 200)
+                if self._coarse_hnsw:
+                    coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
+                    params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
                 base = params
                 factor = max(10 * self.k_factor, 5 * k) / max(k, 1)
                 params = faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=base)
