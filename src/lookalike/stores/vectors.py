@@ -54,10 +54,11 @@ from lookalike.errors import LookalikeError
 
 KINDS = VECTOR_INDEX_KINDS
 FLAT_MAX = 25_000  # auto: exact search below this many vectors
-AUTO_LARGE = "ivf-pqfs-sq8"  # auto: the kind above FLAT_MAX
+AUTO_LARGE = "ivf-sq8-fast"  # auto: the kind above FLAT_MAX
 HNSW_M = 32
 REFINE_FACTOR = 100  # ivf-pqfs-sq8: candidates per result at k = 10 (1,000), re-scored with the 8-bit codes
-COARSE_HNSW_M = 32  # ivf-pqfs-sq8 finds its clusters through an HNSW graph over the centroids
+COARSE_HNSW_M = 32  # ivf-sq8-fast and ivf-pqfs-sq8 find their clusters through an HNSW graph over the centroids
+FAST_KINDS = ("ivf-sq8-fast", "ivf-pqfs-sq8")  # scored from their codes in memory, no database read
 STORE_RERANKED = ("ivf-sq8", "ivf-pq", "hnsw-sq8")  # kinds whose candidates the store re-scores exactly
 TRAIN_PER_LIST = 40  # k-means training points per cluster (faiss warns below 39)
 KMEANS_ITERATIONS = 10
@@ -80,7 +81,7 @@ def default_nprobe(nlist: int, kind: str = "ivf-sq8") -> int:
     """Clusters a query probes. ``ivf-pqfs-sq8``: 1/64 of them, within [16, 64] (its 64-byte codes make a
     cluster ~20x cheaper to scan than 8-bit codes, so it probes more for its recall); the other IVF kinds:
     1/32, within [16, 32] (bench/ann_choices.py, bench/search_scale.py)."""
-    if kind == "ivf-pqfs-sq8":
+    if kind in FAST_KINDS:
         return int(min(nlist, max(16, min(64, nlist // 64))))
     return int(min(nlist, max(16, min(32, nlist // 32))))
 
@@ -128,6 +129,9 @@ class VectorIndex:
         metric = faiss.METRIC_INNER_PRODUCT
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
+        elif kind == "ivf-sq8-fast":
+            nl = nlist or default_nlist(n_expected)
+            index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},SQ8", metric)
         elif kind == "ivf-pqfs-sq8":
             nl = nlist or default_nlist(n_expected)
             index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},PQ{pqfs_m(dim)}x4fs,Refine(SQ8)", metric)
@@ -174,7 +178,7 @@ class VectorIndex:
     @property
     def compressed(self) -> bool:
         """Whether scores come from quantised codes (approximate cosines)."""
-        return self.kind in (*STORE_RERANKED, "ivf-pqfs-sq8")
+        return self.kind in (*STORE_RERANKED, *FAST_KINDS)
 
     @property
     def rerank_from_store(self) -> bool:
@@ -235,10 +239,10 @@ class VectorIndex:
         self.remove(ids)
         start = len(self.ids)
         slots = np.arange(start, start + len(ids), dtype=np.int64)
-        if self.ivf is not None and not self.refined:
-            self.index.add_with_ids(vecs, slots)
-        else:
-            self.index.add(vecs)  # flat, HNSW and the refined IVF number their vectors 0, 1, 2, ... themselves
+        # every kind numbers its vectors 0, 1, 2, ... itself, so the slots are faiss's own ids (an IVF direct
+        # map, made by a small filtered search, refuses explicit ids)
+        assert self.index.ntotal == start
+        self.index.add(vecs)
         self.ids = np.concatenate([self.ids, ids])
         self.live = np.concatenate([self.live, np.ones(len(ids), bool)])
         top = int(ids.max()) + 1
@@ -317,10 +321,10 @@ class VectorIndex:
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+            if self._coarse_hnsw:
+                coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
+                params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
             if self.refined:  # 10 x k_factor candidates (as many for k = 1 as for 10; 5 per result past 200)
-                if self._coarse_hnsw:
-                    coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
-                    params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
                 base = params
                 factor = max(10 * self.k_factor, 5 * k) / max(k, 1)
                 params = faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=base)
