@@ -11,6 +11,8 @@ ivf           k-means inverted file: a query probes its ``nprobe`` nearest      
               clusters (of ``nlist``), then ranks their members exactly
 ivf-sq8       the same with 8-bit scalar-quantised (residual) vectors; the store   dim
               re-scores the best 3 x k with the float32 vectors from SQLite
+ivf-sq8-fast  the same codes, clusters found through an HNSW graph over the          dim
+              centroids; scored from the codes in memory, no database read
 ivf-pqfs-sq8  IVF over 4-bit fast-scan PQ codes (dim/10 sub-quantizers) for        dim / 20 + dim
               candidates, clusters found through an HNSW graph over the
               centroids; the best 10 x ``k_factor`` re-scored with 8-bit codes
@@ -22,11 +24,21 @@ hnsw-sq8      HNSW graph over 8-bit codes                                       
 ============  ===================================================================  ======================
 
 ``auto`` (the default) is ``flat`` below :data:`FLAT_MAX` vectors (exact, and fast enough there) and
-:data:`AUTO_LARGE` (``ivf-pqfs-sq8``) above: scanning a probed cluster reads 64-byte codes instead of the
-1,280 bytes of ``ivf-sq8``, so it probes twice as many clusters for the same time, and its re-scoring needs no
-SQLite page per query (the p99 of ``ivf-sq8``'s exact re-rank). Its scores are the 8-bit codes' cosines, not
-the exact ones. Measured side by side in ``bench/ann_choices.py`` and ``bench/search_scale.py`` (figures in
-docs/scale.md).
+:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]) above. Measured side by side at 1M x 1280
+(``bench/ann_choices.py``, faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
+
+========================================  =========  =================  ========  ===================
+choice (nlist 4096)                       recall@10  CPU p50 / p99 ms   B/image   score error mean/max
+========================================  =========  =================  ========  ===================
+ivf-sq8 np32 + exact re-rank of 30 (RAM)  0.989      2.09 / 4.34        1,309     0 (SQLite reads)
+ivf-sq8, all centroids scored, np64       0.983      2.65 / 5.69        1,309     0.0002 / 0.0013
+ivf-sq8-fast np32                         0.9795     1.20 / 3.51        1,309     0.0002 / 0.0013
+ivf-sq8-fast np64 (the default)           0.983      2.06 / 5.31        1,309     0.0002 / 0.0013
+ivf-pqfs-sq8 np128, 1,000 re-scored       0.967      1.48 / 1.94        1,377     0.0009 / 0.0053
+========================================  =========  =================  ========  ===================
+
+Scores of ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
+the other compressed kinds are re-scored exactly by the store from SQLite, paying page reads per query.
 
 A library whose saved index is of another kind (an ``ivf-sq8`` built by ``auto`` before) loads and answers as
 before; the next ``optimize()`` (after ``lookalike index``) rebuilds it as the new kind. Trained kinds are
@@ -78,11 +90,12 @@ def default_nlist(n: int) -> int:
 
 
 def default_nprobe(nlist: int, kind: str = "ivf-sq8") -> int:
-    """Clusters a query probes. ``ivf-pqfs-sq8``: 1/64 of them, within [16, 64] (its 64-byte codes make a
-    cluster ~20x cheaper to scan than 8-bit codes, so it probes more for its recall); the other IVF kinds:
-    1/32, within [16, 32] (bench/ann_choices.py, bench/search_scale.py)."""
+    """Clusters a query probes. The kinds scored in memory: 1/32 of them, within [32, 64] (ivf-sq8-fast at 50k,
+    nlist 1024: np16 recall@10 0.973, np32 0.985; at 1M, nlist 4096: np64 0.983, bench/search_scale.py and
+    bench/ann_choices.py); the other IVF kinds: 1/32, within [16, 32].
+    """
     if kind in FAST_KINDS:
-        return int(min(nlist, max(16, min(64, nlist // 64))))
+        return int(min(nlist, max(32, min(64, nlist // 32))))
     return int(min(nlist, max(16, min(32, nlist // 32))))
 
 
@@ -183,8 +196,8 @@ class VectorIndex:
     @property
     def rerank_from_store(self) -> bool:
         """Whether the store re-scores candidates with the exact float32 vectors from the database (the older
-        compressed kinds). ``ivf-pqfs-sq8`` re-scores its own candidates with 8-bit codes held in memory, and
-        its scores are those: within ~0.01 of the exact cosine (measured in bench/search_scale.py)."""
+        compressed kinds). ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit codes in memory:
+        within 0.0013 / 0.009 of the exact cosine (bench/ann_choices.py, bench/search_scale.py)."""
         return self.kind in STORE_RERANKED
 
     @property
