@@ -82,15 +82,15 @@ def planted_dataset(n: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     A planted copy of x has exactly the cosine with x of a real edit drawn at random (so the planted pairs
     are as hard as the edit suite's: crops at 40% fall to ~0.6), moved in that edit's own direction (made
     orthogonal to x)."""
-    x, _ = dataset(n - int(round(n * DUP_FRACTION)), 0, cache, samples_only=True)
+    x, _ = dataset(n, 0, cache, samples_only=True)  # the last 1% of rows are replaced by the copies, in place
     cos, dirs = real_edits(cache)
     pairs, pick = planted_rows(n, cache, len(cos))
     src = pairs[:, 0]
     u = dirs[pick] - np.einsum("ij,ij->i", dirs[pick], x[src])[:, None] * x[src]
     u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
     c = np.clip(cos[pick], -1, 1)[:, None]
-    copies = c * x[src] + np.sqrt(1 - c * c) * u
-    return np.concatenate([x, copies]).astype(np.float32), pairs
+    x[pairs[:, 1]] = c * x[src] + np.sqrt(1 - c * c) * u
+    return x, pairs
 
 
 def planted_rows(n: int, cache: Path, n_edits: int) -> tuple[np.ndarray, np.ndarray]:
