@@ -147,34 +147,22 @@ def _update(store: PeopleStore, full: bool, progress: bool, generation: int) -> 
     """One clustering pass from the store's state at ``generation``; saved with that generation expected.
 
     Incremental (not ``full``): a new face that is confidently one person's (``faceclusters.confident``) is
-    placed at once; the others go through Chinese whispers with every placed face clamped, over a neighbour
-    graph pruned by the clusters; when a new face has edges into two unnamed people (it bridges them), the
-    faces of those people are freed too (warm-started): a re-clustering of just them. ``full``: every unnamed,
-    unpinned face free."""
+    placed at once; the others go through Chinese whispers with every placed face clamped; when a new face has
+    edges into two unnamed people (it bridges them), the faces of those people are freed too (warm-started): a
+    re-clustering of just them (``faceclusters.place_new``). ``full``: every unnamed, unpinned face free."""
     table = store.face_table()
     people = {p.id: p for p in store.people()}
     named = {pid for pid, p in people.items() if p.name}
     s = PeopleSummary(faces=len(table.face_id))
     fixed = table.pinned | np.isin(table.person, list(named)) if len(named) else table.pinned.copy()
     new = table.person < 0
-    labels = table.person.copy()
     if full:
         free = new | ~fixed
+        labels = faceclusters.cluster(table.embedding, table.person, free, progress=progress) if free.any() \
+            else table.person.copy()
     else:
-        free = new.copy()
-        if new.any():
-            sure = faceclusters.confident(table.embedding, labels, np.flatnonzero(new))
-            labels[np.flatnonzero(new)] = sure
-            free[np.flatnonzero(new)[sure >= 0]] = False
-            s.confident = int((sure >= 0).sum())
-        if free.any():
-            graph = faceclusters.neighbour_graph(table.embedding, np.flatnonzero(free), groups=labels)
-            bridged = faceclusters.bridges(graph, labels, np.flatnonzero(free), ~fixed)
-            if bridged:
-                free |= np.isin(labels, sorted(bridged)) & ~fixed
-                s.reclustered = int(np.isin(labels, sorted(bridged)).sum())
-    if free.any():
-        labels = faceclusters.cluster(table.embedding, labels, free, progress=progress)
+        labels, stats = faceclusters.place_new(table.embedding, table.person, new, fixed, progress=progress)
+        s.confident, s.reclustered = stats["confident"], stats["reclustered"]
     moved = labels != table.person
     s.placed = int(new.sum())
     s.joined = int((new & (labels >= 0)).sum())
