@@ -20,6 +20,7 @@ from lookalike.stores.base import (
     ImageRecord,
     IndexStore,
     Move,
+    PairStore,
     PeopleStore,
     SearchStore,
     TransformStore,
@@ -83,7 +84,7 @@ def face(seed: int, box: tuple[int, int, int, int] = (1, 2, 30, 40)) -> FaceReco
 
 
 def test_every_store_implements_every_role(store) -> None:  # type: ignore[no-untyped-def]
-    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore, TransformStore):
+    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore, TransformStore, PairStore):
         names = [n for n in vars(role) if not n.startswith("_")]
         assert names and all(callable(getattr(store, n, None)) for n in names), role.__name__
 
