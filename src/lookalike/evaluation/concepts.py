@@ -165,7 +165,7 @@ def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.
                 p_base.append(_precision(vectors @ mean_direction(vectors[ex]), rest, relevant, at))
                 if estimate:
                     said = model.predict(vectors[rest]) >= 0.5
-                    v = cross_validate(vectors[ex], None, vectors[lib], seed=int(rng.integers(1 << 30)))
+                    v = cross_validate(vectors[ex], None, vectors[lib], seed=len(fit_times))  # not from rng: same draws
                     if said.any() and v.precision is not None:
                         truth_p.append(float(np.isin(rest[said], list(relevant)).mean()))
                         cv.append(v.precision)
