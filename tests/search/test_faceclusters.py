@@ -14,6 +14,7 @@ from lookalike.search.faceclusters import (
     chinese_whispers,
     cluster,
     confident,
+    place_new,
     membership,
     neighbour_graph,
     pairwise_scores,
@@ -160,3 +161,22 @@ def test_a_face_between_two_clusters_is_a_bridge() -> None:
     graph = neighbour_graph(emb, [12])
     assert bridges(graph, labels, [12], np.ones(13, bool)) == {1, 2}
     assert bridges(graph, labels, [12], labels != 2) == set()  # person 2 named: nothing to re-cluster
+
+
+def test_a_new_face_bridging_two_clusters_of_one_person_rejoins_them(faces) -> None:  # type: ignore[no-untyped-def]
+    """Person 0's faces split over two unnamed clusters (as a merge undone would leave them), the other people
+    clustered, person 0's original new: it bridges the two, so just those two clusters are re-clustered with
+    it and become one person; the others are not touched. Named (fixed) clusters are never re-clustered."""
+    emb, who, edit = faces
+    originals = np.array([e == "original" for e in edit])
+    labels = 10 + who
+    labels[(who == 0) & np.isin(edit, ["mirror", "crop10"])] = 30
+    new = (who == 0) & originals
+    labels[new] = -1
+    out, stats = place_new(emb, labels, new, np.zeros(len(emb), bool))
+    assert stats["confident"] == 0 and stats["reclustered"] == int((who == 0).sum()) - 1
+    assert len(set(out[who == 0].tolist())) == 1 and out[who == 0][0] in (10, 30)
+    assert (out[who > 0] == labels[who > 0]).all()
+    fixed = (who == 0) & ~new
+    kept, stats = place_new(emb, labels, new, fixed)
+    assert stats["reclustered"] == 0 and (kept[fixed] == labels[fixed]).all()
