@@ -2,7 +2,8 @@
 
 1. Lexical: :meth:`Vocabulary.match` (class names, WordNet synonyms and hypernyms: "cat", "fruit"; and every
    other WordNet noun through its parts, wholes, topics, broader kinds, gloss and meaning: "wheel",
-   "architecture", "windmill", see :mod:`lookalike.models.wordnet`).
+   "architecture", "windmill", see :mod:`lookalike.models.wordnet`; a word's senses weighted by how often
+   WordNet's sense-tagged corpus used each, scripts/gen_wordnet.py).
 2. Semantic: the sentence model (:mod:`lookalike.models.text`) maps the query to its nearest class
    descriptions ("kitty" -> tabby, tiger cat; "ocean waves" -> seashore). It is asked whenever the
    vocabulary's links are weak: a word WordNet does not know, or no class reached by name or kind nor at
@@ -11,7 +12,10 @@
    For a WordNet noun the model's answer is held to more (``SEM_FLOOR_KNOWN``, weights x
    ``SEM_KNOWN_FACTOR``): the vocabulary already says something, and the bare word is ambiguous
    ("windmill" -> kite, the bird of prey, at 0.47, left out; "livestock" -> barn, hog, boar at 0.52-0.62
-   stay). --explain shows these classes with via "meaning" (without a "term: relation" of the vocabulary).
+   stay). --explain shows these classes with via "sentence model" (``SEMANTIC_VIA``; "term: meaning" is
+   the lexicon's own link, which the same model made from the word's definition when it was generated).
+   Each class has three descriptions (:func:`class_texts`): its name, its name with its WordNet gloss,
+   and its names with the kinds above it.
 3. Visual-neighbour expansion (pseudo-relevance feedback): the most confident hits of the tag search are
    taken as examples; their mean embedding is searched for, and the two lists are fused. Photos the classifier
    labels with an object class (a cut-out fish tagged "envelope") still look like the confident fish.
@@ -24,8 +28,10 @@ term source's probability when that is higher), made non-increasing along the fu
 isotonic regression, a rising run shows its mean), so that the order and the numbers agree and a threshold
 keeps a prefix of the list. Ranking by the calibrated probability instead was measured and is worse: it
 knows the class mass but not the visual list (bench/keyword_quality.py, precision@10 with synonyms on
-tuxpaint 0.707 fused vs 0.612 by probability; 0.699 by a probability refitted with the fused score as a
-feature, 0.691 in leave-one-folder-out cross-validation; held-out photos 0.586 fused vs 0.545 / 0.569).
+tuxpaint 0.715 fused vs 0.644 by probability, held-out photos 0.590 vs 0.545; before the sense weights and
+the third class description: tuxpaint 0.707 fused, 0.612 by probability, 0.699 by a probability refitted
+with the fused score as a feature, 0.691 in leave-one-folder-out cross-validation; photos 0.586 / 0.545 /
+0.569).
 Every step is recorded in ``explain`` so a user can see what the query became.
 """
 
@@ -44,7 +50,8 @@ from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit, SearchStore
 from lookalike.models.registry import process_wide
 
 CLASS_TEXT_FILE = "class_text_minilm.npz"
-ROWS_PER_CLASS = 2
+ROWS_PER_CLASS = 3
+CLASS_TEXT_KINDS = 4
 
 # Semantic mapping: keep classes within SEM_MARGIN of the best one, above SEM_FLOOR, at most SEM_MAX.
 SEM_FLOOR = 0.45
@@ -84,11 +91,20 @@ MONOTONE = True
 SEMANTIC_VIA = "sentence model"
 
 def class_texts() -> list[str]:
-    """Two descriptions per class (rows 2i, 2i+1): its display name, and its name with the WordNet gloss."""
+    """ROWS_PER_CLASS descriptions per class (rows 3i .. 3i+2): its display name; its name with the WordNet
+    gloss; its names with the kinds above it, one word per level, up to CLASS_TEXT_KINDS ("studio couch,
+    day bed: a kind of convertible, sofa, seat, furniture"). The third row came in on the tuxpaint keyword
+    set: precision@10 with synonyms 0.710 -> 0.712 at query time ("livestock" 0.9 -> 1.0)."""
     out: list[str] = []
     for c in load_classes():
         out.append(c.name)
         out.append(f"{c.name}: {c.gloss}" if c.gloss else c.name)
+        levels: dict[int, str] = {}
+        for word, d in sorted(c.hypernyms, key=lambda wd: wd[1]):
+            if d not in levels and len(levels) < CLASS_TEXT_KINDS:
+                levels[d] = word
+        names = ", ".join(dict.fromkeys([c.name, *c.words[:2]]))
+        out.append(f"{names}: a kind of {', '.join(levels.values())}" if levels else names)
     return out
 
 

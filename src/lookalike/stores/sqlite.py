@@ -386,15 +386,16 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
         return self.knn_many(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, filters)[0]
 
     def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
-        """Nearest neighbours of each vector. From a compressed index (SQ8/PQ codes) the best ``RERANK x k``
-        candidates are re-scored with their exact vectors from the database: exact scores, higher recall."""
+        """Nearest neighbours of each vector. From ivf-sq8, ivf-pq and hnsw-sq8 the best ``RERANK x k``
+        candidates are re-scored with their exact vectors from the database (exact scores); ivf-pqfs-sq8
+        re-scores its own candidates in memory (8-bit codes: scores within ~0.01 of the cosine)."""
         allowed = self.filter_ids(filters)
         q = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
             idx = self.vector_index()
-            depth = max(RERANK * k, k + 16) if idx.compressed else k
+            depth = max(RERANK * k, k + 16) if idx.rerank_from_store else k
             ids, scores = idx.search_many(q, depth, allowed)
-        if not idx.compressed:
+        if not idx.rerank_from_store:
             return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
         exact = self.index.embeddings(sorted({int(i) for i in ids.ravel() if i >= 0}))
         out = []
