@@ -82,15 +82,15 @@ def planted_dataset(n: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     A planted copy of x has exactly the cosine with x of a real edit drawn at random (so the planted pairs
     are as hard as the edit suite's: crops at 40% fall to ~0.6), moved in that edit's own direction (made
     orthogonal to x)."""
-    x, _ = dataset(n - int(round(n * DUP_FRACTION)), 0, cache, samples_only=True)
+    x, _ = dataset(n, 0, cache, samples_only=True)  # the last 1% of rows are replaced by the copies, in place
     cos, dirs = real_edits(cache)
     pairs, pick = planted_rows(n, cache, len(cos))
     src = pairs[:, 0]
     u = dirs[pick] - np.einsum("ij,ij->i", dirs[pick], x[src])[:, None] * x[src]
     u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
     c = np.clip(cos[pick], -1, 1)[:, None]
-    copies = c * x[src] + np.sqrt(1 - c * c) * u
-    return np.concatenate([x, copies]).astype(np.float32), pairs
+    x[pairs[:, 1]] = c * x[src] + np.sqrt(1 - c * c) * u
+    return x, pairs
 
 
 def planted_rows(n: int, cache: Path, n_edits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,15 +166,28 @@ def candidate_child(lib: str, out_path: str, q: "mp.Queue[dict]") -> None:
     store.close()
 
 
-def candidate_stage(n: int, workdir: Path, cache: Path) -> dict:
+def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> dict:
     from lookalike.search import verify
+    from lookalike.stores.sqlite import SQLiteStore
 
     t = time.perf_counter()
-    x, planted = planted_dataset(n, cache)
-    gen_s = time.perf_counter() - t
-    planted_cos = np.einsum("ij,ij->i", x[planted[:, 0]], x[planted[:, 1]])
-    write_s, build_s = write_store(workdir / "library", x, "auto")
-    del x
+    if reuse:  # the library an earlier run with this --n and --dir wrote (e.g. one killed before the end)
+        gen_s = write_s = 0.0
+        planted, _ = planted_rows(n, cache, len(real_edits(cache)[0]))
+        store = SQLiteStore(workdir / "library")
+        assert store.count() == n, f"{workdir / 'library'} holds {store.count()} images, not {n}"
+        t = time.perf_counter()
+        store.optimize(progress=True)  # build (or load) the index, as write_store does
+        build_s = time.perf_counter() - t
+        emb = {i: e for i, e in store.index.embeddings([int(r) + 1 for r in planted.ravel()]).items()}
+        planted_cos = np.array([float(emb[a + 1] @ emb[b + 1]) for a, b in planted.tolist()])  # id = row + 1
+        store.close()
+    else:
+        x, planted = planted_dataset(n, cache)
+        gen_s = time.perf_counter() - t
+        planted_cos = np.einsum("ij,ij->i", x[planted[:, 0]], x[planted[:, 1]])
+        write_s, build_s = write_store(workdir / "library", x, "auto")
+        del x
     ctx = mp.get_context("spawn")
     q: "mp.Queue[dict]" = ctx.Queue()
     out_path = str(workdir / "pairs.npy")
@@ -326,6 +339,9 @@ def main() -> int:
     ap.add_argument("--candidates-from", metavar="JSON",
                     help="take the candidate stage from an earlier run's --json output (e.g. the 1M run)")
     ap.add_argument("--dir", help="work folder (default: a temporary one; needs ~5.5 KB per vector)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --dir: use the library an earlier run with this --n wrote there (no generating, "
+                         "no writing)")
     ap.add_argument("--gates-from", metavar="DIR",
                     help="only the gate table, from the candidate pairs an earlier --dir run with this --n saved")
     ap.add_argument("--json", action="store_true")
@@ -347,7 +363,7 @@ def main() -> int:
         for k, d in files.items():  # the load when that stage was measured, not now
             earlier[k].setdefault("load_average", d.get("load_average"))
         ver = earlier.get("verification") or (None if args.skip_real else verification_stage(work))
-        cand = earlier.get("candidates") or candidate_stage(args.n, work, cache)
+        cand = earlier.get("candidates") or candidate_stage(args.n, work, cache, reuse=args.reuse)
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
