@@ -77,7 +77,7 @@ def _many(n: int, dim: int = 32, start: int = 0) -> list[ImageRecord]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["ivf-sq8", "ivf-pqfs-sq8"])
+@pytest.mark.parametrize("kind", ["ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8"])
 def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path, kind: str) -> None:
     s = SQLiteStore(tmp_path, vector_index=kind)
     s.set_model_info("m", "1", 32)
@@ -133,7 +133,7 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     import lookalike.stores.vectors as vectors
 
     monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
-    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8")  # what auto meant above FLAT_MAX before ivf-pqfs-sq8
+    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8")  # what auto meant above FLAT_MAX before ivf-sq8-fast
     s = SQLiteStore(tmp_path)
     s.set_model_info("m", "1", 32)
     recs = _many(2000)
@@ -148,7 +148,7 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     del header["k_factor"]
     head = json.dumps(header).encode()
     path.write_bytes(data[:len(vectors.MAGIC)] + struct.pack("<Q", len(head)) + head + data[off + hlen:])
-    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-pqfs-sq8")
+    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8-fast")
 
     old = SQLiteStore(tmp_path)
     assert old.vector_index().kind == "ivf-sq8"  # loads and answers as before (exact re-rank from SQLite)
@@ -156,12 +156,12 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     hit = old.knn(recs[7].embedding, 1)[0]
     assert hit.id == seven and hit.score == pytest.approx(1.0, abs=1e-5)
     old.write(upserts=_many(3, start=5000), deletes=[seven])
-    assert old.optimize()["kind"] == "ivf-pqfs-sq8"  # the next index run rebuilds it as the new auto kind
-    assert old.vector_index().kind == "ivf-pqfs-sq8" and len(old.vector_index()) == 2002
+    assert old.optimize()["kind"] == "ivf-sq8-fast"  # the next index run rebuilds it as the new auto kind
+    assert old.vector_index().kind == "ivf-sq8-fast" and len(old.vector_index()) == 2002
 
     fresh = SQLiteStore(tmp_path)  # another process: loads the rebuilt saved index
-    assert fresh.stats()["vector_index"]["kind"] == "ivf-pqfs-sq8"
-    assert fresh.vector_index().kind == "ivf-pqfs-sq8" and len(fresh.vector_index()) == 2002
+    assert fresh.stats()["vector_index"]["kind"] == "ivf-sq8-fast"
+    assert fresh.vector_index().kind == "ivf-sq8-fast" and len(fresh.vector_index()) == 2002
     q = recs[8].embedding
     hits = fresh.knn(q, 5)
     assert all(h.id != seven for h in fresh.knn(recs[7].embedding, 10))

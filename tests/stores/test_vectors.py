@@ -38,7 +38,7 @@ def test_every_kind_finds_the_exact_neighbours(kind: str) -> None:
     assert hits[0][0] == 107 and hits[0][1] == pytest.approx(1.0, abs=0.02 if "pq" in kind else 0.005)
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf-sq8", "ivf-pqfs-sq8", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8", "hnsw"])
 def test_remove_readd_and_filters(kind: str) -> None:
     vecs = clustered(2000)
     ids = np.arange(2000, dtype=np.int64)
@@ -57,9 +57,9 @@ def test_remove_readd_and_filters(kind: str) -> None:
 
 
 def test_auto_kind_and_rebuild_policy() -> None:
-    assert auto_kind(10) == "flat" and auto_kind(FLAT_MAX) == AUTO_LARGE == "ivf-pqfs-sq8"
+    assert auto_kind(10) == "flat" and auto_kind(FLAT_MAX) == AUTO_LARGE == "ivf-sq8-fast"
     assert default_nlist(1_000_000) == 4096 and default_nlist(10) == 16 and default_nlist(3000) == 64
-    assert pqfs_m(1280) == 128 and 64 % pqfs_m(64) == 0 and default_nprobe(4096, "ivf-pqfs-sq8") == 64
+    assert pqfs_m(1280) == 128 and 64 % pqfs_m(64) == 0 and default_nprobe(4096, AUTO_LARGE) == 64
     idx = VectorIndex.build(64, [(np.arange(3000), clustered(3000))], kind="ivf-sq8", n=3000)
     assert not idx.needs_rebuild(3000, "ivf-sq8")
     assert idx.needs_rebuild(7000, "ivf-sq8")  # grown more than twice since training
@@ -85,7 +85,7 @@ def test_save_and_load_atomically(tmp_path: Path) -> None:
         VectorIndex.load(path)
 
 
-# -- the auto kind above FLAT_MAX (ivf-pqfs-sq8) on vectors with the structure of real embeddings -----------------
+# -- the kinds scored in memory (ivf-sq8-fast, auto above FLAT_MAX; ivf-pqfs-sq8) on vectors with the structure of real embeddings -----------------
 @pytest.fixture(scope="module")
 def real_structured(photos: Path, model) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     """(6,000 collection vectors, 60 queries), 1280-d: EfficientNet-Lite0 embeddings of the sample photos and
@@ -128,14 +128,15 @@ def _exact_top(vecs: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int, keep: n
     return [int(ids[i]) for i in np.argsort(-s, kind="stable")[:k]]
 
 
-def test_refined_ivf_on_real_embeddings_recall_scores_filters_and_save_load(real_structured, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", ["ivf-sq8-fast", "ivf-pqfs-sq8"])
+def test_fast_ivf_on_real_embeddings_recall_scores_filters_and_save_load(real_structured, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
     vecs, queries = real_structured
     n = len(vecs)
     ids = np.arange(10, 10 + n, dtype=np.int64) * 2
     idx = VectorIndex.build(vecs.shape[1], [(ids[i:i + 2000], vecs[i:i + 2000]) for i in range(0, n, 2000)],
-                            kind="ivf-pqfs-sq8", n=n)
-    assert idx.kind == "ivf-pqfs-sq8" and idx.compressed and not idx.rerank_from_store
-    assert idx.memory_bytes() / n < 2048  # the 2 KB per image budget (64 B fast-scan codes + 1,280 B 8-bit)
+                            kind=kind, n=n)
+    assert idx.kind == kind and idx.compressed and not idx.rerank_from_store
+    assert idx.memory_bytes() / n < 2048  # the 2 KB per image budget (1,280 B of 8-bit codes, + 64 B fast-scan)
     by_id = dict(zip(ids.tolist(), vecs))
     recalls, errors = [], []
     for q in queries:
@@ -162,7 +163,7 @@ def test_refined_ivf_on_real_embeddings_recall_scores_filters_and_save_load(real
     path = tmp_path / "vectors.index"
     idx.save(path, {"model": "m"})
     back, header = VectorIndex.load(path)
-    assert header["kind"] == "ivf-pqfs-sq8" and back.kind == "ivf-pqfs-sq8" and len(back) == n - 45
+    assert header["kind"] == kind and back.kind == kind and len(back) == n - 45
     assert back.nprobe == idx.nprobe and back.k_factor == idx.k_factor
     for q in queries[:10]:
         assert back.search(q, 10) == idx.search(q, 10)

@@ -11,6 +11,8 @@ ivf           k-means inverted file: a query probes its ``nprobe`` nearest      
               clusters (of ``nlist``), then ranks their members exactly
 ivf-sq8       the same with 8-bit scalar-quantised (residual) vectors; the store   dim
               re-scores the best 3 x k with the float32 vectors from SQLite
+ivf-sq8-fast  the same codes, clusters found through an HNSW graph over the          dim
+              centroids; scored from the codes in memory, no database read
 ivf-pqfs-sq8  IVF over 4-bit fast-scan PQ codes (dim/10 sub-quantizers) for        dim / 20 + dim
               candidates, clusters found through an HNSW graph over the
               centroids; the best 10 x ``k_factor`` re-scored with 8-bit codes
@@ -22,11 +24,21 @@ hnsw-sq8      HNSW graph over 8-bit codes                                       
 ============  ===================================================================  ======================
 
 ``auto`` (the default) is ``flat`` below :data:`FLAT_MAX` vectors (exact, and fast enough there) and
-:data:`AUTO_LARGE` (``ivf-pqfs-sq8``) above: scanning a probed cluster reads 64-byte codes instead of the
-1,280 bytes of ``ivf-sq8``, so it probes twice as many clusters for the same time, and its re-scoring needs no
-SQLite page per query (the p99 of ``ivf-sq8``'s exact re-rank). Its scores are the 8-bit codes' cosines, not
-the exact ones. Measured side by side in ``bench/ann_choices.py`` and ``bench/search_scale.py`` (figures in
-docs/scale.md).
+:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]) above. Measured side by side at 1M x 1280
+(``bench/ann_choices.py``, faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
+
+========================================  =========  =================  ========  ===================
+choice (nlist 4096)                       recall@10  CPU p50 / p99 ms   B/image   score error mean/max
+========================================  =========  =================  ========  ===================
+ivf-sq8 np32 + exact re-rank of 30 (RAM)  0.989      2.09 / 4.34        1,309     0 (SQLite reads)
+ivf-sq8, all centroids scored, np64       0.983      2.65 / 5.69        1,309     0.0002 / 0.0013
+ivf-sq8-fast np32                         0.9795     1.20 / 3.51        1,309     0.0002 / 0.0013
+ivf-sq8-fast np64 (the default)           0.983      2.06 / 5.31        1,309     0.0002 / 0.0013
+ivf-pqfs-sq8 np128, 1,000 re-scored       0.967      1.48 / 1.94        1,377     0.0009 / 0.0053
+========================================  =========  =================  ========  ===================
+
+Scores of ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
+the other compressed kinds are re-scored exactly by the store from SQLite, paying page reads per query.
 
 A library whose saved index is of another kind (an ``ivf-sq8`` built by ``auto`` before) loads and answers as
 before; the next ``optimize()`` (after ``lookalike index``) rebuilds it as the new kind. Trained kinds are
@@ -54,10 +66,11 @@ from lookalike.errors import LookalikeError
 
 KINDS = VECTOR_INDEX_KINDS
 FLAT_MAX = 25_000  # auto: exact search below this many vectors
-AUTO_LARGE = "ivf-pqfs-sq8"  # auto: the kind above FLAT_MAX
+AUTO_LARGE = "ivf-sq8-fast"  # auto: the kind above FLAT_MAX
 HNSW_M = 32
 REFINE_FACTOR = 100  # ivf-pqfs-sq8: candidates per result at k = 10 (1,000), re-scored with the 8-bit codes
-COARSE_HNSW_M = 32  # ivf-pqfs-sq8 finds its clusters through an HNSW graph over the centroids
+COARSE_HNSW_M = 32  # ivf-sq8-fast and ivf-pqfs-sq8 find their clusters through an HNSW graph over the centroids
+FAST_KINDS = ("ivf-sq8-fast", "ivf-pqfs-sq8")  # scored from their codes in memory, no database read
 STORE_RERANKED = ("ivf-sq8", "ivf-pq", "hnsw-sq8")  # kinds whose candidates the store re-scores exactly
 TRAIN_PER_LIST = 40  # k-means training points per cluster (faiss warns below 39)
 KMEANS_ITERATIONS = 10
@@ -77,11 +90,12 @@ def default_nlist(n: int) -> int:
 
 
 def default_nprobe(nlist: int, kind: str = "ivf-sq8") -> int:
-    """Clusters a query probes. ``ivf-pqfs-sq8``: 1/64 of them, within [16, 64] (its 64-byte codes make a
-    cluster ~20x cheaper to scan than 8-bit codes, so it probes more for its recall); the other IVF kinds:
-    1/32, within [16, 32] (bench/ann_choices.py, bench/search_scale.py)."""
-    if kind == "ivf-pqfs-sq8":
-        return int(min(nlist, max(16, min(64, nlist // 64))))
+    """Clusters a query probes. The kinds scored in memory: 1/32 of them, within [32, 64] (ivf-sq8-fast at 50k,
+    nlist 1024: np16 recall@10 0.973, np32 0.985; at 1M, nlist 4096: np64 0.983, bench/search_scale.py and
+    bench/ann_choices.py); the other IVF kinds: 1/32, within [16, 32].
+    """
+    if kind in FAST_KINDS:
+        return int(min(nlist, max(32, min(64, nlist // 32))))
     return int(min(nlist, max(16, min(32, nlist // 32))))
 
 
@@ -128,6 +142,9 @@ class VectorIndex:
         metric = faiss.METRIC_INNER_PRODUCT
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
+        elif kind == "ivf-sq8-fast":
+            nl = nlist or default_nlist(n_expected)
+            index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},SQ8", metric)
         elif kind == "ivf-pqfs-sq8":
             nl = nlist or default_nlist(n_expected)
             index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},PQ{pqfs_m(dim)}x4fs,Refine(SQ8)", metric)
@@ -174,13 +191,13 @@ class VectorIndex:
     @property
     def compressed(self) -> bool:
         """Whether scores come from quantised codes (approximate cosines)."""
-        return self.kind in (*STORE_RERANKED, "ivf-pqfs-sq8")
+        return self.kind in (*STORE_RERANKED, *FAST_KINDS)
 
     @property
     def rerank_from_store(self) -> bool:
         """Whether the store re-scores candidates with the exact float32 vectors from the database (the older
-        compressed kinds). ``ivf-pqfs-sq8`` re-scores its own candidates with 8-bit codes held in memory, and
-        its scores are those: within ~0.01 of the exact cosine (measured in bench/search_scale.py)."""
+        compressed kinds). ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit codes in memory:
+        within 0.0013 / 0.009 of the exact cosine (bench/ann_choices.py, bench/search_scale.py)."""
         return self.kind in STORE_RERANKED
 
     @property
@@ -235,10 +252,10 @@ class VectorIndex:
         self.remove(ids)
         start = len(self.ids)
         slots = np.arange(start, start + len(ids), dtype=np.int64)
-        if self.ivf is not None and not self.refined:
-            self.index.add_with_ids(vecs, slots)
-        else:
-            self.index.add(vecs)  # flat, HNSW and the refined IVF number their vectors 0, 1, 2, ... themselves
+        # every kind numbers its vectors 0, 1, 2, ... itself, so the slots are faiss's own ids (an IVF direct
+        # map, made by a small filtered search, refuses explicit ids)
+        assert self.index.ntotal == start
+        self.index.add(vecs)
         self.ids = np.concatenate([self.ids, ids])
         self.live = np.concatenate([self.live, np.ones(len(ids), bool)])
         top = int(ids.max()) + 1
@@ -317,10 +334,10 @@ class VectorIndex:
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+            if self._coarse_hnsw:
+                coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
+                params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
             if self.refined:  # 10 x k_factor candidates (as many for k = 1 as for 10; 5 per result past 200)
-                if self._coarse_hnsw:
-                    coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
-                    params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
                 base = params
                 factor = max(10 * self.k_factor, 5 * k) / max(k, 1)
                 params = faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=base)
