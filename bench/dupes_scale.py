@@ -4,8 +4,8 @@ and the projected time for a million photos with 1% duplicates.
 1. Candidates (synthetic, N vectors): bench/search_scale.py's real-structured 1280-d vectors (its
    ``dataset``: real EfficientNet-Lite0 embeddings topped up with perturbations of them), plus 1% planted
    near-duplicates: a vector turned by a *real* edit (its cosine with the original and its direction, from
-   the 16 edits of lookalike's evaluation suite on the packages' photos, search_scale's cached embeddings). Written to a real SQLiteStore by search_scale's ``write_store`` (``optimize``: the
-   IVF-SQ8 index), then, in a fresh process, the product's own stages: ``read_images`` and
+   the 16 edits of lookalike's evaluation suite on the packages' photos, search_scale's cached embeddings). Written to a real SQLiteStore by search_scale's ``write_store`` and ``build_index``
+   (``optimize``: the IVF-SQ8 index), then, in a fresh process, the product's own stages: ``read_images`` and
    ``candidate_pairs`` (``store.knn_many`` a batch of images at a time, 10 neighbours, cosine >= 0.5).
    Reported: images/s and candidate pairs/s, peak RSS of that process, recall of the planted pairs, and how
    many candidate pairs the cosine alone cannot decide (those are verified).
@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from search_scale import dataset, real_embeddings, write_store  # noqa: E402
+from search_scale import build_index, dataset, real_embeddings, write_store  # noqa: E402
 
 from lookalike.evaluation.edits import EDITS  # noqa: E402
 
@@ -177,7 +177,7 @@ def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> 
         store = SQLiteStore(workdir / "library")
         assert store.count() == n, f"{workdir / 'library'} holds {store.count()} images, not {n}"
         t = time.perf_counter()
-        store.optimize(progress=True)  # build (or load) the index, as write_store does
+        store.optimize(progress=True)  # build (or load) the index, as build_index does
         build_s = time.perf_counter() - t
         emb = {i: e for i, e in store.index.embeddings([int(r) + 1 for r in planted.ravel()]).items()}
         planted_cos = np.array([float(emb[a + 1] @ emb[b + 1]) for a, b in planted.tolist()])  # id = row + 1
@@ -186,8 +186,9 @@ def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> 
         x, planted = planted_dataset(n, cache)
         gen_s = time.perf_counter() - t
         planted_cos = np.einsum("ij,ij->i", x[planted[:, 0]], x[planted[:, 1]])
-        write_s, build_s = write_store(workdir / "library", x, "auto")
-        del x
+        write_s = write_store(workdir / "library", x, "auto")
+        del x  # before the index build: the vectors are in the library now
+        build_s = build_index(workdir / "library", "auto")
     ctx = mp.get_context("spawn")
     q: "mp.Queue[dict]" = ctx.Queue()
     out_path = str(workdir / "pairs.npy")
