@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,25 @@ def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV) -> dict[str,
     return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "indexed": indexed, "stored": stored}
 
 
+def startup(folder: Path, tmp: Path, trees: dict[str, dict[str, str]], runs: int) -> dict[str, dict[str, object]]:
+    """CPU seconds of one ``lookalike index`` process that embeds 2 photos into a fresh library: what every
+    extra indexer pays besides its share of the photos (imports, model session, crawl, the final steps)."""
+    two = tmp / "two-photos"
+    two.mkdir(exist_ok=True)
+    for p in sorted(folder.glob("*.jpg"))[:2]:
+        (two / p.name).write_bytes(p.read_bytes())
+    got: dict[str, list[float]] = {name: [] for name in trees}
+    for i in range(-1, runs):  # run -1: a warm-up, not counted (the first process of a tree read its files cold)
+        for name, env in trees.items():
+            _children_cpu()
+            subprocess.run([sys.executable, "-m", "lookalike.cli", "index", str(two), "--library",
+                            str(tmp / f"startup-{name}-{i}"), "-q"], env=env, check=True, capture_output=True)
+            if i >= 0:
+                got[name].append(round(_children_cpu(), 3))
+    _children_cpu()
+    return {name: {"median": round(statistics.median(v), 3), "runs": v} for name, v in got.items()}
+
+
 _last_children = [0.0]
 
 
@@ -106,6 +126,9 @@ def main() -> None:
     ap.add_argument("--no-bytecode-cache", action="store_true",
                     help="let every process compile lookalike's sources itself when PYTHONDONTWRITEBYTECODE is set "
                          "(the default keeps compiled bytecode in a temporary folder, as an installed package has it)")
+    ap.add_argument("--startup-runs", type=int, default=0, metavar="K",
+                    help="also measure one process's start-up: the CPU of `lookalike index` embedding 2 of the "
+                         "photos into a fresh library, K runs per tree, alternating (median)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cache = Path(tempfile.gettempdir()) / "lookalike-bench-shared"
@@ -120,7 +143,9 @@ def main() -> None:
             trees["compare"] = child_env(Path(args.compare).resolve(), pycache)
         rows: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
         _children_cpu()
-        for n in [int(x) for x in args.n.split(",")]:
+        if args.startup_runs:
+            out["startup_cpu_s"] = startup(folder, Path(tmp), trees, args.startup_runs)
+        for n in [int(x) for x in args.n.split(",") if x.strip()]:  # --n "": the start-up figure alone
             for name, env in trees.items():
                 row = run(folder, Path(tmp) / f"lib-{name}-{n}", n, env)
                 if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
@@ -129,7 +154,7 @@ def main() -> None:
                 row["load_avg_1min"] = round(os.getloadavg()[0], 1)
                 rows[name].append(row)
     for name, rs in rows.items():
-        base = rs[0]
+        base = rs[0] if rs else {}
         for r in rs:
             r["cpu_vs_1"] = round(float(r["cpu_s"]) / float(base["cpu_s"]), 3)  # type: ignore[arg-type]
             r["wall_vs_1"] = round(float(r["wall_s"]) / float(base["wall_s"]), 3)  # type: ignore[arg-type]
@@ -141,6 +166,8 @@ def main() -> None:
         return
     print(f"{args.count} photos, {out['cores']} cores, load average {out['load_avg_1min_start']} at the start "
           f"(side by side, one run; bytecode cache {'on' if out['bytecode_cache'] else 'off'})")
+    for name, st in (out.get("startup_cpu_s") or {}).items():  # type: ignore[union-attr]
+        print(f"start-up [{name}]: median {st['median']} s of CPU per process (runs {st['runs']})")
     for name, rs in rows.items():
         print(f"[{name}]")
         print(f"{'N':>2} {'wall s':>8} {'CPU s':>8} {'CPU/N=1':>8} {'wall/N=1':>9} {'load':>5}  indexed by each")
