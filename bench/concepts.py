@@ -88,6 +88,8 @@ def main() -> int:
     ap.add_argument("--ks", default="1,3,5,10")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--l2", type=float, help="override the classifier's L2 (tuning on --classes dev only)")
+    ap.add_argument("--estimate", action="store_true",
+                    help="also compare the cross-validated precision estimate with the measured one (slower)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--progress", action="store_true", help="always show the progress bar")
     args = ap.parse_args()
@@ -106,7 +108,7 @@ def main() -> int:
         paths, vectors = library_vectors(lib.store)
         fit = {"l2": args.l2} if args.l2 is not None else {}
         report = evaluate_concepts(paths, vectors, root, classes=classes, ks=ks, draws=args.draws, seed=args.seed,
-                                   progress=sys.stderr.isatty() or args.progress, **fit)
+                                   progress=sys.stderr.isatty() or args.progress, estimate=args.estimate, **fit)
         report["teach"] = teach_timings(lib, root, classes, ks)
         lib.close()
     report.update({"set": str(root), "split": args.classes, "indexed": summary.indexed, "index_s": round(index_s, 1),
@@ -136,6 +138,14 @@ def main() -> int:
     print("mean".ljust(16) + "".join(f"{m[f'k{k}']['concept']:>8.2f} ({m[f'k{k}']['baseline']:.2f})"
                                       if f"k{k}" in m else f"{'-':>16}" for k in ks))
     print("(in brackets: the baseline, the examples' mean embedding by cosine)")
+    if args.estimate:
+        print("precision at p >= 0.5: cross-validated estimate / measured with the labels (mean abs. error per draw)")
+        for name, cl in (("DEV", DEV), ("TEST", TEST)):
+            sub = class_means({w: r for w, r in report["classes"].items() if w in cl}, ks)
+            cells = [f"{sub[f'k{k}']['cv_precision']:.2f}/{sub[f'k{k}']['measured_precision']:.2f} "
+                     f"({sub[f'k{k}']['abs_error']:.2f})" if "cv_precision" in sub.get(f"k{k}", {}) else "-" for k in ks]
+            if any(c != "-" for c in cells):
+                print(name.ljust(16) + "".join(f"{c:>18}" for c in cells))
     print(f"fit: median {report['fit_ms'].get('median')} ms, p95 {report['fit_ms'].get('p95')} ms (classifier only)")
     for k, t in report["teach"].items():
         print(f"teach {k}: {t['teach_ms']} ms (lookup, sample, fit, cross-validation, store); search {t['search_ms']} ms")

@@ -46,6 +46,20 @@ class Runs:
         return len(self.summaries)
 
 
+def settled(runs: Runs, quiet: float = DEBOUNCE * 2, timeout: float = 60.0) -> int:
+    """The number of runs once none has come for ``quiet`` seconds: a run's summary is recorded after its writes,
+    so the index can show a change a moment before the run that made it is counted."""
+    end = time.monotonic() + timeout
+    n, since = len(runs), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        if len(runs) != n:
+            n, since = len(runs), time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return n
+    raise AssertionError("the watcher never went quiet")
+
+
 def paths_in(lib) -> set[str]:  # type: ignore[no-untyped-def]
     return set(lib.store.file_states())
 
@@ -74,18 +88,19 @@ def test_new_changed_moved_and_deleted_files(watched, photos: Path) -> None:  # 
     wait_for(lambda: lib.store.get_by_path(str(folder / "coffee.jpg")).sha != coffee.sha, what="an edit")
     assert lib.search(image=photos / "guitar.jpg", limit=1).results[0].path == str(folder / "coffee.jpg")
     # moved into a new subfolder: same record, new path, nothing re-embedded
-    before = len(runs)
+    before = settled(runs)
     (folder / "2024").mkdir()
     os.rename(folder / "tent.jpg", folder / "2024" / "tent.jpg")
     wait_for(lambda: str(folder / "2024" / "tent.jpg") in paths_in(lib), what="a move")
     assert str(folder / "tent.jpg") not in paths_in(lib)
+    settled(runs)
     assert sum(s.moved for s, _ in runs.summaries[before:]) == 1, [(c, s.as_dict()) for s, c in runs.summaries[before:]]
     assert sum(s.indexed for s, _ in runs.summaries[before:]) == 0
     # deleted
     os.remove(folder / "coffee.jpg")
     wait_for(lambda: paths_in(lib) == {str(folder / "2024" / "tent.jpg")}, what="a deletion")
     # not images, hidden files: no index run at all
-    n = len(runs)
+    n = settled(runs)
     (folder / "notes.txt").write_text("hello")
     shutil.copyfile(photos / "rocket.jpg", folder / ".hidden.jpg")
     time.sleep(DEBOUNCE * 4)
@@ -119,7 +134,7 @@ def test_the_folder_removed_and_recreated(watched, photos: Path) -> None:  # typ
     wait_for(lambda: str(folder / "sub" / "coffee.jpg") in paths_in(lib), what="a file in a new subfolder")
     shutil.rmtree(folder / "sub")  # a subfolder removed: its images go
     wait_for(lambda: paths_in(lib) == {str(folder / "tent.jpg")}, what="the removed subfolder dropped")
-    n = len(runs)
+    n = settled(runs)
     shutil.rmtree(folder)  # the watched folder itself: kept (it may be an unplugged drive) ...
     time.sleep(DEBOUNCE * 3)
     assert paths_in(lib) == {str(folder / "tent.jpg")} and len(runs) == n

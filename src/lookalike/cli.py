@@ -283,7 +283,8 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     lines.append(f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'}, {extra} extra "
                  f"cop{'y' if extra == 1 else 'ies'} among {report.images} images "
                  f"({report.method}, threshold {report.threshold:g}, {report.pairs_checked} pairs checked, "
-                 f"{report.verified} verified, {report.elapsed_s:.1f} s)")
+                 f"{report.verified} verified{f', {report.reused} known' if report.reused else ''}, "
+                 f"{report.elapsed_s:.1f} s)")
     for path, reason in report.unreadable[:10]:
         print(f"could not re-read {quote_path(path)}: {reason}", file=sys.stderr)
     if done:
@@ -348,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
     p.add_argument("--vector-index", choices=VECTOR_INDEX_KINDS,
-                   help="embedded store's vector index (default auto: exact below 25k images, IVF-SQ8 above); kept")
+                   help="embedded store's vector index (default auto: exact below 25k images, ivf-sq8-fast above: "
+                        "docs/scale.md); kept")
 
     p = sub.add_parser("search", help="search by an image file, an http(s) URL, id:N, or keywords")
     _common(p)

@@ -170,3 +170,57 @@ def test_redirects_are_rechecked(tricky: tuple[str, list[str]]) -> None:
     with pytest.raises(Forbidden, match="internal.test"):
         fetch_url(f"http://photos.test:{port}/to-internal", allow=LOOPBACK, resolver=lambda h, p: names[h])
     assert len(hosts) == before + 1  # the redirect was refused before any connection to it
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[tuple[int, object, list[str | None]]]:
+    """An HTTPS server on 127.0.0.1 with a certificate for ``photos.test`` from a throwaway CA (trustme)."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme", reason="trustme (a dev extra) makes the test certificates")
+    ca = trustme.CA()
+    photo = Path(sample_photos()["chelsea"]).read_bytes()
+    sni: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(photo)))
+            self.end_headers()
+            self.wfile.write(photo)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("photos.test").configure_cert(server_ctx)
+    server_ctx.sni_callback = lambda sock, name, ctx: sni.append(name)  # type: ignore[assignment,misc,return-value]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.socket = server_ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    yield httpd.server_address[1], client_ctx, sni
+    httpd.shutdown()
+
+
+def test_https_goes_to_the_checked_address_with_the_hosts_name_and_certificate(tls) -> None:  # type: ignore[no-untyped-def]
+    """HTTPS through the pinned address: SNI and the certificate check use the URL's host, not the address."""
+    port, ctx, sni = tls
+    calls: list[str] = []
+
+    def resolver(host: str, p: int) -> list[str]:
+        calls.append(host)
+        return ["127.0.0.1"]
+
+    data = fetch_url(f"https://photos.test:{port}/cat.jpg", allow=LOOPBACK, resolver=resolver, ssl_context=ctx)
+    assert data == Path(sample_photos()["chelsea"]).read_bytes()
+    assert calls == ["photos.test"] and sni[-1] == "photos.test"
+    # a host the certificate is not for: refused by the certificate check, in one line
+    with pytest.raises(LookalikeError, match="certificate") as err:
+        fetch_url(f"https://other.test:{port}/cat.jpg", allow=LOOPBACK, resolver=resolver, ssl_context=ctx)
+    assert "\n" not in str(err.value) and sni[-1] == "other.test"
+    # and a certificate from a CA the client does not trust (the default context): refused too
+    with pytest.raises(LookalikeError, match="certificate"):
+        fetch_url(f"https://photos.test:{port}/cat.jpg", allow=LOOPBACK, resolver=resolver, timeout=5)

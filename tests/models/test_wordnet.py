@@ -48,7 +48,11 @@ def test_words_the_classes_do_not_name(vocab: Vocabulary, word: str, expected: s
 def test_weights_say_how_direct_the_link_is(vocab: Vocabulary) -> None:
     wheel = names(vocab, "wheel")
     assert wheel["car wheel"][0] > wheel["tricycle"][0] > 0.2
-    assert max(w for w, _ in names(vocab, "windmill").values()) < 0.5  # only a broader kind (machines)
+    # "windmill" has no class of its kind: only weak links (broader kinds: machines; the sentence model's
+    # reading of its definition: a reel, 0.6), none as strong as a name or a kind
+    windmill = names(vocab, "windmill")
+    assert max(w for w, _ in windmill.values()) < 0.9
+    assert not any(via.endswith((": kind", ": name")) for _, via in windmill.values())
 
 
 def test_irregular_plurals_and_unknown_words(vocab: Vocabulary) -> None:

@@ -76,3 +76,10 @@ def test_term_source_hook(indexed: Library) -> None:
     both = lib.search("rex cat", limit=5)  # the vocabulary gets the words the source did not take
     assert {"puppy", "chelsea", "black_cat"} <= set(stems(both))
     assert "classes" in both.explain and "concept:rex" in both.explain["signals"]  # type: ignore[operator]
+
+
+def test_monotone_pools_rising_runs() -> None:
+    out = calibration.monotone([0.67, 0.71, 0.18, 0.3, 0.1])
+    assert out == pytest.approx([0.69, 0.69, 0.24, 0.24, 0.1])
+    assert np.all(np.diff(out) <= 0) and out.sum() == pytest.approx(1.96)  # the mean is kept
+    assert calibration.monotone([]).size == 0

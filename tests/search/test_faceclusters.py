@@ -10,8 +10,11 @@ from PIL import Image
 
 from lookalike.search.faceclusters import (
     SAME_PERSON,
+    bridges,
     chinese_whispers,
     cluster,
+    confident,
+    place_new,
     membership,
     neighbour_graph,
     pairwise_scores,
@@ -124,3 +127,56 @@ def test_a_merge_undone_splits_apart(faces) -> None:  # type: ignore[no-untyped-
     pinned = (w == 1) & (np.array(edit)[two] == "original")  # a face the user placed, of person 1
     out = cluster(e, np.full(len(e), 5), ~pinned)
     assert (out[w == 1] == 5).all() and (out[w == 0] == -1).all()
+
+
+def test_confident_faces_are_placed_without_a_graph(faces) -> None:  # type: ignore[no-untyped-def]
+    """With each person's original clustered, every edited copy of persons 0 and 1 is surely theirs (and the
+    label is the one Chinese whispers gives); a face of a person nobody was clustered as is not sure; a face
+    with a same-person edge into two clusters is not sure."""
+    emb, who, edit = faces
+    originals = np.array([e == "original" for e in edit])
+    labels = np.where(originals & (who < 2), 20 + who, -1)
+    rows = np.flatnonzero(labels < 0)
+    got = dict(zip(rows.tolist(), confident(emb, labels, rows).tolist()))
+    assert all(got[i] == 20 + who[i] for i in rows if who[i] < 2)
+    assert all(got[i] == -1 for i in rows if who[i] == 2)
+    whispers = cluster(emb, labels, labels < 0)
+    assert all(whispers[i] == got[i] for i in rows if got[i] >= 0)
+    # person 0 split in two clusters (its mirror, its other edits): its original has edges into both
+    two = np.where(who == 0, 30, -1)
+    two[np.array([e == "mirror" for e in edit]) & (who == 0)] = 20
+    original = np.flatnonzero((who == 0) & originals)
+    two[original] = -1
+    assert (confident(emb, two, original) == -1).all()
+
+
+def test_a_face_between_two_clusters_is_a_bridge() -> None:
+    rng = np.random.default_rng(0)
+    b = np.zeros(128, np.float32)
+    b[0] = 1.0
+    ga = rng.normal(scale=0.01, size=(6, 128)).astype(np.float32)
+    gb = b + rng.normal(scale=0.01, size=(6, 128)).astype(np.float32)
+    emb = np.concatenate([ga, gb, (b / 2)[None, :]])
+    labels = np.array([1] * 6 + [2] * 6 + [-1])
+    graph = neighbour_graph(emb, [12])
+    assert bridges(graph, labels, [12], np.ones(13, bool)) == {1, 2}
+    assert bridges(graph, labels, [12], labels != 2) == set()  # person 2 named: nothing to re-cluster
+
+
+def test_a_new_face_bridging_two_clusters_of_one_person_rejoins_them(faces) -> None:  # type: ignore[no-untyped-def]
+    """Person 0's faces split over two unnamed clusters (as a merge undone would leave them), the other people
+    clustered, person 0's original new: it bridges the two, so just those two clusters are re-clustered with
+    it and become one person; the others are not touched. Named (fixed) clusters are never re-clustered."""
+    emb, who, edit = faces
+    originals = np.array([e == "original" for e in edit])
+    labels = 10 + who
+    labels[(who == 0) & np.isin(edit, ["mirror", "crop10"])] = 30
+    new = (who == 0) & originals
+    labels[new] = -1
+    out, stats = place_new(emb, labels, new, np.zeros(len(emb), bool))
+    assert stats["confident"] == 0 and stats["reclustered"] == int((who == 0).sum()) - 1
+    assert len(set(out[who == 0].tolist())) == 1 and out[who == 0][0] in (10, 30)
+    assert (out[who > 0] == labels[who > 0]).all()
+    fixed = (who == 0) & ~new
+    kept, stats = place_new(emb, labels, new, fixed)
+    assert stats["reclustered"] == 0 and (kept[fixed] == labels[fixed]).all()

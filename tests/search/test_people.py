@@ -137,3 +137,38 @@ def test_bad_names_and_ids(lib: Library) -> None:
     cat = lib.store.get_by_path(str(next(p for p in lib.store.file_states() if "chelsea" in p)))
     with pytest.raises(NotFound, match="no face stored"):
         lib.name_face(cat.id, 0, "Alice")  # type: ignore[union-attr]
+
+
+def _recluster(where: str, full: bool, start, out) -> None:  # type: ignore[no-untyped-def]
+    with Library(where, faces=True) as lib:
+        start.wait()
+        out.put(lib.update_people(full=full).as_dict())
+
+
+@pytest.mark.parametrize("full", [(False, False), (True, False)])
+def test_two_reclusterings_at_once(people_index: Path, tmp_path: Path, full) -> None:  # type: ignore[no-untyped-def]
+    """Two processes cluster the same real faces at the same moment (two `index --faces`, or the server and
+    `people --recluster`): the people are made once (3, not 6), every face is placed, and the second run
+    waited for the first one's lease or redid its work on the new state (it found nothing left to create)."""
+    import multiprocessing as mp
+    import sqlite3
+
+    shutil.copytree(people_index, tmp_path / "lib")
+    with sqlite3.connect(tmp_path / "lib" / "lookalike.db") as db:  # the faces as indexing left them: unplaced
+        db.execute("DELETE FROM face_people")
+        db.execute("DELETE FROM people")
+    ctx = mp.get_context("fork")
+    start, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_recluster, args=(str(tmp_path / "lib"), f, start, out)) for f in full]
+    for p in procs:
+        p.start()
+    runs = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert sum(r["new_people"] for r in runs) == 3, runs
+    assert sorted(r["placed"] for r in runs) == [0, 15], runs
+    assert any(r["waited_s"] > 0 or r["retries"] > 0 for r in runs), runs
+    with Library(tmp_path / "lib", faces=True) as lib:
+        assert [(p.faces, p.images) for p in lib.people()] == [(5, 5)] * 3
+        assert all(len(ids) == 1 for ids in by_person(lib).values()) and lib.store.unplaced_faces() == 0

@@ -86,3 +86,45 @@ def test_invalid_dates_refused(client: TestClient) -> None:
         assert_error(client.get("/api/search", params={"q": "cat", "after": bad}), 422, "after")
         assert_error(client.post("/api/search/text", json={"q": "cat", "before": bad}), 422, "before")
     assert client.get("/api/search", params={"q": "cat", "after": "2021-02-28"}).status_code == 200
+
+
+def test_a_cancelled_job_keeps_its_verdicts_and_the_next_verifies_the_rest(fresh_library, tmp_path: Path,
+                                                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from lookalike.search import verify
+
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["coffee", "chelsea", "interior_pexels-7303773", "interior_pexels-cup-of-couple-7303788"])
+    with Image.open(folder / "coffee.jpg") as im:
+        im.crop((0, 0, im.width * 3 // 5, im.height * 3 // 5)).save(folder / "coffee-crop.jpg", quality=90)
+        im.rotate(20).save(folder / "coffee-rotated.jpg", quality=90)
+    lib = fresh_library(workers=1)  # one verifying thread
+    lib.index([folder])
+    first_pair, go = threading.Event(), threading.Event()
+    real_match = verify.match
+
+    def match(*args, **kw):  # type: ignore[no-untyped-def]
+        m = real_match(*args, **kw)
+        if not first_pair.is_set():  # hold the first verified pair until the job has been cancelled
+            first_pair.set()
+            go.wait(30)
+        return m
+
+    monkeypatch.setattr(verify, "match", match)
+    c = TestClient(create_app(lib))
+    job_id = c.post("/api/dupes/jobs", json={"method": "verified"}).json()["id"]
+    assert first_pair.wait(120)
+    assert c.delete(f"/api/dupes/jobs/{job_id}").status_code == 200
+    go.set()
+    jobs = c.app.state.dupes_jobs  # type: ignore[attr-defined]
+    assert jobs.wait(jobs.get(job_id), 60).state == "cancelled"
+    from lookalike.search.dupe_verify import pair_version
+
+    kept = len(lib.store.dupe_pairs(pair_version(lib.store)))
+    r = c.get("/api/dupes", params={"wait": 30})  # the next job: only the pairs the cancelled one did not verify
+    assert r.status_code == 200
+    d = r.json()
+    assert 1 <= kept < d["uncertain"] and d["reused"] == kept and d["verified"] == d["uncertain"] - kept
+    report = lib.dupes()  # and a run now verifies nothing at all
+    assert report.verified == 0 and report.reused == report.uncertain == d["uncertain"]

@@ -77,13 +77,14 @@ def _many(n: int, dim: int = 32, start: int = 0) -> list[ImageRecord]:
     return out
 
 
-def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path) -> None:
-    s = SQLiteStore(tmp_path, vector_index="ivf-sq8")
+@pytest.mark.parametrize("kind", ["ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8"])
+def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path, kind: str) -> None:
+    s = SQLiteStore(tmp_path, vector_index=kind)
     s.set_model_info("m", "1", 32)
     recs = _many(3000)
     s.write(upserts=recs)
     desc = s.optimize()
-    assert desc["kind"] == "ivf-sq8" and desc["vectors"] == 3000 and desc["nlist"] == 64
+    assert desc["kind"] == kind and desc["vectors"] == 3000 and desc["nlist"] == 64
     assert (tmp_path / "vectors.index").is_file()
     assert s.conn.execute("SELECT COUNT(*) FROM vector_log").fetchone()[0] == 0  # the saved index covers it
     first = s.get_by_path("/p/7.jpg").id  # type: ignore[union-attr]
@@ -91,7 +92,7 @@ def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path) -> None:
 
     other = SQLiteStore(tmp_path)  # another process: loads the saved index (kind recorded), no rebuild
     assert other.stats()["vector_index"]["saved"] is True
-    assert other.vector_index().kind == "ivf-sq8" and other.vector_index().trained_on == 3000
+    assert other.vector_index().kind == kind and other.vector_index().trained_on == 3000
     later = _many(5, start=3000)
     s.write(upserts=later, deletes=[first])  # later writes are caught up from the log
     hits = other.knn(later[2].embedding, 3)
@@ -117,12 +118,59 @@ def test_auto_index_grows_from_exact_to_ivf_and_a_damaged_file_is_rebuilt(tmp_pa
     s.write(upserts=_many(500))
     assert s.optimize()["kind"] == "flat" and not (tmp_path / "vectors.index").exists()
     s.write(upserts=_many(1500, start=500))
-    assert s.optimize()["kind"] == "ivf-sq8"
+    assert s.optimize()["kind"] == vectors.AUTO_LARGE
     (tmp_path / "vectors.index").write_bytes(b"LKVI\x01garbage")
     fresh = SQLiteStore(tmp_path)
     assert len(fresh.vector_index()) == 2000  # rebuilt from the database
     q = _many(1500, start=500)[734].embedding
     assert fresh.get([fresh.knn(q, 1)[0].id])[0].path == "/p/1234.jpg"
+
+
+def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_new_one(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import struct
+
+    import lookalike.stores.vectors as vectors
+
+    monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
+    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8")  # what auto meant above FLAT_MAX before ivf-sq8-fast
+    s = SQLiteStore(tmp_path)
+    s.set_model_info("m", "1", 32)
+    recs = _many(2000)
+    s.write(upserts=recs)
+    assert s.optimize()["kind"] == "ivf-sq8"
+    s.close()
+    path = tmp_path / "vectors.index"  # saved as the old code wrote it: no k_factor in the header
+    data = path.read_bytes()
+    (hlen,) = struct.unpack_from("<Q", data, len(vectors.MAGIC))
+    off = len(vectors.MAGIC) + 8
+    header = json.loads(data[off:off + hlen])
+    del header["k_factor"]
+    head = json.dumps(header).encode()
+    path.write_bytes(data[:len(vectors.MAGIC)] + struct.pack("<Q", len(head)) + head + data[off + hlen:])
+    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8-fast")
+
+    old = SQLiteStore(tmp_path)
+    assert old.vector_index().kind == "ivf-sq8"  # loads and answers as before (exact re-rank from SQLite)
+    seven = old.get_by_path("/p/7.jpg").id  # type: ignore[union-attr]
+    hit = old.knn(recs[7].embedding, 1)[0]
+    assert hit.id == seven and hit.score == pytest.approx(1.0, abs=1e-5)
+    old.write(upserts=_many(3, start=5000), deletes=[seven])
+    assert old.optimize()["kind"] == "ivf-sq8-fast"  # the next index run rebuilds it as the new auto kind
+    assert old.vector_index().kind == "ivf-sq8-fast" and len(old.vector_index()) == 2002
+
+    fresh = SQLiteStore(tmp_path)  # another process: loads the rebuilt saved index
+    assert fresh.stats()["vector_index"]["kind"] == "ivf-sq8-fast"
+    assert fresh.vector_index().kind == "ivf-sq8-fast" and len(fresh.vector_index()) == 2002
+    q = recs[8].embedding
+    hits = fresh.knn(q, 5)
+    assert all(h.id != seven for h in fresh.knn(recs[7].embedding, 10))
+    assert fresh.get([hits[0].id])[0].path == "/p/8.jpg"
+    exact = {h.id: h.score for h in hits}
+    stored = fresh.index.embeddings(list(exact))
+    assert all(abs(exact[i] - float(stored[i] @ q)) < 0.01 for i in exact)  # 8-bit scores, near the cosine
+    old.write(upserts=_many(2, start=6000))  # caught up from the log in the other process
+    assert fresh.get([fresh.knn(_many(2, start=6000)[1].embedding, 1)[0].id])[0].path == "/p/6001.jpg"
 
 
 def test_new_model_resets_the_index_in_every_process(tmp_path: Path) -> None:

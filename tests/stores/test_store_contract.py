@@ -7,6 +7,8 @@ EXIF-like dates and cameras): the contract is about semantics, which must be ide
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from lookalike.stores.base import (
     ImageRecord,
     IndexStore,
     Move,
+    PairStore,
     PeopleStore,
     SearchStore,
     TransformStore,
@@ -81,7 +84,7 @@ def face(seed: int, box: tuple[int, int, int, int] = (1, 2, 30, 40)) -> FaceReco
 
 
 def test_every_store_implements_every_role(store) -> None:  # type: ignore[no-untyped-def]
-    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore, TransformStore):
+    for role in (IndexStore, SearchStore, ExtrasStore, AdminStore, PeopleStore, TransformStore, PairStore):
         names = [n for n in vars(role) if not n.startswith("_")]
         assert names and all(callable(getattr(store, n, None)) for n in names), role.__name__
 
@@ -615,3 +618,31 @@ class TestTransformStore:
         store.set_search_transform("test-model/1", 200, blob)
         store.clear_vectors()  # another model re-embeds everything: the transform fitted on the old vectors goes
         assert store.search_transform() is None
+
+
+def test_people_generation_detects_a_concurrent_save(with_faces) -> None:  # type: ignore[no-untyped-def]
+    """A save computed from an older state is refused (nothing saved); one from the current state goes in."""
+    from lookalike.stores.people import PeopleConflict
+
+    s = with_faces
+    t = s.face_table()
+    seen = s.people_generation()
+    s.save_people(PeopleChanges(assign=[(int(t.face_id[0]), -1, False, 1.0)]))  # someone else saved meanwhile
+    assert s.people_generation() == seen + 1
+    with pytest.raises(PeopleConflict):
+        s.save_people(PeopleChanges(assign=[(int(t.face_id[1]), -1, False, 1.0)]), expect=seen)
+    assert s.unplaced_faces() == 3 and s.people_generation() == seen + 1  # the refused save changed nothing
+    s.save_people(PeopleChanges(assign=[(int(t.face_id[1]), -1, False, 1.0)]), expect=seen + 1)
+    assert s.unplaced_faces() == 2 and s.people_generation() == seen + 2
+
+
+def test_people_lease(with_faces) -> None:  # type: ignore[no-untyped-def]
+    s = with_faces
+    assert s.people_lease("a", 60) and s.people_lease("a", 60)  # taken, renewed
+    assert not s.people_lease("b", 60)  # held by a live owner
+    s.release_people_lease("b")  # not b's to give back
+    assert not s.people_lease("b", 60)
+    s.release_people_lease("a")
+    assert s.people_lease("b", 0.05)
+    time.sleep(0.1)
+    assert s.people_lease("a", 60)  # b's lease ran out: taken over

@@ -26,7 +26,7 @@ import numpy as np
 
 from lookalike.errors import NotFound
 from lookalike.evaluation.keywords import IMAGE_EXTS, TUXPAINT_STAMPS, labelled_folders, precision_at
-from lookalike.models.concepts import fit_concept, library_sample_size, mean_direction
+from lookalike.models.concepts import cross_validate, fit_concept, library_sample_size, mean_direction
 
 DISTRACTORS = "_other"
 # class folder -> sources: ("tux", stamp folder) photographic PNGs directly in it; ("mvtb", sub-folder or
@@ -130,10 +130,12 @@ def library_vectors(store) -> tuple[list[str], np.ndarray]:  # type: ignore[no-u
 
 def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.PathLike[str], *,
                       classes: Sequence[str], ks: Sequence[int] = (1, 3, 5, 10), draws: int = 20, at: int = 10,
-                      seed: int = 0, progress: bool = False, **fit_options: object) -> dict:
+                      seed: int = 0, progress: bool = False, estimate: bool = False, **fit_options: object) -> dict:
     """Precision@``at`` of concepts taught from k random examples of each class (mean over ``draws``), for
     the classifier and the mean-embedding baseline; plus teaching times. ``paths``/``vectors``: the whole
-    library (labelled set and distractors)."""
+    library (labelled set and distractors). ``estimate``: also the cross-validated precision that
+    ``lookalike concepts`` shows next to the precision measured with the labels at the same decision point
+    (``p >= 0.5`` over every other photo of the library), per k: is the estimate fair?"""
     folders = labelled_folders(root)
     index = {os.path.realpath(p): i for i, p in enumerate(paths)}
     rng = np.random.default_rng(seed)
@@ -150,7 +152,7 @@ def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.
             if len(members) < k + 1:
                 row[f"k{k}"] = None
                 continue
-            p_cls, p_base = [], []
+            p_cls, p_base, cv, truth_p = [], [], [], []
             for _ in range(draws):
                 ex = rng.choice(members, size=k, replace=False)
                 rest = np.setdiff1d(np.arange(n), ex)
@@ -161,8 +163,18 @@ def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.
                 relevant = set(np.setdiff1d(members, ex).tolist())
                 p_cls.append(_precision(vectors @ model.w, rest, relevant, at))
                 p_base.append(_precision(vectors @ mean_direction(vectors[ex]), rest, relevant, at))
+                if estimate:
+                    said = model.predict(vectors[rest]) >= 0.5
+                    v = cross_validate(vectors[ex], None, vectors[lib], seed=len(fit_times))  # not from rng: same draws
+                    if said.any() and v.precision is not None:
+                        truth_p.append(float(np.isin(rest[said], list(relevant)).mean()))
+                        cv.append(v.precision)
                 bar.update(1)
             row[f"k{k}"] = {"concept": round(float(np.mean(p_cls)), 4), "baseline": round(float(np.mean(p_base)), 4)}
+            if cv:
+                row[f"k{k}"].update({"cv_precision": round(float(np.mean(cv)), 4),
+                                     "measured_precision": round(float(np.mean(truth_p)), 4),
+                                     "abs_error": round(float(np.mean(np.abs(np.subtract(cv, truth_p)))), 4)})
         out[word] = row
     bar.close()
     return {"classes": out, "mean": class_means(out, ks), "draws": draws, "at": at, "images": n,
@@ -179,7 +191,9 @@ def class_means(rows: dict[str, dict], ks: Sequence[int]) -> dict[str, dict[str,
     for k in ks:
         got = [r[f"k{k}"] for r in rows.values() if r.get(f"k{k}")]
         if got:
-            out[f"k{k}"] = {m: round(float(np.mean([g[m] for g in got])), 4) for m in ("concept", "baseline")}
+            out[f"k{k}"] = {m: round(float(np.mean([g[m] for g in got if m in g])), 4)
+                            for m in ("concept", "baseline", "cv_precision", "measured_precision", "abs_error")
+                            if any(m in g for g in got)}
             out[f"k{k}"]["classes"] = len(got)
     return out
 

@@ -3,8 +3,11 @@ watermarks, recompression, resizing, colour changes), grouped, the best copy fir
 
 One API over several methods, each with its own similarity and calibrated default threshold:
 
-- ``verified`` (the default, what won in ``bench/quality.py``): embedding neighbours as candidates, then
-  geometric verification of the uncertain ones (``search/verify.py``); similarity = calibrated copy score.
+- ``verified`` (the default, what won in ``bench/quality.py``): embedding neighbours as candidates (the
+  store's approximate index, a batch of images at a time), then geometric verification of the uncertain ones
+  (``search/verify.py``; search/dupe_verify.py keeps each verdict in the library, so a later run verifies
+  only pairs it has not seen, and an interrupted one keeps what it verified); similarity = calibrated copy
+  score.
 - ``embedding``: cosine of the deep embeddings alone.
 - ``phash``: perceptual hash, similarity = 1 - Hamming distance / 64.
 
@@ -15,22 +18,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from lookalike.config import DUPES_METHODS, Settings
-from lookalike.errors import ImageError, LookalikeError
+from lookalike.errors import LookalikeError
 from lookalike.notebook import NotebookView, dupes_sections
 from lookalike.progress import progress_bar
 from lookalike.search import verify
-from lookalike.stores.base import Filters, ImageInfo, IndexStore, SearchStore, batched
+from lookalike.search.dupe_verify import content_key, known_verdicts, pair_version, verify_pairs
+from lookalike.stores.base import Filters, ImageInfo, IndexStore, PairStore, SearchStore, batched
 
 METHODS = DUPES_METHODS
 PHASH_AT = 0.86  # phash similarity above which bench/quality.py saw no non-copy (Hamming <= 8 of 64)
@@ -39,8 +40,8 @@ CANDIDATE_COSINE = 0.5  # verified: pairs below this cosine are not looked at
 PHASH_ALL_PAIRS_MAX = 20_000  # phash: compare all pairs up to this many images, else embedding neighbours
 
 
-class DupesStore(SearchStore, IndexStore, Protocol):
-    """The roles dupes uses: searches, and the file states that list every indexed image."""
+class DupesStore(SearchStore, IndexStore, PairStore, Protocol):
+    """The roles dupes uses: searches, the file states that list every indexed image, the kept verdicts."""
 
 
 @dataclass
@@ -68,9 +69,12 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     images: int
     groups: list[DupeGroup] = field(default_factory=list)
     pairs_checked: int = 0  # candidate pairs scored
-    verified: int = 0  # pairs that went through local-feature verification
+    uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide
+    verified: int = 0  # uncertain pairs verified in this run (local features)
+    reused: int = 0  # uncertain pairs whose verdict an earlier run kept in the library (not verified again)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # files that could not be re-read
     elapsed_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: reading, candidates, verifying
 
     def _title(self) -> str:
         return f"{len(self.groups)} groups of duplicates among {self.images} images ({self.method})"
@@ -82,6 +86,7 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
         d = asdict(self)
         d["unreadable"] = [{"path": p, "reason": r} for p, r in self.unreadable]
         d["elapsed_s"] = round(self.elapsed_s, 3)
+        d["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         for g in d["groups"]:
             for it in g["items"]:
                 it["score"] = round(float(it["score"]), 4)
@@ -107,8 +112,9 @@ def find_duplicates(store: DupesStore, settings: Settings, *, method: str = "ver
     if not 0.0 <= thr <= 1.0:
         raise LookalikeError("the threshold must be between 0 and 1")
     t0 = time.perf_counter()
-    infos = _infos(store, filters)
+    infos = read_images(store, filters)
     report = DupesReport(method, thr, len(infos))
+    report.timings["reading"] = time.perf_counter() - t0
     by_sha: dict[str, list[ImageInfo]] = {}
     for info in infos.values():
         by_sha.setdefault(info.sha or f"id:{info.id}", []).append(info)
@@ -126,7 +132,8 @@ def find_duplicates(store: DupesStore, settings: Settings, *, method: str = "ver
     return report
 
 
-def _infos(store: DupesStore, filters: Filters | None) -> dict[int, ImageInfo]:
+def read_images(store: DupesStore, filters: Filters | None = None) -> dict[int, ImageInfo]:
+    """Every indexed image (that passes ``filters``) by id."""
     ids = sorted(st.id for st in store.file_states().values())
     out: dict[int, ImageInfo] = {}
     for chunk in batched(ids, 2000):
@@ -136,57 +143,74 @@ def _infos(store: DupesStore, filters: Filters | None) -> dict[int, ImageInfo]:
     return out
 
 
+def candidate_pairs(store: DupesStore, ids: Sequence[int], *, neighbours: int = 10, floor: float = CANDIDATE_COSINE,
+                    filters: Filters | None = None, progress: bool = False,
+                    on_progress: Callable[[str, int, int], None] | None = None) -> dict[tuple[int, int], float]:
+    """Candidate pairs (a < b) -> cosine: each image's ``neighbours`` nearest among ``ids`` with a cosine of at
+    least ``floor``, from the store's approximate index, asked a batch of images at a time (``knn_many``)."""
+    keep = set(ids)
+    on_progress = on_progress or _quiet
+    cosines: dict[tuple[int, int], float] = {}
+    looked = 0
+    bar = progress_bar(len(keep), progress, "neighbours")
+    try:
+        for chunk, emb in _vectors_of(store, keep):
+            on_progress("neighbours", looked, len(keep))
+            for a, hits in zip(chunk, store.knn_many(emb, neighbours + 1, filters)):
+                for h in hits:
+                    if h.id != a and h.id in keep and h.score >= floor:
+                        key = (a, h.id) if a < h.id else (h.id, a)
+                        if h.score > cosines.get(key, -1.0):
+                            cosines[key] = h.score
+            looked += len(chunk)
+            bar.update(len(chunk))
+        on_progress("neighbours", looked, len(keep))
+    finally:
+        bar.close()
+    return cosines
+
+
 def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: int, filters: Filters | None,
                      method: str, settings: Settings, infos: dict[int, ImageInfo], report: DupesReport,
                      progress: bool, on_progress: Callable[[str, int, int], None]) -> dict[tuple[int, int], float]:
-    """Candidate pairs from each image's nearest neighbours; scored by cosine or by verified copy score."""
-    keep = set(ids)
+    """Candidate pairs from each image's nearest neighbours; scored by cosine or by verified copy score. Pairs
+    verified by an earlier run (the same two contents, model and calibration) are not verified again."""
+    t = time.perf_counter()
     floor = CANDIDATE_COSINE if method == "verified" else thr
-    cosines: dict[tuple[int, int], float] = {}
-    looked = 0
-    for chunk, emb in _vectors_of(store, keep):
-        on_progress("neighbours", looked, len(keep))
-        looked += len(chunk)
-        for a, hits in zip(chunk, store.knn_many(emb, neighbours + 1, filters)):
-            for h in hits:
-                if h.id != a and h.id in keep and h.score >= floor:
-                    key = (min(a, h.id), max(a, h.id))
-                    cosines[key] = max(cosines.get(key, -1.0), h.score)
+    cosines = candidate_pairs(store, ids, neighbours=neighbours, floor=floor, filters=filters, progress=progress,
+                              on_progress=on_progress)
+    report.timings["candidates"] = time.perf_counter() - t
     report.pairs_checked = len(cosines)
     if method == "embedding":
         return {k: c for k, c in cosines.items() if c > thr}
     out: dict[tuple[int, int], float] = {}
-    todo = []
+    uncertain = []
     for key, c in cosines.items():
         s = verify.cosine_score(c)
         if s > thr:
             out[key] = s
         else:
-            todo.append((key, c))
+            uncertain.append((key, c))
+    report.uncertain = len(uncertain)
+    if not uncertain:
+        return out
+    t = time.perf_counter()
+    version = pair_version(store)
+    known = known_verdicts(store, version)
+    todo = []
+    for (a, b), c in uncertain:
+        ck = content_key(infos[a], infos[b])
+        if ck is not None and ck in known:
+            report.reused += 1
+            if known[ck] > thr:
+                out[(a, b)] = known[ck]
+        else:
+            todo.append(((a, b), c))
     if todo:
-        report.verified = len(todo)
-        features = _FeatureCache(infos, settings, report)
-        done = 0
-        bar = progress_bar(len(todo), progress, "verifying", unit="pair")
-
-        def check(item: tuple[tuple[int, int], float]) -> tuple[tuple[int, int], float]:
-            (a, b), c = item
-            # the image with fewer pixels is the query: usually the edited copy
-            q, x = (a, b) if infos[a].width * infos[a].height <= infos[b].width * infos[b].height else (b, a)
-            fq, fx = features.get(q), features.get(x)
-            if fq is None or fx is None:
-                return (a, b), verify.cosine_score(c)
-            m = verify.match(fq, fx, features.get(q, mirror=True))
-            return (a, b), verify.copy_score(c, m)
-
-        with ThreadPoolExecutor(max(1, settings.decode_workers())) as pool:
-            for key, s in pool.map(check, sorted(todo)):
-                done += 1
-                bar.update(1)
-                on_progress("verifying", done, len(todo))
-                if s > thr:
-                    out[key] = s
-        bar.close()
+        scores = verify_pairs(store, settings, todo, infos, report, progress=progress, on_progress=on_progress,
+                              version=version)
+        out.update({k: s for k, s in scores.items() if s > thr})
+    report.timings["verifying"] = time.perf_counter() - t
     return out
 
 
@@ -277,62 +301,6 @@ def _groups(reps: dict[int, list[ImageInfo]], infos: dict[int, ImageInfo],
         groups.append(DupeGroup(kind, items))
     groups.sort(key=lambda g: (g.kind != "exact", -len(g.items), g.items[0].path))
     return groups
-
-
-_MISSING = object()
-
-
-class _FeatureCache:
-    """Local features of indexed images, read back from their files on demand, shared by the worker threads
-    (each image is decoded once while it is in the cache)."""
-
-    def __init__(self, infos: dict[int, ImageInfo], settings: Settings, report: DupesReport, size: int = 256) -> None:
-        self.infos = infos
-        self.settings = settings
-        self.report = report
-        self.size = size
-        self.lock = threading.Lock()
-        self.cache: OrderedDict[tuple[int, bool], object] = OrderedDict()
-
-    def get(self, image_id: int, mirror: bool = False) -> verify.LocalFeatures | None:
-        key = (image_id, mirror)
-        while True:
-            with self.lock:
-                value = self.cache.get(key, _MISSING)
-                if value is _MISSING:
-                    slot = threading.Event()
-                    self.cache[key] = slot  # other threads wait for this one instead of decoding again
-                    break
-                self.cache.move_to_end(key)
-            if not isinstance(value, threading.Event):
-                return value  # type: ignore[return-value]
-            value.wait()
-        try:
-            feats = self._compute(image_id, mirror)
-        except BaseException:
-            with self.lock:
-                self.cache.pop(key, None)
-            slot.set()
-            raise
-        with self.lock:
-            self.cache[key] = feats
-            while len(self.cache) > self.size:
-                self.cache.popitem(last=False)
-        slot.set()
-        return feats
-
-    def _compute(self, image_id: int, mirror: bool) -> verify.LocalFeatures | None:
-        from lookalike.io.read import load
-
-        info = self.infos[image_id]
-        try:
-            decoded = load(info.path, min_side=verify.FEATURE_SIDE, max_pixels=self.settings.max_pixels,
-                           max_bytes=self.settings.max_file_mb * 1_000_000)
-        except ImageError as err:
-            with self.lock:
-                self.report.unreadable.append((info.path, str(err)))
-            return None
-        return verify.local_features(decoded.image, mirror=mirror)
 
 
 def act_on(groups: Sequence[DupeGroup], *, delete: bool = False, move_to: str | None = None,

@@ -2,7 +2,8 @@
 
 1. Lexical: :meth:`Vocabulary.match` (class names, WordNet synonyms and hypernyms: "cat", "fruit"; and every
    other WordNet noun through its parts, wholes, topics, broader kinds, gloss and meaning: "wheel",
-   "architecture", "windmill", see :mod:`lookalike.models.wordnet`).
+   "architecture", "windmill", see :mod:`lookalike.models.wordnet`; a word's senses weighted by how often
+   WordNet's sense-tagged corpus used each, scripts/gen_wordnet.py).
 2. Semantic: the sentence model (:mod:`lookalike.models.text`) maps the query to its nearest class
    descriptions ("kitty" -> tabby, tiger cat; "ocean waves" -> seashore). It is asked whenever the
    vocabulary's links are weak: a word WordNet does not know, or no class reached by name or kind nor at
@@ -11,15 +12,26 @@
    For a WordNet noun the model's answer is held to more (``SEM_FLOOR_KNOWN``, weights x
    ``SEM_KNOWN_FACTOR``): the vocabulary already says something, and the bare word is ambiguous
    ("windmill" -> kite, the bird of prey, at 0.47, left out; "livestock" -> barn, hog, boar at 0.52-0.62
-   stay). --explain shows these classes with via "meaning" (without a "term: relation" of the vocabulary).
+   stay). --explain shows these classes with via "sentence model" (``SEMANTIC_VIA``; "term: meaning" is
+   the lexicon's own link, which the same model made from the word's definition when it was generated).
+   Each class has three descriptions (:func:`class_texts`): its name, its name with its WordNet gloss,
+   and its names with the kinds above it.
 3. Visual-neighbour expansion (pseudo-relevance feedback): the most confident hits of the tag search are
    taken as examples; their mean embedding is searched for, and the two lists are fused. Photos the classifier
    labels with an object class (a cut-out fish tagged "envelope") still look like the confident fish.
 4. Extra term sources (:data:`TermSource`: taught concepts, named people) take the words they know and add
    their own list, with their own per-image probabilities.
 
-The lists are fused by reciprocal rank (the order), and each result shows its calibrated probability of
-showing what was asked (:mod:`lookalike.search.calibration`; a term source's probability when that is higher).
+The lists are fused by reciprocal rank (the order; tied scores in a list share a rank, ``TIE``), and each
+result shows its calibrated probability of showing what was asked (:mod:`lookalike.search.calibration`; a
+term source's probability when that is higher), made non-increasing along the fused order (``MONOTONE``:
+isotonic regression, a rising run shows its mean), so that the order and the numbers agree and a threshold
+keeps a prefix of the list. Ranking by the calibrated probability instead was measured and is worse: it
+knows the class mass but not the visual list (bench/keyword_quality.py, precision@10 with synonyms on
+tuxpaint 0.715 fused vs 0.644 by probability, held-out photos 0.590 vs 0.545; before the sense weights and
+the third class description: tuxpaint 0.707 fused, 0.612 by probability, 0.699 by a probability refitted
+with the fused score as a feature, 0.691 in leave-one-folder-out cross-validation; photos 0.586 / 0.545 /
+0.569).
 Every step is recorded in ``explain`` so a user can see what the query became.
 """
 
@@ -38,7 +50,8 @@ from lookalike.stores.base import FTS_STOPWORDS, Filters, Hit, SearchStore
 from lookalike.models.registry import process_wide
 
 CLASS_TEXT_FILE = "class_text_minilm.npz"
-ROWS_PER_CLASS = 2
+ROWS_PER_CLASS = 3
+CLASS_TEXT_KINDS = 4
 
 # Semantic mapping: keep classes within SEM_MARGIN of the best one, above SEM_FLOOR, at most SEM_MAX.
 SEM_FLOOR = 0.45
@@ -67,12 +80,31 @@ EXPAND_MIN_SIM = 0.4  # neighbours less similar (cosine) to the examples' mean a
 # (0.663 at 0.7); chosen there, then checked on the held-out photos: 0.586 both (AP 0.566 -> 0.572).
 EXPAND_WEIGHT = 1.5
 
+# Scores within TIE of each other share a rank in the fusion: the visual list's cosines to the mean of two
+# examples are equal for both (cos(a, (a+b)/2) = cos(b, (a+b)/2)), and their float order decided which came
+# first ("dog" on the demo library: the horse silhouette above the puppy); the tag order decides now.
+TIE = 1e-5
+# The shown probabilities are made non-increasing along the fused order (isotonic, calibration.monotone).
+MONOTONE = True
+
+# --explain's name for the sentence model asked at query time (the lexicon's "meaning" links are its own)
+SEMANTIC_VIA = "sentence model"
+
 def class_texts() -> list[str]:
-    """Two descriptions per class (rows 2i, 2i+1): its display name, and its name with the WordNet gloss."""
+    """ROWS_PER_CLASS descriptions per class (rows 3i .. 3i+2): its display name; its name with the WordNet
+    gloss; its names with the kinds above it, one word per level, up to CLASS_TEXT_KINDS ("studio couch,
+    day bed: a kind of convertible, sofa, seat, furniture"). The third row came in on the tuxpaint keyword
+    set: precision@10 with synonyms 0.710 -> 0.712 at query time ("livestock" 0.9 -> 1.0)."""
     out: list[str] = []
     for c in load_classes():
         out.append(c.name)
         out.append(f"{c.name}: {c.gloss}" if c.gloss else c.name)
+        levels: dict[int, str] = {}
+        for word, d in sorted(c.hypernyms, key=lambda wd: wd[1]):
+            if d not in levels and len(levels) < CLASS_TEXT_KINDS:
+                levels[d] = word
+        names = ", ".join(dict.fromkeys([c.name, *c.words[:2]]))
+        out.append(f"{names}: a kind of {', '.join(levels.values())}" if levels else names)
     return out
 
 
@@ -163,13 +195,15 @@ class QueryTerms:
 
     def explain(self, vocab: Vocabulary, limit: int = 25) -> list[dict[str, object]]:
         """The heaviest classes, each with ``via``: the term and WordNet relation that reached it
-        ("wheel: part of", "dog: kind", "cat: name") and/or "meaning" (the sentence model)."""
+        ("wheel: part of", "dog: kind", "cat: name", "sea: meaning" -- the lexicon's own link, made by the
+        sentence model from the word's definition when the lexicon was generated) and/or SEMANTIC_VIA (the
+        sentence model asked at query time)."""
         out = []
         for c, w in sorted(self.weights.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
             d = vocab.describe(c)
             via = [self.how.get(c, "words")] if c in self.lexical else []
             if c in self.semantic:
-                via.append("meaning")
+                via.append(SEMANTIC_VIA)
             out.append({"index": c, "name": d["name"], "wnid": d["wnid"], "weight": round(w, 3), "via": via})
         return out
 
@@ -246,12 +280,13 @@ TermSource = Callable[[str, object, "Filters | None", int], Sequence[TermHits]]
 
 @dataclass
 class Candidates:
-    """A words query's fused candidates (best first, RRF scores) and each one's calibrated probability."""
+    """A words query's fused candidates (best first, RRF scores) and their calibrated probabilities."""
 
     fused: list[Hit]
-    probability: dict[int, float]
+    probability: dict[int, float]  # shown: non-increasing along ``fused`` (calibration.monotone)
     features: dict[int, np.ndarray]
     terms: QueryTerms | None
+    own: dict[int, float] = field(default_factory=dict)  # each candidate's own calibrated probability
 
 
 def keyword_candidates(store: SearchStore, vocab: Vocabulary, text: str, limit: int, filters: Filters | None,
@@ -262,7 +297,7 @@ def keyword_candidates(store: SearchStore, vocab: Vocabulary, text: str, limit: 
     sources; fused by reciprocal rank. Every candidate gets the features of :mod:`.calibration` and a
     probability (a term source's own probability when higher). ``explain`` receives the classes (and how
     each was reached), the signals and the seeds."""
-    from lookalike.search.calibration import calibrator, features
+    from lookalike.search.calibration import calibrator, features, monotone
     from lookalike.search.fuse import rrf
 
     depth = max(limit * 2, 50)
@@ -295,15 +330,18 @@ def keyword_candidates(store: SearchStore, vocab: Vocabulary, text: str, limit: 
     explain["signals"] = {k: len(v) for k, v in lists.items()}
     if not lists:
         return Candidates([], {}, {}, terms)
-    fused = rrf(lists, {"visual": EXPAND_WEIGHT})
+    fused = rrf(lists, {"visual": EXPAND_WEIGHT}, tie=TIE)
     ids = [h.id for h in fused]
     mass = _mass(store, ids, terms.weights if terms else {}, lists)
     wmax = max(terms.weights.values()) if terms and terms.weights else 0.0
     x = features(mass, wmax)
     p = calibrator().probability(x) if terms is not None else np.zeros(len(ids))
-    prob = {i: round(max(float(pi), extra.get(i, 0.0)), 6) for i, pi in zip(ids, p)}
+    p = np.maximum(p, [extra.get(i, 0.0) for i in ids])
+    shown = monotone(p) if MONOTONE else p  # in the fused order, so order and probability agree
+    prob = {i: round(float(pi), 6) for i, pi in zip(ids, shown)}
     explain["score"] = "probability"
-    return Candidates(fused, prob, {i: x[k] for k, i in enumerate(ids)}, terms)
+    return Candidates(fused, prob, {i: x[k] for k, i in enumerate(ids)}, terms,
+                      {i: round(float(pi), 6) for i, pi in zip(ids, p)})
 
 
 def _mass(store: SearchStore, ids: list[int], weights: dict[int, float], lists: dict[str, list[Hit]]) -> np.ndarray:

@@ -25,8 +25,11 @@ person's mean face / 0.6), 1.0 for a face the user placed; an image's best face 
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -39,6 +42,9 @@ from lookalike.stores.base import Filters, Hit
 from lookalike.stores.people import FaceTable, PeopleChanges, PeopleStore
 
 MAX_NAME = 80
+LEASE_S = 120.0  # a clustering run's lease (as indexing claims): a killed run's is taken over after this
+LEASE_POLL_S = 0.2
+SAVE_ATTEMPTS = 5
 PERSON_DEPTH = 10_000  # at most this many photos of one person take part in a words search
 
 
@@ -78,6 +84,10 @@ class PeopleSummary:
     new_people: int = 0
     removed_people: int = 0  # unnamed people left without faces
     people: int = 0
+    confident: int = 0  # new faces placed at once (surely one person's: no neighbour search)
+    reclustered: int = 0  # faces of people a new face bridged, re-clustered together
+    retries: int = 0  # passes redone because people were saved meanwhile by someone else
+    waited_s: float = 0.0  # time spent waiting for another run's clustering lease
     elapsed_s: float = 0.0
 
     def line(self) -> str:
@@ -96,35 +106,78 @@ def stale(store: PeopleStore) -> bool:
     return store.unplaced_faces() > 0
 
 
-def update_people(store: PeopleStore, *, full: bool = False, progress: bool = False) -> PeopleSummary:
-    """Give every face a person (see the module docstring); ``full``: re-cluster the unnamed people too."""
+def update_people(store: PeopleStore, *, full: bool = False, progress: bool = False, owner: str | None = None,
+                  wait_s: float = LEASE_S) -> PeopleSummary:
+    """Give every face a person (see the module docstring); ``full``: re-cluster the unnamed people too.
+
+    Safe under concurrency (two ``index --faces``, the server and a CLI): the run takes the store's clustering
+    lease first (waiting up to ``wait_s`` while another live run holds it, then taking it over), and saves only
+    if no one saved people since it read them (``people_generation``); otherwise it reads again and redoes
+    its work (``PeopleSummary.retries``)."""
+    from lookalike.stores.people import PeopleConflict
+
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
+    waited = 0.0
+    while not store.people_lease(owner, LEASE_S):
+        if waited >= wait_s:
+            break  # the other run is alive but slow: go on; the generation check keeps the result right
+        time.sleep(LEASE_POLL_S)
+        waited += LEASE_POLL_S
+    try:
+        for attempt in range(SAVE_ATTEMPTS):
+            generation = store.people_generation()
+            try:
+                s = _update(store, full, progress, generation)
+            except PeopleConflict:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise LookalikeError("people not saved: they kept changing meanwhile; run lookalike people "
+                                         "again") from None
+                store.people_lease(owner, LEASE_S)
+                continue
+            s.retries, s.waited_s = attempt, round(waited, 2)
+            s.elapsed_s = time.perf_counter() - t0
+            return s
+        raise AssertionError("unreachable")
+    finally:
+        store.release_people_lease(owner)
+
+
+def _update(store: PeopleStore, full: bool, progress: bool, generation: int) -> PeopleSummary:
+    """One clustering pass from the store's state at ``generation``; saved with that generation expected.
+
+    Incremental (not ``full``): a new face that is confidently one person's (``faceclusters.confident``) is
+    placed at once; the others go through Chinese whispers with every placed face clamped; when a new face has
+    edges into two unnamed people (it bridges them), the faces of those people are freed too (warm-started): a
+    re-clustering of just them (``faceclusters.place_new``). ``full``: every unnamed, unpinned face free."""
     table = store.face_table()
     people = {p.id: p for p in store.people()}
     named = {pid for pid, p in people.items() if p.name}
     s = PeopleSummary(faces=len(table.face_id))
     fixed = table.pinned | np.isin(table.person, list(named)) if len(named) else table.pinned.copy()
-    free = (table.person < 0) | (~fixed if full else np.zeros(len(table.person), bool))
-    changes = PeopleChanges()
-    if free.any():
-        labels = faceclusters.cluster(table.embedding, table.person, free, progress=progress)
-        moved = free & (labels != table.person)
-        s.placed = int((free & (table.person < 0)).sum())
-        s.joined = int((free & (table.person < 0) & (labels >= 0)).sum())
-        s.new_people = len({int(v) for v in labels[labels < 0]})
+    new = table.person < 0
+    if full:
+        free = new | ~fixed
+        labels = faceclusters.cluster(table.embedding, table.person, free, progress=progress) if free.any() \
+            else table.person.copy()
     else:
-        labels, moved = table.person.copy(), np.zeros(len(table.person), bool)
+        labels, stats = faceclusters.place_new(table.embedding, table.person, new, fixed, progress=progress)
+        s.confident, s.reclustered = stats["confident"], stats["reclustered"]
+    moved = labels != table.person
+    s.placed = int(new.sum())
+    s.joined = int((new & (labels >= 0)).sum())
+    s.new_people = len({int(v) for v in labels[labels < 0]})
     scores = _scores(table, labels)
     touched = set(labels[moved].tolist()) | set(table.person[moved].tolist())
+    changes = PeopleChanges()
     for i in np.flatnonzero(moved | np.isin(labels, list(touched)) | (np.abs(scores - table.score) > 1e-4)):
         changes.assign.append((int(table.face_id[i]), int(labels[i]), bool(table.pinned[i]), float(scores[i])))
     left = set(people) - set(labels.tolist())
     changes.drop = sorted(pid for pid in left if pid not in named)
     s.removed_people = len(changes.drop)
     if changes.assign or changes.drop:
-        store.save_people(changes)
+        store.save_people(changes, expect=generation)
     s.people = len(set(labels.tolist()) | named)
-    s.elapsed_s = time.perf_counter() - t0
     return s
 
 

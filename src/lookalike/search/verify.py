@@ -35,6 +35,8 @@ RANSAC_PX = 5.0
 COSINE_AT = 0.93
 PIXEL_AT = 0.992
 DETAIL_AT = 0.76
+# what a verdict depends on: kept verdicts (lookalike dupes, stores/dupe_pairs.py) of another version are redone
+VERSION = f"sift{FEATURE_SIDE}-r{RATIO}-i{MIN_INLIERS}-px{RANSAC_PX}-at{COSINE_AT}/{PIXEL_AT}/{DETAIL_AT}"
 
 
 @dataclass

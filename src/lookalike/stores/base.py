@@ -2,7 +2,7 @@
 
 Roles: ``IndexStore`` (the indexer writes), ``SearchStore`` (searches read), ``ExtrasStore`` (optional
 analyses), ``ConceptStore`` (taught words), ``AdminStore`` (stats, upkeep, close), ``PeopleStore`` (faces
-clustered into named people); ``Store`` is all of them. A consumer names the role it uses.
+clustered into named people), ``PairStore`` (verified duplicate pairs); ``Store`` is all of them. A consumer names the role it uses.
 """
 
 from __future__ import annotations
@@ -249,7 +249,10 @@ class PeopleStore(Protocol):
                    with_embeddings: bool = True) -> "FaceTable": ...
     def people(self) -> list["PersonRow"]: ...
     def unplaced_faces(self) -> int: ...
-    def save_people(self, changes: "PeopleChanges") -> dict[int, int]: ...
+    def save_people(self, changes: "PeopleChanges", expect: int | None = None) -> dict[int, int]: ...
+    def people_generation(self) -> int: ...
+    def people_lease(self, owner: str, seconds: float) -> bool: ...
+    def release_people_lease(self, owner: str) -> None: ...
     def person_hits(self, person_id: int, k: int, filters: Filters | None = None) -> list[Hit]: ...
 
 
@@ -260,7 +263,32 @@ class TransformStore(Protocol):
     def set_search_transform(self, model_version: str, fitted_on: int, data: bytes | None) -> None: ...
 
 
-class Store(IndexStore, SearchStore, ExtrasStore, ConceptStore, AdminStore, PeopleStore, TransformStore, Protocol):
+@dataclass(frozen=True)
+class PairVerdict:
+    """A candidate duplicate pair that went through verification (search/dupes.py), as the library keeps it.
+    ``a < b`` are image ids; ``sha_a``/``sha_b`` their content hashes when it was verified: the verdict holds
+    only while both images still have that content."""
+
+    a: int
+    b: int
+    sha_a: str
+    sha_b: str
+    cosine: float  # embedding cosine of the pair
+    score: float  # calibrated copy score (search/verify.py): > 0.5 is a copy at the default threshold
+
+
+class PairStore(Protocol):
+    """Verified duplicate pairs, kept so that a later ``dupes`` run verifies only pairs it has not seen
+    (stores/dupe_pairs.py). ``version`` names the model and the verification that made a verdict; a pair goes
+    with either image (removed), reads skip pairs whose images changed content since."""
+
+    def dupe_pairs(self, version: str) -> list[PairVerdict]: ...  # the current ones of this version
+    def put_dupe_pairs(self, version: str, pairs: Sequence[PairVerdict]) -> None: ...  # one transaction
+    def prune_dupe_pairs(self, version: str) -> int: ...  # drop other versions' and changed images' pairs
+
+
+class Store(IndexStore, SearchStore, ExtrasStore, ConceptStore, AdminStore, PeopleStore, TransformStore, PairStore,
+            Protocol):
     """Every role: what ``open_store`` returns and both stores implement (one contract suite per role)."""
 
 

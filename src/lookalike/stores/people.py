@@ -5,6 +5,20 @@ Tables (SQLite migration 6, PostgreSQL migration 5): ``people (id, name, created
 regardless of case; ``face_people (face_id -> faces, person_id -> people, pinned, score)``. A face's row goes
 with the face (a re-indexed photo's faces are detected anew and placed again by clustering); a person goes
 when the last face leaves it unless it has a name. ``pinned``: placed by the user, never moved by clustering.
+
+Concurrency (two ``index --faces`` processes, or the server and a CLI, on one library): two rows of ``meta``,
+no migration:
+
+- ``people_generation``: bumped by every ``save_people`` in its own transaction. A clustering run reads it
+  before it reads the faces and saves with ``expect=`` that value: when anything saved people in between (another
+  clustering, a name given in the web page), the save raises :class:`PeopleConflict` and changes nothing; the run
+  reads again and redoes its work. The check is one ``UPDATE ... RETURNING`` of that row: under SQLite's write
+  lock (``BEGIN IMMEDIATE``), and in PostgreSQL a row lock that makes a concurrent saver wait and then see the
+  committed value (READ COMMITTED re-reads the row), so exactly one of two racing saves wins.
+- ``people_lease``: ``owner expires``, taken by a clustering run before it starts (:meth:`PeopleSQL.people_lease`)
+  so that a second run waits instead of clustering the same faces for nothing; a run that was killed stops
+  renewing it and the next one takes it over after ``seconds``. The lease saves work; correctness rests on the
+  generation check (a run whose lease ran out still cannot overwrite a newer state).
 """
 
 from __future__ import annotations
@@ -16,7 +30,7 @@ import numpy as np
 
 from lookalike.stores.base import Filters, Hit, PeopleStore
 
-__all__ = ["FaceTable", "PeopleChanges", "PeopleSQL", "PeopleStore", "PersonRow"]
+__all__ = ["FaceTable", "PeopleChanges", "PeopleConflict", "PeopleSQL", "PeopleStore", "PersonRow"]
 
 @dataclass
 class FaceTable:
@@ -48,6 +62,13 @@ class PeopleChanges:
     names: dict[int, str | None] = field(default_factory=dict)  # label -> name (None: no name)
     drop: list[int] = field(default_factory=list)  # person ids removed (their faces are left without a person)
 
+
+class PeopleConflict(Exception):
+    """``save_people(expect=...)``: someone saved people since the caller read them; nothing was saved."""
+
+
+GENERATION = "people_generation"
+LEASE = "people_lease"
 
 Execute = Callable[[str, Sequence[object]], list[tuple]]
 Many = Callable[[str, Sequence[Sequence[object]]], None]
@@ -96,13 +117,47 @@ class PeopleSQL:
             "SELECT COUNT(*) FROM {t}faces f WHERE NOT EXISTS (SELECT 1 FROM {t}face_people fp WHERE fp.face_id = f.id)")
         return int(self._run(lambda q: q(sql, ()), primary=True)[0][0])  # type: ignore[attr-defined]
 
-    def save_people(self, changes: PeopleChanges) -> dict[int, int]:
+    def people_generation(self) -> int:
+        """How many times people were saved (0 for none): read it before reading the faces, pass it to
+        ``save_people(expect=)``."""
+        rows = self._run(lambda q: q(self.dialect.sql("SELECT value FROM {t}meta WHERE key = ?"), (GENERATION,)),  # type: ignore[attr-defined]
+                         primary=True)
+        return int(rows[0][0]) if rows else 0
+
+    def people_lease(self, owner: str, seconds: float) -> bool:
+        """Take (or renew) the clustering lease for ``seconds``: True when ``owner`` holds it now, False while
+        another owner's lease runs."""
+        now = time.time()
+
+        def run(execute: Execute, many: Many) -> bool:
+            execute("INSERT INTO {t}meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (LEASE, " 0"))
+            execute("UPDATE {t}meta SET value = value WHERE key = ?", (LEASE,))  # PostgreSQL: the row lock first
+            holder, _, expires = str(execute("SELECT value FROM {t}meta WHERE key = ?", (LEASE,))[0][0]).rpartition(" ")
+            if holder and holder != owner and float(expires or 0) > now:
+                return False
+            execute("UPDATE {t}meta SET value = ? WHERE key = ?", (f"{owner} {now + seconds:.3f}", LEASE))
+            return True
+
+        return bool(self._people_tx(run))
+
+    def release_people_lease(self, owner: str) -> None:
+        """Give the lease back (only when ``owner`` holds it)."""
+        self._people_tx(lambda execute, many: execute(
+            "UPDATE {t}meta SET value = ' 0' WHERE key = ? AND value LIKE ?", (LEASE, owner.replace("%", "_") + " %")))
+
+    def save_people(self, changes: PeopleChanges, expect: int | None = None) -> dict[int, int]:
         """Apply ``changes`` in one transaction: create the people of negative labels, place faces (faces
         deleted meanwhile are skipped), drop people, set names; then remove unnamed people left without
-        faces. Returns label -> id of the people created."""
+        faces. Returns label -> id of the people created. ``expect``: the ``people_generation`` the changes
+        were computed from; when people were saved since, :class:`PeopleConflict` and nothing is saved."""
         now = time.time()
 
         def run(execute: Execute, many: Many) -> dict[int, int]:
+            execute("INSERT INTO {t}meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (GENERATION,))
+            after = int(execute("UPDATE {t}meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ? "
+                                "RETURNING value", (GENERATION,))[0][0])
+            if expect is not None and after != int(expect) + 1:
+                raise PeopleConflict(f"people were saved meanwhile (generation {after - 1}, expected {expect})")
             created: dict[int, int] = {}
             labels = [lab for _, lab, _, _ in changes.assign] + list(changes.names)
             for lab in dict.fromkeys(lab for lab in labels if lab < 0):

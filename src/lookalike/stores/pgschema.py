@@ -10,6 +10,7 @@ from typing import Any
 
 from lookalike.errors import LookalikeError
 from lookalike.stores.claims import POSTGRES_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.dupe_pairs import POSTGRES_MIGRATION as PAIRS_MIGRATION
 from lookalike.stores.pgconn import SCHEMA, one_line, transaction
 from lookalike.stores.sql import split_sql
 
@@ -130,6 +131,8 @@ MIGRATIONS: list[str] = [
         fitted_at double precision NOT NULL
     );
     """,
+    # 8: verified duplicate pairs (lookalike dupes, incremental; stores/dupe_pairs.py)
+    PAIRS_MIGRATION,
 ]
 
 

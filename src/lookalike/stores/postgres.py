@@ -39,6 +39,7 @@ from lookalike.stores.pgschema import LOCK_KEY, MIGRATIONS, migrate
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
 from lookalike.stores.people import PeopleSQL
 from lookalike.stores.concept_sql import ConceptSQL
+from lookalike.stores.dupe_pairs import DupePairSQL
 from lookalike.stores.sql import POSTGRES, Query, SQLReads
 
 __all__ = ["EF_SEARCH", "EXACT_BELOW", "MIGRATIONS", "SCHEMA", "PostgresStore", "mask_url"]
@@ -55,7 +56,7 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
 T = TypeVar("T")
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, SQLReads):
+class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupePairSQL, SQLReads):
     dialect = POSTGRES
 
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,

@@ -24,6 +24,8 @@ from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.people import PeopleSQL
 from lookalike.stores.concept_sql import ConceptSQL
+from lookalike.stores.dupe_pairs import SQLITE_MIGRATION as PAIRS_MIGRATION
+from lookalike.stores.dupe_pairs import DupePairSQL
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
 from lookalike.stores.vector_sync import LoggedIndex
 from lookalike.stores.vectors import KINDS, VectorIndex
@@ -160,10 +162,12 @@ MIGRATIONS: list[str] = [
         fitted_at REAL NOT NULL
     );
     """,
+    # 9: verified duplicate pairs (lookalike dupes, incremental; stores/dupe_pairs.py)
+    PAIRS_MIGRATION,
 ]
 
 
-class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
+class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
@@ -382,15 +386,16 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, SQLReads):
         return self.knn_many(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, filters)[0]
 
     def knn_many(self, vectors: np.ndarray, k: int, filters: Filters | None = None) -> list[list[Hit]]:
-        """Nearest neighbours of each vector. From a compressed index (SQ8/PQ codes) the best ``RERANK x k``
-        candidates are re-scored with their exact vectors from the database: exact scores, higher recall."""
+        """Nearest neighbours of each vector. From ivf-sq8, ivf-pq and hnsw-sq8 the best ``RERANK x k``
+        candidates are re-scored with their exact vectors from the database (exact scores); ivf-sq8-fast and
+        ivf-pqfs-sq8 are scored from their 8-bit codes in memory (within 0.0013 / 0.009 of the cosine)."""
         allowed = self.filter_ids(filters)
         q = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         with self.lock:  # another thread's catch-up may add/remove ids in the faiss index meanwhile
             idx = self.vector_index()
-            depth = max(RERANK * k, k + 16) if idx.compressed else k
+            depth = max(RERANK * k, k + 16) if idx.rerank_from_store else k
             ids, scores = idx.search_many(q, depth, allowed)
-        if not idx.compressed:
+        if not idx.rerank_from_store:
             return [[Hit(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
         exact = self.index.embeddings(sorted({int(i) for i in ids.ravel() if i >= 0}))
         out = []

@@ -3,23 +3,50 @@ an index is rebuilt, caught up from the change log, or loaded from its saved cop
 
 Kinds (inner product = cosine on L2-normalised vectors):
 
-=========  ======================================================================  ==================
-kind       what it is                                                              memory per vector
-=========  ======================================================================  ==================
-flat       exact: every vector is scored                                           4 x dim bytes
-ivf        k-means inverted file: a query probes its ``nprobe`` nearest clusters   4 x dim
-           (of ``nlist``), then ranks their members exactly
-ivf-sq8    the same with 8-bit scalar-quantised vectors                            dim
-ivf-pq     product-quantised codes (``dim / 8`` bytes), for very large sets         dim / 8
-hnsw       HNSW graph (M=32) over float vectors                                    4 x dim + ~300
-hnsw-sq8   HNSW graph over 8-bit codes                                             dim + ~300
-=========  ======================================================================  ==================
+============  ===================================================================  ======================
+kind          what it is                                                           memory per vector
+============  ===================================================================  ======================
+flat          exact: every vector is scored                                        4 x dim bytes
+ivf           k-means inverted file: a query probes its ``nprobe`` nearest         4 x dim
+              clusters (of ``nlist``), then ranks their members exactly
+ivf-sq8       the same with 8-bit scalar-quantised (residual) vectors; the store   dim
+              re-scores the best 3 x k with the float32 vectors from SQLite
+ivf-sq8-fast  the same codes, clusters found through an HNSW graph over the          dim
+              centroids; scored from the codes in memory, no database read
+ivf-pqfs-sq8  IVF over 4-bit fast-scan PQ codes (dim/10 sub-quantizers) for        dim / 20 + dim
+              candidates, clusters found through an HNSW graph over the
+              centroids; the best 10 x ``k_factor`` re-scored with 8-bit codes
+              of the whole vectors held in memory (faiss IndexRefine); no
+              database read per query
+ivf-pq        product-quantised codes (``dim / 8`` bytes), for very large sets     dim / 8
+hnsw          HNSW graph (M=32) over float vectors                                 4 x dim + ~300
+hnsw-sq8      HNSW graph over 8-bit codes                                          dim + ~300
+============  ===================================================================  ======================
 
 ``auto`` (the default) is ``flat`` below :data:`FLAT_MAX` vectors (exact, and fast enough there) and
-``ivf-sq8`` above: on 1M real-structured 1280-d vectors it kept recall@10 >= 0.95 at a few ms per query in
-~1.3 KB per image (``bench/search_scale.py``). Trained kinds are retrained when the collection has doubled
-or halved since training; adds and removals in between are incremental (removals are tombstones, compacted
-at the next rebuild).
+:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]) above. Measured side by side at 1M x 1280
+(``bench/ann_choices.py``, faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
+
+========================================  =========  =================  ========  ===================
+choice (nlist 4096)                       recall@10  CPU p50 / p99 ms   B/image   score error mean/max
+========================================  =========  =================  ========  ===================
+ivf-sq8 np32 + exact re-rank of 30 (RAM)  0.989      2.09 / 4.34        1,309     0 (SQLite reads)
+ivf-sq8, all centroids scored, np64       0.983      2.65 / 5.69        1,309     0.0002 / 0.0013
+ivf-sq8-fast np32                         0.9795     1.20 / 3.51        1,309     0.0002 / 0.0013
+ivf-sq8-fast np64 (the default)           0.983      2.06 / 5.31        1,309     0.0002 / 0.0013
+ivf-pqfs-sq8 np128, 1,000 re-scored       0.967      1.48 / 1.94        1,377     0.0009 / 0.0053
+========================================  =========  =================  ========  ===================
+
+Through the store at 1M (``bench/search_scale.py``, load 2.3): ``store.knn`` recall@10 0.983, p50 3.0 ms /
+p99 5.6 ms, 1,319 B per image of index (the old ivf-sq8 + SQLite re-rank: p50 3.84 / p99 51 ms).
+
+Scores of ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
+the other compressed kinds are re-scored exactly by the store from SQLite, paying page reads per query.
+
+A library whose saved index is of another kind (an ``ivf-sq8`` built by ``auto`` before) loads and answers as
+before; the next ``optimize()`` (after ``lookalike index``) rebuilds it as the new kind. Trained kinds are
+retrained when the collection has doubled or halved since training; adds and removals in between are
+incremental (removals are tombstones, compacted at the next rebuild).
 
 Every stored vector has a slot (faiss's own sequential id); ``ids`` maps slots to image ids and ``live``
 marks the slots still in use, so all kinds share one add/remove/filter path.
@@ -42,7 +69,12 @@ from lookalike.errors import LookalikeError
 
 KINDS = VECTOR_INDEX_KINDS
 FLAT_MAX = 25_000  # auto: exact search below this many vectors
+AUTO_LARGE = "ivf-sq8-fast"  # auto: the kind above FLAT_MAX
 HNSW_M = 32
+REFINE_FACTOR = 100  # ivf-pqfs-sq8: candidates per result at k = 10 (1,000), re-scored with the 8-bit codes
+COARSE_HNSW_M = 32  # ivf-sq8-fast and ivf-pqfs-sq8 find their clusters through an HNSW graph over the centroids
+FAST_KINDS = ("ivf-sq8-fast", "ivf-pqfs-sq8")  # scored from their codes in memory, no database read
+STORE_RERANKED = ("ivf-sq8", "ivf-pq", "hnsw-sq8")  # kinds whose candidates the store re-scores exactly
 TRAIN_PER_LIST = 40  # k-means training points per cluster (faiss warns below 39)
 KMEANS_ITERATIONS = 10
 MAGIC = b"LKVI\x01"
@@ -50,7 +82,7 @@ FORMAT_VERSION = 1
 
 
 def auto_kind(n: int) -> str:
-    return "flat" if n < FLAT_MAX else "ivf-sq8"
+    return "flat" if n < FLAT_MAX else AUTO_LARGE
 
 
 def default_nlist(n: int) -> int:
@@ -60,10 +92,22 @@ def default_nlist(n: int) -> int:
     return int(min(65536, max(16, 2 ** round(math.log2(max(1.0, target))))))
 
 
-def default_nprobe(nlist: int) -> int:
-    """Clusters a query probes: 1/32 of them, within [16, 32] (recall@10 0.97 at 30k vectors with 512 clusters,
-    >= 0.95 at 1M with 4096, a few ms per query: bench/search_scale.py)."""
+def default_nprobe(nlist: int, kind: str = "ivf-sq8") -> int:
+    """Clusters a query probes. The kinds scored in memory: 1/32 of them, within [32, 64] (ivf-sq8-fast at 50k,
+    nlist 1024: np16 recall@10 0.973, np32 0.985; at 1M, nlist 4096: np64 0.983, bench/search_scale.py and
+    bench/ann_choices.py); the other IVF kinds: 1/32, within [16, 32].
+    """
+    if kind in FAST_KINDS:
+        return int(min(nlist, max(32, min(64, nlist // 32))))
     return int(min(nlist, max(16, min(32, nlist // 32))))
+
+
+def pqfs_m(dim: int) -> int:
+    """Sub-quantizers of the 4-bit fast-scan PQ codes: the divisor of ``dim`` nearest dim/10, and at least
+    16 when the dimension allows (1280-d: 128, i.e. 64 bytes a vector)."""
+    divisors = [m for m in range(1, dim + 1) if dim % m == 0]
+    want = max(dim / 10, min(dim, 16))
+    return min(divisors, key=lambda m: (abs(m - want), -m))
 
 
 class VectorIndex:
@@ -71,11 +115,12 @@ class VectorIndex:
 
     def __init__(self, kind: str, dim: int, index: faiss.Index, *, trained_on: int = 0,
                  ids: np.ndarray | None = None, live: np.ndarray | None = None, nprobe: int | None = None,
-                 ef_search: int = 128, seq: int = 0) -> None:
+                 ef_search: int = 128, seq: int = 0, k_factor: int = REFINE_FACTOR) -> None:
         self.kind = kind
         self.dim = dim
         self.index = index
         self.ivf = _extract_ivf(index)  # the inverted-file part of IVF kinds (None for the others)
+        self._coarse_hnsw = self.ivf is not None and isinstance(faiss.downcast_index(self.ivf.quantizer), faiss.IndexHNSW)
         self.trained_on = trained_on  # vectors in the collection when the index was trained
         self.ids = np.zeros(0, np.int64) if ids is None else ids
         self.live = np.zeros(0, bool) if live is None else live
@@ -83,8 +128,9 @@ class VectorIndex:
         self._slot = np.full(int(self.ids.max()) + 1 if len(self.ids) else 0, -1, np.int64)
         self._slot[self.ids[self.live]] = np.flatnonzero(self.live)
         self._n_live = int(self.live.sum())
-        self.nprobe = nprobe or (default_nprobe(self.ivf.nlist) if self.ivf is not None else 0)
+        self.nprobe = nprobe or (default_nprobe(self.ivf.nlist, kind) if self.ivf is not None else 0)
         self.ef_search = ef_search
+        self.k_factor = k_factor  # ivf-pqfs-sq8: candidates per result (at k <= 10) re-scored with 8-bit codes
         self.seq = seq  # the store's change-log position this index reflects
 
     # -- construction ---------------------------------------------------------------------------------------
@@ -99,6 +145,12 @@ class VectorIndex:
         metric = faiss.METRIC_INNER_PRODUCT
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
+        elif kind == "ivf-sq8-fast":
+            nl = nlist or default_nlist(n_expected)
+            index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},SQ8", metric)
+        elif kind == "ivf-pqfs-sq8":
+            nl = nlist or default_nlist(n_expected)
+            index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},PQ{pqfs_m(dim)}x4fs,Refine(SQ8)", metric)
         elif kind.startswith("ivf"):
             nl = nlist or default_nlist(n_expected)
             codec = {"ivf": "Flat", "ivf-sq8": "SQ8", "ivf-pq": f"PQ{_pq_m(dim)}"}[kind]
@@ -141,8 +193,19 @@ class VectorIndex:
 
     @property
     def compressed(self) -> bool:
-        """Whether scores are approximate (quantised codes): callers re-rank with the exact vectors."""
-        return self.kind in ("ivf-sq8", "ivf-pq", "hnsw-sq8")
+        """Whether scores come from quantised codes (approximate cosines)."""
+        return self.kind in (*STORE_RERANKED, *FAST_KINDS)
+
+    @property
+    def rerank_from_store(self) -> bool:
+        """Whether the store re-scores candidates with the exact float32 vectors from the database (the older
+        compressed kinds). ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit codes in memory:
+        within 0.0013 / 0.009 of the exact cosine (bench/ann_choices.py, bench/search_scale.py)."""
+        return self.kind in STORE_RERANKED
+
+    @property
+    def refined(self) -> bool:
+        return self.kind == "ivf-pqfs-sq8"
 
     @property
     def needs_training(self) -> bool:
@@ -164,7 +227,7 @@ class VectorIndex:
         self.index.train(sample)
         self.trained_on = n
         if ivf is not None:
-            self.nprobe = default_nprobe(ivf.nlist)
+            self.nprobe = default_nprobe(ivf.nlist, self.kind)
 
     # -- contents -------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -192,10 +255,10 @@ class VectorIndex:
         self.remove(ids)
         start = len(self.ids)
         slots = np.arange(start, start + len(ids), dtype=np.int64)
-        if self.ivf is not None:
-            self.index.add_with_ids(vecs, slots)
-        else:
-            self.index.add(vecs)  # flat and HNSW number their vectors 0, 1, 2, ... themselves
+        # every kind numbers its vectors 0, 1, 2, ... itself, so the slots are faiss's own ids (an IVF direct
+        # map, made by a small filtered search, refuses explicit ids)
+        assert self.index.ntotal == start
+        self.index.add(vecs)
         self.ids = np.concatenate([self.ids, ids])
         self.live = np.concatenate([self.live, np.ones(len(ids), bool)])
         top = int(ids.max()) + 1
@@ -220,7 +283,7 @@ class VectorIndex:
         want = auto_kind(n) if kind == "auto" else kind
         if want != self.kind:
             # hysteresis around FLAT_MAX so a collection at the boundary does not flip back and forth
-            if kind == "auto" and self.kind == "ivf-sq8" and n >= FLAT_MAX // 2:
+            if kind == "auto" and self.kind == AUTO_LARGE and n >= FLAT_MAX // 2:
                 return False
             return True
         if self.kind != "flat" and self.trained_on and (n > 2 * self.trained_on or n < self.trained_on // 2):
@@ -274,6 +337,13 @@ class VectorIndex:
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
+            if self._coarse_hnsw:
+                coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
+                params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
+            if self.refined:  # 10 x k_factor candidates (as many for k = 1 as for 10; 5 per result past 200)
+                base = params
+                factor = max(10 * self.k_factor, 5 * k) / max(k, 1)
+                params = faiss.IndexRefineSearchParameters(k_factor=factor, base_index_params=base)
         elif self.kind.startswith("hnsw"):
             params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search * (8 if wide else 1), k), sel=sel)
         else:
@@ -284,8 +354,9 @@ class VectorIndex:
     def _exact_subset(self, q: np.ndarray, k: int, slots: np.ndarray, out_ids: np.ndarray,
                       out_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores over a few allowed vectors (decoded from the index's own codes)."""
-        if self.ivf is not None and not self.ivf.direct_map.type:
+        if self.ivf is not None and not self.refined and not self.ivf.direct_map.type:
             self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
+        # (the refined IVF reconstructs from its flat 8-bit codes, by slot)
         vecs = self.index.reconstruct_batch(slots)
         scores = q @ vecs.T
         kk = min(k, len(slots))
@@ -305,6 +376,8 @@ class VectorIndex:
                                   "trained_on": self.trained_on}
         if ivf is not None:
             out.update(nlist=int(ivf.nlist), nprobe=int(self.nprobe))
+        if self.refined:
+            out.update(k_factor=self.k_factor)
         if self.kind.startswith("hnsw"):
             out.update(M=HNSW_M, ef_search=self.ef_search)
         return out
@@ -316,7 +389,7 @@ class VectorIndex:
         _remove_stale_temporaries(path)
         header = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "seq": self.seq,
                              "trained_on": self.trained_on, "nprobe": self.nprobe, "ef_search": self.ef_search,
-                             "slots": len(self.ids), **(meta or {})}).encode()
+                             "k_factor": self.k_factor, "slots": len(self.ids), **(meta or {})}).encode()
         blob = faiss.serialize_index(self.index)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
@@ -365,7 +438,8 @@ class VectorIndex:
             raise ValueError("vector index is inconsistent (slot count or dimension)")
         idx = cls(str(header["kind"]), int(header["dim"]), index, trained_on=int(header["trained_on"]), ids=ids,
                   live=live, nprobe=int(header.get("nprobe") or 0) or None,
-                  ef_search=int(header.get("ef_search") or 128), seq=int(header["seq"]))
+                  ef_search=int(header.get("ef_search") or 128), seq=int(header["seq"]),
+                  k_factor=int(header.get("k_factor") or REFINE_FACTOR))
         return idx, header
 
 
@@ -409,4 +483,4 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["KINDS", "FLAT_MAX", "VectorIndex", "auto_kind", "default_nlist", "default_nprobe"]
+__all__ = ["KINDS", "FLAT_MAX", "AUTO_LARGE", "VectorIndex", "auto_kind", "default_nlist", "default_nprobe", "pqfs_m"]

@@ -1,0 +1,425 @@
+"""Duplicates at scale: the candidate stage of `lookalike dupes` at N vectors, the verification on real photos,
+and the projected time for a million photos with 1% duplicates.
+
+1. Candidates (synthetic, N vectors): bench/search_scale.py's real-structured 1280-d vectors (its
+   ``dataset``: real EfficientNet-Lite0 embeddings topped up with perturbations of them), plus 1% planted
+   near-duplicates: a vector turned by a *real* edit (its cosine with the original and its direction, from
+   the 16 edits of lookalike's evaluation suite on the packages' photos, search_scale's cached embeddings). Written to a real SQLiteStore by search_scale's ``write_store`` and ``build_index``
+   (``optimize``: the IVF-SQ8 index), then, in a fresh process, the product's own stages: ``read_images`` and
+   ``candidate_pairs`` (``store.knn_many`` a batch of images at a time, 10 neighbours, cosine >= 0.5).
+   Reported: images/s and candidate pairs/s, peak RSS of that process, recall of the planted pairs, and how
+   many candidate pairs the cosine alone cannot decide (those are verified).
+2. Verification (real photos): the packages' sample photos, half of them edited 4 ways each (seeded draw
+   from the 16 edits), the other half and tuxpaint's photographic stamps (Debian tuxpaint-stamps-default,
+   when installed) as distractors, indexed into a real library and run through ``Library.dupes``: seconds
+   per verified pair, recall of the planted copies (each grouped with its original), false pairs (images of
+   different photos in one group); then a second run (unchanged library: nothing verified again).
+3. Projection for 1M photos with 1% duplicates: reading + candidates at 1M (measured when --n is 1M, else
+   scaled linearly from N) + the uncertain pairs (the rate measured in 1, per image) x the seconds per
+   verified pair (measured in 2).
+
+    python bench/dupes_scale.py --n 100000          # a table (a few minutes)
+    python bench/dupes_scale.py --n 1000000 --json  # one JSON object: {"candidates": {...}, "verification": {...},
+                                                    #  "projection_1m": {...}, "load_average": [...]}
+    python bench/dupes_scale.py --candidates-from 1m.json --verification-from real.json  # the table of both
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from search_scale import build_index, dataset, real_embeddings, write_store  # noqa: E402
+
+from lookalike.evaluation.edits import EDITS  # noqa: E402
+
+DUP_FRACTION = 0.01
+NEIGHBOURS = 10
+EDITS_PER_PHOTO = 4
+TARGET_S = 3600.0
+IMAGEDEDUP = {"images": 10_800, "seconds": 392, "recall": 0.38}  # its CNN method, its own benchmark
+
+
+def cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("LOOKALIKE_CACHE") or user_cache_dir("lookalike", appauthor=False))
+
+
+# -- 1. the candidate stage -------------------------------------------------------------------------------------
+def real_edits(cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, unit directions) of real edits: for every sample photo and each of the 16 edits, the cosine
+    of the edited photo's embedding with its original's, and the direction it moved in (the edit's embedding
+    minus its component along the original). search_scale.real_embeddings keeps per photo the original, 8
+    crops and every second edit (17 rows); the other 8 edits are its held-out queries."""
+    base, held = real_embeddings(cache, samples_only=True)
+    n = len(base) // 17
+    assert len(base) == 17 * n and len(held) == 8 * n, "search_scale's layout changed"
+    orig = base[0::17]
+    edits = np.concatenate([np.stack([base[17 * p + 9: 17 * p + 17] for p in range(n)]),
+                            held.reshape(n, 8, -1)], axis=1)  # (n, 16, dim)
+    cos = np.einsum("pd,ped->pe", orig, edits)
+    perp = edits - cos[..., None] * orig[:, None]
+    perp /= np.maximum(np.linalg.norm(perp, axis=-1, keepdims=True), 1e-9)
+    return cos.reshape(-1).astype(np.float32), perp.reshape(-1, base.shape[1]).astype(np.float32)
+
+
+def planted_dataset(n: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, planted pairs as row indices (original, copy)): n vectors of which 1% are planted copies.
+    A planted copy of x has exactly the cosine with x of a real edit drawn at random (so the planted pairs
+    are as hard as the edit suite's: crops at 40% fall to ~0.6), moved in that edit's own direction (made
+    orthogonal to x)."""
+    x, _ = dataset(n, 0, cache, samples_only=True)  # the last 1% of rows are replaced by the copies, in place
+    cos, dirs = real_edits(cache)
+    pairs, pick = planted_rows(n, cache, len(cos))
+    src = pairs[:, 0]
+    u = dirs[pick] - np.einsum("ij,ij->i", dirs[pick], x[src])[:, None] * x[src]
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
+    c = np.clip(cos[pick], -1, 1)[:, None]
+    x[pairs[:, 1]] = c * x[src] + np.sqrt(1 - c * c) * u
+    return x, pairs
+
+
+def planted_rows(n: int, cache: Path, n_edits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The planted pairs (original row, copy row) of an n-vector set and the real edit each copies: drawn
+    from a fixed seed, so they can be known again without the vectors."""
+    n_copies = int(round(n * DUP_FRACTION))
+    rng = np.random.default_rng(5)
+    start = len(real_embeddings(cache, samples_only=True)[0])  # plant on synthetic rows, not the real blocks
+    src = rng.choice(np.arange(start, n - n_copies), n_copies, replace=False)
+    pick = rng.integers(0, n_edits, n_copies)
+    return np.stack([src, np.arange(n - n_copies, n)], axis=1), pick
+
+
+GATES = [(0.5, 10), (0.5, 2), (0.5, 1), (0.6, 10), (0.6, 1), (0.7, 10), (0.7, 1)]
+
+
+def gate_table(a: np.ndarray, b: np.ndarray, cos: np.ndarray, planted: np.ndarray, n: int) -> list[dict]:
+    """What verifying fewer pairs would cost in recall: for a cosine floor and a rank limit (the pair is among
+    the ``top`` nearest candidates of one of its images), the uncertain pairs per image left to verify and
+    the share of planted pairs still reachable (sure by cosine, or uncertain and verified). (0.5, 10) is what
+    ``dupes`` does."""
+    from lookalike.search.verify import COSINE_AT
+
+    m = len(cos)
+    ends = np.concatenate([a, b])
+    order = np.lexsort((-np.concatenate([cos, cos]), ends))
+    first = np.searchsorted(ends[order], ends[order], side="left")
+    rank = np.empty(2 * m, np.int64)
+    rank[order] = np.arange(2 * m) - first
+    nearest = np.minimum(rank[:m], rank[m:])  # 0: one of the two has the other as its nearest candidate
+    key = a * (n + 1) + b
+    lo, hi = planted.min(1), planted.max(1)
+    is_planted = np.isin(key, lo * (n + 1) + hi)
+    sure = cos > COSINE_AT
+    rows = []
+    for floor, top in GATES:
+        check = ~sure & (cos >= floor) & (nearest < top)
+        rows.append({"floor": floor, "top": top, "uncertain_per_image": round(float(check.sum()) / n, 3),
+                     "planted_recall": round(float((is_planted & (sure | check)).sum()) / len(planted), 4)})
+    return rows
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's over fork + exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def candidate_child(lib: str, out_path: str, q: "mp.Queue[dict]") -> None:
+    """In a fresh process: open the library and run the product's reading and candidate stages."""
+    from lookalike.search.dupes import CANDIDATE_COSINE, candidate_pairs, read_images
+    from lookalike.stores.sqlite import SQLiteStore
+
+    t = time.perf_counter()
+    store = SQLiteStore(lib)
+    store.vector_index()  # load the saved index (not part of the stage)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    infos = read_images(store)
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    pairs = candidate_pairs(store, list(infos), neighbours=NEIGHBOURS, floor=CANDIDATE_COSINE, progress=True)
+    cand_s = time.perf_counter() - t
+    row = {i: int(info.path.rsplit("/", 1)[1].split(".")[0]) for i, info in infos.items()}  # id -> matrix row
+    arr = np.array([(row[a], row[b], c) for (a, b), c in pairs.items()], dtype=np.float64).reshape(-1, 3)
+    np.save(out_path, arr)
+    q.put({"load_s": load_s, "read_s": read_s, "candidates_s": cand_s, "images": len(infos),
+           "peak_rss_mb": peak_rss_mb(),
+           "index": store.index.describe()})
+    store.close()
+
+
+def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> dict:
+    from lookalike.search import verify
+    from lookalike.stores.sqlite import SQLiteStore
+
+    t = time.perf_counter()
+    if reuse:  # the library an earlier run with this --n and --dir wrote (e.g. one killed before the end)
+        gen_s = write_s = 0.0
+        planted, _ = planted_rows(n, cache, len(real_edits(cache)[0]))
+        store = SQLiteStore(workdir / "library")
+        assert store.count() == n, f"{workdir / 'library'} holds {store.count()} images, not {n}"
+        t = time.perf_counter()
+        store.optimize(progress=True)  # build (or load) the index, as build_index does
+        build_s = time.perf_counter() - t
+        emb = {i: e for i, e in store.index.embeddings([int(r) + 1 for r in planted.ravel()]).items()}
+        planted_cos = np.array([float(emb[a + 1] @ emb[b + 1]) for a, b in planted.tolist()])  # id = row + 1
+        store.close()
+    else:
+        x, planted = planted_dataset(n, cache)
+        gen_s = time.perf_counter() - t
+        planted_cos = np.einsum("ij,ij->i", x[planted[:, 0]], x[planted[:, 1]])
+        write_s = write_store(workdir / "library", x, "auto")
+        del x  # before the index build: the vectors are in the library now
+        build_s = build_index(workdir / "library", "auto")
+    ctx = mp.get_context("spawn")
+    q: "mp.Queue[dict]" = ctx.Queue()
+    out_path = str(workdir / "pairs.npy")
+    child = ctx.Process(target=candidate_child, args=(str(workdir / "library"), out_path, q))
+    child.start()
+    res = q.get()
+    child.join()
+    arr = np.load(out_path)
+    a, b, cos = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+    key = a * (n + 1) + b
+    planted_key = planted.min(1) * (n + 1) + planted.max(1)
+    hit = np.isin(planted_key, key)
+    sure = cos > verify.COSINE_AT  # cosine_score > 0.5
+    is_planted = np.isin(key, planted_key)
+    return {
+        "n": n, "planted_pairs": len(planted), "neighbours": NEIGHBOURS, "index": res["index"],
+        "generate_s": round(gen_s, 1), "write_s": round(write_s, 1), "build_s": round(build_s, 1),
+        "load_s": round(res["load_s"], 2), "read_s": round(res["read_s"], 1),
+        "candidates_s": round(res["candidates_s"], 1),
+        "images_per_s": round(n / res["candidates_s"], 1),
+        "candidate_pairs": len(cos), "candidate_pairs_per_s": round(len(cos) / res["candidates_s"], 1),
+        "peak_rss_mb": round(res["peak_rss_mb"], 1),
+        "planted_recall": round(float(hit.mean()), 4),
+        "planted_cosine_p1_p50": [round(float(v), 3) for v in np.percentile(planted_cos, [1, 50])],
+        "sure_pairs": int(sure.sum()), "sure_not_planted": int((sure & ~is_planted).sum()),
+        "uncertain_pairs": int((~sure).sum()), "uncertain_planted": int((~sure & is_planted).sum()),
+        "uncertain_per_image": round(float((~sure).sum()) / n, 3),
+        "gates": gate_table(a, b, cos, planted, n),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+# -- 2. verification on real photos -----------------------------------------------------------------------------
+def real_set(root: Path) -> tuple[dict[str, str], list[str]]:
+    """Photos in ``root``: path -> family (its original's name) for originals and their edits, and the
+    distractor paths (each its own family, but for tuxpaint's mirrored stamps)."""
+    from PIL import Image
+
+    from lookalike.evaluation.edits import apply
+    from lookalike.io.read import load
+    from lookalike.samples import copy_samples, sample_photos
+
+    names = sorted(sample_photos())
+    rng = random.Random(3)
+    originals = set(rng.sample(names, len(names) // 2))
+    family: dict[str, str] = {}
+    distractors: list[str] = []
+    for p in copy_samples(root / "photos", names):
+        name = p.stem
+        family[str(p)] = name
+        if name not in originals:
+            distractors.append(str(p))
+            continue
+        img = load(str(p), min_side=None).image
+        img.thumbnail((2048, 2048), Image.Resampling.LANCZOS)
+        for e in rng.sample(sorted(EDITS), EDITS_PER_PHOTO):
+            dest = root / "copies" / f"{name}-{e}.jpg"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            apply(e, img, seed=name).convert("RGB").save(dest, quality=90)
+            family[str(dest)] = name
+    try:
+        from lookalike.evaluation.keywords import build_tuxpaint_set
+        from lookalike.evaluation.copies import image_files
+
+        for p in image_files(build_tuxpaint_set(root / "tuxpaint")):
+            # tuxpaint ships mirror images of some stamps (``*_mirror``): a real copy, counted with its stamp
+            family[str(p)] = f"tux:{p.parent.name}/{p.stem.removesuffix('_mirror')}"
+            distractors.append(str(p))
+    except Exception as err:  # noqa: BLE001 - the Debian package is optional
+        print(f"tuxpaint stamps not used: {err}", file=sys.stderr)
+    return family, distractors
+
+
+def verification_stage(workdir: Path) -> dict:
+    from lookalike.library import Library
+
+    family, distractors = real_set(workdir / "real")
+    with Library(workdir / "real-lib") as lib:
+        t = time.perf_counter()
+        lib.index([workdir / "real"], progress=True)
+        index_s = time.perf_counter() - t
+        first = lib.dupes(progress=True)
+        second = lib.dupes()
+    fam = {p: family.get(p, p) for p in family}
+    group_of = {}
+    false_pairs = 0
+    for n, g in enumerate(first.groups):
+        fams = [fam.get(i.path, i.path) for i in g.items]
+        for i in g.items:
+            group_of[i.path] = n
+        false_pairs += sum(1 for x in range(len(fams)) for y in range(x + 1, len(fams)) if fams[x] != fams[y])
+    copies = [(p, f) for p, f in family.items() if Path(p).parent.name == "copies"]
+    orig_path = {f: p for p, f in family.items() if Path(p).parent.name == "photos"}
+    found = sum(1 for p, f in copies if p in group_of and group_of[p] == group_of.get(orig_path[f], -1))
+    verify_s = first.timings.get("verifying", 0.0)
+    return {
+        "images": first.images, "planted_copies": len(copies), "distractors": len(distractors),
+        "index_s": round(index_s, 1), "dupes_s": round(first.elapsed_s, 1), "timings": first.as_dict()["timings"],
+        "candidate_pairs": first.pairs_checked, "uncertain": first.uncertain, "verified": first.verified,
+        "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3),
+        "s_per_verified_pair": round(verify_s / first.verified, 4) if first.verified else None,
+        "recall": round(found / len(copies), 4) if copies else None, "false_pairs": false_pairs,
+        "groups": len(first.groups), "unreadable": len(first.unreadable),
+        "second_run": {"verified": second.verified, "reused": second.reused, "s": round(second.elapsed_s, 2)},
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+# -- 3. the projection --------------------------------------------------------------------------------------------
+def scan_per_query(n: int) -> float:
+    """Vectors an IVF query scans at n (auto: nprobe of nlist clusters), relative to the whole collection."""
+    from lookalike.stores.vectors import FLAT_MAX, default_nlist, default_nprobe
+
+    if n < FLAT_MAX:
+        return float(n)
+    nlist = default_nlist(n)
+    return default_nprobe(nlist) / nlist * n
+
+
+def projection(cand: dict, ver: dict) -> dict:
+    """At 1M: reading scales with n; the candidate stage between linear (its per-query cost as at n: the
+    re-rank, the Python side) and linear x the growth of an IVF query's scan (nprobe/nlist x n), taken as
+    the projection when 1M was not measured."""
+    scale = 1_000_000 / cand["n"]
+    read_s = cand["read_s"] * scale
+    cand_linear = cand["candidates_s"] * scale
+    cand_s = cand_linear * scan_per_query(1_000_000) / scan_per_query(cand["n"])
+    uncertain = cand["uncertain_per_image"] * 1_000_000
+    per_pair = ver["s_per_verified_pair"] or 0.0
+    verify_s = uncertain * per_pair
+    planted_only = cand["uncertain_planted"] * scale * per_pair  # if only the real copies were uncertain
+    total = read_s + cand_s + verify_s
+    real_rate_s = ver["uncertain_per_image"] * 1_000_000 * per_pair
+    return {"measured_at_n": cand["n"], "read_s": round(read_s), "candidates_s": round(cand_s),
+            "candidates_s_linear": round(cand_linear),
+            "uncertain_pairs": round(uncertain), "s_per_pair": per_pair, "verify_s": round(verify_s),
+            "total_s": round(total), "target_s": TARGET_S, "meets_target": total < TARGET_S,
+            "verify_s_if_only_copies_were_uncertain": round(planted_only),
+            "total_s_if_only_copies_were_uncertain": round(read_s + cand_s + planted_only),
+            "total_s_at_the_real_sets_rate": round(read_s + cand_s + real_rate_s)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="vectors in the candidate stage (default 100000)")
+    ap.add_argument("--skip-real", action="store_true", help="only the candidate stage")
+    ap.add_argument("--verification-from", metavar="JSON",
+                    help="take the verification stage from an earlier run's --json output instead of measuring it")
+    ap.add_argument("--candidates-from", metavar="JSON",
+                    help="take the candidate stage from an earlier run's --json output (e.g. the 1M run)")
+    ap.add_argument("--dir", help="work folder (default: a temporary one; needs ~5.5 KB per vector)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --dir: use the library an earlier run with this --n wrote there (no generating, "
+                         "no writing)")
+    ap.add_argument("--gates-from", metavar="DIR",
+                    help="only the gate table, from the candidate pairs an earlier --dir run with this --n saved")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    cache = cache_dir()
+    if args.gates_from:
+        arr = np.load(Path(args.gates_from) / "pairs.npy")
+        planted, _ = planted_rows(args.n, cache, 16 * (len(real_embeddings(cache, samples_only=True)[0]) // 17))
+        rows = gate_table(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], planted, args.n)
+        print(json.dumps(rows) if args.json else "\n".join(
+            f"floor {r['floor']}  top {r['top']:>2}  uncertain/image {r['uncertain_per_image']:>6}  "
+            f"planted recall {r['planted_recall']}" for r in rows))
+        return 0
+    work = Path(args.dir or tempfile.mkdtemp(prefix="lookalike-dupes-"))
+    try:
+        files = {k: json.loads(Path(v).read_text()) for k, v in
+                 (("verification", args.verification_from), ("candidates", args.candidates_from)) if v}
+        earlier = {k: d[k] for k, d in files.items()}
+        for k, d in files.items():  # the load when that stage was measured, not now
+            earlier[k].setdefault("load_average", d.get("load_average"))
+        ver = earlier.get("verification") or (None if args.skip_real else verification_stage(work))
+        cand = earlier.get("candidates") or candidate_stage(args.n, work, cache, reuse=args.reuse)
+    finally:
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
+    out = {"candidates": cand, "verification": ver, "projection_1m": projection(cand, ver) if ver else None,
+           "imagededup_cnn_anchor": IMAGEDEDUP, "cores": os.cpu_count(),
+           "load_average": [round(v, 2) for v in os.getloadavg()]}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    c = cand
+    rows = [
+        ("candidate stage: vectors (1% planted copies)", f"{c['n']:,} x 1280, {c['planted_pairs']:,} planted pairs"),
+        ("  index", json.dumps(c["index"])),
+        ("  read images / candidates", f"{c['read_s']} s / {c['candidates_s']} s"),
+        ("  images/s, candidate pairs/s", f"{c['images_per_s']:,} / {c['candidate_pairs_per_s']:,}"),
+        ("  peak RSS of the stage's process", f"{c['peak_rss_mb']:,} MB"),
+        ("  recall of planted pairs (cosine >= 0.5)", c["planted_recall"]),
+        ("  planted pairs' cosine p1 / p50", " / ".join(map(str, c["planted_cosine_p1_p50"]))),
+        ("  candidate pairs: sure / uncertain", f"{c['sure_pairs']:,} / {c['uncertain_pairs']:,} "
+                                                f"({c['uncertain_per_image']} per image)"),
+    ]
+    for g in c.get("gates", []):
+        rows.append((f"  gate: cosine >= {g['floor']}, top {g['top']}",
+                     f"{g['uncertain_per_image']} uncertain per image, planted recall {g['planted_recall']}"))
+    if ver:
+        rows += [
+            ("verification: real photos", f"{ver['images']} images, {ver['planted_copies']} planted copies, "
+                                          f"{ver['distractors']} distractors"),
+            ("  uncertain pairs verified", ver["verified"]),
+            ("  seconds per verified pair", ver["s_per_verified_pair"]),
+            ("  recall of planted copies", ver["recall"]),
+            ("  false pairs", ver["false_pairs"]),
+            ("  second run: verified / known / s", f"{ver['second_run']['verified']} / {ver['second_run']['reused']} "
+                                                   f"/ {ver['second_run']['s']}"),
+        ]
+        p = out["projection_1m"]
+        rows += [
+            ("projection, 1M photos, 1% duplicates", f"{p['total_s']:,} s (target {TARGET_S:.0f} s: "
+                                                     f"{'met' if p['meets_target'] else 'MISSED'})"),
+            ("  read + candidates + verification", f"{p['read_s']:,} + {p['candidates_s']:,} + {p['verify_s']:,} s "
+                                                   f"({p['uncertain_pairs']:,} uncertain pairs)"),
+            ("  at the real set's uncertain pairs per image", f"{p['total_s_at_the_real_sets_rate']:,} s "
+                                                              f"({ver['uncertain_per_image']} per image)"),
+            ("  if only the copies were uncertain", f"{p['total_s_if_only_copies_were_uncertain']:,} s"),
+        ]
+    rows += [("imagededup CNN (its benchmark)", "392 s for 10,800 images, recall 0.38")]
+    for name, part in (("candidates", cand), ("verification", ver)):
+        if part and part.get("load_average"):
+            rows.append((f"load average after {name} (1, 5, 15 min)", " ".join(map(str, part["load_average"]))))
+    rows.append(("load average now", " ".join(map(str, out["load_average"]))))
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

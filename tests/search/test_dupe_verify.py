@@ -1,0 +1,126 @@
+"""Kept verdicts (search/dupe_verify.py) on real photos: a second run after adding photos verifies only the
+new pairs, changed and removed images lose their verdicts, an interrupted run keeps what it verified and the
+rerun goes on from there with the same groups as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lookalike.evaluation.edits import apply
+from lookalike.library import Library
+from lookalike.samples import copy_samples
+from lookalike.search import verify
+from lookalike.search.dupe_verify import pair_version
+from lookalike.search.dupes import candidate_pairs
+
+FIRST = ["coffee", "astronaut", "chelsea", "interior_pexels-7303773", "interior_pexels-cup-of-couple-7303788"]
+LATER = ["china", "black_cat"]
+
+
+def edit(src: Path, dest: Path, *names: str) -> None:
+    with Image.open(src) as im:
+        out = im.convert("RGB")
+        for n in names:
+            out = apply(n, out, seed="t")
+        out.save(dest, quality=90)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """Five real photos (two of them shots of the same kitchen corner) and edited copies of two."""
+    root = tmp_path / "photos"
+    copy_samples(root, FIRST)
+    edit(root / "coffee.jpg", root / "coffee-crop40.jpg", "crop40")
+    edit(root / "coffee.jpg", root / "coffee-rotate20.jpg", "rotate20")
+    edit(root / "astronaut.jpg", root / "astronaut-small.jpg", "downscale4", "text")
+    return root
+
+
+@pytest.fixture
+def lib(photos: Path, tmp_path: Path, model):  # type: ignore[no-untyped-def]
+    lib = Library(tmp_path / "lib", workers=1)  # one verifying thread: an interruption stops within 2 pairs
+    assert lib.index([photos]).indexed == 8
+    yield lib
+    lib.close()
+
+
+def groups(report) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    return sorted(sorted(os.path.basename(i.path) for i in g.items) for g in report.groups)
+
+
+def uncertain_pairs(lib: Library) -> set[tuple[int, int]]:
+    """The candidate pairs whose cosine does not decide (every image here is its own content)."""
+    ids = [st.id for st in lib.store.file_states().values()]
+    return {k for k, c in candidate_pairs(lib.store, ids).items() if verify.cosine_score(c) <= 0.5}
+
+
+def test_second_run_verifies_only_the_new_pairs(lib: Library, photos: Path) -> None:
+    first = lib.dupes()
+    assert first.uncertain > 0 and first.verified == first.uncertain and first.reused == 0
+    assert len(lib.store.dupe_pairs(pair_version(lib.store))) == first.verified  # every verdict kept
+    assert ["coffee-crop40.jpg", "coffee-rotate20.jpg", "coffee.jpg"] in groups(first)
+    again = lib.dupes()  # nothing changed: nothing verified, the same answer
+    assert again.verified == 0 and again.reused == first.uncertain and groups(again) == groups(first)
+
+    before = {st.id for st in lib.store.file_states().values()}
+    copy_samples(photos, LATER)
+    edit(photos / "china.jpg", photos / "china-mirror-jpeg.jpg", "mirror", "jpeg20")
+    assert lib.index([photos]).indexed == 3
+    new = {st.id for st in lib.store.file_states().values()} - before
+    todo = {p for p in uncertain_pairs(lib) if set(p) & new}
+    third = lib.dupes()
+    assert third.verified == len(todo) and third.reused == third.uncertain - len(todo)
+    assert third.reused > 0 and ["china-mirror-jpeg.jpg", "china.jpg"] in groups(third)
+    # the same groups as a run that verifies everything afresh (another calibration: no verdict applies)
+    assert lib.store.prune_dupe_pairs("another version") > 0 and lib.store.dupe_pairs(pair_version(lib.store)) == []
+    fresh = lib.dupes()
+    assert fresh.verified == fresh.uncertain == third.uncertain and groups(fresh) == groups(third)
+
+
+def test_changed_and_removed_images_lose_their_verdicts(lib: Library, photos: Path) -> None:
+    first = lib.dupes()
+    crop = lib.store.get_by_path(str(photos / "coffee-crop40.jpg")).id  # type: ignore[union-attr]
+    small = lib.store.get_by_path(str(photos / "astronaut-small.jpg")).id  # type: ignore[union-attr]
+    version = pair_version(lib.store)
+    assert any(crop in (p.a, p.b) for p in lib.store.dupe_pairs(version))
+    edit(photos / "coffee.jpg", photos / "coffee-crop40.jpg", "crop25")  # edited in place: same path, new bytes
+    (photos / "astronaut-small.jpg").unlink()
+    summary = lib.index([photos])
+    assert summary.indexed == 1 and summary.removed == 1
+    assert lib.store.get_by_path(str(photos / "coffee-crop40.jpg")).id == crop  # type: ignore[union-attr]
+    kept = lib.store.dupe_pairs(version)
+    assert not any({crop, small} & {p.a, p.b} for p in kept)  # neither image's old verdicts are read
+    todo = {p for p in uncertain_pairs(lib) if crop in p}
+    again = lib.dupes()
+    assert again.verified == len(todo) and again.reused == again.uncertain - len(todo) < first.uncertain
+    assert ["coffee-crop40.jpg", "coffee-rotate20.jpg", "coffee.jpg"] in groups(again)
+    assert not any("astronaut-small.jpg" in g for g in groups(again))
+
+
+def test_an_interrupted_run_keeps_its_verdicts_and_the_rerun_goes_on(lib: Library, photos: Path,
+                                                                     tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def stop_after_one(stage: str, done: int, total: int) -> None:
+        if stage == "verifying" and done:
+            seen.append(done)
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    with pytest.raises(KeyboardInterrupt):
+        lib.dupes(on_progress=stop_after_one)
+    kept = len(lib.store.dupe_pairs(pair_version(lib.store)))
+    assert seen == [1] and 1 <= kept < len(uncertain_pairs(lib))  # the verified are kept, the rest not done
+    rerun = lib.dupes()
+    assert rerun.reused == kept and rerun.verified == rerun.uncertain - kept
+
+    other = tmp_path / "other"  # the same photos, never interrupted: the same groups
+    shutil.copytree(photos, other / "photos")
+    with Library(other / "lib") as plain:
+        plain.index([other / "photos"])
+        uninterrupted = plain.dupes()
+    assert groups(rerun) == groups(uninterrupted) and uninterrupted.verified == rerun.uncertain
