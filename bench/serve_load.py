@@ -105,6 +105,17 @@ def make_edits(sources: list[Path], dest: Path, n: int, seed: int = 0) -> None:
             im.save(dest / f"edit_{i:05d}.jpg", quality=88)
 
 
+def make_queries(sources: list[Path], dest: Path) -> None:
+    """The sample photos at their own size, cropped by 2 % and saved again (quality 90): photos like the
+    library's whose bytes it does not hold (upload queries that need a decode and a forward pass)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sources:
+        with Image.open(src) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            w, h = im.size
+            im.crop((w // 100, h // 100, w - w // 100, h - h // 100)).save(dest / src.name, quality=90)
+
+
 def wait_health(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:  # type: ignore[type-arg]
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -261,6 +272,9 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
     """One server (code from ``src``, extra environment ``env_extra``) on a fresh library: set-up, CPU per
     request, the optional baseline and the load phase. The server is stopped before this returns."""
     sources = sorted(base_dir.glob("*.jpg"))
+    query_dir = tmp / "queries"
+    if args.uploads == "new" and not query_dir.is_dir():
+        make_queries(sources[:: max(1, len(sources) // 12)], query_dir)
     lib_dir = Path(tempfile.mkdtemp(prefix="library-", dir=tmp))
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -279,7 +293,10 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
             ids = [r["id"] for r in admin.get("api/search", params={"q": "cat dog guitar chair sofa lamp fish",
                                                                      "limit": 200}).json()["results"]]
             ids = ids or [1]
-            uploads = [(p.name, p.read_bytes()) for p in sources[:: max(1, len(sources) // 12)]]
+            picked = sources[:: max(1, len(sources) // 12)]
+            if args.uploads == "new":  # not in the library: every upload is decoded and embedded
+                picked = [query_dir / p.name for p in picked]
+            uploads = [(p.name, p.read_bytes()) for p in picked]
             cost = None if args.no_cost else cpu_cost(url, uploads, ids, proc.pid, 4.0)
             if cost:
                 log(f"server CPU ms per request, one client at a time: {cost}")
@@ -371,6 +388,9 @@ def main() -> int:
     ap.add_argument("--copies", choices=("on", "off"),
                     help="image queries ask for copy verification of their top results (default: the server's "
                          "default, on); off compares with code from before that verification existed")
+    ap.add_argument("--uploads", choices=("library", "new"), default="library",
+                    help="uploaded query photos: the library's own sample photos (default; a server may answer "
+                         "them from the vectors it holds) or copies of them cropped by 2%% that it does not hold")
     ap.add_argument("--rounds", type=int, default=1, help="rounds over the variants, alternating (medians)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")

@@ -14,6 +14,7 @@ them all. ``cpu_vs_1`` = total CPU / the N=1 run's (target <= 1.05: sharing cost
 
     python bench/shared_index.py                 # 1000 photos, N = 1, 2, 4
     python bench/shared_index.py --count 200 --n 1,2 --json
+    python bench/shared_index.py --compare /tmp/before   # another checkout side by side
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+def child_env(src: Path, pycache: Path | None) -> dict[str, str]:
+    """The indexers' environment: ``src`` on the path; with ``pycache``, compiled bytecode kept there (as an
+    installed package has it) instead of every process compiling lookalike's sources again, which it does
+    when PYTHONDONTWRITEBYTECODE is set, as on this project's machines (~0.3 s of CPU per process)."""
+    env = {**os.environ, "PYTHONPATH": str(src / "src")}
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src / "src")], env=env, check=True)
+    return env
 
 
 def build_set(count: int, cache: Path) -> Path:
@@ -56,10 +70,10 @@ def build_set(count: int, cache: Path) -> Path:
     return folder
 
 
-def run(folder: Path, lib: Path, n: int) -> dict[str, object]:
+def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV) -> dict[str, object]:
     cmd = [sys.executable, "-m", "lookalike.cli", "index", str(folder), "--library", str(lib), "--json"]
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
     indexed = []
     for p in procs:
         out, err = p.communicate()
@@ -71,6 +85,25 @@ def run(folder: Path, lib: Path, n: int) -> dict[str, object]:
     with sqlite3.connect(lib / "lookalike.db") as c:
         stored = int(c.execute("SELECT COUNT(*) FROM images").fetchone()[0])
     return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "indexed": indexed, "stored": stored}
+
+
+def startup(folder: Path, tmp: Path, trees: dict[str, dict[str, str]], runs: int) -> dict[str, dict[str, object]]:
+    """CPU seconds of one ``lookalike index`` process that embeds 2 photos into a fresh library: what every
+    extra indexer pays besides its share of the photos (imports, model session, crawl, the final steps)."""
+    two = tmp / "two-photos"
+    two.mkdir(exist_ok=True)
+    for p in sorted(folder.glob("*.jpg"))[:2]:
+        (two / p.name).write_bytes(p.read_bytes())
+    got: dict[str, list[float]] = {name: [] for name in trees}
+    for i in range(-1, runs):  # run -1: a warm-up, not counted (the first process of a tree read its files cold)
+        for name, env in trees.items():
+            _children_cpu()
+            subprocess.run([sys.executable, "-m", "lookalike.cli", "index", str(two), "--library",
+                            str(tmp / f"startup-{name}-{i}"), "-q"], env=env, check=True, capture_output=True)
+            if i >= 0:
+                got[name].append(round(_children_cpu(), 3))
+    _children_cpu()
+    return {name: {"median": round(statistics.median(v), 3), "runs": v} for name, v in got.items()}
 
 
 _last_children = [0.0]
@@ -88,32 +121,59 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--n", default="1,2,4", help="numbers of concurrent indexers, one run each")
+    ap.add_argument("--compare", metavar="SRC", help="also run the code of another checkout (its src/), the two "
+                    "alternating for each N, each against its own N=1 row")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="let every process compile lookalike's sources itself when PYTHONDONTWRITEBYTECODE is set "
+                         "(the default keeps compiled bytecode in a temporary folder, as an installed package has it)")
+    ap.add_argument("--startup-runs", type=int, default=0, metavar="K",
+                    help="also measure one process's start-up: the CPU of `lookalike index` embedding 2 of the "
+                         "photos into a fresh library, K runs per tree, alternating (median)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cache = Path(tempfile.gettempdir()) / "lookalike-bench-shared"
     folder = build_set(args.count, cache)
-    _children_cpu()
-    rows = []
+    out: dict[str, object] = {"photos": args.count, "cores": len(os.sched_getaffinity(0)),
+                              "load_avg_1min_start": round(os.getloadavg()[0], 1),
+                              "bytecode_cache": not args.no_bytecode_cache}
     with tempfile.TemporaryDirectory(prefix="lookalike-shared-") as tmp:
-        for n in [int(x) for x in args.n.split(",")]:
-            row = run(folder, Path(tmp) / f"lib{n}", n)
-            if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
-                raise SystemExit(f"N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
-                                 f"{row['stored']}, of {args.count} photos")
-            rows.append(row)
-    base = rows[0]
-    for r in rows:
-        r["cpu_vs_1"] = round(float(r["cpu_s"]) / float(base["cpu_s"]), 3)  # type: ignore[arg-type]
-        r["wall_vs_1"] = round(float(r["wall_s"]) / float(base["wall_s"]), 3)  # type: ignore[arg-type]
-    out = {"photos": args.count, "cores": len(os.sched_getaffinity(0)), "load_avg_1min": round(os.getloadavg()[0], 1),
-           "rows": rows}
+        pycache = None if args.no_bytecode_cache else Path(tmp) / "pycache"
+        trees = {"this": child_env(ROOT, pycache)}
+        if args.compare:
+            trees["compare"] = child_env(Path(args.compare).resolve(), pycache)
+        rows: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+        _children_cpu()
+        if args.startup_runs:
+            out["startup_cpu_s"] = startup(folder, Path(tmp), trees, args.startup_runs)
+        for n in [int(x) for x in args.n.split(",") if x.strip()]:  # --n "": the start-up figure alone
+            for name, env in trees.items():
+                row = run(folder, Path(tmp) / f"lib-{name}-{n}", n, env)
+                if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
+                    raise SystemExit(f"{name} N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
+                                     f"{row['stored']}, of {args.count} photos")
+                row["load_avg_1min"] = round(os.getloadavg()[0], 1)
+                rows[name].append(row)
+    for name, rs in rows.items():
+        base = rs[0] if rs else {}
+        for r in rs:
+            r["cpu_vs_1"] = round(float(r["cpu_s"]) / float(base["cpu_s"]), 3)  # type: ignore[arg-type]
+            r["wall_vs_1"] = round(float(r["wall_s"]) / float(base["wall_s"]), 3)  # type: ignore[arg-type]
+    out["rows"] = rows["this"]
+    if args.compare:
+        out["compare_rows"] = rows["compare"]
     if args.json:
         print(json.dumps(out))
         return
-    print(f"{args.count} photos, {out['cores']} cores, load average {out['load_avg_1min']} (side by side, one run)")
-    print(f"{'N':>2} {'wall s':>8} {'CPU s':>8} {'CPU/N=1':>8} {'wall/N=1':>9}  indexed by each")
-    for r in rows:
-        print(f"{r['n']:>2} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['cpu_vs_1']:8.3f} {r['wall_vs_1']:9.3f}  {r['indexed']}")
+    print(f"{args.count} photos, {out['cores']} cores, load average {out['load_avg_1min_start']} at the start "
+          f"(side by side, one run; bytecode cache {'on' if out['bytecode_cache'] else 'off'})")
+    for name, st in (out.get("startup_cpu_s") or {}).items():  # type: ignore[union-attr]
+        print(f"start-up [{name}]: median {st['median']} s of CPU per process (runs {st['runs']})")
+    for name, rs in rows.items():
+        print(f"[{name}]")
+        print(f"{'N':>2} {'wall s':>8} {'CPU s':>8} {'CPU/N=1':>8} {'wall/N=1':>9} {'load':>5}  indexed by each")
+        for r in rs:
+            print(f"{r['n']:>2} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['cpu_vs_1']:8.3f} {r['wall_vs_1']:9.3f} "
+                  f"{r['load_avg_1min']:5.1f}  {r['indexed']}")
 
 
 if __name__ == "__main__":

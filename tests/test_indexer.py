@@ -314,3 +314,46 @@ def test_known_content_is_hashed_but_not_decoded(new_library, tmp_path: Path, mo
     assert decoded == []  # none of the three was decoded
     copy_samples(folder, ["astronaut"])  # new content still is
     assert lib.index([folder]).indexed == 1 and len(decoded) == 1
+
+
+def test_perceptual_hash_is_imagehash_phash_on_real_photos() -> None:
+    """The indexer's own phash (no scipy) gives imagehash.phash's 16 hex digits, bit for bit, on every sample
+    photo as the indexer decodes it (DCT-scaled) and at full size, in colour and grey."""
+    import imagehash
+
+    from lookalike.indexer import perceptual_hash
+    from lookalike.io.read import decode
+
+    photos = sorted(sample_photos().values())
+    assert len(photos) >= 20
+    for p in photos:
+        data = p.read_bytes()
+        for image in (decode(data, min_side=256).image, decode(data, min_side=None).image.convert("L")):
+            assert perceptual_hash(image) == str(imagehash.phash(image)), p.name
+
+
+def test_decoding_in_one_block_gives_the_same_pixels() -> None:
+    """decode() hands the decoder all the bytes at once (not 64 kB blocks): the same pixels as Pillow's own
+    load, for a large phone-like JPEG and a truncated one still refused."""
+    import io
+
+    from lookalike.errors import ImageError
+    from lookalike.io.read import decode
+
+    src = max(sample_photos().values(), key=lambda p: p.stat().st_size)
+    with Image.open(src) as im:
+        big = ImageOps.exif_transpose(im).convert("RGB").resize((3000, 2000))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    assert len(data) > 3 * 65536
+    with Image.open(io.BytesIO(data)) as ref:
+        ref.draft("RGB", (256, 256))
+        ref.load()
+        assert decode(data, min_side=256).image.tobytes() == ref.convert("RGB").tobytes()
+    try:
+        decode(data[: len(data) // 2], min_side=256)
+    except ImageError as err:
+        assert "truncated" in str(err)
+    else:
+        raise AssertionError("a truncated JPEG was decoded")

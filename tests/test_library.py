@@ -147,8 +147,31 @@ def test_query_preprocessing_matches_indexing(indexed: Library, photos: Path) ->
     stored, _ = indexed.store.vectors([info.id])
     from lookalike.search.plan import Query
 
-    q, _ = indexed.query_vectors(Query("image_path", str(photos / "astronaut.jpg")))
+    # one byte after the JPEG's end: bytes the library does not hold (decoded and embedded), the same pixels
+    data = (photos / "astronaut.jpg").read_bytes() + b"\0"
+    q, _ = indexed.query_vectors(Query("image_bytes", data))
     assert float(np.dot(stored[0], q)) > 0.9999
+
+
+def test_query_of_indexed_bytes_reuses_their_vectors(indexed: Library, photos: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A query image whose bytes the library holds (a file from the library, uploaded) gets their stored
+    vectors: no decode, no forward pass; the same answer a fresh embedding gives."""
+    from lookalike.search.plan import Query
+
+    path = photos / "chelsea.jpg"
+    info = indexed.store.get_by_path(str(path))
+    assert info is not None
+    stored, stored_cls = indexed.store.vectors([info.id])
+    fresh = indexed.search(image=path.read_bytes() + b"\0", limit=5, copies=False)  # not held: embedded
+    passes: list[int] = []
+    monkeypatch.setattr(indexed.query_model, "encode", lambda images: passes.append(len(images)))
+    for q in (Query("image_bytes", path.read_bytes()), Query("image_path", str(path))):
+        emb, cls = indexed.query_vectors(q)
+        assert np.array_equal(emb, stored[0]) and stored_cls is not None and np.array_equal(cls, stored_cls[0])
+    again = indexed.search(image=path.read_bytes(), limit=5, copies=False)
+    assert passes == []
+    assert [r.id for r in again.results] == [r.id for r in fresh.results]
+    assert again.results[0].id == info.id and again.results[0].score > 0.999
 
 
 def test_info(indexed: Library) -> None:

@@ -25,7 +25,7 @@ from lookalike.config import DEFAULT_MODEL, Settings
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
 from lookalike.indexer import Indexer, IndexSummary, Progress
 from lookalike.io.fetch import fetch_url
-from lookalike.io.read import load
+from lookalike.io.read import content_hash, decode, open_checked, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.notebook import NotebookView, PeopleList, search_sections
 from lookalike.search.concepts import ConceptTerms
@@ -226,22 +226,40 @@ class Library:
             if not len(emb):
                 raise NotFound(f"no indexed image with id {q.value}")
             return emb[0], None if cls is None else cls[0]
-        decoded = self.load_query(q, min_side=round(self.model.input_size / 0.875))
+        data = self.query_bytes(q)
+        sha = content_hash(data)
+        known = self.stored_vectors(sha)
+        if known is not None:  # the library holds these very bytes: their vectors, not a decode + forward pass
+            open_checked(data, self.settings.max_pixels)  # but the same guards as a decode (bombs, pixel cap)
+            return known
+        decoded = decode(data, min_side=round(self.model.input_size / 0.875), max_pixels=self.settings.max_pixels,
+                         sha=sha)
         enc = self.query_model.encode([decoded.image])
         return enc.embeddings[0], None if enc.class_scores is None else enc.class_scores[0]
 
-    def load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
-        """The query image read (file, bytes or URL under the settings' limits) and decoded."""
+    def stored_vectors(self, sha: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The vectors the library holds for content hash ``sha`` (an indexed file with these bytes), or None.
+        Indexing made them from the same bytes through the same read and model stages (check_model: the same
+        model), so a query image that is in the library costs a lookup instead of a decode and forward pass."""
+        for state in self.store.by_sha([sha]).get(sha, [])[:3]:
+            emb, cls = self.store.vectors([state.id])
+            if len(emb):
+                return emb[0], None if cls is None else cls[0]
+        return None
+
+    def query_bytes(self, q: Query) -> bytes:
+        """The query image's bytes: the file, the bytes given or the URL's, under the settings' limits."""
         s = self.settings
         if q.kind == "image_url":
-            data = fetch_url(str(q.value), allow_private=s.allow_private_urls, timeout=s.url_timeout_s,
+            return fetch_url(str(q.value), allow_private=s.allow_private_urls, timeout=s.url_timeout_s,
                              max_bytes=s.max_upload_mb * 1_000_000)
-        elif q.kind == "image_bytes":
-            data = q.value  # type: ignore[assignment]
-        else:
-            data = str(q.value)  # type: ignore[assignment]
-        return load(data, min_side=min_side, max_pixels=s.max_pixels,  # type: ignore[arg-type]
-                    max_bytes=s.max_file_mb * 1_000_000)
+        if q.kind == "image_bytes":
+            return q.value  # type: ignore[return-value]
+        return read_file(str(q.value), s.max_file_mb * 1_000_000)
+
+    def load_query(self, q: Query, min_side: int | None):  # type: ignore[no-untyped-def]
+        """The query image read (file, bytes or URL under the settings' limits) and decoded."""
+        return decode(self.query_bytes(q), min_side=min_side, max_pixels=self.settings.max_pixels)
 
     def check_model(self) -> None:
         """Refuse to compare the model's vectors with the index's when another model built it."""

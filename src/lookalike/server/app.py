@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,6 +58,16 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script
 # -- errors ----------------------------------------------------------------------------------------------------
 class Unauthorized(LookalikeError):
     status = 401
+
+
+Page = dict[str, Any]  # what the search endpoints answer (declared as their response model, for the schema)
+
+
+def json_response(content: dict[str, Any]) -> Response:
+    """A JSON answer encoded here, in the endpoint's worker thread, by pydantic's encoder (NaN as null, as
+    FastAPI's own path gives). Returning the dict instead has FastAPI validate it against the response model
+    in one more hop to the thread pool before encoding it (measured with bench/serve_load.py, docs/server.md)."""
+    return Response(to_json(content, inf_nan_mode="null"), media_type="application/json")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
@@ -179,11 +190,13 @@ class _Api:
         self.index_roots = tuple(settings.index_roots) or default_index_roots()
 
     # -- auth --------------------------------------------------------------------------------------------------
-    def require_token(self, request: Request) -> None:
+    # async: a cheap check on the event loop, not a hop to a worker thread (a sync dependency runs in the
+    # thread pool, one more hand-off per request)
+    async def require_token(self, request: Request) -> None:
         if not token_ok(self.settings.token, request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE)):
             raise Unauthorized("this server needs its API token: send 'Authorization: Bearer TOKEN'")
 
-    def require_write(self, request: Request) -> None:
+    async def require_write(self, request: Request) -> None:
         """Endpoints that change the library or cost minutes (indexing, duplicates, removing copies): the
         write token when one is set (``--write-token``), else the API token when one is set."""
         expected = self.settings.write_token or self.settings.token
@@ -205,37 +218,37 @@ class _Api:
         r = APIRouter(prefix="/api")
 
         @r.get("/search", tags=["search"], summary="Search by keywords (q), an image URL (url) or an indexed id (id)",
-               responses=SEARCH_ERRORS)
-        def search(request: Request, params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
+               responses=SEARCH_ERRORS, response_model=Page)
+        def search(request: Request, params: Annotated[SearchParams, Query()]) -> Response:
             given = {k: v for k, v in (("text", params.q), ("url", params.url), ("image_id", params.id))
                      if v not in (None, "")}
             if len(given) != 1 and (given or not (params.more_like or params.less_like)):
                 raise LookalikeError("give exactly one of q (keywords), url (image URL) or id (indexed image id)")
-            return self.search(request, params, **given)
+            return json_response(self.search(request, params, **given))
 
         @r.post("/search/upload", tags=["search"], responses=SEARCH_ERRORS,
                 summary="Search by an uploaded image (multipart field 'image'); "
-                                                           "options as query parameters")
+                                                           "options as query parameters", response_model=Page)
         def search_upload(request: Request, params: Annotated[SearchOptions, Query()],
-                          image: UploadFile = File(description="the query image")) -> dict[str, Any]:
+                          image: UploadFile = File(description="the query image")) -> Response:
             data = image.file.read(self.max_image_bytes + 1)
             self._check_size(len(data))
-            return self.search(request, params, image=data)
+            return json_response(self.search(request, params, image=data))
 
         @r.post("/search/base64", tags=["search"], summary="Search by an image given as base64 in a JSON body",
-                responses=SEARCH_ERRORS)
-        def search_base64(request: Request, body: Base64Query) -> dict[str, Any]:
-            return self.search(request, body, image=self._b64(body.image))
+                responses=SEARCH_ERRORS, response_model=Page)
+        def search_base64(request: Request, body: Base64Query) -> Response:
+            return json_response(self.search(request, body, image=self._b64(body.image)))
 
         @r.post("/search/url", tags=["search"], summary="Search by the image at an http(s) URL",
-                responses=SEARCH_ERRORS)
-        def search_url(request: Request, body: UrlQuery) -> dict[str, Any]:
-            return self.search(request, body, url=body.url)
+                responses=SEARCH_ERRORS, response_model=Page)
+        def search_url(request: Request, body: UrlQuery) -> Response:
+            return json_response(self.search(request, body, url=body.url))
 
         @r.post("/search/text", tags=["search"], summary="Search by keywords in a JSON body",
-                responses=SEARCH_ERRORS)
-        def search_text(request: Request, body: TextQuery) -> dict[str, Any]:
-            return self.search(request, body, text=body.q)
+                responses=SEARCH_ERRORS, response_model=Page)
+        def search_text(request: Request, body: TextQuery) -> Response:
+            return json_response(self.search(request, body, text=body.q))
 
         @r.get("/images/{image_id}", tags=["images"], summary="An indexed image's metadata and tags",
                responses=errors(404))
@@ -249,9 +262,9 @@ class _Api:
             return d
 
         @r.get("/images/{image_id}/similar", tags=["search"], summary="More like this indexed image",
-               responses=errors(404, 409))
-        def similar(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> dict[str, Any]:
-            return self.search(request, params, image_id=image_id)
+               responses=errors(404, 409), response_model=Page)
+        def similar(request: Request, image_id: ImageId, params: Annotated[SearchOptions, Query()]) -> Response:
+            return json_response(self.search(request, params, image_id=image_id))
 
         @r.get("/images/{image_id}/thumb", tags=["images"], summary="A JPEG thumbnail (made once, then cached)",
                response_class=Response, responses={200: {"content": {"image/jpeg": {}}, "description": "the thumbnail"},
