@@ -139,10 +139,19 @@ def test_bad_names_and_ids(lib: Library) -> None:
         lib.name_face(cat.id, 0, "Alice")  # type: ignore[union-attr]
 
 
-def _recluster(where: str, full: bool, start, out) -> None:  # type: ignore[no-untyped-def]
-    with Library(where, faces=True) as lib:
-        start.wait()
-        out.put(lib.update_people(full=full).as_dict())
+# One clustering run in its own interpreter (not a fork of this one: forking a process that holds faiss/ONNX
+# thread pools can leave the child stuck on a lock another thread held), started together through a file.
+RECLUSTER = """
+import json, os, sys, time
+from lookalike.library import Library
+where, full, go = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+with Library(where, faces=True) as lib:
+    lib.store.count()
+    open(go + "." + str(os.getpid()), "w").close()  # ready
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    print(json.dumps(lib.update_people(full=full).as_dict()))
+"""
 
 
 @pytest.mark.parametrize("full", [(False, False), (True, False)])
@@ -150,22 +159,29 @@ def test_two_reclusterings_at_once(people_index: Path, tmp_path: Path, full) -> 
     """Two processes cluster the same real faces at the same moment (two `index --faces`, or the server and
     `people --recluster`): the people are made once (3, not 6), every face is placed, and the second run
     waited for the first one's lease or redid its work on the new state (it found nothing left to create)."""
-    import multiprocessing as mp
+    import json
     import sqlite3
+    import subprocess
+    import sys
+    import time
 
     shutil.copytree(people_index, tmp_path / "lib")
     with sqlite3.connect(tmp_path / "lib" / "lookalike.db") as db:  # the faces as indexing left them: unplaced
         db.execute("DELETE FROM face_people")
         db.execute("DELETE FROM people")
-    ctx = mp.get_context("fork")
-    start, out = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_recluster, args=(str(tmp_path / "lib"), f, start, out)) for f in full]
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", RECLUSTER, str(tmp_path / "lib"), "1" if f else "0", str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in full]
+    end = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.*"))) < len(procs):  # both have opened the library
+        assert time.monotonic() < end and all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.01)
+    go.touch()
+    runs = []
     for p in procs:
-        p.start()
-    runs = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr
+        runs.append(json.loads(stdout.strip().splitlines()[-1]))
     assert sum(r["new_people"] for r in runs) == 3, runs
     assert sorted(r["placed"] for r in runs) == [0, 15], runs
     assert any(r["waited_s"] > 0 or r["retries"] > 0 for r in runs), runs
