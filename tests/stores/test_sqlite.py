@@ -197,7 +197,7 @@ def test_browsing_reads_the_date_index(tmp_path: Path) -> None:
     s.close()
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8", "hnsw"])
 def test_knn_vectors_hand_back_what_the_index_holds_for_every_index_kind(tmp_path: Path, kind: str) -> None:
     """Uncompressed kinds: knn's hits and the very vectors in the database, read from the index's own float32
     copies. Compressed: the index's ranking and its decoded codes, no exact re-rank, close to the stored ones.
@@ -215,7 +215,7 @@ def test_knn_vectors_hand_back_what_the_index_holds_for_every_index_kind(tmp_pat
         exact = s.knn(q, 50)
         emb, _ = s.vectors([h.id for h in hits])
         assert len(hits) == 50 and vecs.shape == (50, 32) and gone not in {h.id for h in hits}
-        if kind == "ivf-sq8":
+        if kind.startswith("ivf-") and kind != "ivf":  # compressed: decoded 8-bit codes
             assert len({h.id for h in hits} & {h.id for h in exact}) >= 45
             assert np.min(np.sum(vecs * emb, axis=1) / np.linalg.norm(vecs, axis=1)) > 0.999
             np.testing.assert_allclose([h.score for h in hits], vecs @ q, atol=1e-4)
