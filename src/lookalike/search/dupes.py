@@ -72,6 +72,7 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide
     verified: int = 0  # uncertain pairs verified in this run (local features)
     reused: int = 0  # uncertain pairs whose verdict an earlier run kept in the library (not verified again)
+    described: int = 0  # images whose local features were computed for the verified pairs (each once, ideally)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # files that could not be re-read
     elapsed_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: reading, candidates, verifying
