@@ -259,7 +259,49 @@ def real_set(root: Path) -> tuple[dict[str, str], list[str]]:
             distractors.append(str(p))
     except Exception as err:  # noqa: BLE001 - the Debian package is optional
         print(f"tuxpaint stamps not used: {err}", file=sys.stderr)
+    try:  # held-out distractors: lookalike's report set (mvtb-data photos, interiors, Fashion-MNIST garments)
+        from lookalike.evaluation.copies import image_files
+        from lookalike.evaluation.sets import build_report_set
+
+        for p in image_files(build_report_set(root / "report")):
+            family[str(p)] = f"report:{p.parent.name}/{p.stem}"
+            distractors.append(str(p))
+    except Exception as err:  # noqa: BLE001 - the packages are optional
+        print(f"report set not used: {err}", file=sys.stderr)
     return family, distractors
+
+
+def pair_kinds(lib, family: dict[str, str], distractors: list[str]) -> dict:  # type: ignore[no-untyped-def]
+    """The verified (uncertain) pairs kept in the library, split: within a copy family (an original and its
+    edits) or between different photos, and of those, between two distractors (the rate a library of
+    photos without copies would have), by source (``report:`` the held-out set, else the samples/tuxpaint)."""
+    from lookalike.search.dupe_verify import pair_version
+
+    store = lib.store
+    paths = {i.id: i.path for i in store.get(sorted(st.id for st in store.file_states().values()))}
+    kept = store.dupe_pairs(pair_version(store))
+    fam = {p: family.get(p, p) for p in paths.values()}
+    dis = set(distractors)
+    out = {"copy_pairs": 0, "other_pairs": 0, "distractor_pairs": 0, "distractor_pairs_report": 0,
+           "flagged_other_pairs": []}
+    for v in kept:
+        pa, pb = paths.get(v.a), paths.get(v.b)
+        if pa is None or pb is None:
+            continue
+        if fam[pa] == fam[pb]:
+            out["copy_pairs"] += 1
+            continue
+        out["other_pairs"] += 1
+        if pa in dis and pb in dis:
+            out["distractor_pairs"] += 1
+            out["distractor_pairs_report"] += fam[pa].startswith("report:") and fam[pb].startswith("report:")
+        if v.score > 0.5:
+            out["flagged_other_pairs"].append([Path(pa).name, Path(pb).name, round(v.cosine, 3), round(v.score, 3)])
+    n_report = sum(1 for p in distractors if family[p].startswith("report:"))
+    out["distractors_report"] = n_report
+    out["distractor_pairs_per_distractor"] = round(out["distractor_pairs"] / max(len(dis), 1), 4)
+    out["distractor_pairs_per_report_image"] = round(out["distractor_pairs_report"] / max(n_report, 1), 4)
+    return out
 
 
 def verification_stage(workdir: Path) -> dict:
@@ -272,6 +314,7 @@ def verification_stage(workdir: Path) -> dict:
         index_s = time.perf_counter() - t
         first = lib.dupes(progress=True)
         second = lib.dupes()
+        kinds = pair_kinds(lib, family, distractors)
     fam = {p: family.get(p, p) for p in family}
     group_of = {}
     false_pairs = 0
@@ -290,6 +333,7 @@ def verification_stage(workdir: Path) -> dict:
         "candidate_pairs": first.pairs_checked, "uncertain": first.uncertain, "verified": first.verified,
         "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3),
         "s_per_verified_pair": round(verify_s / first.verified, 4) if first.verified else None,
+        "images_described": first.described, "pairs": kinds,
         "recall": round(found / len(copies), 4) if copies else None, "false_pairs": false_pairs,
         "groups": len(first.groups), "unreadable": len(first.unreadable),
         "second_run": {"verified": second.verified, "reused": second.reused, "s": round(second.elapsed_s, 2)},
@@ -322,13 +366,20 @@ def projection(cand: dict, ver: dict) -> dict:
     planted_only = cand["uncertain_planted"] * scale * per_pair  # if only the real copies were uncertain
     total = read_s + cand_s + verify_s
     real_rate_s = ver["uncertain_per_image"] * 1_000_000 * per_pair
+    kinds = ver.get("pairs") or {}
+    if kinds:  # real non-copy photos' rate (pairs between two distractors per distractor) + the copies' own
+        real_pairs = kinds["distractor_pairs_per_distractor"] * 1_000_000 + cand["uncertain_planted"] * scale
+        real_distractor = {"uncertain_pairs_at_real_distractor_rate": round(real_pairs),
+                           "total_s_at_real_distractor_rate": round(read_s + cand_s + real_pairs * per_pair)}
+    else:
+        real_distractor = {}
     return {"measured_at_n": cand["n"], "read_s": round(read_s), "candidates_s": round(cand_s),
             "candidates_s_linear": round(cand_linear),
             "uncertain_pairs": round(uncertain), "s_per_pair": per_pair, "verify_s": round(verify_s),
             "total_s": round(total), "target_s": TARGET_S, "meets_target": total < TARGET_S,
             "verify_s_if_only_copies_were_uncertain": round(planted_only),
             "total_s_if_only_copies_were_uncertain": round(read_s + cand_s + planted_only),
-            "total_s_at_the_real_sets_rate": round(read_s + cand_s + real_rate_s)}
+            "total_s_at_the_real_sets_rate": round(read_s + cand_s + real_rate_s), **real_distractor}
 
 
 def main() -> int:
@@ -410,6 +461,18 @@ def main() -> int:
                                                               f"({ver['uncertain_per_image']} per image)"),
             ("  if only the copies were uncertain", f"{p['total_s_if_only_copies_were_uncertain']:,} s"),
         ]
+        if ver.get("pairs"):
+            k = ver["pairs"]
+            rows[-4:-4] = [
+                ("  verified pairs: copies / other (of which distractor-distractor)",
+                 f"{k['copy_pairs']} / {k['other_pairs']} ({k['distractor_pairs']}: "
+                 f"{k['distractor_pairs_per_distractor']} per distractor; held-out report set "
+                 f"{k['distractor_pairs_per_report_image']} per image)"),
+                ("  images described (SIFT once each)", ver.get("images_described")),
+                ("  non-copy pairs flagged", json.dumps(k["flagged_other_pairs"]))]
+            rows.insert(-1, ("  at real distractors' rate + the copies' pairs",
+                             f"{p['total_s_at_real_distractor_rate']:,} s "
+                             f"({p['uncertain_pairs_at_real_distractor_rate']:,} pairs)"))
     rows += [("imagededup CNN (its benchmark)", "392 s for 10,800 images, recall 0.38")]
     for name, part in (("candidates", cand), ("verification", ver)):
         if part and part.get("load_average"):
