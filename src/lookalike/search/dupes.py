@@ -75,8 +75,8 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     images: int
     groups: list[DupeGroup] = field(default_factory=list)
     pairs_checked: int = 0  # candidate pairs scored
-    uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide
-    gated: int = 0  # of those, not verified: among neither image's VERIFY_TOP nearest candidates (not copies)
+    uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide, to verify (or known)
+    gated: int = 0  # undecided by the cosine, not verified: among neither image's VERIFY_TOP nearest (not copies)
     verified: int = 0  # uncertain pairs verified in this run (local features)
     reused: int = 0  # uncertain pairs whose verdict an earlier run kept in the library (not verified again)
     described: int = 0  # images whose local features were computed for the verified pairs (each once, ideally)
@@ -202,7 +202,7 @@ def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: 
             uncertain.append((key, c))
         else:
             report.gated += 1
-    report.uncertain = len(uncertain) + report.gated
+    report.uncertain = len(uncertain)
     if not uncertain:
         return out
     t = time.perf_counter()
