@@ -31,8 +31,9 @@ from lookalike.evaluation import retrieval as R  # noqa: E402
 from lookalike.evaluation.keywords import build_labelled_set, default_set_dir  # noqa: E402
 
 
-def load_sets(cache: Path, progress: bool = True) -> dict:
-    """Every set whose photos are installed (a missing one is skipped with a one-line reason)."""
+def load_sets(cache: Path, progress: bool = True, only: tuple[str, ...] = ()) -> dict:
+    """Every set whose photos are installed (a missing one is skipped with a one-line reason); ``only``: just
+    these labelled sets (no copy suite)."""
     from lookalike.errors import LookalikeError
     from lookalike.evaluation.copies import image_files
     from lookalike.samples import package_dir, sample_photos
@@ -43,6 +44,8 @@ def load_sets(cache: Path, progress: bool = True) -> dict:
                 "fashion": lambda: R.build_fashion_set(cache / "fashion-set")}
     sets = {}
     for name, build in builders.items():
+        if only and name not in only:
+            continue
         try:
             root = build()
         except LookalikeError as err:
@@ -51,6 +54,8 @@ def load_sets(cache: Path, progress: bool = True) -> dict:
         paths, labels = R.labelled_paths(root)
         pooled = F.extract([F.file_loader(p) for p in paths], paths, fm, cache, name, progress=progress)
         sets[name] = {"paths": paths, "labels": labels, "pooled": pooled}
+    if only:
+        return sets
     originals = [str(p.resolve()) for p in sorted(sample_photos().values())]
     mvtb = package_dir("mvtbdata")
     distractors = [str(p.resolve()) for p in image_files(mvtb)] if mvtb else []
@@ -96,7 +101,15 @@ VARIANTS += [
     ("gem", CENTRE, "dba"), ("regional gem", CENTRE, "dba"), ("mean 3 scales", CENTRE, "dba"),
     ("mean", CENTRE, "default"),  # what the library does: search/example.py on a store of these vectors
     ("mean", CENTRE, "default-small"),  # the same with a shortlist of 20 (pool 60, a fifth of a set): as at scale
+    ("mean", CENTRE, "diffuse"), ("mean", CENTRE, "default+diffuse"), ("mean", CENTRE, "default+diffuse-small"),
 ]
+# graph diffusion on the shortlist (search/example.py ``diffuse``): "diffuse" on the centred candidates alone,
+# "default+diffuse" on the DBA-augmented ones after QE; parameters chosen on tuxpaint only (bench/diffusion_tune.py)
+DIFFUSION = {"k": 10, "alpha": 0.9, "gamma": 3.0, "mutual": True}
+SEARCH = {"default": {}, "default-small": {"shortlist": 20, "limit": 10},
+          "diffuse": {"diffusion": {**DIFFUSION, "on": "centred"}},
+          "default+diffuse": {"diffusion": DIFFUSION},
+          "default+diffuse-small": {"shortlist": 20, "limit": 10, "diffusion": DIFFUSION}}
 
 
 def variant_name(d: str, w: dict | None, x: str | None) -> str:
@@ -112,6 +125,12 @@ def variant_name(d: str, w: dict | None, x: str | None) -> str:
         return name + " +dba shortlist = DEFAULT"
     if x == "default-small":
         return name + " +dba shortlist 20 (pool < set)"
+    if x == "diffuse":
+        return name + " +diffusion on shortlist"
+    if x == "default+diffuse":
+        return name + " +dba shortlist +diffusion"
+    if x == "default+diffuse-small":
+        return name + " +dba shortlist 20 +diffusion"
     return name + (f" +{x}" if x else "")
 
 
@@ -123,8 +142,8 @@ def _fit(w: dict, own: np.ndarray, other: dict | None, d: str):
 def run_labelled(data: dict, other: dict | None, d: str, w: dict | None, x: str | None) -> dict:
     raw = _vec(data["pooled"], *DESCRIPTORS[d])
     wh = _fit(w, raw, other, d) if w else None
-    if x in ("default", "default-small"):
-        s = R.example_scores(raw, raw, wh["w"] if wh else None, self_query=True, **_small(x))
+    if x in SEARCH:
+        s = R.example_scores(raw, raw, wh["w"] if wh else None, self_query=True, **SEARCH[x])
     else:
         v = R.apply_whitening(wh, raw) if wh else raw
         s = _expand_scores(v, v, x, self_query=True)
@@ -135,17 +154,13 @@ def run_copies(data: dict, other: dict | None, d: str, w: dict | None, x: str | 
     db = _vec(data["pooled"], *DESCRIPTORS[d])
     q = _vec(data["queries"], *DESCRIPTORS[d])
     wh = _fit(w, db, other, d) if w else None
-    if x in ("default", "default-small"):
-        s = R.example_scores(q, db, wh["w"] if wh else None, self_query=False, **_small(x))
+    if x in SEARCH:
+        s = R.example_scores(q, db, wh["w"] if wh else None, self_query=False, **SEARCH[x])
     else:
         if wh:
             db, q = R.apply_whitening(wh, db), R.apply_whitening(wh, q)
         s = _expand_scores(q, db, x, self_query=False)
     return R.copy_metrics(s, data["queries"].item, data["queries"].tag)
-
-
-def _small(x: str) -> dict:
-    return {"shortlist": 20, "limit": 10} if x == "default-small" else {}
 
 
 def _expand_scores(q: np.ndarray, db: np.ndarray, x: str | None, self_query: bool) -> np.ndarray:
@@ -240,7 +255,9 @@ def variant_cost(costs: dict, d: str, w: dict | None, x: str | None) -> dict:
     dims = (w or {}).get("dims") or 1280
     query = {None: "1 search", "aqe": "2 searches", "dba": "1 search (+ k-NN per indexed image)",
              "dba+aqe": "2 searches (+ k-NN per indexed image)", "k-reciprocal": "1 search + k-NN graph of the top list",
-             "default": "1 search of depth 300 + 300 vectors read", "default-small": "1 search of depth 60"}[x]
+             "default": "1 search of depth 300 + 300 vectors read", "default-small": "1 search of depth 60",
+             "diffuse": "1 search of depth 300 + a 100 x 100 solve",
+             "default+diffuse": "the default + a 100 x 100 solve", "default+diffuse-small": "1 search of depth 60 + a 20 x 20 solve"}[x]
     return {"index_ms_per_image": round(ms, 2), "index_cost_ratio": round(ms / base, 3), "query": query,
             "bytes_per_image": dims * 4}
 

@@ -64,6 +64,19 @@ def test_results_are_the_cosine_shortlist_re_ranked(library) -> None:  # type: i
     assert SHORTLIST >= 2 * 50  # the default re-ranks at least 100 for the usual limits
 
 
+def test_diffusion_keeps_an_edited_copy_first(library, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shortlist diffusion (off by default: it did not pay, README) still finds the original first."""
+    from lookalike.search import example
+
+    monkeypatch.setattr(example, "DIFFUSE", {"k": 5, "alpha": 0.9})
+    test_an_edited_copy_finds_its_original_first(library, tmp_path)
+    lib, _ = library
+    q = lib.store.vectors([3])[0][0]
+    hits = example_hits(lib.store, q, 10, None, load_transform(lib.store, lib.model.version))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
 def test_no_transform_is_plain_cosine(library) -> None:  # type: ignore[no-untyped-def]
     lib, _ = library
     q = lib.store.vectors([5])[0][0]

@@ -248,7 +248,7 @@ class ArrayStore:
 
 
 def example_scores(q: np.ndarray, db: np.ndarray, transform, self_query: bool,  # type: ignore[no-untyped-def]
-                   shortlist: int = 0, limit: int = 50) -> np.ndarray:
+                   shortlist: int = 0, limit: int = 50, diffusion: dict | None = None) -> np.ndarray:
     """Scores of the library's own by-example search (search/example.py) over a store of ``db``, as a query x
     database matrix: its first ``limit`` results (by default 50: a shortlist of 100, as for any limit <= 50)
     by their scores, the rest (mAP looks at the whole ranking) below them by plain cosine. With ``self_query``
@@ -261,7 +261,8 @@ def example_scores(q: np.ndarray, db: np.ndarray, transform, self_query: bool,  
     out = np.full((len(q), len(db)), -np.inf, np.float32)
     for i in range(len(q)):
         store.hidden = i if self_query else None
-        for h in example_hits(store, q[i], limit, None, transform, shortlist=shortlist):
+        for h in example_hits(store, q[i], limit, None, transform, shortlist=shortlist,
+                              diffusion=diffusion):
             out[i, h.id] = h.score
         rest = np.flatnonzero(out[i] == -np.inf)
         out[i, rest] = -10 + q[i] @ db[rest].T

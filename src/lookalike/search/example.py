@@ -30,6 +30,11 @@ per query against plain cosine: ``bench/example_cost.py``. ``score`` is the cent
 query to the augmented candidate: lower than a raw cosine (a close match ~0.4-0.9, unrelated ~0); copy
 detection (``dupes``, ``verify``, ``eval``) never uses it and keeps its calibrated raw-cosine thresholds.
 
+Graph diffusion on the shortlist (``diffuse``: manifold ranking on the shortlist's mutual k-NN graph, Iscen et
+al. 2017 truncated to the shortlist, on top of DBA/QE) is kept as an option (``DIFFUSE``, off): tuned on
+tuxpaint it gained there (0.670 -> 0.678 at k=10, alpha 0.9) but pulled distractor clusters into interior
+queries on the photos set (README "Search by example"), so it is not the default.
+
 Constants: DBA_K=3 and DBA_ALPHA=3 are Radenovic et al.'s usual values (k=3 was also about the best of 1-8
 on tuxpaint and photos); with SHORTLIST=100 the default matched re-ranking every image (0.671 vs 0.667 on
 tuxpaint, 0.712 vs 0.709 on fashion). MIN_FIT (models/whitening.py) is a floor, not a measured value.
@@ -50,6 +55,7 @@ SHORTLIST = 100  # candidates (by plain cosine) that get re-ranked; at least 2x 
 DBA_K = 3  # neighbours blended into each candidate
 DBA_ALPHA = 3.0  # their weight: centred cosine ** alpha
 POOL = 3  # neighbours are looked for among the query's POOL x SHORTLIST nearest (one search, not one each)
+DIFFUSE: dict | None = None  # graph diffusion on the shortlist (``diffuse``'s keywords); None: off
 
 
 class ExampleStore(Protocol):
@@ -93,9 +99,13 @@ def refresh_transform(store: FitStore, model_version: str, *, force: bool = Fals
 
 
 def example_hits(store: ExampleStore, query: np.ndarray, limit: int, filters: Filters | None,
-                 transform: Whitening | None, *, shortlist: int = SHORTLIST) -> list[Hit]:
+                 transform: Whitening | None, *, shortlist: int = SHORTLIST,
+                 diffusion: dict | None | str = "default") -> list[Hit]:
     """The ``limit`` best images for the example embedding ``query`` (raw, L2-normalised). Without a fitted
-    ``transform`` (a new or tiny library): plain cosine."""
+    ``transform`` (a new or tiny library): plain cosine. ``diffusion``: ``diffuse``'s keywords, None for none,
+    "default" for ``DIFFUSE``."""
+    if diffusion == "default":
+        diffusion = DIFFUSE
     if transform is None:
         return store.knn(query, limit, filters)
     depth = max(shortlist, 2 * limit)
@@ -115,11 +125,17 @@ def example_hits(store: ExampleStore, query: np.ndarray, limit: int, filters: Fi
         nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         augmented = augment(cand, pool[nearest], np.take_along_axis(sims, nearest, axis=1))
     # the query too: alpha query expansion with its DBA_K best augmented candidates
-    q = transform.apply(query[None, :])[0]
+    q = q0 = transform.apply(query[None, :])[0]
     s = augmented @ q
     first = _top(s, min(DBA_K, n))
     q = augment(q[None, :], augmented[first][None], s[first][None])[0]
     scores = augmented @ q
+    if isinstance(diffusion, dict):
+        opts = {k: v for k, v in diffusion.items() if k != "on"}
+        if diffusion.get("on", "dba") == "dba":
+            scores = diffuse(augmented, scores, **opts)
+        else:  # on the centred candidates and query alone (no DBA/QE)
+            scores = diffuse(cand, cand @ q0, **opts)
     order = _top(scores, limit)
     order = order[np.lexsort((order, -scores[order]))]  # best first, ties in shortlist order
     # the plain cosine of each result (copy checks decide on it), from its stored vector: a compressed
@@ -134,6 +150,31 @@ def augment(vectors: np.ndarray, neighbours: np.ndarray, sims: np.ndarray, alpha
     at once (``neighbours`` (n, k, D) and their cosines ``sims`` (n, k); vectors transformed and L2-normalised)."""
     w = np.clip(sims, 0.0, None) ** alpha
     return l2_normalize(vectors + np.einsum("nk,nkd->nd", w.astype(np.float32), neighbours))
+
+
+def diffuse(vectors: np.ndarray, seeds: np.ndarray, k: int = 10, alpha: float = 0.9, gamma: float = 3.0,
+            mutual: bool = True) -> np.ndarray:
+    """Manifold ranking on the shortlist's own k-NN graph (Iscen et al. 2017, truncated to the shortlist):
+    affinities max(0, cos) ** gamma, each row's ``k`` strongest kept (``mutual``: only pairs in each other's k),
+    symmetrically normalised (S); f = (I - alpha S)^-1 y with y the query's affinities (a 100 x 100 solve).
+    Returned rescaled so the best equals the best of ``seeds``: the ranking is f's, the scale stays a cosine's."""
+    n = len(vectors)
+    y = np.clip(seeds, 0.0, None) ** gamma
+    if n < 3 or not y.any():
+        return seeds
+    a = np.clip(vectors @ vectors.T, 0.0, None) ** gamma
+    np.fill_diagonal(a, 0.0)
+    k = min(k, n - 1)
+    keep = np.zeros_like(a, dtype=bool)
+    np.put_along_axis(keep, np.argpartition(-a, k - 1, axis=1)[:, :k], True, axis=1)
+    keep = keep & keep.T if mutual else keep | keep.T
+    w = np.where(keep, a, 0.0)
+    d = w.sum(1)
+    d[d == 0] = 1.0
+    r = 1.0 / np.sqrt(d)
+    f = np.linalg.solve(np.eye(n) - alpha * (r[:, None] * w * r[None, :]), y)
+    top = float(f.max())
+    return (f * (float(seeds.max()) / top)).astype(np.float32) if top > 0 else seeds
 
 
 def _vectors_of(store: ExampleStore, ids: Sequence[int]) -> dict[int, np.ndarray]:
