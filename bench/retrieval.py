@@ -105,7 +105,7 @@ VARIANTS += [
 ]
 # graph diffusion on the shortlist (search/example.py ``diffuse``): "diffuse" on the centred candidates alone,
 # "default+diffuse" on the DBA-augmented ones after QE; parameters chosen on tuxpaint only (bench/diffusion_tune.py)
-DIFFUSION = {"k": 10, "alpha": 0.9, "gamma": 3.0, "mutual": True}
+DIFFUSION = {"k": 10, "alpha": 0.5, "gamma": 3.0, "mutual": True}
 SEARCH = {"default": {}, "default-small": {"shortlist": 20, "limit": 10},
           "diffuse": {"diffusion": {**DIFFUSION, "on": "centred"}},
           "default+diffuse": {"diffusion": DIFFUSION},
