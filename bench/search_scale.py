@@ -8,8 +8,9 @@ zero like the network's pooled features, L2-normalised. Not uniform random: clus
 
 What runs is the product path: N records written to a real SQLiteStore, ``store.optimize()`` builds and saves
 the index (``auto``: ivf-sq8-fast from 25k vectors), then a fresh process opens the library, loads the saved
-index and answers single queries on one thread through ``store.knn``. Printed per path (store.knn with the
-default, the index alone, store.knn with the k results re-scored exactly from SQLite, then ``--sweep``
+index and answers single queries on one thread through ``store.knn`` (after one untimed pass). Printed per
+path (store.knn with the default, the index alone, store.knn with the k results re-scored exactly from
+SQLite, the path before adaptive probing: fixed nprobe, the change log read per query; then ``--sweep``
 settings on the same index): recall@10 vs exact, wall and thread-CPU p50/p99 (the CPU time is what a query
 costs; the wall time also holds waits for a core on a shared machine), the scores' error against the exact
 cosines, and the load average. The queries: held-out edits of real photos and fresh perturbations (not stored).
@@ -177,7 +178,7 @@ def timed(fn, queries: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:  # ty
     return out, np.array(wall) * 1000, np.array(cpu) * 1000
 
 
-def search_child(lib: str, queries: np.ndarray, nprobe: int, sweep: list[tuple[int, int]],
+def search_child(lib: str, queries: np.ndarray, nprobe: int, sweep: list[tuple[int, ...]],
                  out: "mp.Queue[dict]") -> None:
     """In a fresh process: open the library, load the saved index, answer single queries (one thread)."""
     import faiss
@@ -189,7 +190,7 @@ def search_child(lib: str, queries: np.ndarray, nprobe: int, sweep: list[tuple[i
     idx = store.vector_index()
     load_s = time.perf_counter() - t
     after = rss_mb()
-    default = (idx.nprobe, getattr(idx, "k_factor", 0))
+    default = (idx.nprobe, idx.k_factor, idx.probe_margin)
     runs: dict[str, dict] = {}
 
     def record(name: str, fn) -> None:  # type: ignore[no-untyped-def]
@@ -208,10 +209,21 @@ def search_child(lib: str, queries: np.ndarray, nprobe: int, sweep: list[tuple[i
         return sorted(((h.id, float(vec[h.id] @ q)) for h in hits), key=lambda x: -x[1])
 
     record("store.knn + exact k from SQLite", exact_final)
-    for nprobe_, kf in sweep:
-        idx.nprobe, idx.k_factor = nprobe_, kf
-        record(f"nprobe {nprobe_}, k_factor {kf}", lambda q: [(h.id, h.score) for h in store.knn(q, K)])
-    idx.nprobe, idx.k_factor = default
+
+    def before(q: np.ndarray) -> list[tuple[int, float]]:
+        """As before this change: every probe of a fixed nprobe scanned, the change log read per query."""
+        store.index._seen = None
+        return [(h.id, h.score) for h in store.knn(q, K)]
+
+    if default[2]:
+        idx.probe_margin = 0.0
+        record(f"before: fixed nprobe {default[0]}, log per query", before)
+    for item in sweep:
+        idx.nprobe, idx.k_factor, idx.probe_margin = item[0], item[1], (item[2] / 1000 if len(item) > 2 else 0.0)
+        name = f"nprobe {item[0]}" + (f", k_factor {item[1]}" if idx.refined else "") + \
+            (f", margin {idx.probe_margin:g}" if idx.probe_margin else "")
+        record(name, lambda q: [(h.id, h.score) for h in store.knn(q, K)])
+    idx.nprobe, idx.k_factor, idx.probe_margin = default
     ids = sorted({i for r in runs.values() for hits in r["hits"] for i, _ in hits})
     path_of = {info.id: int(info.path.rsplit("/", 1)[1].split(".")[0]) for info in store.get(ids)}
     exact = store.index.embeddings(ids)
@@ -250,8 +262,10 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=400)
     ap.add_argument("--kind", default="auto", help="vector index kind (default auto)")
     ap.add_argument("--nprobe", type=int, default=0, help="IVF clusters probed (HNSW: efSearch); 0 = default")
-    ap.add_argument("--sweep", default="32:50,64:20,64:50,96:50,128:50",
-                    help="ivf-pqfs-sq8: other nprobe:k_factor settings measured on the same index ('' for none)")
+    ap.add_argument("--sweep", default="32:0,64:0,48:0:120,64:0:100,64:0:120,64:0:150",
+                    help="other nprobe:k_factor[:margin in thousandths] settings measured on the same index "
+                         "(k_factor: ivf-pqfs-sq8; margin: ivf-sq8-fast's adaptive probing, 0 = fixed nprobe; "
+                         "'' for none)")
     ap.add_argument("--brute-queries", type=int, default=20, help="queries timed for the numpy scan")
     ap.add_argument("--dir", help="where to build the library (default: a temporary folder; needs ~5.5 KB/vector)")
     ap.add_argument("--query-seed", type=int, default=0,
