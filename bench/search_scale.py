@@ -210,14 +210,14 @@ def search_child(lib: str, queries: np.ndarray, nprobe: int, sweep: list[tuple[i
 
     record("store.knn + exact k from SQLite", exact_final)
 
-    def before(q: np.ndarray) -> list[tuple[int, float]]:
+    def before_path(q: np.ndarray) -> list[tuple[int, float]]:
         """As before this change: every probe of a fixed nprobe scanned, the change log read per query."""
         store.index._seen = None
         return [(h.id, h.score) for h in store.knn(q, K)]
 
     if default[2]:
         idx.probe_margin = 0.0
-        record(f"before: fixed nprobe {default[0]}, log per query", before)
+        record(f"before: fixed nprobe {default[0]}, log per query", before_path)
     for item in sweep:
         idx.nprobe, idx.k_factor, idx.probe_margin = item[0], item[1], (item[2] / 1000 if len(item) > 2 else 0.0)
         name = f"nprobe {item[0]}" + (f", k_factor {item[1]}" if idx.refined else "") + \

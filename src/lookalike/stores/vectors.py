@@ -24,7 +24,8 @@ hnsw-sq8      HNSW graph over 8-bit codes                                       
 ============  ===================================================================  ======================
 
 ``auto`` (the default) is ``flat`` below :data:`FLAT_MAX` vectors (exact, and fast enough there) and
-:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]) above. Measured side by side at 1M x 1280
+:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]; a query scans those of its nprobe
+clusters within 0.15 cosine of its nearest centroid, stores/probing.py) above. Measured side by side at 1M x 1280
 (``bench/ann_choices.py``, faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
 
 ========================================  =========  =================  ========  ===================
@@ -38,7 +39,9 @@ ivf-pqfs-sq8 np128, 1,000 re-scored       0.967      1.48 / 1.94        1,377   
 ========================================  =========  =================  ========  ===================
 
 Through the store at 1M (``bench/search_scale.py``, load 2.3): ``store.knn`` recall@10 0.983, p50 3.0 ms /
-p99 5.6 ms, 1,319 B per image of index (the old ivf-sq8 + SQLite re-rank: p50 3.84 / p99 51 ms).
+p99 5.6 ms, 1,319 B per image of index (the old ivf-sq8 + SQLite re-rank: p50 3.84 / p99 51 ms). With the
+adaptive probing (same index, one run, load 8.4): CPU p50 7.56 -> 4.09 ms, p99 12.6 -> 9.8 ms, recall 0.9845
+both (docs/scale.md).
 
 Scores of ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
 the other compressed kinds are re-scored exactly by the store from SQLite, paying page reads per query.
@@ -400,6 +403,8 @@ class VectorIndex:
                                   "trained_on": self.trained_on}
         if ivf is not None:
             out.update(nlist=int(ivf.nlist), nprobe=int(self.nprobe))
+            if self.probe_margin:
+                out.update(probe_margin=self.probe_margin)
         if self.refined:
             out.update(k_factor=self.k_factor)
         if self.kind.startswith("hnsw"):
