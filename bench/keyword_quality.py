@@ -9,9 +9,10 @@ WordNet vocabulary, on the two labelled sets of lookalike.evaluation.sets.
 Each folder is asked with its own word and with its synonyms, plurals and broader words (QUERIES); "mean
 words" is over the folder words, "mean all" over every query. Variants, side by side in one run:
 
-* ``before``: the ImageNet-only vocabulary (class lemmas + hypernyms) + sentence model + visual expansion,
+* ``before``: the ImageNet-only vocabulary (class lemmas + hypernyms) + sentence model + one round of visual expansion,
   i.e. the default before the WordNet lexicon;
-* ``after``: the default now (all WordNet nouns);
+* ``after, one round``: all WordNet nouns, visual expansion without its second round (REFINE_SEEDS = 0);
+* ``after``: the default now (all WordNet nouns, two rounds of visual expansion);
 * ``after, no expansion``: the same without visual-neighbour expansion.
 
     python bench/keyword_quality.py [--sets tuxpaint,photos] [--json] [--cache DIR]
@@ -33,11 +34,13 @@ from lookalike.evaluation.keywords import evaluate_keywords  # noqa: E402
 from lookalike.evaluation.sets import SETS, default_base, indexed_sets  # noqa: E402
 from lookalike.library import Library  # noqa: E402
 from lookalike.models.vocab import Vocabulary  # noqa: E402
+from lookalike.search import keywords  # noqa: E402
 
-VARIANTS = {
-    "before": ({"wordnet": False}, {"expand": True}),
-    "after": ({}, {"expand": True}),
-    "after, no expansion": ({}, {"expand": False}),
+VARIANTS = {  # name -> (Vocabulary options, search options, search.keywords constants)
+    "before": ({"wordnet": False}, {"expand": True}, {"REFINE_SEEDS": 0}),
+    "after, one round": ({}, {"expand": True}, {"REFINE_SEEDS": 0}),
+    "after": ({}, {"expand": True}, {}),
+    "after, no expansion": ({}, {"expand": False}, {}),
 }
 
 
@@ -56,10 +59,17 @@ def main() -> int:
     out: dict[str, dict] = {}
     for name, (root, lib) in opened.items():
         out[name] = {}
-        for variant, (vocab_opts, search_opts) in VARIANTS.items():
+        for variant, (vocab_opts, search_opts, constants) in VARIANTS.items():
             view = Library(lib.settings, store=lib.store, model=lib.model, vocabulary=Vocabulary(**vocab_opts))
+            saved = {c: getattr(keywords, c) for c in constants}
             t = time.perf_counter()
-            r = evaluate_keywords(view, root, k=args.k, index=False, synonyms=True, **search_opts)
+            try:
+                for c, v in constants.items():
+                    setattr(keywords, c, v)
+                r = evaluate_keywords(view, root, k=args.k, index=False, synonyms=True, **search_opts)
+            finally:
+                for c, v in saved.items():
+                    setattr(keywords, c, v)
             r["seconds"] = round(time.perf_counter() - t, 1)
             out[name][variant] = r
         lib.close()

@@ -199,6 +199,8 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
                      + (" (mapped by the sentence model)" if explain.get("semantic") else ""))
     if explain.get("expanded_from"):
         lines.append(f"expanded with photos like ids {', '.join(map(str, explain['expanded_from']))}")
+    if explain.get("refined_from"):
+        lines.append(f"then with photos like ids {', '.join(map(str, explain['refined_from']))}")
     for name, t in (explain.get("terms") or {}).items():
         if t.get("taught"):
             prec = "" if t.get("precision") is None else f", estimated precision {t['precision']}"

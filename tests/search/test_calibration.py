@@ -31,10 +31,25 @@ def test_logistic_fit_recovers_a_known_model_and_ece() -> None:
     assert bad > 0.3
 
 
+def test_isotonic_map_is_non_decreasing_and_follows_the_observed_rates() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.random(5000)
+    y = (rng.random(5000) < np.where(p < 0.5, 0.1, 0.8)).astype(float)  # a step the logistic cannot follow
+    iso = calibration.fit_isotonic(p, y)
+    assert np.all(np.diff(iso["x"]) > 0) and np.all(np.diff(iso["y"]) >= 0)
+    mapped = np.interp(p, iso["x"], iso["y"])
+    assert mapped[p < 0.45].mean() == pytest.approx(0.1, abs=0.03) and mapped[p > 0.55].mean() == pytest.approx(0.8, abs=0.03)
+    model = {"features": ["log_rel_mass"], "intercept": 0.0, "coef": [1.0],
+             "isotonic": {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.0, 1.0]}}  # uses one of the feature columns
+    x = calibration.features(np.array([0.0, 0.9]), 0.9)
+    assert calibration.Calibrator(model).probability(x) == pytest.approx(
+        np.interp(calibration.sigmoid(x[:, 0]), [0.0, 0.5, 1.0], [0.0, 0.0, 1.0]))
+
+
 def test_shipped_model_names_its_set_and_is_monotone() -> None:
     cal = calibration.calibrator()
     assert cal.fitted_on and "tuxpaint" in cal.fitted_on
-    p = cal.probability(calibration.features(np.array([0.0, 0.05, 0.2, 0.5, 0.9]), 0.9))
+    p = cal.probability(calibration.features(np.array([0.0, 0.05, 0.2, 0.5, 0.9]), 0.9, ranks=np.zeros(5)))
     assert np.all((p >= 0) & (p <= 1)) and np.all(np.diff(p) > 0)
     weak = cal.probability(calibration.features(np.array([0.3]), 0.3))  # the same share, a weaker mapping
     assert weak[0] < cal.probability(calibration.features(np.array([0.9]), 0.9))[0]

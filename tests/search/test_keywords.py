@@ -120,12 +120,16 @@ def test_explain_shows_classes_signals_and_seeds(indexed: Library) -> None:
     assert "tags" in ex["signals"] and ex["expanded_from"]  # type: ignore[operator]
     seeds = indexed.store.get(ex["expanded_from"])  # type: ignore[arg-type]
     assert {Path(i.path).stem for i in seeds} <= {"chelsea", "black_cat"}
+    # the second visual round starts from the top of the first fusion: here the two cats first
+    refined = indexed.store.get(ex["refined_from"][:2])  # type: ignore[index]
+    assert {Path(i.path).stem for i in refined} == {"chelsea", "black_cat"}
 
 
 def test_expansion_can_be_turned_off(indexed: Library) -> None:
     on = indexed.search(text="cat", limit=5)
     off = indexed.search(text="cat", limit=5, expand=False)
     assert "visual" in on.explain["signals"] and "visual" not in off.explain["signals"]  # type: ignore[operator]
+    assert on.explain["refined_from"] and "refined_from" not in off.explain
     assert {Path(r.path).stem for r in off.results[:2]} == {"chelsea", "black_cat"}
     # neighbours far from the examples are not added: expansion does not pad a query with unrelated photos
     assert len(on.results) < 16

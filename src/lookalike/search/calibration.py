@@ -18,6 +18,26 @@ Features of a candidate image for a query (:func:`features`):
   after the sentence model came back for weak WordNet links and the visual list's fusion weight went to
   1.5 (search/keywords.py): held-out ECE 0.088.
 
+* ``log_rank``: log(1 + the photo's 0-based position in the fused list), what the fusion (tags, text,
+  visual neighbours) thinks of it; added with the fitting protocol below.
+
+How the shipped model was chosen (decided before any held-out figure was looked at; bench/calibration.py
+``--fit``): the candidates are the three features above or all four, with or without an isotonic map of the
+logistic output (:func:`fit_isotonic`), at an L2 of 100, 10, 1 or 0.001; each is scored by leave-one-folder-
+out cross-validation on the tuxpaint set only (a folder's queries held out together, the held-out
+probabilities made non-increasing along each fused list as shown), by pooled ECE; the lowest wins unless a
+simpler candidate is within 0.002. Chosen: all four features, no isotonic map, L2 1 (CV ECE 0.029; the three
+features scored 0.041-0.071). Refitted on all of tuxpaint, held out (photos) its ECE is 0.159, against 0.098
+for the earlier three-feature fit that was kept after looking at the held-out figure (bench/calibration.py and
+the keyword search's second visual round, search/keywords.py, both as shipped). The earlier fit is the one
+shipped (models/data/keyword_calibration.json), for the reason that follows and not for the held-out figure:
+a probability built on the list position gives the top of every list a high score, also for words the
+library has no photos of, which is what a threshold must cut.
+The new fit leans on the rank (the top of a fused list is usually right on tuxpaint, where every query has
+photos): held out it under-predicts the low bins (0.07 predicted, 0.23 observed; photos has 39% relevant
+pairs to tuxpaint's 27%), and on queries for things a set lacks it keeps more at 0.5 (the photos words on the
+tuxpaint set: 42 results at >= 0.5 against 22 with the earlier fit), measured after the choice.
+
 Left out after measuring (bench/calibration.py, fitted on one set, ECE on the other): the cosine to the
 visual-expansion centroid and the text-match flag. With the cosine the held-out ECE was 0.216 instead of
 0.088: cut-outs on white, or the garment thumbnails, are all close to each other, so how close a photo is
@@ -32,11 +52,12 @@ rises it removed: 92 in the first 10 results of the 30 held-out queries (120 of 
 The sense-count weights and the third class description (search/keywords.py) then moved it to 0.097 with
 the same fit. A refit on tuxpaint after them did worse held out (0.119; 0.111-0.115 with an L2 of 10-100
 chosen by leave-one-folder-out cross-validation on tuxpaint), so the shipped fit is still the earlier one;
-that choice looked at the held-out figure.
+that choice looked at the held-out figure. It was replaced by the protocol fit above.
 
-``P = 1 / (1 + exp(-(b + sum_i a_i x_i)))``. The coefficients are fitted by ``bench/calibration.py --fit``
-on one labelled set and shipped in ``models/data/keyword_calibration.json`` with the name of that set; the
-same script reports the reliability table and the expected calibration error on another set.
+``P = 1 / (1 + exp(-(b + sum_i a_i x_i)))`` over the features the model names (then its isotonic map, when
+it has one). The coefficients are fitted by ``bench/calibration.py --fit`` on one labelled set and shipped in
+``models/data/keyword_calibration.json`` with the name of that set and the selection's figures; the same
+script reports the reliability table and the expected calibration error on another set.
 """
 
 from __future__ import annotations
@@ -48,21 +69,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
-FEATURES = ("log_rel_mass", "max_weight", "log_top_mass")
+# every feature :func:`features` computes; a model names the ones it uses (FEATURES: the earlier fits')
+ALL_FEATURES = ("log_rel_mass", "max_weight", "log_top_mass", "log_rank")
+FEATURES = ALL_FEATURES[:3]
 CALIBRATION_FILE = "keyword_calibration.json"
 MASS_EPS = 0.01
 # used when the shipped file is missing: a hand-set monotone map (not fitted), roughly P = rel. mass
-FALLBACK = {"intercept": 1.5, "coef": [1.0, 0.0, 0.0]}
+FALLBACK = {"features": list(FEATURES), "intercept": 1.5, "coef": [1.0, 0.0, 0.0]}
 
 
-def features(mass: np.ndarray, max_weight: float) -> np.ndarray:
-    """(n, 3) feature rows for the n candidates of one query (see the module docstring)."""
+def features(mass: np.ndarray, max_weight: float, ranks: np.ndarray | None = None) -> np.ndarray:
+    """(n, 4) feature rows (ALL_FEATURES) for the n candidates of one query (see the module docstring);
+    ``ranks``: each one's 0-based position in the fused list (default: the rows are in fused order)."""
     mass = np.clip(np.asarray(mass, np.float64), 0.0, None)
     rel = mass / max_weight if max_weight > 0 else np.zeros_like(mass)
     top = float(mass.max()) if len(mass) else 0.0
     share = mass / top if top > 0 else np.zeros_like(mass)
+    rank = np.arange(len(mass), dtype=np.float64) if ranks is None else np.asarray(ranks, np.float64)
     return np.column_stack([np.log(MASS_EPS + np.clip(rel, 0.0, 1.0)), np.full(len(mass), float(max_weight)),
-                            np.log(MASS_EPS + share)])
+                            np.log(MASS_EPS + share), np.log1p(rank)])
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -76,11 +101,16 @@ class Calibrator:
         self.model = model if model is not None else _shipped() or {**FALLBACK, "fitted_on": None}
         self.intercept = float(self.model["intercept"])  # type: ignore[arg-type]
         self.coef = np.asarray(self.model["coef"], np.float64)
+        self.columns = [ALL_FEATURES.index(f) for f in self.model.get("features", FEATURES)]  # type: ignore[union-attr]
+        iso = self.model.get("isotonic")
+        self.iso = (np.asarray(iso["x"], np.float64), np.asarray(iso["y"], np.float64)) if iso else None  # type: ignore[index]
 
     def probability(self, x: np.ndarray) -> np.ndarray:
+        """Rows of :func:`features` -> P; the logistic model, then its isotonic map when it has one."""
         if not len(x):
             return np.zeros(0)
-        return sigmoid(self.intercept + np.asarray(x, np.float64) @ self.coef)
+        p = sigmoid(self.intercept + np.asarray(x, np.float64)[:, self.columns] @ self.coef)
+        return np.interp(p, *self.iso) if self.iso is not None else p
 
     @property
     def fitted_on(self) -> str | None:
@@ -93,7 +123,8 @@ def _shipped() -> dict[str, object] | None:
     except (FileNotFoundError, OSError):
         return None
     data = json.loads(raw)
-    return data if data.get("features") == list(FEATURES) else None
+    names = data.get("features")
+    return data if names and set(names) <= set(ALL_FEATURES) and len(names) == len(data["coef"]) else None
 
 
 @functools.cache
@@ -114,6 +145,26 @@ def monotone(p: Sequence[float]) -> np.ndarray:
             sums[-1] += s
             counts[-1] += n
     return np.repeat(np.array([s / n for s, n in zip(sums, counts)]), counts) if sums else np.zeros(0)
+
+
+def fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+    """The non-decreasing map of predicted ``p`` to the observed rate ``y`` (pool adjacent violators, by
+    :func:`monotone` over the rows in decreasing ``p``), as the knots of a piecewise linear function: each
+    pooled block's lowest and highest ``p`` at its rate."""
+    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
+    order = np.argsort(-p, kind="stable")
+    rate, ps = monotone(y[order])[::-1], p[order][::-1]
+    xs: list[float] = []
+    ys: list[float] = []
+    start = 0
+    for i in range(1, len(ps) + 1):
+        if i == len(ps) or rate[i] != rate[start]:
+            for v in (ps[start], ps[i - 1]):
+                if not xs or v > xs[-1]:
+                    xs.append(round(float(v), 6))
+                    ys.append(round(float(rate[start]), 6))
+            start = i
+    return {"x": xs, "y": ys}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> tuple[float, np.ndarray]:
