@@ -11,12 +11,17 @@ and the projected time for a million photos with 1% duplicates.
    many candidate pairs the cosine alone cannot decide (those are verified).
 2. Verification (real photos): the packages' sample photos, half of them edited 4 ways each (seeded draw
    from the 16 edits), the other half and tuxpaint's photographic stamps (Debian tuxpaint-stamps-default,
-   when installed) as distractors, indexed into a real library and run through ``Library.dupes``: seconds
-   per verified pair, recall of the planted copies (each grouped with its original), false pairs (images of
-   different photos in one group); then a second run (unchanged library: nothing verified again).
+   when installed) as distractors, and held out from the verifier's calibration, lookalike's report set
+   (evaluation/sets.py: mvtb-data photos, Fashion-MNIST garments; its interiors are sample photos, left
+   out), indexed into a real library and run through ``Library.dupes``: seconds per verified pair, images
+   described (SIFT once each), recall of the planted copies (each grouped with its original), false pairs
+   (images of different photos in one group), the verified pairs split into copies' and non-copies' (the
+   rate of pairs between two distractors is what a library without copies would verify); then a second run
+   (unchanged library: nothing verified again).
 3. Projection for 1M photos with 1% duplicates: reading + candidates at 1M (measured when --n is 1M, else
-   scaled linearly from N) + the uncertain pairs (the rate measured in 1, per image) x the seconds per
-   verified pair (measured in 2).
+   scaled linearly from N) + the uncertain pairs (the rate measured in 1, per image; and at the real
+   distractors' rate of 2 plus the planted copies' own uncertain pairs) x the seconds per verified pair
+   (measured in 2).
 
     python bench/dupes_scale.py --n 100000          # a table (a few minutes)
     python bench/dupes_scale.py --n 1000000 --json  # one JSON object: {"candidates": {...}, "verification": {...},
@@ -110,17 +115,12 @@ GATES = [(0.5, 10), (0.5, 2), (0.5, 1), (0.6, 10), (0.6, 1), (0.7, 10), (0.7, 1)
 def gate_table(a: np.ndarray, b: np.ndarray, cos: np.ndarray, planted: np.ndarray, n: int) -> list[dict]:
     """What verifying fewer pairs would cost in recall: for a cosine floor and a rank limit (the pair is among
     the ``top`` nearest candidates of one of its images), the uncertain pairs per image left to verify and
-    the share of planted pairs still reachable (sure by cosine, or uncertain and verified). (0.5, 10) is what
-    ``dupes`` does."""
+    the share of planted pairs still reachable (sure by cosine, or uncertain and verified). (0.5, 2) is what
+    ``dupes`` does (VERIFY_TOP)."""
+    from lookalike.search.dupes import pair_rank
     from lookalike.search.verify import COSINE_AT
 
-    m = len(cos)
-    ends = np.concatenate([a, b])
-    order = np.lexsort((-np.concatenate([cos, cos]), ends))
-    first = np.searchsorted(ends[order], ends[order], side="left")
-    rank = np.empty(2 * m, np.int64)
-    rank[order] = np.arange(2 * m) - first
-    nearest = np.minimum(rank[:m], rank[m:])  # 0: one of the two has the other as its nearest candidate
+    nearest = pair_rank(a, b, cos)  # 0: one of the two has the other as its nearest candidate
     key = a * (n + 1) + b
     lo, hi = planted.min(1), planted.max(1)
     is_planted = np.isin(key, lo * (n + 1) + hi)
@@ -259,7 +259,52 @@ def real_set(root: Path) -> tuple[dict[str, str], list[str]]:
             distractors.append(str(p))
     except Exception as err:  # noqa: BLE001 - the Debian package is optional
         print(f"tuxpaint stamps not used: {err}", file=sys.stderr)
+    try:  # held-out distractors: lookalike's report set (mvtb-data photos, interiors, Fashion-MNIST garments)
+        from lookalike.evaluation.copies import image_files
+        from lookalike.evaluation.sets import build_report_set
+
+        for p in image_files(build_report_set(root / "report")):
+            if p.stem in names:  # its interiors are also sample photos: the same photos, not distractors
+                p.unlink()
+                continue
+            family[str(p)] = f"report:{p.parent.name}/{p.stem}"
+            distractors.append(str(p))
+    except Exception as err:  # noqa: BLE001 - the packages are optional
+        print(f"report set not used: {err}", file=sys.stderr)
     return family, distractors
+
+
+def pair_kinds(lib, family: dict[str, str], distractors: list[str]) -> dict:  # type: ignore[no-untyped-def]
+    """The verified (uncertain) pairs kept in the library, split: within a copy family (an original and its
+    edits) or between different photos, and of those, between two distractors (the rate a library of
+    photos without copies would have), by source (``report:`` the held-out set, else the samples/tuxpaint)."""
+    from lookalike.search.dupe_verify import pair_version
+
+    store = lib.store
+    paths = {i.id: i.path for i in store.get(sorted(st.id for st in store.file_states().values()))}
+    kept = store.dupe_pairs(pair_version(store))
+    fam = {p: family.get(p, p) for p in paths.values()}
+    dis = set(distractors)
+    out = {"copy_pairs": 0, "other_pairs": 0, "distractor_pairs": 0, "distractor_pairs_report": 0,
+           "flagged_other_pairs": []}
+    for v in kept:
+        pa, pb = paths.get(v.a), paths.get(v.b)
+        if pa is None or pb is None:
+            continue
+        if fam[pa] == fam[pb]:
+            out["copy_pairs"] += 1
+            continue
+        out["other_pairs"] += 1
+        if pa in dis and pb in dis:
+            out["distractor_pairs"] += 1
+            out["distractor_pairs_report"] += fam[pa].startswith("report:") and fam[pb].startswith("report:")
+        if v.score > 0.5:
+            out["flagged_other_pairs"].append([Path(pa).name, Path(pb).name, round(v.cosine, 3), round(v.score, 3)])
+    n_report = sum(1 for p in distractors if family[p].startswith("report:"))
+    out["distractors_report"] = n_report
+    out["distractor_pairs_per_distractor"] = round(out["distractor_pairs"] / max(len(dis), 1), 4)
+    out["distractor_pairs_per_report_image"] = round(out["distractor_pairs_report"] / max(n_report, 1), 4)
+    return out
 
 
 def verification_stage(workdir: Path) -> dict:
@@ -272,6 +317,7 @@ def verification_stage(workdir: Path) -> dict:
         index_s = time.perf_counter() - t
         first = lib.dupes(progress=True)
         second = lib.dupes()
+        kinds = pair_kinds(lib, family, distractors)
     fam = {p: family.get(p, p) for p in family}
     group_of = {}
     false_pairs = 0
@@ -288,8 +334,10 @@ def verification_stage(workdir: Path) -> dict:
         "images": first.images, "planted_copies": len(copies), "distractors": len(distractors),
         "index_s": round(index_s, 1), "dupes_s": round(first.elapsed_s, 1), "timings": first.as_dict()["timings"],
         "candidate_pairs": first.pairs_checked, "uncertain": first.uncertain, "verified": first.verified,
-        "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3),
+        "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3), "gated": first.gated,
+        "verified_per_image": round(first.verified / max(first.images, 1), 3),
         "s_per_verified_pair": round(verify_s / first.verified, 4) if first.verified else None,
+        "images_described": first.described, "pairs": kinds,
         "recall": round(found / len(copies), 4) if copies else None, "false_pairs": false_pairs,
         "groups": len(first.groups), "unreadable": len(first.unreadable),
         "second_run": {"verified": second.verified, "reused": second.reused, "s": round(second.elapsed_s, 2)},
@@ -316,19 +364,31 @@ def projection(cand: dict, ver: dict) -> dict:
     read_s = cand["read_s"] * scale
     cand_linear = cand["candidates_s"] * scale
     cand_s = cand_linear * scan_per_query(1_000_000) / scan_per_query(cand["n"])
-    uncertain = cand["uncertain_per_image"] * 1_000_000
+    from lookalike.search.dupes import CANDIDATE_COSINE, VERIFY_TOP
+
+    gate = next((g for g in cand.get("gates", []) if g["floor"] == CANDIDATE_COSINE and g["top"] == VERIFY_TOP),
+                None)  # what dupes verifies: uncertain pairs among one image's VERIFY_TOP nearest
+    uncertain = (gate["uncertain_per_image"] if gate else cand["uncertain_per_image"]) * 1_000_000
     per_pair = ver["s_per_verified_pair"] or 0.0
     verify_s = uncertain * per_pair
     planted_only = cand["uncertain_planted"] * scale * per_pair  # if only the real copies were uncertain
     total = read_s + cand_s + verify_s
-    real_rate_s = ver["uncertain_per_image"] * 1_000_000 * per_pair
+    real_rate_s = ver.get("verified_per_image", ver["uncertain_per_image"]) * 1_000_000 * per_pair
+    kinds = ver.get("pairs") or {}
+    if kinds:  # real non-copy photos' rate (pairs between two distractors per distractor) + the copies' own
+        real_pairs = kinds["distractor_pairs_per_distractor"] * 1_000_000 + cand["uncertain_planted"] * scale
+        real_distractor = {"uncertain_pairs_at_real_distractor_rate": round(real_pairs),
+                           "total_s_at_real_distractor_rate": round(read_s + cand_s + real_pairs * per_pair)}
+    else:
+        real_distractor = {}
     return {"measured_at_n": cand["n"], "read_s": round(read_s), "candidates_s": round(cand_s),
             "candidates_s_linear": round(cand_linear),
             "uncertain_pairs": round(uncertain), "s_per_pair": per_pair, "verify_s": round(verify_s),
             "total_s": round(total), "target_s": TARGET_S, "meets_target": total < TARGET_S,
+            "verify_top": VERIFY_TOP, "planted_recall_after_gate": gate["planted_recall"] if gate else None,
             "verify_s_if_only_copies_were_uncertain": round(planted_only),
             "total_s_if_only_copies_were_uncertain": round(read_s + cand_s + planted_only),
-            "total_s_at_the_real_sets_rate": round(read_s + cand_s + real_rate_s)}
+            "total_s_at_the_real_sets_rate": round(read_s + cand_s + real_rate_s), **real_distractor}
 
 
 def main() -> int:
@@ -393,7 +453,8 @@ def main() -> int:
         rows += [
             ("verification: real photos", f"{ver['images']} images, {ver['planted_copies']} planted copies, "
                                           f"{ver['distractors']} distractors"),
-            ("  uncertain pairs verified", ver["verified"]),
+            ("  uncertain pairs: verified / gated (neither image's nearest 2)",
+             f"{ver['verified']} / {ver.get('gated', 0)}"),
             ("  seconds per verified pair", ver["s_per_verified_pair"]),
             ("  recall of planted copies", ver["recall"]),
             ("  false pairs", ver["false_pairs"]),
@@ -406,10 +467,22 @@ def main() -> int:
                                                      f"{'met' if p['meets_target'] else 'MISSED'})"),
             ("  read + candidates + verification", f"{p['read_s']:,} + {p['candidates_s']:,} + {p['verify_s']:,} s "
                                                    f"({p['uncertain_pairs']:,} uncertain pairs)"),
-            ("  at the real set's uncertain pairs per image", f"{p['total_s_at_the_real_sets_rate']:,} s "
-                                                              f"({ver['uncertain_per_image']} per image)"),
+            ("  at the real set's verified pairs per image", f"{p['total_s_at_the_real_sets_rate']:,} s "
+                                                             f"({ver.get('verified_per_image')} per image)"),
             ("  if only the copies were uncertain", f"{p['total_s_if_only_copies_were_uncertain']:,} s"),
         ]
+        if ver.get("pairs"):
+            k = ver["pairs"]
+            rows[-4:-4] = [
+                ("  verified pairs: copies / other (of which distractor-distractor)",
+                 f"{k['copy_pairs']} / {k['other_pairs']} ({k['distractor_pairs']}: "
+                 f"{k['distractor_pairs_per_distractor']} per distractor; held-out report set "
+                 f"{k['distractor_pairs_per_report_image']} per image)"),
+                ("  images described (SIFT once each)", ver.get("images_described")),
+                ("  non-copy pairs flagged", json.dumps(k["flagged_other_pairs"]))]
+            rows.insert(-1, ("  at real distractors' rate + the copies' pairs",
+                             f"{p['total_s_at_real_distractor_rate']:,} s "
+                             f"({p['uncertain_pairs_at_real_distractor_rate']:,} pairs)"))
     rows += [("imagededup CNN (its benchmark)", "392 s for 10,800 images, recall 0.38")]
     for name, part in (("candidates", cand), ("verification", ver)):
         if part and part.get("load_average"):

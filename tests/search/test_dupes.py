@@ -123,3 +123,11 @@ def test_images_without_vectors_do_not_shift_the_others(tmp_path: Path) -> None:
     store.conn.execute("DELETE FROM vectors WHERE image_id = ?", (first,))  # e.g. left by an interrupted re-embed
     report = find_duplicates(store, Settings.from_env({}, library=tmp_path), method="embedding")
     assert [sorted(os.path.basename(i.path) for i in g.items) for g in report.groups] == [["b.jpg", "c.jpg"]]
+
+
+def test_nearest_rank_is_the_pairs_rank_at_its_nearer_end() -> None:
+    from lookalike.search.dupes import nearest_rank
+
+    cos = {(1, 2): 0.9, (1, 3): 0.8, (1, 4): 0.7, (3, 4): 0.6, (2, 4): 0.65}
+    # image 4's candidates: 1 (0.7), 2 (0.65), 3 (0.6); image 3's: 1 (0.8), 4 (0.6)
+    assert nearest_rank(cos).tolist() == [0, 0, 0, 1, 1]

@@ -57,3 +57,20 @@ def test_the_mirror_is_described_only_when_the_plain_match_is_unsure() -> None:
     m = verify.match(verify.local_features(flipped), target, mirrored(flipped, "flipped"))
     assert same.aligned and not same.mirrored and m.aligned and m.mirrored
     assert asked == ["flipped"]  # the unedited photo matched plainly, for sure: its mirror was never computed
+
+
+def test_mirrored_features_are_the_mirror_images_own() -> None:
+    """Derived without running SIFT again: a mirrored copy of a real photo aligns pixel-exactly through them,
+    and most descriptors equal the ones SIFT computes on the mirror image."""
+    import numpy as np
+
+    original = photo("coffee")
+    f = verify.local_features(original)
+    derived, recomputed = verify.mirrored(f), verify.local_features(original, mirror=True)
+    assert np.array_equal(derived.gray, recomputed.gray)
+    m = verify.match(derived, verify.local_features(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    assert m.aligned and m.pixel > 0.999 and m.detail > 0.999, m.as_dict()
+    import cv2
+
+    nearest = cv2.BFMatcher(cv2.NORM_L2).knnMatch(derived.descriptors, recomputed.descriptors, k=1)
+    assert np.median([n[0].distance for n in nearest]) < 1.0  # most keypoints' descriptors are the same numbers

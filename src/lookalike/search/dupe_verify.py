@@ -77,7 +77,7 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
         fq, fx = features.get(q), features.get(x)
         if fq is None or fx is None:
             return (a, b), c, verify.cosine_score(c), False
-        m = verify.match(fq, fx, features.get(q, mirror=True))
+        m = verify.match(fq, fx, lambda: verify.mirrored(fq))  # the mirror only when the plain match is unsure
         return (a, b), c, verify.copy_score(c, m), True
 
     bar = progress_bar(len(todo), progress, "verifying", unit="pair")
@@ -121,6 +121,7 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
                     pending.append(PairVerdict(a, b, infos[a].sha, infos[b].sha, c, score))
         flush()
         bar.close()
+        report.described += features.computed
     return out
 
 
@@ -128,45 +129,47 @@ _MISSING = object()
 
 
 class FeatureCache:
-    """Local features of indexed images, read back from their files on demand, shared by the worker threads
-    (each image is decoded once while it is in the cache)."""
+    """Local features of indexed images, read back from their files on demand, shared by the worker threads:
+    each image is decoded and described once while it is in the cache (its mirror image's features are
+    derived from them, ``verify.mirrored``); ``computed`` counts the images described."""
 
-    def __init__(self, infos: dict[int, ImageInfo], settings: Settings, report: Any, size: int = 256) -> None:
+    def __init__(self, infos: dict[int, ImageInfo], settings: Settings, report: Any, size: int = 512) -> None:
         self.infos = infos
         self.settings = settings
         self.report = report
         self.size = size
+        self.computed = 0
         self.lock = threading.Lock()
-        self.cache: OrderedDict[tuple[int, bool], object] = OrderedDict()
+        self.cache: OrderedDict[int, object] = OrderedDict()
 
-    def get(self, image_id: int, mirror: bool = False) -> verify.LocalFeatures | None:
-        key = (image_id, mirror)
+    def get(self, image_id: int) -> verify.LocalFeatures | None:
         while True:
             with self.lock:
-                value = self.cache.get(key, _MISSING)
+                value = self.cache.get(image_id, _MISSING)
                 if value is _MISSING:
                     slot = threading.Event()
-                    self.cache[key] = slot  # other threads wait for this one instead of decoding again
+                    self.cache[image_id] = slot  # other threads wait for this one instead of decoding again
                     break
-                self.cache.move_to_end(key)
+                self.cache.move_to_end(image_id)
             if not isinstance(value, threading.Event):
                 return value  # type: ignore[return-value]
             value.wait()
         try:
-            feats = self._compute(image_id, mirror)
+            feats = self._compute(image_id)
         except BaseException:
             with self.lock:
-                self.cache.pop(key, None)
+                self.cache.pop(image_id, None)
             slot.set()
             raise
         with self.lock:
-            self.cache[key] = feats
+            self.computed += 1
+            self.cache[image_id] = feats
             while len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         slot.set()
         return feats
 
-    def _compute(self, image_id: int, mirror: bool) -> verify.LocalFeatures | None:
+    def _compute(self, image_id: int) -> verify.LocalFeatures | None:
         from lookalike.io.read import load
 
         info = self.infos[image_id]
@@ -177,4 +180,4 @@ class FeatureCache:
             with self.lock:
                 self.report.unreadable.append((info.path, str(err)))
             return None
-        return verify.local_features(decoded.image, mirror=mirror)
+        return verify.local_features(decoded.image)

@@ -37,7 +37,7 @@ COSINE_AT = 0.93
 PIXEL_AT = 0.992
 DETAIL_AT = 0.76
 # what a verdict depends on: kept verdicts (lookalike dupes, stores/dupe_pairs.py) of another version are redone
-VERSION = f"sift{FEATURE_SIDE}-r{RATIO}-i{MIN_INLIERS}-px{RANSAC_PX}-at{COSINE_AT}/{PIXEL_AT}/{DETAIL_AT}"
+VERSION = f"sift{FEATURE_SIDE}m-r{RATIO}-i{MIN_INLIERS}-px{RANSAC_PX}-at{COSINE_AT}/{PIXEL_AT}/{DETAIL_AT}"
 
 
 @dataclass
@@ -84,6 +84,23 @@ def local_features(image: Image.Image, *, mirror: bool = False) -> LocalFeatures
     kp, des = sift.detectAndCompute(arr, None)
     pts = np.array([k.pt for k in kp], np.float32).reshape(-1, 2)
     return LocalFeatures(pts, des, arr)
+
+
+# SIFT's descriptor is a 4x4 grid (rows along the keypoint's orientation) of 8 orientation bins: mirroring the
+# image reverses the grid's rows and negates the bins. Index permutation from a descriptor to its mirror's.
+_MIRROR = (np.arange(128).reshape(4, 4, 8)[::-1][..., (-np.arange(8)) % 8]).reshape(-1)
+
+
+def mirrored(f: LocalFeatures) -> LocalFeatures:
+    """The local features of the mirror image, derived from ``f`` without running SIFT again (half the cost
+    of ``local_features(image, mirror=True)``): keypoints mirrored, descriptors permuted. On a sample photo
+    59% of the descriptors equal the recomputed ones exactly and the median distance is 0 (SIFT is not
+    quite mirror-symmetric: orientation bins, the strongest-1000 cut)."""
+    w = f.gray.shape[1]
+    pts = f.points.copy()
+    pts[:, 0] = w - 0.5 - pts[:, 0]  # measured: a mirrored copy then aligns pixel-exactly (w - 1 - x: 0.9997)
+    des = None if f.descriptors is None else np.ascontiguousarray(f.descriptors[:, _MIRROR])
+    return LocalFeatures(pts, des, np.ascontiguousarray(f.gray[:, ::-1]))
 
 
 def match(query: LocalFeatures, candidate: LocalFeatures,
