@@ -7,7 +7,8 @@ draws for every variant, 256 library photos as negatives). What is tried (issue 
 search/example.py does; database-side augmentation (each photo's vector blended with its 3 nearest, alpha 3);
 transductive refinement (the 5 best unlabelled photos as extra positives at half weight, re-fitted); the
 ImageNet class scores (square root, centred) beside the embedding; the class scores summed over each WordNet
-ancestor (<= 200 classes) beside it; other ridge penalties. Tune on DEV only; ``--classes test`` reports.
+ancestor (<= 200 classes) beside it; other ridge penalties; a prototype + logistic ensemble; the library
+sample's weight; label spreading over the library's kNN graph (Zhou et al.), alone and added to the logistic. Tune on DEV only; ``--classes test`` reports.
 
     python bench/concept_variants.py --library DIR     # DEV classes (the library of bench/concepts.py --library)
     python bench/concept_variants.py --classes test --only shipped,dba
@@ -81,6 +82,44 @@ def transductive(f, ex, lib, m=5, weight=0.5):  # type: ignore[no-untyped-def]
     return f @ fit_logistic(x, y, c).w
 
 
+def lr_weighted(f, ex, lib, library_weight=1.0):  # type: ignore[no-untyped-def]
+    """The shipped fit with the library sample weighing ``library_weight`` positives in total."""
+    x = np.vstack([f[ex], f[lib]])
+    y = np.r_[np.ones(len(ex)), np.zeros(len(lib))]
+    c = np.r_[np.full(len(ex), 1 / len(ex)), np.full(len(lib), library_weight / len(lib))]
+    return f @ fit_logistic(x, y, c).w
+
+
+def zscore(s: np.ndarray, ex: np.ndarray) -> np.ndarray:
+    rest = np.setdiff1d(np.arange(len(s)), ex)
+    return (s - s[rest].mean()) / (s[rest].std() + 1e-9)
+
+
+def prototype_ensemble(f, ex, lib, mix=0.5):  # type: ignore[no-untyped-def]
+    """Logistic + mean-embedding scores, each standardised over the library, summed (still linear)."""
+    return zscore(logistic(f, ex, lib), ex) + mix * zscore(proto(f, ex, lib), ex)
+
+
+class Spreading:
+    """Label spreading (Zhou et al. 2004) over the library's 10-NN graph (cosine^3, symmetric-normalised):
+    F = (I - alpha S)^-1 Y with the examples as Y; alone, or standardised and added to the logistic score."""
+
+    def __init__(self, f: np.ndarray, k: int = 10, alpha: float = 0.8) -> None:
+        s = f @ f.T
+        np.fill_diagonal(s, -np.inf)
+        nb = np.argsort(-s, axis=1)[:, :k]
+        w = np.zeros_like(s)
+        r = np.arange(len(f))[:, None]
+        w[r, nb] = np.clip(s[r, nb], 0, None) ** 3
+        w = np.maximum(w, w.T)
+        d = 1 / np.sqrt(w.sum(1) + 1e-12)
+        self.inv = np.linalg.inv(np.eye(len(f)) - alpha * (d[:, None] * w * d[None]))
+
+    def __call__(self, f, ex, lib, mix=None):  # type: ignore[no-untyped-def]
+        spread = self.inv[:, ex].sum(1)
+        return spread if mix is None else zscore(logistic(f, ex, lib), ex) + mix * zscore(spread, ex)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--library", help="an indexed library of the concept set (default: index one)")
@@ -108,6 +147,7 @@ def main() -> int:
     xd = dba(xc)
     cls = centred(np.sqrt(np.maximum(scores.astype(np.float32), 0)))
     anc = ancestors(scores.astype(np.float32))
+    spread8, spread9 = Spreading(x, alpha=0.8), Spreading(x, alpha=0.9)
     both = lambda a, b, g: l2_normalize(np.hstack([a, g * b]))  # noqa: E731
     variants = {
         "shipped": (logistic, x), "mean embedding": (proto, x),
@@ -116,6 +156,13 @@ def main() -> int:
         "transductive": (transductive, xc), "transductive+dba": (transductive, xd),
         "class scores x0.5": (logistic, both(xc, cls, 0.5)), "class scores only": (logistic, cls),
         "wordnet ancestors x0.5": (logistic, both(xc, anc, 0.5)),
+        "proto+lr 0.5": (prototype_ensemble, x), "proto+lr 1": (lambda f, e, l: prototype_ensemble(f, e, l, 1.0), x),
+        "library weight 0.5": (lambda f, e, l: lr_weighted(f, e, l, 0.5), x),
+        "library weight 2": (lambda f, e, l: lr_weighted(f, e, l, 2.0), x),
+        "library weight 4": (lambda f, e, l: lr_weighted(f, e, l, 4.0), x),
+        "spreading 0.8": (lambda f, e, l: spread8(f, e, l), x), "spreading 0.9": (lambda f, e, l: spread9(f, e, l), x),
+        "lr+spreading 0.8": (lambda f, e, l: spread8(f, e, l, 0.5), x),
+        "lr+spreading 0.9": (lambda f, e, l: spread9(f, e, l, 0.5), x),
         "l2 0.003": (lambda f, e, l: logistic(f, e, l, 0.003), xc), "l2 0.03": (lambda f, e, l: logistic(f, e, l, 0.03), xc),
     }
     if args.only:

@@ -139,7 +139,7 @@ def main() -> int:
                                       if f"k{k}" in m else f"{'-':>16}" for k in ks))
     print("(in brackets: the baseline, the examples' mean embedding by cosine)")
     if args.estimate:
-        print("precision at p >= 0.5: cross-validated estimate / measured with the labels (mean abs. error per draw)")
+        print(f"precision@{report['at']}: cross-validated estimate / measured with the labels (mean abs. error per draw)")
         for name, cl in (("DEV", DEV), ("TEST", TEST)):
             sub = class_means({w: r for w, r in report["classes"].items() if w in cl}, ks)
             cells = [f"{sub[f'k{k}']['cv_precision']:.2f}/{sub[f'k{k}']['measured_precision']:.2f} "

@@ -248,7 +248,8 @@ def summary_line(ph: dict[str, object]) -> str:
     return (f"{ph['rps']} requests/s, p50 {ph['p50_ms']} ms, p99 {ph['p99_ms']} ms, {ph['errors']} errors, "
             f"server CPU {ph['server_cpu_s']} s ({float(ph['server_cpu_share']) * 100:.0f}% of the machine, "  # type: ignore[arg-type]
             f"{ph['requests_per_cpu_s']} requests per CPU second), "
-            f"load average {ph['load_average_1m']}")
+            f"load average {ph['load_average_1m']}"
+            + (f", indexing {ph['indexing']['images_per_s']} images/s" if ph.get("indexing") else ""))  # type: ignore[index]
 
 
 def print_phase(name: str, ph: dict[str, object]) -> None:

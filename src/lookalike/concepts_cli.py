@@ -77,10 +77,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 def teach_line(info: dict) -> str:  # type: ignore[type-arg]
     v = info.get("validation") or {}
-    est = (f"estimated precision {v['precision']:.2f}, recall {v['recall']:.2f} ({v['folds']}-fold)"
-           if v.get("precision") is not None else
-           "no precision estimate (needs 2+ examples)" if not v.get("folds") else
-           f"no held-out photo reached 0.5 (recall {v.get('recall', 0):.2f}): add examples")
+    est = (f"estimated precision@{v.get('at', 10)} {v['precision']:.2f}, recall {v['recall']:.2f} ({v['folds']}-fold)"
+           if v.get("precision") is not None else "no precision estimate (needs 2+ examples)")
     return (f"taught {info['word']!r}: {len(info['examples'])} examples, {len(info['counter_examples'])} "
             f"counter-examples; {est}; search it with: lookalike search {info['word']}")
 
@@ -95,7 +93,7 @@ def cmd_concepts(args: argparse.Namespace) -> int:
         v = c.get("validation") or {}
         prec = "-" if v.get("precision") is None else f"{v['precision']:.2f}"
         lines.append(f"{c['word']:<20} {len(c['examples']):>4} examples  {len(c['counter_examples']):>3} counter  "
-                     f"precision~{prec:<5} {c['model']['name']}")
+                     f"precision@10~{prec:<5} {c['model']['name']}")
         if args.paths:
             lines += [f"    + {p}" for p in c["examples"]] + [f"    - {p}" for p in c["counter_examples"]]
     if not items:

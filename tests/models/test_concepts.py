@@ -73,14 +73,21 @@ def test_weights_balance_positives_and_library() -> None:
     assert w[4] == pytest.approx(w[0])
 
 
-def test_cross_validation(vectors) -> None:  # type: ignore[no-untyped-def]
+def test_cross_validation_estimates_precision_from_held_out_ranks(vectors) -> None:  # type: ignore[no-untyped-def]
     x = np.stack(list(vectors.values()))
     assert cross_validate(x[:1], None, x[1:]).precision is None  # one example: nothing to hold out
-    v = cross_validate(np.stack([vectors["chelsea"], vectors["black_cat"]]), None,
-                       np.stack([v for n, v in vectors.items() if n not in ("chelsea", "black_cat")]))
-    assert v.folds == 2
-    assert v.details["true_positives"] + v.details["false_negatives"] == 2
-    assert v.recall is not None and 0 <= v.recall <= 1
+    cats = ("chelsea", "black_cat")
+    others = np.stack([v for n, v in vectors.items() if n not in cats])
+    # each cat, held out, ranks above every other photo (test above): found at precision@1
+    v = cross_validate(np.stack([vectors[n] for n in cats]), None, others, at=1)
+    assert v.folds == 2 and v.details["held_out"] == 2
+    assert v.precision == 1.0 and v.recall is not None and 0 <= v.recall <= 1
+    # a cat and a guitar are no concept: neither, held out, is found near the top by the other
+    mixed = ("chelsea", "guitar")
+    rest = np.stack([v for n, v in vectors.items() if n not in mixed])
+    assert cross_validate(np.stack([vectors[n] for n in mixed]), None, rest, at=1).precision < 1.0
+    # a larger library pushes the same held-out ranks down: the estimate cannot rise
+    assert cross_validate(np.stack([vectors[n] for n in mixed]), None, rest, at=1, library_size=10_000).precision == 0
 
 
 def test_words() -> None:

@@ -133,9 +133,8 @@ def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.
                       seed: int = 0, progress: bool = False, estimate: bool = False, **fit_options: object) -> dict:
     """Precision@``at`` of concepts taught from k random examples of each class (mean over ``draws``), for
     the classifier and the mean-embedding baseline; plus teaching times. ``paths``/``vectors``: the whole
-    library (labelled set and distractors). ``estimate``: also the cross-validated precision that
-    ``lookalike concepts`` shows next to the precision measured with the labels at the same decision point
-    (``p >= 0.5`` over every other photo of the library), per k: is the estimate fair?"""
+    library (labelled set and distractors). ``estimate``: also the cross-validated estimate of precision@``at`` that
+    ``lookalike concepts`` shows next to the precision@``at`` measured with the labels, per k: is it fair?"""
     folders = labelled_folders(root)
     index = {os.path.realpath(p): i for i, p in enumerate(paths)}
     rng = np.random.default_rng(seed)
@@ -164,10 +163,10 @@ def evaluate_concepts(paths: Sequence[str], vectors: np.ndarray, root: str | os.
                 p_cls.append(_precision(vectors @ model.w, rest, relevant, at))
                 p_base.append(_precision(vectors @ mean_direction(vectors[ex]), rest, relevant, at))
                 if estimate:
-                    said = model.predict(vectors[rest]) >= 0.5
-                    v = cross_validate(vectors[ex], None, vectors[lib], seed=len(fit_times))  # not from rng: same draws
-                    if said.any() and v.precision is not None:
-                        truth_p.append(float(np.isin(rest[said], list(relevant)).mean()))
+                    v = cross_validate(vectors[ex], None, vectors[lib], seed=len(fit_times),  # not from rng: same draws
+                                       library_size=len(rest), at=at)
+                    if v.precision is not None:
+                        truth_p.append(p_cls[-1])
                         cv.append(v.precision)
                 bar.update(1)
             row[f"k{k}"] = {"concept": round(float(np.mean(p_cls)), 4), "baseline": round(float(np.mean(p_base)), 4)}

@@ -153,9 +153,10 @@ def _fit_and_store(store, word: str, examples: list[ConceptExample], identity: t
     exclude = {e.image_id for e in examples if e.image_id is not None}
     exclude |= set(_ids_by_path(store, [e.path for e in examples if e.image_id is None]).values())
     seed = seed_of(word)
+    unlabelled = max(store.count() - len(exclude), 0)
     _, lib = store.sample_vectors(library_sample_size(store.count(), len(exclude)), seed=seed, exclude=sorted(exclude))
     model = fit_concept(pos, neg, lib)
-    validation = cross_validate(pos, neg, lib, seed=seed).as_dict()
+    validation = cross_validate(pos, neg, lib, seed=seed, library_size=unlabelled).as_dict()
     now = time.time()
     rec = ConceptRecord(word=word, model=identity[0], model_version=identity[1], dim=identity[2],
                         weights=model.w, bias=model.b, examples=examples, validation=validation,

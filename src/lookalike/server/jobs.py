@@ -135,9 +135,13 @@ class IndexJobs(JobTable):
 
 
 def lower_priority(niceness: int) -> None:
-    """Raise this thread's nice value (Linux: per thread; threads it starts later inherit it). Searches keep
-    their latency while a job runs; the job gets the CPU whenever searches leave it idle."""
+    """Raise this thread's nice value by `niceness` above the server's own (Linux: per thread; threads it starts
+    later inherit it; capped at 19). Relative, so that a server started under `nice` still ranks its searches
+    above its jobs (an absolute 10 under `nice` was the server's own value: no priority at all). Searches keep
+    their latency while a job runs; the job gets the CPU whenever searches leave it idle, and the scheduler
+    still gives it a share (CFS weights, never starved)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
     except (AttributeError, OSError):  # not on this platform: the job just runs at normal priority
         pass

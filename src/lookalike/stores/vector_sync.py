@@ -41,6 +41,7 @@ class LoggedIndex:
         self.path = store.dir / INDEX_NAME
         self.index: VectorIndex | None = None
         self.saved_seq = -1
+        self._seen: tuple[int, int] | None = None  # the database's change token when self.index was caught up
 
     def kind(self) -> str:
         """The vector index kind asked for (constructor, else the one recorded for this library), else auto."""
@@ -52,6 +53,7 @@ class LoggedIndex:
     def reset(self) -> None:
         """Every vector was dropped (another model): forget the index in memory and the saved one."""
         self.index = None
+        self._seen = None
         self.path.unlink(missing_ok=True)
 
     def describe(self) -> dict[str, object]:
@@ -69,8 +71,16 @@ class LoggedIndex:
         return {"kind": auto_kind(self.store.count()) if kind == "auto" else kind}
 
     def current(self) -> VectorIndex:
-        """The faiss index, caught up with every write (also writes by other processes)."""
+        """The faiss index, caught up with every write (also writes by other processes). Unless the database
+        changed since the last call (its change token: ``PRAGMA data_version`` for other connections' commits,
+        ``total_changes`` for this one's), the index in memory is returned without reading the log: one
+        pragma per query instead of four queries."""
         with self.store.lock:
+            token = self._token()
+            if self.index is not None and token == self._seen:
+                if self.nprobe:
+                    self.index.nprobe = self.index.ef_search = self.nprobe
+                return self.index
             info = self.store.model_info()
             dim = int(info["dim"]) if info and info.get("dim") else 0
             head, pruned = self._log_bounds()
@@ -82,7 +92,15 @@ class LoggedIndex:
             if self.nprobe:
                 idx.nprobe = idx.ef_search = self.nprobe
             self.index = idx
+            self._seen = token
             return idx
+
+    def _token(self) -> tuple[int, int]:
+        """Changes to the database: other connections' commits bump ``data_version``, this connection's
+        writes ``total_changes``. Taken before reading the log, so a commit racing the catch-up is caught
+        at the next call."""
+        conn = self.store.conn
+        return int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes
 
     def _catch_up(self, idx: VectorIndex, dim: int, head: int) -> VectorIndex:
         ops = self.store._all("SELECT image_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq",

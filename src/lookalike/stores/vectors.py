@@ -24,7 +24,8 @@ hnsw-sq8      HNSW graph over 8-bit codes                                       
 ============  ===================================================================  ======================
 
 ``auto`` (the default) is ``flat`` below :data:`FLAT_MAX` vectors (exact, and fast enough there) and
-:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]) above. Measured side by side at 1M x 1280
+:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]; a query scans those of its nprobe
+clusters within 0.15 cosine of its nearest centroid, stores/probing.py) above. Measured side by side at 1M x 1280
 (``bench/ann_choices.py``, faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
 
 ========================================  =========  =================  ========  ===================
@@ -38,7 +39,9 @@ ivf-pqfs-sq8 np128, 1,000 re-scored       0.967      1.48 / 1.94        1,377   
 ========================================  =========  =================  ========  ===================
 
 Through the store at 1M (``bench/search_scale.py``, load 2.3): ``store.knn`` recall@10 0.983, p50 3.0 ms /
-p99 5.6 ms, 1,319 B per image of index (the old ivf-sq8 + SQLite re-rank: p50 3.84 / p99 51 ms).
+p99 5.6 ms, 1,319 B per image of index (the old ivf-sq8 + SQLite re-rank: p50 3.84 / p99 51 ms). With the
+adaptive probing (same index, one run, load 8.4): CPU p50 7.56 -> 4.09 ms, p99 12.6 -> 9.8 ms, recall 0.9845
+both (docs/scale.md).
 
 Scores of ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
 the other compressed kinds are re-scored exactly by the store from SQLite, paying page reads per query.
@@ -66,6 +69,7 @@ import numpy as np
 
 from lookalike.config import VECTOR_INDEX_KINDS
 from lookalike.errors import LookalikeError
+from lookalike.stores.probing import PROBE_MARGIN, adaptive_search
 
 KINDS = VECTOR_INDEX_KINDS
 FLAT_MAX = 25_000  # auto: exact search below this many vectors
@@ -128,8 +132,12 @@ class VectorIndex:
         self._slot = np.full(int(self.ids.max()) + 1 if len(self.ids) else 0, -1, np.int64)
         self._slot[self.ids[self.live]] = np.flatnonzero(self.live)
         self._n_live = int(self.live.sum())
+        self._live_bits: np.ndarray | None = None  # self.live packed for faiss's IDSelectorBitmap, kept till a change
         self.nprobe = nprobe or (default_nprobe(self.ivf.nlist, kind) if self.ivf is not None else 0)
         self.ef_search = ef_search
+        # ivf-sq8-fast: a query scans the clusters within this cosine of its nearest centroid, up to nprobe of
+        # them (stores/probing.py); 0: always nprobe
+        self.probe_margin = PROBE_MARGIN if kind == "ivf-sq8-fast" else 0.0
         self.k_factor = k_factor  # ivf-pqfs-sq8: candidates per result (at k <= 10) re-scored with 8-bit codes
         self.seq = seq  # the store's change-log position this index reflects
 
@@ -268,6 +276,7 @@ class VectorIndex:
             self._slot = grown
         self._slot[ids] = slots
         self._n_live += len(ids)
+        self._live_bits = None
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         slots = self.slots_of(ids)
@@ -276,6 +285,7 @@ class VectorIndex:
             self.live[slots] = False
             self._slot[self.ids[slots]] = -1
             self._n_live -= len(slots)
+            self._live_bits = None
 
     def needs_rebuild(self, n: int, kind: str = "auto") -> bool:
         """Whether an index over ``n`` vectors would better be rebuilt: another kind is wanted, the collection
@@ -312,33 +322,40 @@ class VectorIndex:
                 return self._exact_subset(q, k, slots, out_ids, out_scores)
             bits = np.zeros(len(self.ids), bool)
             bits[slots] = True
+            packed = np.packbits(bits, bitorder="little")
             n_allowed = len(slots)
         else:
-            bits = None if not self.dead else self.live
+            packed = None
+            if self.dead:  # tombstones: the live slots only (packed once per change, not per query)
+                if self._live_bits is None:
+                    self._live_bits = np.packbits(self.live, bitorder="little")
+                packed = self._live_bits
             n_allowed = len(self)
         kk = min(k, n_allowed)
-        scores, slots_found = self._search(q, kk, bits)
+        scores, slots_found = self._search(q, kk, packed)
         short = (slots_found < 0).sum(axis=1) > 0
         if short.any() and self.kind != "flat":  # probes/graph found too few that pass the filter: widen
-            s2, f2 = self._search(q[short], kk, bits, wide=True)
+            s2, f2 = self._search(q[short], kk, packed, wide=True)
             scores[short], slots_found[short] = s2, f2
         valid = slots_found >= 0
         out_ids[:, :kk] = np.where(valid, self.ids[np.where(valid, slots_found, 0)], -1)
         out_scores[:, :kk] = np.where(valid, scores, -np.inf)
         return out_ids, out_scores
 
-    def _search(self, q: np.ndarray, k: int, bits: np.ndarray | None, wide: bool = False
+    def _search(self, q: np.ndarray, k: int, packed: np.ndarray | None, wide: bool = False
                 ) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's search; ``packed``: the allowed slots as a little-endian bitmap (None: all)."""
         sel = None
-        if bits is not None:
-            packed = np.packbits(bits, bitorder="little")
-            sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(packed))
+        if packed is not None:
+            sel = faiss.IDSelectorBitmap(len(self.ids), faiss.swig_ptr(packed))
         ivf = self.ivf
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
-            if self._coarse_hnsw:
-                coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe))
+            coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe)) if self._coarse_hnsw else None
+            if self.probe_margin and not wide and not self.refined:
+                return adaptive_search(ivf, q, k, nprobe, self.probe_margin, sel, coarse)
+            if coarse is not None:
                 params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel, quantizer_params=coarse)
             if self.refined:  # 10 x k_factor candidates (as many for k = 1 as for 10; 5 per result past 200)
                 base = params
@@ -386,6 +403,8 @@ class VectorIndex:
                                   "trained_on": self.trained_on}
         if ivf is not None:
             out.update(nlist=int(ivf.nlist), nprobe=int(self.nprobe))
+            if self.probe_margin:
+                out.update(probe_margin=self.probe_margin)
         if self.refined:
             out.update(k_factor=self.k_factor)
         if self.kind.startswith("hnsw"):
