@@ -299,8 +299,16 @@ def main() -> int:
         brute_cpu.append(time.thread_time() - c)
     sweep = [tuple(int(v) for v in item.split(":")) for item in args.sweep.split(",") if item]
     reuse = bool(args.reuse and args.dir and (tmp / "library" / "vectors.index").is_file())
+    # the collection's fingerprint: a library reused with other real vectors (another photo list in the
+    # embeddings cache) would be measured against the wrong ground truth
+    stamp, mark = tmp / "library" / "dataset.sha1", hashlib.sha1(np.ascontiguousarray(x[:: max(1, n // 1000)])).hexdigest()
+    if reuse and (not stamp.is_file() or stamp.read_text().strip() != mark):
+        print(f"search_scale: the library in {tmp} was built from other vectors (or before fingerprints were kept); "
+              "rebuild it without --reuse", file=sys.stderr)
+        return 2
     try:
         write_s = 0.0 if reuse else write_store(tmp / "library", x, args.kind)
+        stamp.write_text(mark + "\n")
         del x  # in SQLite now: the build and the searches run without the bench's copy
         (tmp / "vectors.f32").unlink()
         build_s = 0.0 if reuse else build_index(tmp / "library", args.kind)
