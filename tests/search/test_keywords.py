@@ -9,6 +9,7 @@ import pytest
 
 from lookalike.library import Library
 from lookalike.models.vocab import Vocabulary
+from lookalike.search import keywords
 from lookalike.search.keywords import _shipped_embeddings, class_index, class_texts, map_query
 
 TABBY, TIGER_CAT, SEASHORE, COFFEE_MUG, ESPRESSO, CUP = 281, 282, 978, 504, 967, 968
@@ -113,7 +114,8 @@ def test_phrases_reach_their_photos(indexed: Library, phrase: str, stems: set[st
     assert {Path(r.path).stem for r in res.results} == stems, res.explain
 
 
-def test_explain_shows_classes_signals_and_seeds(indexed: Library) -> None:
+def test_explain_shows_classes_signals_and_seeds(indexed: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keywords, "REFINE_SEEDS", 5)  # the second round is off by default
     res = indexed.search(text="kitty", limit=5)
     ex = res.explain
     assert {c["name"] for c in ex["classes"]} >= {"tabby", "tiger cat"}  # type: ignore[union-attr]
@@ -125,7 +127,8 @@ def test_explain_shows_classes_signals_and_seeds(indexed: Library) -> None:
     assert {Path(i.path).stem for i in refined} == {"chelsea", "black_cat"}
 
 
-def test_expansion_can_be_turned_off(indexed: Library) -> None:
+def test_expansion_can_be_turned_off(indexed: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keywords, "REFINE_SEEDS", 5)
     on = indexed.search(text="cat", limit=5)
     off = indexed.search(text="cat", limit=5, expand=False)
     assert "visual" in on.explain["signals"] and "visual" not in off.explain["signals"]  # type: ignore[operator]
