@@ -16,6 +16,7 @@ costs; the wall time also holds waits for a core on a shared machine), the score
 cosines, and the load average. The queries: held-out edits of real photos and fresh perturbations (not stored).
 
     nice -n 10 python bench/search_scale.py --n 1000000         # a table
+    python bench/search_scale.py --n 1000000 --kind ivf-sq8-fast,ivf-pca-sq8   # two kinds side by side
     python bench/search_scale.py --n 100000 --json  # {"n", "recall_at_10", "p50_ms", "p99_ms", "cpu_p50_ms",
                                                     #  "bytes_per_image", "score_err_max", "runs", ...}; table on stderr
 """
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lookalike.stores.base import ImageRecord  # noqa: E402
 from lookalike.stores.sqlite import SQLiteStore  # noqa: E402
+from lookalike.stores.vectors import VectorIndex  # noqa: E402
 
 K = 10
 
@@ -260,7 +262,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="vectors in the collection (default 100000)")
     ap.add_argument("--queries", type=int, default=400)
-    ap.add_argument("--kind", default="auto", help="vector index kind (default auto)")
+    ap.add_argument("--kind", default="auto",
+                    help="vector index kind (default auto); several, comma-separated: each built in turn over the "
+                         "same records and searched with the same queries, side by side")
     ap.add_argument("--nprobe", type=int, default=0, help="IVF clusters probed (HNSW: efSearch); 0 = default")
     ap.add_argument("--sweep", default="32:0,64:0,48:0:120,64:0:100,64:0:120,64:0:150",
                     help="other nprobe:k_factor[:margin in thousandths] settings measured on the same index "
@@ -298,34 +302,60 @@ def main() -> int:
         brute.append(time.perf_counter() - t)
         brute_cpu.append(time.thread_time() - c)
     sweep = [tuple(int(v) for v in item.split(":")) for item in args.sweep.split(",") if item]
-    reuse = bool(args.reuse and args.dir and (tmp / "library" / "vectors.index").is_file())
+    kinds = [k for k in args.kind.split(",") if k]
+    lib = tmp / "library"
+    reuse = bool(args.reuse and args.dir and (lib / "vectors.index").is_file())
     # the collection's fingerprint: a library reused with other real vectors (another photo list in the
     # embeddings cache) would be measured against the wrong ground truth
-    stamp, mark = tmp / "library" / "dataset.sha1", hashlib.sha1(np.ascontiguousarray(x[:: max(1, n // 1000)])).hexdigest()
+    stamp, mark = lib / "dataset.sha1", hashlib.sha1(np.ascontiguousarray(x[:: max(1, n // 1000)])).hexdigest()
     if reuse and (not stamp.is_file() or stamp.read_text().strip() != mark):
         print(f"search_scale: the library in {tmp} was built from other vectors (or before fingerprints were kept); "
               "rebuild it without --reuse", file=sys.stderr)
         return 2
+    results: dict[str, dict] = {}
     try:
-        write_s = 0.0 if reuse else write_store(tmp / "library", x, args.kind)
+        write_s = 0.0 if reuse else write_store(lib, x, kinds[0])
         stamp.write_text(mark + "\n")
-        del x  # in SQLite now: the build and the searches run without the bench's copy
-        (tmp / "vectors.f32").unlink()
-        build_s = 0.0 if reuse else build_index(tmp / "library", args.kind)
-        ctx = mp.get_context("spawn")
-        q: "mp.Queue[dict]" = ctx.Queue()
-        child = ctx.Process(target=search_child, args=(str(tmp / "library"), queries, args.nprobe, sweep, q))
-        child.start()
-        res = q.get()
-        child.join()
+        del x  # in SQLite now: the builds and the searches run without the bench's copy
+        (tmp / "vectors.f32").unlink(missing_ok=True)
+        for kind in kinds:  # each kind's index built over the same records, searched with the same queries
+            built = reuse and (lib / "vectors.index").is_file() and \
+                (kind == "auto" or VectorIndex.read_header(lib / "vectors.index").get("kind") == kind)
+            build_s = 0.0 if built else build_index(lib, kind)
+            ctx = mp.get_context("spawn")
+            q: "mp.Queue[dict]" = ctx.Queue()
+            child = ctx.Process(target=search_child, args=(str(lib), queries, args.nprobe, sweep, q))
+            child.start()
+            res = q.get()
+            child.join()
+            results[kind] = report(res, truth, n, dim, len(queries), brute, brute_cpu, la_brute, gen_s, write_s,
+                                   build_s)
     finally:
         if not args.dir:
             shutil.rmtree(tmp, ignore_errors=True)
+    out = results[kinds[0]] if len(kinds) == 1 else {"n": n, "dim": dim, "queries": len(queries), "kinds": results}
+    if args.json:
+        print(json.dumps(out), flush=True)
+    table = sys.stderr if args.json else sys.stdout  # the table: on stdout, or on stderr beside --json
+    for kind, r in results.items():
+        print_table(kind, r, table)
+    if len(kinds) > 1:
+        first = results[kinds[0]]
+        print(f"\nstore.knn side by side (one run, same records and queries), relative to {kinds[0]}:", file=table)
+        for kind, r in results.items():
+            print(f"  {kind:14} recall@10 {r['recall_at_10']}  CPU p50 {r['cpu_p50_ms'] / first['cpu_p50_ms']:.2f}x  "
+                  f"CPU p99 {r['cpu_p99_ms'] / first['cpu_p99_ms']:.2f}x  {r['bytes_per_image']} B/image", file=table)
+    return 0
+
+
+def report(res: dict, truth: np.ndarray, n: int, dim: int, n_queries: int, brute: list, brute_cpu: list,
+           la_brute: float, gen_s: float, write_s: float, build_s: float) -> dict:
+    """One kind's figures: its store.knn run's summary at the top, every path's in ``runs``."""
     runs = {name: summary(r, truth) for name, r in res["runs"].items()}
     main_run = runs["store.knn"]
     brute_p50 = float(np.median(brute) * 1000)
-    out = {
-        "n": n, "dim": dim, "index": res["index"], "queries": len(queries),
+    return {
+        "n": n, "dim": dim, "index": res["index"], "queries": n_queries,
         **{k: main_run[k] for k in ("recall_at_10", "p50_ms", "p99_ms", "cpu_p50_ms", "cpu_p99_ms", "qps",
                                     "score_err_mean", "score_err_max", "load_avg")},
         "bytes_per_image": round(res["index_bytes"] / n, 1),
@@ -335,11 +365,11 @@ def main() -> int:
         "generate_s": round(gen_s, 1), "write_s": round(write_s, 1), "build_s": round(build_s, 1),
         "load_s": round(res["load_s"], 2), "cores": len(os.sched_getaffinity(0)), "runs": runs,
     }
-    if args.json:
-        print(json.dumps(out), flush=True)
-    table = sys.stderr if args.json else sys.stdout  # the table: on stdout, or on stderr beside --json
+
+
+def print_table(kind: str, out: dict, table) -> None:  # type: ignore[no-untyped-def]
     rows = [
-        ("vectors", f"{n:,} x {dim}"), ("index (the default)", json.dumps(out["index"])),
+        ("vectors", f"{out['n']:,} x {out['dim']}"), (f"index ({kind})", json.dumps(out["index"])),
         ("build (optimize: train + add + save)", f"{out['build_s']} s"), ("write to SQLite", f"{out['write_s']} s"),
         ("load saved index (fresh process)", f"{out['load_s']} s"),
         ("RAM per image: index / process RSS", f"{out['bytes_per_image']} B / {out['rss_bytes_per_image']} B"),
@@ -348,15 +378,15 @@ def main() -> int:
         ("speed-up vs brute force (wall p50)", f"{out['speedup']}x"),
     ]
     width = max(len(r[0]) for r in rows)
+    print(file=table)
     for name, value in rows:
         print(f"{name:<{width}}  {value}", file=table)
-    print(f"\nsingle queries, one thread, {len(queries)} queries; scores' error vs the exact cosine of each result", file=table)
+    print(f"\nsingle queries, one thread, {out['queries']} queries; scores' error vs the exact cosine of each result", file=table)
     print(f"{'path':34} {'recall@10':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU p50':>7} {'CPU p99':>7} "
           f"{'err mean':>8} {'err max':>8} {'load':>5}", file=table)
-    for name, r in runs.items():
+    for name, r in out["runs"].items():
         print(f"{name:34} {r['recall_at_10']:>9} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['cpu_p50_ms']:>7} "
               f"{r['cpu_p99_ms']:>7} {r['score_err_mean']:>8} {r['score_err_max']:>8} {r['load_avg']:>5}", file=table)
-    return 0
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def _env_bool(value: str) -> bool:
 
 
 DEFAULT_MODEL = "efficientnet-lite0"
-VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
+VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq8-fast", "ivf-pca-sq8", "ivf-pqfs-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
 DEFAULT_MAX_FILE_MB = 200  # io/read.py reads no file larger than this (Settings.max_file_mb)
 DUPES_METHODS = ("verified", "embedding", "phash")  # search/dupes.py; the first is the default
 
@@ -86,7 +86,7 @@ class Settings:
     ocr: bool = False  # index: read the text inside photos (RapidOCR; optional extra)
     faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
     captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
-    vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-sq8-fast | ivf-pqfs-sq8 | ivf-pq | hnsw | hnsw-sq8
+    vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-sq8-fast | ivf-pca-sq8 | ivf-pqfs-sq8 | ivf-pq | hnsw | hnsw-sq8
     nprobe: int = 0  # IVF clusters a query probes (HNSW: efSearch); 0 = the index's default
     watch_debounce_s: float = 2.0  # watch: seconds of quiet that end a burst of changes (watch.py)
     claim_lease_s: float = 120.0  # index: a killed indexer's claimed files go to others this long after (stores/claims.py)

@@ -172,3 +172,19 @@ def test_order_and_shown_probability_agree(new_library, tmp_path: Path) -> None:
     assert [Path(r.path).stem for r in res.results[:2]] == ["puppy", "horse"], res.explain
     scores = [r.score for r in res.results]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0.5
+
+
+def test_the_demo_library_answers_its_own_searches(new_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every sample photo, as `make demo` indexes them (originals, not re-encoded): the words it searches find
+    their photos first. A second visual round once put a snow landscape first for "dog" here."""
+    from lookalike.samples import copy_samples, sample_photos
+
+    folder = tmp_path / "photos"
+    copy_samples(folder, sorted(sample_photos()), as_jpeg=False)
+    lib = new_library()
+    lib.index([folder])
+    first = {word: Path(lib.search(word, limit=3).results[0].path).stem for word in ("dog", "cat", "espresso", "fish")}
+    assert first["dog"] == "puppy", first
+    assert first["cat"] in {"chelsea", "black_cat"}, first
+    assert first["espresso"] == "coffee", first
+    assert first["fish"] == "gold_fish", first

@@ -78,7 +78,7 @@ def _many(n: int, dim: int = 32, start: int = 0) -> list[ImageRecord]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8"])
+@pytest.mark.parametrize("kind", ["ivf-sq8", "ivf-sq8-fast", "ivf-pca-sq8", "ivf-pqfs-sq8"])
 def test_ivf_index_is_saved_loaded_and_caught_up(tmp_path: Path, kind: str) -> None:
     s = SQLiteStore(tmp_path, vector_index=kind)
     s.set_model_info("m", "1", 32)
@@ -132,6 +132,7 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     import struct
 
     import lookalike.stores.vectors as vectors
+    from lookalike.stores import index_file
 
     monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
     monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8")  # what auto meant above FLAT_MAX before ivf-sq8-fast
@@ -143,12 +144,12 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     s.close()
     path = tmp_path / "vectors.index"  # saved as the old code wrote it: no k_factor in the header
     data = path.read_bytes()
-    (hlen,) = struct.unpack_from("<Q", data, len(vectors.MAGIC))
-    off = len(vectors.MAGIC) + 8
+    (hlen,) = struct.unpack_from("<Q", data, len(index_file.MAGIC))
+    off = len(index_file.MAGIC) + 8
     header = json.loads(data[off:off + hlen])
     del header["k_factor"]
     head = json.dumps(header).encode()
-    path.write_bytes(data[:len(vectors.MAGIC)] + struct.pack("<Q", len(head)) + head + data[off + hlen:])
+    path.write_bytes(data[:len(index_file.MAGIC)] + struct.pack("<Q", len(head)) + head + data[off + hlen:])
     monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8-fast")
 
     old = SQLiteStore(tmp_path)
@@ -197,7 +198,7 @@ def test_browsing_reads_the_date_index(tmp_path: Path) -> None:
     s.close()
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8", "ivf-sq8-fast", "ivf-pqfs-sq8", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8", "ivf-sq8-fast", "ivf-pca-sq8", "ivf-pqfs-sq8", "hnsw"])
 def test_knn_vectors_hand_back_what_the_index_holds_for_every_index_kind(tmp_path: Path, kind: str) -> None:
     """Uncompressed kinds: knn's hits and the very vectors in the database, read from the index's own float32
     copies. Compressed: the index's ranking and its decoded codes, no exact re-rank, close to the stored ones.

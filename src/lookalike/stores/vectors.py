@@ -57,18 +57,16 @@ marks the slots still in use, so all kinds share one add/remove/filter path.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import struct
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import faiss
 import numpy as np
 
 from lookalike.config import VECTOR_INDEX_KINDS
 from lookalike.errors import LookalikeError
+from lookalike.stores import index_file, reduced
 from lookalike.stores.probing import PROBE_MARGIN, adaptive_search
 
 KINDS = VECTOR_INDEX_KINDS
@@ -77,12 +75,10 @@ AUTO_LARGE = "ivf-sq8-fast"  # auto: the kind above FLAT_MAX
 HNSW_M = 32
 REFINE_FACTOR = 100  # ivf-pqfs-sq8: candidates per result at k = 10 (1,000), re-scored with the 8-bit codes
 COARSE_HNSW_M = 32  # ivf-sq8-fast and ivf-pqfs-sq8 find their clusters through an HNSW graph over the centroids
-FAST_KINDS = ("ivf-sq8-fast", "ivf-pqfs-sq8")  # scored from their codes in memory, no database read
+FAST_KINDS = ("ivf-sq8-fast", "ivf-pqfs-sq8", "ivf-pca-sq8")  # scored from their codes in memory, no database read
 STORE_RERANKED = ("ivf-sq8", "ivf-pq", "hnsw-sq8")  # kinds whose candidates the store re-scores exactly
 TRAIN_PER_LIST = 40  # k-means training points per cluster (faiss warns below 39)
 KMEANS_ITERATIONS = 10
-MAGIC = b"LKVI\x01"
-FORMAT_VERSION = 1
 
 
 def auto_kind(n: int) -> str:
@@ -137,7 +133,9 @@ class VectorIndex:
         self.ef_search = ef_search
         # ivf-sq8-fast: a query scans the clusters within this cosine of its nearest centroid, up to nprobe of
         # them (stores/probing.py); 0: always nprobe
-        self.probe_margin = PROBE_MARGIN if kind == "ivf-sq8-fast" else 0.0
+        self.probe_margin = PROBE_MARGIN if kind in ("ivf-sq8-fast", "ivf-pca-sq8") else 0.0
+        # ivf-pca-sq8: candidates from the reduced copy, re-scored with the full codes (stores/reduced.py)
+        self._reduced = reduced.Reduced(index) if kind == "ivf-pca-sq8" else None
         self.k_factor = k_factor  # ivf-pqfs-sq8: candidates per result (at k <= 10) re-scored with 8-bit codes
         self.seq = seq  # the store's change-log position this index reflects
 
@@ -156,6 +154,8 @@ class VectorIndex:
         elif kind == "ivf-sq8-fast":
             nl = nlist or default_nlist(n_expected)
             index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},SQ8", metric)
+        elif kind == "ivf-pca-sq8":
+            index = reduced.create(dim, nlist or default_nlist(n_expected), COARSE_HNSW_M)
         elif kind == "ivf-pqfs-sq8":
             nl = nlist or default_nlist(n_expected)
             index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},PQ{pqfs_m(dim)}x4fs,Refine(SQ8)", metric)
@@ -213,7 +213,14 @@ class VectorIndex:
 
     @property
     def refined(self) -> bool:
+        """ivf-pqfs-sq8: faiss's IndexRefine re-scores ``k_factor`` candidates per result."""
         return self.kind == "ivf-pqfs-sq8"
+
+    @property
+    def _full_codes(self) -> bool:
+        """Whether the index holds 8-bit codes of every whole vector by slot (an IndexRefine's refine index),
+        from which it reconstructs without an IVF direct map."""
+        return self.kind in ("ivf-pqfs-sq8", "ivf-pca-sq8")
 
     @property
     def needs_training(self) -> bool:
@@ -232,7 +239,10 @@ class VectorIndex:
             raise LookalikeError(f"an IVF index with {ivf.nlist} clusters needs at least that many vectors to train")
         if ivf is not None:
             ivf.cp.niter = KMEANS_ITERATIONS
-        self.index.train(sample)
+        if self._reduced is not None:
+            self._reduced.train(sample)
+        else:
+            self.index.train(sample)
         self.trained_on = n
         if ivf is not None:
             self.nprobe = default_nprobe(ivf.nlist, self.kind)
@@ -353,6 +363,8 @@ class VectorIndex:
             nprobe = ivf.nlist if wide else self.nprobe
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
             coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe)) if self._coarse_hnsw else None
+            if self._reduced is not None:
+                return self._reduced.search(q, k, nprobe, 0.0 if wide else self.probe_margin, sel, coarse)
             if self.probe_margin and not wide and not self.refined:
                 return adaptive_search(ivf, q, k, nprobe, self.probe_margin, sel, coarse)
             if coarse is not None:
@@ -371,9 +383,9 @@ class VectorIndex:
     def _exact_subset(self, q: np.ndarray, k: int, slots: np.ndarray, out_ids: np.ndarray,
                       out_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores over a few allowed vectors (decoded from the index's own codes)."""
-        if self.ivf is not None and not self.refined and not self.ivf.direct_map.type:
+        if self.ivf is not None and not self._full_codes and not self.ivf.direct_map.type:
             self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
-        # (the refined IVF reconstructs from its flat 8-bit codes, by slot)
+        # (an IndexRefine reconstructs from its flat 8-bit codes, by slot)
         vecs = self.index.reconstruct_batch(slots)
         scores = q @ vecs.T
         kk = min(k, len(slots))
@@ -388,7 +400,7 @@ class VectorIndex:
         slots = self.slots_of(ids)
         if not len(slots):
             return np.zeros((0, self.dim), np.float32)
-        if self.ivf is not None and not self.ivf.direct_map.type:
+        if self.ivf is not None and not self._full_codes and not self.ivf.direct_map.type:
             self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
         return self.index.reconstruct_batch(slots)
 
@@ -407,64 +419,27 @@ class VectorIndex:
                 out.update(probe_margin=self.probe_margin)
         if self.refined:
             out.update(k_factor=self.k_factor)
+        if self._reduced is not None:
+            out.update(reduced_dims=reduced.reduced_dims(self.dim), refine_candidates=reduced.REFINE_CANDIDATES)
         if self.kind.startswith("hnsw"):
             out.update(M=HNSW_M, ef_search=self.ef_search)
         return out
 
     def save(self, path: str | os.PathLike[str], meta: dict[str, object] | None = None) -> None:
-        """Write atomically: a temporary file, fsync, rename over ``path``, fsync the folder. A crash leaves
-        the old file or the new one, never half of one."""
-        path = Path(path)
-        _remove_stale_temporaries(path)
-        header = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "seq": self.seq,
-                             "trained_on": self.trained_on, "nprobe": self.nprobe, "ef_search": self.ef_search,
-                             "k_factor": self.k_factor, "slots": len(self.ids), **(meta or {})}).encode()
-        blob = faiss.serialize_index(self.index)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(MAGIC + struct.pack("<Q", len(header)) + header)
-                fh.write(self.ids.astype("<i8").tobytes())
-                fh.write(self.live.astype(np.uint8).tobytes())
-                fh.write(memoryview(blob))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        _fsync_dir(path.parent)
+        """Write atomically beside the database (stores/index_file.py): the old file or the new one survives a
+        crash, never half of one."""
+        index_file.write(path, {"kind": self.kind, "dim": self.dim, "seq": self.seq, "trained_on": self.trained_on,
+                                "nprobe": self.nprobe, "ef_search": self.ef_search, "k_factor": self.k_factor,
+                                **(meta or {})}, self.ids, self.live, self.index)
 
     @staticmethod
     def read_header(path: str | os.PathLike[str]) -> dict[str, object]:
-        with open(path, "rb") as fh:
-            head = fh.read(len(MAGIC) + 8)
-            if not head.startswith(MAGIC) or len(head) < len(MAGIC) + 8:
-                raise ValueError("not a lookalike vector index")
-            (hlen,) = struct.unpack_from("<Q", head, len(MAGIC))
-            return json.loads(fh.read(hlen))
+        return index_file.read_header(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> tuple["VectorIndex", dict[str, object]]:
         """The saved index and its header; raises ``ValueError`` for a file that is not a whole index."""
-        with open(path, "rb") as fh:
-            data = fh.read()
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
-            raise ValueError("not a lookalike vector index")
-        (hlen,) = struct.unpack_from("<Q", data, len(MAGIC))
-        off = len(MAGIC) + 8
-        header = json.loads(data[off:off + hlen])
-        if header.get("format") != FORMAT_VERSION:
-            raise ValueError(f"vector index format {header.get('format')} is not {FORMAT_VERSION}")
-        off += hlen
-        n = int(header["slots"])
-        ids = np.frombuffer(data, dtype="<i8", count=n, offset=off).astype(np.int64)
-        off += 8 * n
-        live = np.frombuffer(data, dtype=np.uint8, count=n, offset=off).astype(bool)
-        off += n
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=off))
-        if index.ntotal != n or index.d != int(header["dim"]):
-            raise ValueError("vector index is inconsistent (slot count or dimension)")
+        header, ids, live, index = index_file.read(path)
         idx = cls(str(header["kind"]), int(header["dim"]), index, trained_on=int(header["trained_on"]), ids=ids,
                   live=live, nprobe=int(header.get("nprobe") or 0) or None,
                   ef_search=int(header.get("ef_search") or 128), seq=int(header["seq"]),
@@ -485,31 +460,6 @@ def _pq_m(dim: int) -> int:
     while dim % m:
         m -= 1
     return m
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of saves that were killed (kill -9 leaves them): removed when their process is gone."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            pid = int(tmp.name.rsplit(".", 2)[-2])
-            os.kill(pid, 0)  # still running: its save is in progress
-        except (ValueError, ProcessLookupError):
-            tmp.unlink(missing_ok=True)
-        except PermissionError:
-            pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = ["KINDS", "FLAT_MAX", "AUTO_LARGE", "VectorIndex", "auto_kind", "default_nlist", "default_nprobe", "pqfs_m"]
