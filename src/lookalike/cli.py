@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
     p.add_argument("--vector-index", choices=VECTOR_INDEX_KINDS,
-                   help="embedded store's vector index (default auto: exact below 25k images, ivf-sq8-fast above: "
+                   help="embedded store's vector index (default auto: exact below 25k images, ivf-pca-sq8 above: "
                         "docs/scale.md); kept")
 
     p = sub.add_parser("search", help="search by an image file, an http(s) URL, id:N, or keywords")

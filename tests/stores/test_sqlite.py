@@ -134,6 +134,7 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     import lookalike.stores.vectors as vectors
     from lookalike.stores import index_file
 
+    new = vectors.AUTO_LARGE
     monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
     monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8")  # what auto meant above FLAT_MAX before ivf-sq8-fast
     s = SQLiteStore(tmp_path)
@@ -150,7 +151,7 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     del header["k_factor"]
     head = json.dumps(header).encode()
     path.write_bytes(data[:len(index_file.MAGIC)] + struct.pack("<Q", len(head)) + head + data[off + hlen:])
-    monkeypatch.setattr(vectors, "AUTO_LARGE", "ivf-sq8-fast")
+    monkeypatch.setattr(vectors, "AUTO_LARGE", new)
 
     old = SQLiteStore(tmp_path)
     assert old.vector_index().kind == "ivf-sq8"  # loads and answers as before (exact re-rank from SQLite)
@@ -158,12 +159,12 @@ def test_a_library_indexed_with_the_old_auto_kind_loads_then_is_rebuilt_as_the_n
     hit = old.knn(recs[7].embedding, 1)[0]
     assert hit.id == seven and hit.score == pytest.approx(1.0, abs=1e-5)
     old.write(upserts=_many(3, start=5000), deletes=[seven])
-    assert old.optimize()["kind"] == "ivf-sq8-fast"  # the next index run rebuilds it as the new auto kind
-    assert old.vector_index().kind == "ivf-sq8-fast" and len(old.vector_index()) == 2002
+    assert old.optimize()["kind"] == new  # the next index run rebuilds it as the new auto kind
+    assert old.vector_index().kind == new and len(old.vector_index()) == 2002
 
     fresh = SQLiteStore(tmp_path)  # another process: loads the rebuilt saved index
-    assert fresh.stats()["vector_index"]["kind"] == "ivf-sq8-fast"
-    assert fresh.vector_index().kind == "ivf-sq8-fast" and len(fresh.vector_index()) == 2002
+    assert fresh.stats()["vector_index"]["kind"] == new
+    assert fresh.vector_index().kind == new and len(fresh.vector_index()) == 2002
     q = recs[8].embedding
     hits = fresh.knn(q, 5)
     assert all(h.id != seven for h in fresh.knn(recs[7].embedding, 10))

@@ -58,7 +58,7 @@ def test_remove_readd_and_filters(kind: str) -> None:
 
 
 def test_auto_kind_and_rebuild_policy() -> None:
-    assert auto_kind(10) == "flat" and auto_kind(FLAT_MAX) == AUTO_LARGE == "ivf-sq8-fast"
+    assert auto_kind(10) == "flat" and auto_kind(FLAT_MAX) == AUTO_LARGE == "ivf-pca-sq8"
     assert default_nlist(1_000_000) == 4096 and default_nlist(10) == 16 and default_nlist(3000) == 64
     assert pqfs_m(1280) == 128 and 64 % pqfs_m(64) == 0 and default_nprobe(4096, AUTO_LARGE) == 64
     idx = VectorIndex.build(64, [(np.arange(3000), clustered(3000))], kind="ivf-sq8", n=3000)
@@ -86,7 +86,7 @@ def test_save_and_load_atomically(tmp_path: Path) -> None:
         VectorIndex.load(path)
 
 
-# -- the kinds scored in memory (ivf-sq8-fast, auto above FLAT_MAX; ivf-pqfs-sq8) on vectors with the structure of real embeddings -----------------
+# -- the kinds scored in memory (ivf-pca-sq8, auto above FLAT_MAX; ivf-sq8-fast; ivf-pqfs-sq8) on vectors with the structure of real embeddings -----------------
 @pytest.fixture(scope="module")
 def real_structured(photos: Path, model) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     """(6,000 collection vectors, 60 queries), 1280-d: EfficientNet-Lite0 embeddings of the sample photos and
@@ -198,3 +198,21 @@ def test_adaptive_probing_scans_fewer_codes_at_the_same_recall(real_structured) 
     assert adaptive[1] < 0.8 * fixed[1], (adaptive[1], fixed[1])
     assert adaptive[0] >= fixed[0] - 0.02 and adaptive[0] >= 0.93, (adaptive[0], fixed[0])
     assert everything[2] == fixed[2] and everything[1] == fixed[1]
+
+
+def test_reduced_scan_batches_reconstruction_and_scores(real_structured, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """ivf-pca-sq8: a batch answers as its queries do one by one (also when re-scored in several chunks), the
+    two codes reconstruct a vector closely, and a score is the cosine of that reconstruction."""
+    from lookalike.stores import reduced
+
+    vecs, queries = real_structured
+    n = len(vecs)
+    idx = VectorIndex.build(vecs.shape[1], [(np.arange(n), vecs)], kind="ivf-pca-sq8", n=n)
+    monkeypatch.setattr(reduced, "RESCORE_FLOATS", 3 * reduced.REFINE_CANDIDATES * vecs.shape[1])  # 3 per chunk
+    ids, scores = idx.search_many(queries[:10], 10)
+    for q, row, srow in zip(queries[:10], ids, scores):
+        assert [i for i, _ in idx.search(q, 10)] == row.tolist()
+        rec = idx.reconstruct(row)
+        assert np.allclose(rec @ q, srow, atol=1e-4)
+    rec = idx.reconstruct(np.arange(0, n, 97))
+    assert np.abs(rec - vecs[::97]).max() < 0.01 and np.abs(np.sum(rec * vecs[::97], axis=1) - 1).max() < 0.002

@@ -13,6 +13,10 @@ ivf-sq8       the same with 8-bit scalar-quantised (residual) vectors; the store
               re-scores the best 3 x k with the float32 vectors from SQLite
 ivf-sq8-fast  the same codes, clusters found through an HNSW graph over the          dim
               centroids; scored from the codes in memory, no database read
+ivf-pca-sq8   IVF (HNSW over the centroids, adaptive probing) over 8-bit codes of  384 + dim + 16
+              a 384-d rotation of each vector; the best 100 re-scored by adding
+              the query's product with 8-bit codes of what the first code left
+              over (stores/reduced.py); no database read per query
 ivf-pqfs-sq8  IVF over 4-bit fast-scan PQ codes (dim/10 sub-quantizers) for        dim / 20 + dim
               candidates, clusters found through an HNSW graph over the
               centroids; the best 10 x ``k_factor`` re-scored with 8-bit codes
@@ -24,9 +28,12 @@ hnsw-sq8      HNSW graph over 8-bit codes                                       
 ============  ===================================================================  ======================
 
 ``auto`` (the default) is ``flat`` below :data:`FLAT_MAX` vectors (exact, and fast enough there) and
-:data:`AUTO_LARGE` (``ivf-sq8-fast``, nprobe nlist/32 within [32, 64]; a query scans those of its nprobe
-clusters within 0.15 cosine of its nearest centroid, stores/probing.py) above. Measured side by side at 1M x 1280
-(``bench/ann_choices.py``, faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
+:data:`AUTO_LARGE` (``ivf-pca-sq8``, nprobe nlist/32 within [32, 64]; a query scans those of its nprobe
+clusters within 0.15 cosine of its nearest centroid, stores/probing.py) above. Through the store at 1M, side by
+side in one run on a quiet machine (``bench/search_scale.py --n 1000000 --kind ivf-sq8-fast,ivf-pca-sq8``, load
+1.6): ``store.knn`` recall@10 0.9845 -> 0.9865, wall p50 3.31 -> 1.78 ms, p99 9.16 -> 3.27 ms, 1,319 -> 1,698 B
+per image, score error mean 0.00024 -> 0.00008 (docs/scale.md). Earlier, at 1M x 1280 (``bench/ann_choices.py``,
+faiss alone, one thread, 2 shared cores at load 6-11; docs/scale.md has every row):
 
 ========================================  =========  =================  ========  ===================
 choice (nlist 4096)                       recall@10  CPU p50 / p99 ms   B/image   score error mean/max
@@ -43,7 +50,7 @@ p99 5.6 ms, 1,319 B per image of index (the old ivf-sq8 + SQLite re-rank: p50 3.
 adaptive probing (same index, one run, load 8.4): CPU p50 7.56 -> 4.09 ms, p99 12.6 -> 9.8 ms, recall 0.9845
 both (docs/scale.md).
 
-Scores of ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
+Scores of ``ivf-pca-sq8``, ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are the 8-bit codes' cosines (errors above), not exact ones;
 the other compressed kinds are re-scored exactly by the store from SQLite, paying page reads per query.
 
 A library whose saved index is of another kind (an ``ivf-sq8`` built by ``auto`` before) loads and answers as
@@ -71,7 +78,7 @@ from lookalike.stores.probing import PROBE_MARGIN, adaptive_search
 
 KINDS = VECTOR_INDEX_KINDS
 FLAT_MAX = 25_000  # auto: exact search below this many vectors
-AUTO_LARGE = "ivf-sq8-fast"  # auto: the kind above FLAT_MAX
+AUTO_LARGE = "ivf-pca-sq8"  # auto: the kind above FLAT_MAX (ivf-sq8-fast before; docs/scale.md has both)
 HNSW_M = 32
 REFINE_FACTOR = 100  # ivf-pqfs-sq8: candidates per result at k = 10 (1,000), re-scored with the 8-bit codes
 COARSE_HNSW_M = 32  # ivf-sq8-fast and ivf-pqfs-sq8 find their clusters through an HNSW graph over the centroids
@@ -207,7 +214,7 @@ class VectorIndex:
     @property
     def rerank_from_store(self) -> bool:
         """Whether the store re-scores candidates with the exact float32 vectors from the database (the older
-        compressed kinds). ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit codes in memory:
+        compressed kinds). ``ivf-pca-sq8``, ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit codes in memory:
         within 0.0013 / 0.009 of the exact cosine (bench/ann_choices.py, bench/search_scale.py)."""
         return self.kind in STORE_RERANKED
 
@@ -220,7 +227,7 @@ class VectorIndex:
     def _full_codes(self) -> bool:
         """Whether the index holds 8-bit codes of every whole vector by slot (an IndexRefine's refine index),
         from which it reconstructs without an IVF direct map."""
-        return self.kind in ("ivf-pqfs-sq8", "ivf-pca-sq8")
+        return self.kind == "ivf-pqfs-sq8" or self._reduced is not None
 
     @property
     def needs_training(self) -> bool:
@@ -276,7 +283,10 @@ class VectorIndex:
         # every kind numbers its vectors 0, 1, 2, ... itself, so the slots are faiss's own ids (an IVF direct
         # map, made by a small filtered search, refuses explicit ids)
         assert self.index.ntotal == start
-        self.index.add(vecs)
+        if self._reduced is not None:
+            self._reduced.add(vecs)
+        else:
+            self.index.add(vecs)
         self.ids = np.concatenate([self.ids, ids])
         self.live = np.concatenate([self.live, np.ones(len(ids), bool)])
         top = int(ids.max()) + 1
@@ -386,7 +396,7 @@ class VectorIndex:
         if self.ivf is not None and not self._full_codes and not self.ivf.direct_map.type:
             self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
         # (an IndexRefine reconstructs from its flat 8-bit codes, by slot)
-        vecs = self.index.reconstruct_batch(slots)
+        vecs = self._reduced.reconstruct(slots) if self._reduced is not None else self.index.reconstruct_batch(slots)
         scores = q @ vecs.T
         kk = min(k, len(slots))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
@@ -400,6 +410,8 @@ class VectorIndex:
         slots = self.slots_of(ids)
         if not len(slots):
             return np.zeros((0, self.dim), np.float32)
+        if self._reduced is not None:
+            return self._reduced.reconstruct(slots)
         if self.ivf is not None and not self._full_codes and not self.ivf.direct_map.type:
             self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
         return self.index.reconstruct_batch(slots)
