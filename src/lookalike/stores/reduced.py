@@ -99,7 +99,11 @@ class Reduced:
     def train(self, sample: np.ndarray) -> None:
         """Fit the rotation on ``sample``, then train the IVF (on the rotated sample) and the second codes."""
         lt = self.rotation
-        moment = sample.T.astype(np.float64) @ sample / max(1, len(sample))
+        moment = np.zeros((lt.d_in, lt.d_in))
+        for lo in range(0, len(sample), 16384):  # in float64, a slice at a time (not a float64 copy of it all)
+            part = sample[lo:lo + 16384].astype(np.float64)
+            moment += part.T @ part
+        moment /= max(1, len(sample))
         w, v = np.linalg.eigh(moment)
         top = v[:, np.argsort(-w)[: lt.d_out]]  # (dim, d)
         faiss.copy_array_to_vector(np.ascontiguousarray(top.T, dtype=np.float32).ravel(), lt.A)
