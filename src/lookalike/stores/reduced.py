@@ -43,7 +43,7 @@ from lookalike.stores.probing import adaptive_search
 
 REDUCED_DIMS = 384  # dims of the scanned copy (tuning above)
 REFINE_CANDIDATES = 100  # candidates re-scored at k <= 20 (tuning above)
-RESCORE_FLOATS = 8_000_000  # queries re-scored together: at most this many code values as float32 (32 MB)
+RESCORE_FLOATS = 32_000_000  # queries re-scored together: at most this many code values as float32 (128 MB)
 
 
 def reduced_dims(dim: int) -> int:
@@ -146,7 +146,7 @@ class Reduced:
         n_cand = max(REFINE_CANDIDATES, 5 * k)
         scores = np.full((len(q), k), -np.inf, np.float32)
         slots = np.full((len(q), k), -1, np.int64)
-        chunk = max(1, RESCORE_FLOATS // (n_cand * self.rest.d))  # 62 queries at 100 candidates of 1280-d
+        chunk = max(1, RESCORE_FLOATS // (n_cand * self.rest.d))  # 250 queries at 100 candidates of 1280-d
         for lo in range(0, len(q), chunk):
             qq = q[lo:lo + chunk]
             qr = np.ascontiguousarray(qq @ self._rot, dtype=np.float32)
