@@ -52,7 +52,7 @@ def reduced_dims(dim: int) -> int:
 
 def create(dim: int, nlist: int, coarse_m: int) -> faiss.IndexRefine:
     """An untrained index: IndexRefine(IndexPreTransform(rotation, IVF-HNSW-SQ8 of the rotated vector),
-    SQ8 of the dropped part)."""
+    SQ8 of what the first code leaves over)."""
     d = reduced_dims(dim)
     rotation = faiss.LinearTransform(dim, d, False)
     ivf = faiss.index_factory(d, f"IVF{nlist}_HNSW{coarse_m},SQ8", faiss.METRIC_INNER_PRODUCT)
@@ -116,7 +116,8 @@ class Reduced:
         self._ranges = self._code_ranges()
 
     def add(self, x: np.ndarray) -> None:
-        """Append ``x`` (its slots follow the last ones): the rotation to the IVF, the dropped part to the codes."""
+        """Append ``x`` (its slots follow the last ones): the rotation to the IVF, then what its stored code
+        leaves over to the second codes."""
         start = self.base.ntotal
         self.base.add(x)
         if not self.ivf.direct_map.type:
