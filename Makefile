@@ -54,7 +54,8 @@ bench: install bench-data
 	$(PY) bench/keyword_quality.py
 	$(PY) bench/calibration.py
 	$(PY) bench/index_throughput.py
-	$(PY) bench/search_scale.py --n 100000
+	$(PY) bench/search_scale.py --n 100000 --kind ivf-sq8-fast,ivf-pca-sq8
+	$(PY) bench/batch_search.py --n 100000
 	$(PY) bench/quality.py
 	$(PY) bench/postgres.py
 
