@@ -120,18 +120,21 @@ class Reduced:
         leaves over to the second codes."""
         start = self.base.ntotal
         self.base.add(x)
-        if not self.ivf.direct_map.type:
-            self.ivf.make_direct_map()  # slot -> (list, offset): the IVF codes just stored, decoded below
-        stored = self.ivf.reconstruct_batch(np.arange(start, start + len(x), dtype=np.int64))
+        stored = self._first_codes(np.arange(start, start + len(x), dtype=np.int64))
         self.rest.add(self._leftover(x, stored))
         self.index.ntotal = self.base.ntotal
 
     def reconstruct(self, slots: np.ndarray) -> np.ndarray:
-        """The vectors the two codes stand for (the IVF's through its direct map)."""
+        """The vectors the two codes stand for."""
+        slots = np.asarray(slots, dtype=np.int64)
+        return self._first_codes(slots) @ self._rot.T + self.rest.reconstruct_batch(slots)
+
+    def _first_codes(self, slots: np.ndarray) -> np.ndarray:
+        """The reduced vectors the IVF's codes stand for at ``slots`` (slot -> list and offset: a direct map,
+        made on first need and kept up by faiss on add)."""
         if not self.ivf.direct_map.type:
             self.ivf.make_direct_map()
-        slots = np.asarray(slots, dtype=np.int64)
-        return self.ivf.reconstruct_batch(slots) @ self._rot.T + self.rest.reconstruct_batch(slots)
+        return self.ivf.reconstruct_batch(slots)
 
     def _rest_scores(self, q: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """(len(q), n) dot products of each query row with the second codes of its candidates ``cand``."""

@@ -138,8 +138,8 @@ class VectorIndex:
         self._live_bits: np.ndarray | None = None  # self.live packed for faiss's IDSelectorBitmap, kept till a change
         self.nprobe = nprobe or (default_nprobe(self.ivf.nlist, kind) if self.ivf is not None else 0)
         self.ef_search = ef_search
-        # ivf-sq8-fast: a query scans the clusters within this cosine of its nearest centroid, up to nprobe of
-        # them (stores/probing.py); 0: always nprobe
+        # ivf-sq8-fast and ivf-pca-sq8: a query scans the clusters within this cosine of its nearest centroid,
+        # up to nprobe of them (stores/probing.py); 0: always nprobe
         self.probe_margin = PROBE_MARGIN if kind in ("ivf-sq8-fast", "ivf-pca-sq8") else 0.0
         # ivf-pca-sq8: candidates from the reduced copy, re-scored with the full codes (stores/reduced.py)
         self._reduced = reduced.Reduced(index) if kind == "ivf-pca-sq8" else None
@@ -214,20 +214,14 @@ class VectorIndex:
     @property
     def rerank_from_store(self) -> bool:
         """Whether the store re-scores candidates with the exact float32 vectors from the database (the older
-        compressed kinds). ``ivf-pca-sq8``, ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit codes in memory:
-        within 0.0013 / 0.009 of the exact cosine (bench/ann_choices.py, bench/search_scale.py)."""
+        compressed kinds). ``ivf-pca-sq8``, ``ivf-sq8-fast`` and ``ivf-pqfs-sq8`` are scored from their 8-bit
+        codes in memory: within 0.0031 / 0.0021 / 0.009 of the exact cosine at 1M (bench/search_scale.py)."""
         return self.kind in STORE_RERANKED
 
     @property
     def refined(self) -> bool:
         """ivf-pqfs-sq8: faiss's IndexRefine re-scores ``k_factor`` candidates per result."""
         return self.kind == "ivf-pqfs-sq8"
-
-    @property
-    def _full_codes(self) -> bool:
-        """Whether the index holds 8-bit codes of every whole vector by slot (an IndexRefine's refine index),
-        from which it reconstructs without an IVF direct map."""
-        return self.kind == "ivf-pqfs-sq8" or self._reduced is not None
 
     @property
     def needs_training(self) -> bool:
@@ -371,10 +365,10 @@ class VectorIndex:
         ivf = self.ivf
         if ivf is not None:
             nprobe = ivf.nlist if wide else self.nprobe
-            params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
             coarse = faiss.SearchParametersHNSW(efSearch=max(64, 2 * nprobe)) if self._coarse_hnsw else None
             if self._reduced is not None:
                 return self._reduced.search(q, k, nprobe, 0.0 if wide else self.probe_margin, sel, coarse)
+            params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
             if self.probe_margin and not wide and not self.refined:
                 return adaptive_search(ivf, q, k, nprobe, self.probe_margin, sel, coarse)
             if coarse is not None:
@@ -393,10 +387,7 @@ class VectorIndex:
     def _exact_subset(self, q: np.ndarray, k: int, slots: np.ndarray, out_ids: np.ndarray,
                       out_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores over a few allowed vectors (decoded from the index's own codes)."""
-        if self.ivf is not None and not self._full_codes and not self.ivf.direct_map.type:
-            self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
-        # (an IndexRefine reconstructs from its flat 8-bit codes, by slot)
-        vecs = self._reduced.reconstruct(slots) if self._reduced is not None else self.index.reconstruct_batch(slots)
+        vecs = self._decode(slots)
         scores = q @ vecs.T
         kk = min(k, len(slots))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
@@ -410,10 +401,15 @@ class VectorIndex:
         slots = self.slots_of(ids)
         if not len(slots):
             return np.zeros((0, self.dim), np.float32)
+        return self._decode(slots)
+
+    def _decode(self, slots: np.ndarray) -> np.ndarray:
+        """The vectors the index holds at ``slots``: ivf-pca-sq8 from its two codes, an IndexRefine
+        (ivf-pqfs-sq8) from its flat 8-bit codes by slot, another IVF through a direct map made on first need."""
         if self._reduced is not None:
             return self._reduced.reconstruct(slots)
-        if self.ivf is not None and not self._full_codes and not self.ivf.direct_map.type:
-            self.ivf.make_direct_map()  # IVF reconstructs by id through a direct map, made on first need
+        if self.ivf is not None and not self.refined and not self.ivf.direct_map.type:
+            self.ivf.make_direct_map()
         return self.index.reconstruct_batch(slots)
 
     # -- memory and persistence -----------------------------------------------------------------------------
