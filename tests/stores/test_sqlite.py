@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +32,28 @@ def test_schema_version_and_newer_refused(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(LookalikeError, match="newer than this lookalike"):
         SQLiteStore(tmp_path)
+
+
+def _open_after(barrier: "multiprocessing.synchronize.Barrier", lib: str) -> None:
+    barrier.wait()
+    SQLiteStore(lib).conn.close()  # an exception makes the exit code non-zero
+
+
+def test_processes_creating_one_new_library_at_once_all_open_it(tmp_path: Path) -> None:
+    # Seen in CI: two `lookalike index` runs creating one library, one got "database is locked" from the switch
+    # to WAL (SQLite refuses the second of two shared-to-exclusive upgrades at once without waiting). Before the
+    # fix about a third of these rounds of 4 had a failure.
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(8):
+        lib = str(tmp_path / f"lib{round_}")
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_after, args=(barrier, lib)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0], f"round {round_}"
+        assert SQLiteStore(lib).schema_version == len(MIGRATIONS)
 
 
 def test_failed_batch_writes_nothing(tmp_path: Path) -> None:

@@ -167,6 +167,27 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _use_wal(conn: sqlite3.Connection, wait_s: float = 60.0) -> None:
+    """Switch the database to WAL mode (persistent: a no-op once any process has done it).
+
+    Two processes opening a new library at once both hold a shared lock while asking for the exclusive one the
+    switch needs; SQLite then answers one of them "database is locked" at once instead of calling the busy
+    handler (it would deadlock), so the switch is retried here until ``wait_s`` has passed."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.005
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
     dialect = SQLITE
 
@@ -184,7 +205,7 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
         except sqlite3.Error as err:
             raise LookalikeError(f"cannot open library {self.path}: {err}") from None
         self.lock = threading.RLock()
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(self.conn)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=60000")
