@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.synchronize
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,6 +68,27 @@ def test_failed_batch_writes_nothing(tmp_path: Path) -> None:
         s.write(upserts=[_rec("/c.jpg", 3), bad])
     assert set(s.file_states()) == {"/a.jpg"}
     assert s.count() == 1
+
+
+def test_an_indexing_run_into_a_small_library_needs_no_faiss(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.stores import vector_sync
+
+    monkeypatch.setattr(vector_sync, "SAVE_EVERY", 5)
+    writer = SQLiteStore(tmp_path)  # an indexer: writes, then optimize() without ever searching
+    writer.set_model_info("test", "v1", 8)
+    writer.write(upserts=[_rec(f"/p/{i}.jpg", i) for i in range(8)])
+    assert writer.index.index is None
+    assert writer.optimize() == {"kind": "flat", "vectors": 8, "tombstones": 0, "trained_on": 0}
+    assert writer.index.index is None and not (tmp_path / vector_sync.INDEX_NAME).exists()
+    assert writer._all("SELECT COUNT(*) FROM vector_log")[0][0] == 0  # the log pruned, as a flat index does
+    reader = SQLiteStore(tmp_path)  # a search rebuilds the exact index from the database
+    assert reader.get([reader.knn(_rec("q", 3).embedding, 1)[0].id])[0].path == "/p/3.jpg"
+    writer.write(deletes=[writer.get_by_path("/p/3.jpg").id])  # type: ignore[union-attr]
+    assert reader.get([reader.knn(_rec("q", 3).embedding, 1)[0].id])[0].path != "/p/3.jpg"
+    code = ("import sys; from lookalike.stores.sqlite import SQLiteStore; "
+            f"SQLiteStore({str(tmp_path)!r}).optimize(); print('faiss' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # ~0.27 s of CPU an indexing process no longer pays
 
 
 def test_index_follows_writes_from_another_connection(tmp_path: Path) -> None:

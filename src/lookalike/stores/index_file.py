@@ -12,7 +12,7 @@ import os
 import struct
 from pathlib import Path
 
-import faiss
+from lookalike.stores.faiss_lazy import faiss
 import numpy as np
 
 MAGIC = b"LKVI\x01"

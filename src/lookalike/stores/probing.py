@@ -12,7 +12,7 @@ cosine units of L2-normalised embeddings: the smallest of 0.10 / 0.12 / 0.15 who
 
 from __future__ import annotations
 
-import faiss
+from lookalike.stores.faiss_lazy import faiss
 import numpy as np
 
 PROBE_MARGIN = 0.15  # cosine below the nearest centroid's past which a cluster is not scanned

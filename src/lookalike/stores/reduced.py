@@ -36,7 +36,7 @@ Tuned (faiss alone, thread CPU, 1M real-structured vectors of ``bench/search_sca
 
 from __future__ import annotations
 
-import faiss
+from lookalike.stores.faiss_lazy import faiss
 import numpy as np
 
 from lookalike.stores.probing import adaptive_search

@@ -172,6 +172,9 @@ class LoggedIndex:
                 with self.store._tx() as c:
                     c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_index', ?)",
                               (self.kind_asked,))
+            quick = self._flat_without_index()
+            if quick is not None:
+                return quick
             idx = self.current()
             n = len(idx)
             rebuilt = idx.needs_rebuild(n, self.kind())
@@ -196,6 +199,25 @@ class LoggedIndex:
                 self._prune_log(idx.seq)  # the saved index covers the log up to idx.seq
             # else: a few changes only; they stay in the log, and whoever loads the saved index catches up
             return idx.describe()
+
+    def _flat_without_index(self) -> dict[str, object] | None:
+        """optimize() where the library's index is exact and this process holds none (an indexing run):
+        nothing to build or save (a flat index is rebuilt from the database by whoever searches), only the
+        change log to prune as the flat branch below does, so faiss is not even imported (faiss_lazy.py).
+        None when it does not apply (an index in memory, a saved one on disk, or a kind other than flat)."""
+        kind = self.kind()
+        if self.index is not None or self.path.exists() or kind not in ("flat", "auto"):
+            return None
+        n = int(self.store._all("SELECT COUNT(*) FROM vectors")[0][0])
+        if kind == "auto" and auto_kind(n) != "flat":
+            return None
+        head, _ = self._log_bounds()
+        unsaved = int(self.store._all("SELECT COUNT(*) FROM vector_log WHERE seq > ?",
+                                      (max(self.saved_seq, 0),))[0][0])
+        if unsaved >= SAVE_EVERY:
+            self._prune_log(head)
+            self.saved_seq = head
+        return {"kind": "flat", "vectors": n, "tombstones": 0, "trained_on": 0}
 
     def embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Exact stored embeddings by id (those that exist)."""

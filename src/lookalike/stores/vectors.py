@@ -68,7 +68,7 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 
-import faiss
+from lookalike.stores.faiss_lazy import faiss
 import numpy as np
 
 from lookalike.config import VECTOR_INDEX_KINDS
