@@ -193,7 +193,7 @@ def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], 
           admin: httpx.Client, job_id: str | None) -> dict[str, object]:
     """Run the clients for args.duration seconds; measure latencies, errors, the server's CPU use."""
     stats = Stats()
-    cpu0, start = cpu_seconds(pid), time.monotonic()
+    cpu0, own0, start = cpu_seconds(pid), time.process_time(), time.monotonic()
     stop = start + args.duration
     threads = [threading.Thread(target=worker, args=(url, stop, stats, uploads, ids, i)) for i in range(args.clients)]
     for th in threads:
@@ -202,6 +202,7 @@ def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], 
         th.join()
     elapsed = time.monotonic() - start
     cpu = cpu_seconds(pid) - cpu0
+    own = time.process_time() - own0  # the clients themselves: on a small machine they share its cores
     job = admin.get(f"api/index/{job_id}").json() if job_id else None
     all_lat = [x for v in stats.latencies.values() for x in v]
     errors = sum(stats.errors.values())
@@ -214,6 +215,8 @@ def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], 
         "server_cpu_s": round(cpu, 1), "server_cpu_share": round(cpu / (elapsed * (os.cpu_count() or 1)), 3),
         # answered per second of the server's CPU under this load: throughput with the machine's share factored out
         "requests_per_cpu_s": round(n / cpu, 1) if cpu > 0 else None,
+        # the load generator's own CPU (this process, 16 client threads): with the server's, what the machine gave
+        "client_cpu_share": round(own / (elapsed * (os.cpu_count() or 1)), 3),
         "load_average_1m": load_average(),
         "by_kind": {k: {"requests": len(v) + stats.errors[k], "errors": stats.errors[k],
                         "p50_ms": round(percentile(v, 50) * 1000, 1), "p99_ms": round(percentile(v, 99) * 1000, 1)}
@@ -247,8 +250,8 @@ def cpu_cost(url: str, uploads: list[tuple[str, bytes]], ids: list[int], pid: in
 def summary_line(ph: dict[str, object]) -> str:
     return (f"{ph['rps']} requests/s, p50 {ph['p50_ms']} ms, p99 {ph['p99_ms']} ms, {ph['errors']} errors, "
             f"server CPU {ph['server_cpu_s']} s ({float(ph['server_cpu_share']) * 100:.0f}% of the machine, "  # type: ignore[arg-type]
-            f"{ph['requests_per_cpu_s']} requests per CPU second), "
-            f"load average {ph['load_average_1m']}"
+            f"{ph['requests_per_cpu_s']} requests per CPU second; clients "
+            f"{float(ph['client_cpu_share']) * 100:.0f}%), load average {ph['load_average_1m']}"
             + (f", indexing {ph['indexing']['images_per_s']} images/s" if ph.get("indexing") else ""))  # type: ignore[index]
 
 
@@ -353,6 +356,7 @@ def side_by_side(runs: dict[str, list[dict[str, object]]]) -> dict[str, object]:
             "errors": sum(int(r["errors"]) for r in rs),  # type: ignore[call-overload]
             "requests_per_cpu_s": round(median([float(r["requests_per_cpu_s"] or 0) for r in rs]), 1),  # type: ignore[arg-type]
             "server_cpu_share": round(median([float(r["server_cpu_share"]) for r in rs]), 3),  # type: ignore[arg-type]
+            "client_cpu_share": round(median([float(r.get("client_cpu_share") or 0) for r in rs]), 3),  # type: ignore[arg-type]
             "rounds": len(rs),
         }
         mix = [float(r["cpu_ms_per_request"]["mix"]) for r in rs if r.get("cpu_ms_per_request")]  # type: ignore[index]
