@@ -88,7 +88,7 @@ def test_an_indexing_run_into_a_small_library_needs_no_faiss(tmp_path: Path, mon
     code = ("import sys; from lookalike.stores.sqlite import SQLiteStore; "
             f"SQLiteStore({str(tmp_path)!r}).optimize(); print('faiss' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"  # ~0.27 s of CPU an indexing process no longer pays
+    assert out.stdout.strip() == "False"  # ~0.08 s of CPU an indexing process no longer pays
 
 
 def test_index_follows_writes_from_another_connection(tmp_path: Path) -> None:
