@@ -107,7 +107,7 @@ def evaluate_copies(library, originals: Sequence[str | os.PathLike[str]],  # typ
                 continue
             q = _Query(i, e, model.preprocess(edited), _phash(edited))
             q.features = verify.local_features(edited)
-            q.mirrored = verify.local_features(edited, mirror=True)
+            q.mirrored = verify.mirrored(q.features)  # derived, as dupes and the search's copy check do
             out.append(q)
         return out
 

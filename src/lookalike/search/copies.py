@@ -13,8 +13,9 @@ the cosine alone. A URL query is not fetched a second time: its results get the 
 Cost: one decode + SIFT per verified result (~50-150 ms each on 2 cores), and the query's own. The local
 features of the last :data:`CACHE_IMAGES` images seen (results and queries, by content hash) are kept in the
 process, so a server answering queries around the same photos, or an ``id:N`` query of a recent result,
-decodes and describes each image once; the query's mirror image is described only when a result needs it
-(a result whose plain match is already sure never does). ``bench/copy_check_cost.py`` measures it.
+decodes and describes each image once; the query's mirror image's features are derived from its own
+(``verify.mirrored``: no second SIFT) only when a result needs them (a result whose plain match is already
+sure never does). ``bench/copy_check_cost.py`` measures it.
 """
 
 from __future__ import annotations
@@ -153,18 +154,20 @@ class _QueryFeatures:
                 self._path = None
         return None if self._decoded is None else self._decoded.image
 
-    def _get(self, mirror: bool) -> verify.LocalFeatures | None:
+    def plain(self) -> verify.LocalFeatures | None:
         def compute() -> verify.LocalFeatures | None:
             img = self._image()
-            return None if img is None else verify.local_features(img, mirror=mirror)
+            return None if img is None else verify.local_features(img)
 
-        return CACHE.get((self.key, mirror), compute)
-
-    def plain(self) -> verify.LocalFeatures | None:
-        return self._get(False)
+        return CACHE.get((self.key, False), compute)
 
     def mirrored(self) -> verify.LocalFeatures | None:
-        return self._get(True)
+        """The mirror image's features, derived from the plain ones (``verify.mirrored``, as ``dupes`` does)."""
+        def compute() -> verify.LocalFeatures | None:
+            plain = self.plain()
+            return None if plain is None else verify.mirrored(plain)
+
+        return CACHE.get((self.key, True), compute)
 
 
 def _features(path: str, max_pixels: int) -> verify.LocalFeatures | None:
