@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class _LazyModule:
@@ -27,4 +27,7 @@ class _LazyModule:
         return getattr(self._module, attr)
 
 
-faiss: Any = _LazyModule("faiss")
+if TYPE_CHECKING:  # type checkers see the module itself
+    import faiss as faiss
+else:
+    faiss = _LazyModule("faiss")
