@@ -1,6 +1,6 @@
 """Indexers that share the work (stores/claims.py): concurrent `lookalike index` processes on the same folder
-and library embed every file once between them, and a SIGKILLed one's claimed files are taken over when its
-lease runs out."""
+and library embed every file once between them, and a SIGKILLed one's claimed files are taken over (at once:
+it ran on this host and its pid is gone)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_two_indexers_embed_each_file_once(folder: Path, tmp_path: Path) -> None
 def test_a_killed_indexers_files_are_taken_over(folder: Path, tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     n = len(list(folder.iterdir()))
-    a = start(folder, lib, lease=3)
+    a = start(folder, lib, lease=600)  # far longer than the test: the takeover must not wait for it
     deadline = time.time() + 300
     while images(lib) < 8 and a.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -72,8 +72,9 @@ def test_a_killed_indexers_files_are_taken_over(folder: Path, tmp_path: Path) ->
     committed = images(lib)
     assert 8 <= committed < n
     t = time.time()
-    s = summary(start(folder, lib, lease=3))
+    s = summary(start(folder, lib, lease=600))
     assert images(lib) == n  # nothing missed
     assert s["indexed"] == n - committed  # nothing the killed one had written is embedded again
-    assert time.time() - t >= 1.0  # it waited for the killed one's claims to expire (3 s lease) ...
-    assert s["by_others"] == 0  # ... and then took them over itself
+    assert s["by_others"] == 0  # it took the killed one's claims over itself ...
+    assert time.time() - t < 300  # ... at once: the killed one ran on this host and its pid is gone
+    # (claims of an owner on another host expire with their lease: tests/stores/test_claims.py)

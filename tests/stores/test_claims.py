@@ -59,3 +59,33 @@ def test_a_finished_claim_from_an_earlier_run_is_tried_again(make_store) -> None
     time.sleep(0.05)
     later = store.claim(files, "B", since=time.time())  # a rerun that began after: it retries the file
     assert files[0] in later.mine
+
+
+def test_a_dead_process_on_this_host_is_taken_over_at_once(make_store) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import subprocess
+    import sys
+
+    from lookalike.stores.claims import owner_gone
+
+    host = socket.gethostname()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # exited and reaped: its pid names no process now
+    dead = f"{host}:{child.pid}:0badc0de"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = f"{host}:{alive.pid}:00c0ffee"
+        assert owner_gone(dead) and not owner_gone(live)
+        assert not owner_gone(f"another-host-{host}:{child.pid}:0badc0de")  # other machines: only the lease
+        assert not owner_gone("A")  # not host:pid:token: only the lease
+        a, b = make_store(), make_store()
+        files = entries(6, start=100)
+        a.claim(files[:2], dead, lease_s=600)  # killed long before its lease would run out
+        a.claim(files[2:4], live, lease_s=600)  # still running
+        a.claim(files[4:], f"another-host-{host}:{child.pid}:0badc0de", lease_s=600)
+        got = b.claim(files, "B")
+        assert [e.path for e in got.mine] == [e.path for e in files[:2]]
+        assert [e.path for e in got.busy] == [e.path for e in files[2:]]
+    finally:
+        alive.kill()
+        alive.wait()

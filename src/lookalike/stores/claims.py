@@ -19,10 +19,16 @@ pruned DONE_TTL_S later. Times are the store's clock (PostgreSQL: the server's, 
 
 LEASE_S = 120 s covers the ~4 batches a process holds (3 prefetched + 1 in the model) at 1 image/s, far
 below what the shared 2-core machine ever gave; a killed indexer's files are thus redone within 2 minutes.
+Sooner on the same machine: an owner is ``host:pid:token`` (indexer.py), and a claim whose owner ran on this
+host under a pid that no longer exists (``owner_gone``: a ``kill -9``, an out-of-memory kill) is taken at
+once, so rerunning ``lookalike index`` after a killed run does not wait out the lease. Owners on other hosts,
+and a pid that exists (or that this process may not signal), keep the lease rule.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +63,21 @@ class Claimed:
     now: float = 0.0  # the store's clock at the claim: pass it back as ``since`` on later claims of the run
 
 
+def owner_gone(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:token``) ran on this host and its process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):  # exists under another user, or cannot tell: keep the lease
+        return False
+    return False
+
+
 def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
            claims: dict[str, tuple[str, float, bool]], owner: str, now: float, since: float,
            locked: frozenset[str] | set[str] = frozenset()) -> Claimed:
@@ -64,6 +85,13 @@ def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
     path -> (owner, expires or finished at, done); ``locked``: paths whose claim row another transaction holds
     now; ``since``: when this run began claiming."""
     out = Claimed(now=now)
+    gone: dict[str, bool] = {}  # owner -> its process is gone (asked once per owner)
+
+    def is_gone(o: str) -> bool:
+        if o not in gone:
+            gone[o] = owner_gone(o)
+        return gone[o]
+
     for e in entries:
         have = images.get(e.path)
         if have is not None and have[0] == e.size and abs(have[1] - e.mtime) < 1e-6:
@@ -79,9 +107,9 @@ def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
                     out.elsewhere += 1
                 else:
                     out.mine.append(e)
-            elif c[1] > now:
+            elif c[1] > now and not is_gone(c[0]):
                 out.busy.append(e)
-            else:  # a lease that ran out: its owner was killed
+            else:  # a lease that ran out, or an owner on this host that is gone: it was killed
                 out.mine.append(e)
     return out
 
