@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -126,7 +124,7 @@ class Indexer:
         self.on_progress = on_progress
         self.extras = Extras(settings)
         # this run's name in the store's work claims: unique across processes and machines
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = claims.new_owner()
 
     # ---------------------------------------------------------------------------------------------------
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:

@@ -62,13 +62,12 @@ def test_a_finished_claim_from_an_earlier_run_is_tried_again(make_store) -> None
 
 
 def test_a_dead_process_on_this_host_is_taken_over_at_once(make_store) -> None:  # type: ignore[no-untyped-def]
-    import socket
     import subprocess
     import sys
 
-    from lookalike.stores.claims import owner_gone
+    from lookalike.stores.claims import owner_gone, this_host
 
-    host = socket.gethostname()
+    host = this_host()
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # exited and reaped: its pid names no process now
     dead = f"{host}:{child.pid}:0badc0de"

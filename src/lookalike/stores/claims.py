@@ -19,8 +19,8 @@ pruned DONE_TTL_S later. Times are the store's clock (PostgreSQL: the server's, 
 
 LEASE_S = 120 s covers the ~4 batches a process holds (3 prefetched + 1 in the model) at 1 image/s, far
 below what the shared 2-core machine ever gave; a killed indexer's files are thus redone within 2 minutes.
-Sooner on the same machine: an owner is ``host:pid:token`` (indexer.py), and a claim whose owner ran on this
-host under a pid that no longer exists (``owner_gone``: a ``kill -9``, an out-of-memory kill) is taken at
+Sooner on the same machine: an owner is ``host:pid:token`` (``new_owner``; the host is its name and PID
+namespace), and a claim whose owner ran on this host under a pid that no longer exists (``owner_gone``: a ``kill -9``, an out-of-memory kill) is taken at
 once, so rerunning ``lookalike index`` after a killed run does not wait out the lease. Owners on other hosts,
 and a pid that exists (or that this process may not signal), keep the lease rule.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -63,11 +64,25 @@ class Claimed:
     now: float = 0.0  # the store's clock at the claim: pass it back as ``since`` on later claims of the run
 
 
+def this_host() -> str:
+    """This machine as a claim owner names it: the host name and, on Linux, the PID namespace (containers
+    that share a host name but not their process ids are different hosts here)."""
+    try:
+        return f"{socket.gethostname()}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return socket.gethostname()
+
+
+def new_owner() -> str:
+    """A run's name in the claims: ``host:pid:token``, unique across processes and machines."""
+    return f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def owner_gone(owner: str) -> bool:
     """True when ``owner`` (``host:pid:token``) ran on this host and its process no longer exists."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+    if host != this_host() or not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
     try:
         os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
