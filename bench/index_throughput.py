@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", default="128", help="images per run; a comma list gives one row per count")
     ap.add_argument("--sizes", default="12,8,5,2", help="megapixels of the phone JPEGs, used in turn")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=0, help="images per forward pass (default: the indexer's "
+                    "choice, Settings.index_batch: 8 on the CPU, 32 on a GPU)")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; the table gives medians")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--engine", default="auto", choices=("auto", "torch", "onnx"))
@@ -256,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [float(s) for s in args.sizes.split(",")]
     cache = Path(args.cache)
     paths_all = build_set(max(counts), sizes, args.seed, cache)
-    settings = Settings.from_env(device=args.device, engine=args.engine, batch_size=args.batch_size,
+    settings = Settings.from_env(device=args.device, engine=args.engine, batch_size=args.batch_size or None,
                                  workers=args.workers or None, threads=args.threads or None)
     model = load_model(settings.model or DEFAULT_MODEL, settings.device, settings.threads, settings.engine)
+    args.batch_size = settings.index_batch(str(getattr(model, "device", settings.device)))
     sample = paths_all[: min(len(paths_all), 64)]
     inputs = np.stack([prepare(FileEntry(str(p), p.stat().st_size, p.stat().st_mtime), model, settings).pixels
                        for p in sample])  # type: ignore[misc]

@@ -111,6 +111,18 @@ def test_decode_workers():
     assert decode_workers(Settings.from_env({}), _Gpu()) == max(2, os.cpu_count() or 2)  # type: ignore[arg-type]
 
 
+def test_index_batch_by_device(tmp_path):
+    from lookalike.indexer import Indexer
+    from lookalike.stores.sqlite import SQLiteStore
+
+    assert Settings.from_env({}).index_batch("cpu") == 8 and Settings.from_env({}).index_batch("cuda:0") == 32
+    assert Settings.from_env({}, batch_size=5).index_batch("cuda") == 5  # the setting wins on any device
+    assert Settings.from_env({"LOOKALIKE_BATCH_SIZE": "3"}).index_batch() == 3
+    store = SQLiteStore(tmp_path / "lib")
+    assert Indexer(store, _Gpu(), Settings.from_env({})).batch_size == 32  # type: ignore[arg-type]
+    assert Indexer(store, load_model("efficientnet-lite0"), Settings.from_env({})).batch_size == 8  # type: ignore[arg-type]
+
+
 def test_both_engines_build_the_same_index(tmp_path):
     photos = tmp_path / "photos"
     copy_samples(photos, ["chelsea", "coffee", "rocket", "china", "flower", "interior_pexels-2416933"])

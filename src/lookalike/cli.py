@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="folders or files")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="also follow symlinks that lead outside the folders being indexed (default: not followed)")
-    p.add_argument("--batch-size", type=count(1), help="images per model batch (default 32)")
+    p.add_argument("--batch-size", type=count(1), help="images per model batch (default 8 on the CPU, 32 on a GPU)")
     p.add_argument("--workers", type=count(0), help="decoding threads (default: from the CPU count)")
     p.add_argument("--threads", type=int, help="inference threads (default: half the cores on the CPU, the rest decode)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")

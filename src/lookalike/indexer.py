@@ -125,6 +125,7 @@ class Indexer:
         self.extras = Extras(settings)
         # this run's name in the store's work claims: unique across processes and machines
         self.owner = claims.new_owner()
+        self.batch_size = settings.index_batch(str(getattr(model, "device", "cpu")))
 
     # ---------------------------------------------------------------------------------------------------
     def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
@@ -223,8 +224,8 @@ class Indexer:
 
     def _claim(self, entries: list[FileEntry], s: IndexSummary, busy: list[FileEntry], bar) -> Iterable[FileEntry]:  # type: ignore[no-untyped-def]
         """The entries this process claims, a batch at a time as the decoding threads need them."""
-        for i in range(0, len(entries), self.settings.batch_size):
-            got = self.store.claim(entries[i:i + self.settings.batch_size], self.owner, self.settings.claim_lease_s,
+        for i in range(0, len(entries), self.batch_size):
+            got = self.store.claim(entries[i:i + self.batch_size], self.owner, self.settings.claim_lease_s,
                                    since=self._since)
             self._since = got.now if self._since is None else self._since
             s.elsewhere += got.elsewhere
@@ -244,7 +245,7 @@ class Indexer:
             return bool((old is not None and old.sha == sha) or missing_by_sha.get(sha) or self.store.by_sha([sha]).get(sha))
 
         read = partial(prepare, model=self.model, settings=self.settings, extras=self.extras, known=known_content)
-        for work in _prefetch(pool, entries, read, ahead=self.settings.batch_size * 3):
+        for work in _prefetch(pool, entries, read, ahead=self.batch_size * 3):
             self._done += 1
             bar.update(1)
             if self.on_progress:
@@ -276,7 +277,7 @@ class Indexer:
                     s.skipped.append((e.path, work.error))
                     continue
             batch.append(work)  # new content (or every copy's source vanished meanwhile): embed
-            if len(batch) >= self.settings.batch_size:
+            if len(batch) >= self.batch_size:
                 self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
                 batch, pending_moves, pending_touches, pending_copies, finished = [], [], [], [], []
         self._flush(batch, s, pending_moves, pending_touches, pending_copies, finished)
