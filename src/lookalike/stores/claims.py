@@ -82,6 +82,8 @@ def owner_gone(owner: str) -> bool:
     """True when ``owner`` (``host:pid:token``) ran on this host and its process no longer exists."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
+    if os.name != "posix":  # on Windows os.kill(pid, 0) would send CTRL_C_EVENT: keep the lease rule there
+        return False
     if host != this_host() or not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
     try:
