@@ -73,7 +73,8 @@ def test_browse_pages_newest_first(client: TestClient, library) -> None:  # type
     whole = client.get("/api/browse", params={"limit": 50}).json()
     assert whole["total"] == 11 and len(whole["results"]) == 11 and whole["next_offset"] is None
     infos = {i.id: i for i in library.store.get([r["id"] for r in whole["results"]])}
-    times = [infos[r["id"]].taken_at or int(infos[r["id"]].mtime) for r in whole["results"]]  # to the second
+    # to the second as SQLite's strftime makes it: the mtime rounded to the millisecond first
+    times = [infos[r["id"]].taken_at or round(infos[r["id"]].mtime * 1000) // 1000 for r in whole["results"]]
     assert times == sorted(times, reverse=True) and whole["results"][0]["thumb"].endswith("/thumb")
     page = client.get("/api/browse", params={"limit": 4, "offset": 4}).json()
     assert [r["id"] for r in page["results"]] == [r["id"] for r in whole["results"][4:8]] and page["next_offset"] == 8
