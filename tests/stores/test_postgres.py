@@ -101,6 +101,58 @@ def test_concurrent_writers_neither_double_nor_lose_rows(pg_url: str) -> None:
     setup.close()
 
 
+def test_a_deadlock_between_writers_is_retried_not_reported_as_a_lost_connection(pg_url: str) -> None:
+    """Two write transactions taking two rows in opposite orders: PostgreSQL kills one with "deadlock
+    detected"; the store retries it (the pool once turned it into "lost the connection", which ended an
+    indexer in CI) and both writes land. A write that keeps colliding ends in one LookalikeError line."""
+    from lookalike.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url)
+    with store.primary.connection() as c:
+        c.execute("DROP TABLE IF EXISTS lookalike.deadlock_probe")
+        c.execute("CREATE TABLE lookalike.deadlock_probe (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+        c.execute("INSERT INTO lookalike.deadlock_probe (id) VALUES (1), (2)")
+    both_hold_one = threading.Barrier(2, timeout=30)
+    attempts = {1: 0, 2: 0}
+    errors: list[BaseException] = []
+
+    def writer(first: int) -> None:
+        second = 3 - first
+
+        def tx(c) -> None:  # type: ignore[no-untyped-def]
+            attempts[first] += 1
+            c.execute("UPDATE lookalike.deadlock_probe SET n = n + 1 WHERE id = %s", (first,))
+            if attempts[first] == 1:
+                both_hold_one.wait()  # each holds its first row: the second lock closes the cycle
+            c.execute("UPDATE lookalike.deadlock_probe SET n = n + 1 WHERE id = %s", (second,))
+
+        try:
+            store._retrying(tx)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(attempts.values()) == [1, 2]  # one of them was the deadlock's victim and ran again
+    with store.primary.connection() as c:
+        assert c.execute("SELECT n FROM lookalike.deadlock_probe ORDER BY id").fetchall() == [(2,), (2,)]
+    from psycopg import errors as pgerr
+
+    def always_collides(c) -> None:  # type: ignore[no-untyped-def]
+        raise pgerr.DeadlockDetected("deadlock detected")
+
+    with pytest.raises(LookalikeError, match="kept colliding") as err:
+        store._retrying(always_collides, attempts=2)
+    assert "\n" not in str(err.value)
+    with store.primary.connection() as c:
+        c.execute("DROP TABLE lookalike.deadlock_probe")
+    store.close()
+
+
 def test_two_indexer_processes_on_overlapping_folders(pg_url: str, photos: Path, tmp_path: Path) -> None:
     """Two `lookalike index` processes over the same photos at once: every photo exactly once."""
     env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_DB": pg_url, "OMP_NUM_THREADS": "1"}

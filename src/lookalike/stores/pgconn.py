@@ -135,6 +135,10 @@ class Pool:
                 conn = self.connect()
             yield conn
         except psycopg.OperationalError as err:
+            if str(getattr(err, "sqlstate", "") or "").startswith("40") and conn is not None and not conn.closed:
+                # a deadlock or serialisation failure, the connection intact: the writer retries its transaction
+                # (PostgresStore._retrying); reported as "lost the connection" it never was (two indexers died)
+                raise
             if conn is not None and conn.closed:
                 self.down_until = time.monotonic() + DOWN_FOR_S
             raise Unreachable(f"lost the connection to PostgreSQL at {self.masked}: {one_line(err)}") from None

@@ -162,8 +162,11 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
                 # a path taken by a concurrent writer between our DELETE and UPDATE (moves) is worth a retry;
                 # other unique violations are the caller's data
                 racing = not isinstance(err, pgerr.UniqueViolation) or err.diag.constraint_name == "images_path_key"
-                if attempt == attempts - 1 or not racing:
+                if not racing:
                     raise
+                if attempt == attempts - 1:
+                    raise LookalikeError(f"PostgreSQL: a write kept colliding with concurrent writers ({attempts} "
+                                         f"attempts): {one_line(err)}") from None
                 time.sleep(0.05 * (2**attempt) * (1 + np.random.random()))
             except psycopg.DataError as err:
                 raise LookalikeError(f"PostgreSQL refused the write: {one_line(err)}") from None
