@@ -1,5 +1,6 @@
 """CPU search paths never import torch: each `lookalike search` variant runs in a fresh process and the
-process's own import log (python -X importtime) is checked for torch and sentence-transformers."""
+process's own import log (python -X importtime) is checked for torch and sentence-transformers; nor, in a
+library small enough for the exact index, faiss (stores/exact.py), the indexing stage or the URL fetcher."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 HEAVY = re.compile(r"\|\s+(torch|sentence_transformers|transformers)\s*$", re.M)
+# what a search of a small library does not need: ~0.13 s of CPU per process together (docs/speed.md)
+UNNEEDED = re.compile(r"\|\s+(faiss|lookalike\.indexer|lookalike\.io\.fetch|http\.client)\s*$", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -36,5 +39,7 @@ def test_search_imports_no_torch(library: Path, photos: Path, query: list[str]) 
     assert out.stdout.strip()  # it found something
     heavy = sorted(set(HEAVY.findall(out.stderr)))
     assert heavy == [], f"{args} imported {heavy}"
+    unneeded = sorted(set(UNNEEDED.findall(out.stderr)))
+    assert unneeded == [], f"{args} imported {unneeded}"
     if "selfie" in args[0]:  # a word no vocabulary knows: the sentence model did run, without torch
         assert re.search(r"\|\s+tokenizers\s*$", out.stderr, re.M)

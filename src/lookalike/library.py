@@ -23,8 +23,6 @@ import numpy as np
 
 from lookalike.config import DEFAULT_MODEL, Settings
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
-from lookalike.indexer import Indexer, IndexSummary, Progress
-from lookalike.io.fetch import fetch_url
 from lookalike.io.read import content_hash, decode, open_checked, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.notebook import NotebookView, PeopleList, search_sections
@@ -36,6 +34,7 @@ from lookalike.search.people import stale as people_stale
 from lookalike.stores.base import Filters, Hit, ImageInfo, Store
 
 if TYPE_CHECKING:
+    from lookalike.indexer import IndexSummary, Progress
     from lookalike.models.vocab import Vocabulary
 
 
@@ -184,6 +183,8 @@ class Library:
     # -- indexing ----------------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | os.PathLike[str]], *, progress: bool = False,
               on_progress: Progress | None = None) -> IndexSummary:
+        from lookalike.indexer import Indexer  # here: a search process never loads the indexing stage
+
         summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
@@ -251,6 +252,8 @@ class Library:
         """The query image's bytes: the file, the bytes given or the URL's, under the settings' limits."""
         s = self.settings
         if q.kind == "image_url":
+            from lookalike.io.fetch import fetch_url  # here: only a URL query loads http.client and ssl
+
             return fetch_url(str(q.value), allow_private=s.allow_private_urls, timeout=s.url_timeout_s,
                              max_bytes=s.max_upload_mb * 1_000_000)
         if q.kind == "image_bytes":

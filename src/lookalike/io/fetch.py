@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 
 from lookalike.errors import Forbidden, LookalikeError, TooLarge
+from lookalike.io.urls import is_url  # noqa: F401 - re-exported
 
 USER_AGENT = "lookalike/0.1 (+image search)"
 MAX_REDIRECTS = 5
@@ -37,10 +38,6 @@ IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 # Not globally reachable (IANA special-purpose registries) but missed by ``is_global`` in older Pythons.
 NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in (
     "192.0.0.0/24", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16"))
-
-
-def is_url(text: str) -> bool:
-    return text.lower().startswith(("http://", "https://"))
 
 
 def system_resolver(host: str, port: int) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from lookalike.io.fetch import is_url
+from lookalike.io.urls import is_url
 
 Kind = Literal["image_path", "image_url", "image_bytes", "image_id", "text"]
 

@@ -74,6 +74,7 @@ import numpy as np
 from lookalike.config import VECTOR_INDEX_KINDS
 from lookalike.errors import LookalikeError
 from lookalike.stores import index_file, reduced
+from lookalike.stores.exact import ExactIndex
 from lookalike.stores.probing import PROBE_MARGIN, adaptive_search
 
 KINDS = VECTOR_INDEX_KINDS
@@ -126,7 +127,9 @@ class VectorIndex:
         self.kind = kind
         self.dim = dim
         self.index = index
-        self.ivf = _extract_ivf(index)  # the inverted-file part of IVF kinds (None for the others)
+        self._exact = isinstance(index, ExactIndex)  # flat without faiss (stores/exact.py)
+        # the inverted-file part of IVF kinds (None for the others)
+        self.ivf = None if self._exact else _extract_ivf(index)
         self._coarse_hnsw = self.ivf is not None and isinstance(faiss.downcast_index(self.ivf.quantizer), faiss.IndexHNSW)
         self.trained_on = trained_on  # vectors in the collection when the index was trained
         self.ids = np.zeros(0, np.int64) if ids is None else ids
@@ -155,10 +158,10 @@ class VectorIndex:
             kind = auto_kind(n_expected)
         if kind not in KINDS:
             raise LookalikeError(f"unknown vector index {kind!r}; choose one of {', '.join(KINDS)}")
-        metric = faiss.METRIC_INNER_PRODUCT
         if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
-        elif kind == "ivf-sq8-fast":
+            return cls(kind, dim, ExactIndex(dim))
+        metric = faiss.METRIC_INNER_PRODUCT
+        if kind == "ivf-sq8-fast":
             nl = nlist or default_nlist(n_expected)
             index = faiss.index_factory(dim, f"IVF{nl}_HNSW{COARSE_HNSW_M},SQ8", metric)
         elif kind == "ivf-pca-sq8":
@@ -269,7 +272,7 @@ class VectorIndex:
         if not len(ids):
             return
         vecs = np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(ids), self.dim)
-        if len(np.unique(ids)) != len(ids):
+        if len(_unique(ids)) != len(ids):
             raise ValueError("duplicate ids in one add")
         self.remove(ids)
         start = len(self.ids)
@@ -295,7 +298,7 @@ class VectorIndex:
     def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         slots = self.slots_of(ids)
         if len(slots):
-            slots = np.unique(slots)
+            slots = _unique(slots)
             self.live[slots] = False
             self._slot[self.ids[slots]] = -1
             self._n_live -= len(slots)
@@ -329,24 +332,29 @@ class VectorIndex:
         if k <= 0 or not len(self) or not len(q):
             return out_ids, out_scores
         if allowed is not None:
-            slots = np.unique(self.slots_of(allowed))
+            slots = _unique(self.slots_of(allowed))
             if not len(slots):
                 return out_ids, out_scores
             if len(slots) <= 4096:
                 return self._exact_subset(q, k, slots, out_ids, out_scores)
             bits = np.zeros(len(self.ids), bool)
             bits[slots] = True
-            packed = np.packbits(bits, bitorder="little")
+            mask: np.ndarray | None = bits
+            packed = None if self._exact else np.packbits(bits, bitorder="little")
             n_allowed = len(slots)
         else:
-            packed = None
+            mask = packed = None
             if self.dead:  # tombstones: the live slots only (packed once per change, not per query)
-                if self._live_bits is None:
+                mask = self.live
+                if self._live_bits is None and not self._exact:
                     self._live_bits = np.packbits(self.live, bitorder="little")
                 packed = self._live_bits
             n_allowed = len(self)
         kk = min(k, n_allowed)
-        scores, slots_found = self._search(q, kk, packed)
+        if self._exact:
+            scores, slots_found = self.index.search(q, kk, mask)
+        else:
+            scores, slots_found = self._search(q, kk, packed)
         short = (slots_found < 0).sum(axis=1) > 0
         if short.any() and self.kind != "flat":  # probes/graph found too few that pass the filter: widen
             s2, f2 = self._search(q[short], kk, packed, wide=True)
@@ -415,7 +423,8 @@ class VectorIndex:
     # -- memory and persistence -----------------------------------------------------------------------------
     def memory_bytes(self) -> int:
         """Bytes the index holds for its vectors (codes, lists, graph) plus the id maps."""
-        return int(faiss.serialize_index(self.index).nbytes) + self.ids.nbytes + self.live.nbytes
+        held = self.index.ntotal * self.dim * 4 if self._exact else int(faiss.serialize_index(self.index).nbytes)
+        return held + self.ids.nbytes + self.live.nbytes
 
     def describe(self) -> dict[str, object]:
         ivf = self.ivf
@@ -438,7 +447,8 @@ class VectorIndex:
         crash, never half of one."""
         index_file.write(path, {"kind": self.kind, "dim": self.dim, "seq": self.seq, "trained_on": self.trained_on,
                                 "nprobe": self.nprobe, "ef_search": self.ef_search, "k_factor": self.k_factor,
-                                **(meta or {})}, self.ids, self.live, self.index)
+                                **(meta or {})}, self.ids, self.live,
+                         self.index.to_faiss() if self._exact else self.index)
 
     @staticmethod
     def read_header(path: str | os.PathLike[str]) -> dict[str, object]:
@@ -453,6 +463,13 @@ class VectorIndex:
                   ef_search=int(header.get("ef_search") or 128), seq=int(header["seq"]),
                   k_factor=int(header.get("k_factor") or REFINE_FACTOR))
         return idx, header
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """np.unique of a 1-d integer array, without what np.unique imports on first use (numpy.ma, ~10 ms of
+    CPU in every process that searches: stores/exact.py says why that counts)."""
+    a = np.sort(np.asarray(a).ravel())
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
 
 
 def _extract_ivf(index: faiss.Index) -> faiss.IndexIVF | None:
