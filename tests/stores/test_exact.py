@@ -22,10 +22,11 @@ def test_same_answers_as_faiss_flat() -> None:
     for lo in range(0, len(x), 700):  # added in pieces: the array grows
         exact.add(x[lo:lo + 700])
         flat.add(x[lo:lo + 700])
-    for k in (1, 10, 100):
-        s1, i1 = exact.search(q, k)
-        s2, i2 = flat.search(q, k)
-        assert (i1 == i2).all() and np.abs(s1 - s2).max() < 1e-5
+    for queries in (q, unit(40, 64, 4)):  # a search in numpy; a batch (FAISS_FROM or more) through faiss.knn
+        for k in (1, 10, 100):
+            s1, i1 = exact.search(queries, k)
+            s2, i2 = flat.search(queries, k)
+            assert (i1 == i2).all() and np.abs(s1 - s2).max() < 1e-5
     assert exact.ntotal == 3000 and np.array_equal(exact.reconstruct_batch(np.array([5, 2999])), x[[5, 2999]])
 
 
