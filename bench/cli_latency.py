@@ -9,7 +9,8 @@ Each round runs, one after the other, fresh processes of:
   image     ``lookalike search PHOTO.jpg``      (the image model runs on the query)
   id        ``lookalike search id:N``           (an indexed image: vectors read from the index)
 and reports per kind the median over ``--runs`` rounds of wall seconds, CPU seconds (user + system of the
-child, from wait4) and the peak RSS (the largest of the rounds), plus each median as a ratio to numpy's in
+child, from wait4) and the peak RSS (the largest of the rounds; the library is prepared in a child process so
+that this one stays small, whose peak every child would otherwise inherit), plus each median as a ratio to numpy's in
 the same run. ``oov_vs_vocab`` is oov's median wall / vocab's (target <= 2). ``torch`` says whether the
 kind's process imported torch (one extra run under ``python -X importtime``; target: never on the CPU).
 
@@ -57,6 +58,17 @@ def library(path: str | None) -> tuple[Path, Path, int]:
         return lib_dir, Path(hits[0].path), hits[0].id
 
 
+def library_in_child(path: str | None) -> tuple[Path, Path, int]:
+    """``library`` in a child process, so that this one stays small: Linux keeps a process's peak RSS across
+    ``execve``, so every child measured by ``wait4`` would report at least this process's peak (the model
+    loaded to index the samples: ~290 MB for ``import numpy`` before this)."""
+    out = subprocess.run([sys.executable, __file__, "--prepare", path or ""], env=ENV, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr.strip()[-500:] or f"preparing the library failed ({out.returncode})")
+    lib, photo, image_id = json.loads(out.stdout.strip().splitlines()[-1])
+    return Path(lib), Path(photo), int(image_id)
+
+
 def commands(lib: Path, photo: Path, image_id: int) -> dict[str, list[str]]:
     search = [sys.executable, "-m", "lookalike.cli", "search", "--library", str(lib), "--limit", "5"]
     return {"numpy": [sys.executable, "-c", "import numpy"], "vocab": [*search, "cat"],
@@ -86,8 +98,13 @@ def main() -> None:
     ap.add_argument("--library", help="an indexed library (default: the sample photos, indexed once)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--prepare", metavar="LIBRARY", help=argparse.SUPPRESS)  # the child of library_in_child
     args = ap.parse_args()
-    lib, photo, image_id = library(args.library)
+    if args.prepare is not None:
+        lib, photo, image_id = library(args.prepare or None)
+        print(json.dumps([str(lib), str(photo), image_id]))
+        return
+    lib, photo, image_id = library_in_child(args.library)
     cmds = commands(lib, photo, image_id)
     for cmd in cmds.values():  # warm-up round
         measure(cmd)
