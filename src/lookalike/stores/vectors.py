@@ -1,12 +1,13 @@
-"""Vector indexes over the embeddings, through faiss (the exact one in numpy). Derived data: the SQLite table stays the source of truth;
-an index is rebuilt, caught up from the change log, or loaded from its saved copy beside the database.
+"""Vector indexes over the embeddings, through faiss (the exact one in numpy). Derived data: the SQLite table
+stays the source of truth; an index is rebuilt, caught up from the change log, or loaded from its saved copy
+beside the database.
 
 Kinds (inner product = cosine on L2-normalised vectors):
 
 ============  ===================================================================  ======================
 kind          what it is                                                           memory per vector
 ============  ===================================================================  ======================
-flat          exact: every vector is scored (numpy, stores/exact.py: no faiss import)  4 x dim bytes
+flat          exact: every vector is scored (numpy, stores/exact.py)                4 x dim bytes
 ivf           k-means inverted file: a query probes its ``nprobe`` nearest         4 x dim
               clusters (of ``nlist``), then ranks their members exactly
 ivf-sq8       the same with 8-bit scalar-quantised (residual) vectors; the store   dim
