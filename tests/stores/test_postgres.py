@@ -147,7 +147,7 @@ def test_a_deadlock_between_writers_is_retried_not_reported_as_a_lost_connection
 
     with pytest.raises(LookalikeError, match="kept colliding") as err:
         store._retrying(always_collides, attempts=2)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and err.value.exit_code == 1  # a runtime failure, not a usage error
     with store.primary.connection() as c:
         c.execute("DROP TABLE lookalike.deadlock_probe")
     store.close()
@@ -290,6 +290,7 @@ def test_errors_are_one_line(pg_url: str) -> None:
     with pytest.raises(LookalikeError, match="cannot connect to PostgreSQL") as err:
         PostgresStore(dead)
     assert "\n" not in str(err.value) and "***" in str(err.value)  # and the password is not shown
+    assert err.value.exit_code == 1 and err.value.status == 503  # the environment failed, not the command
     with pytest.raises(LookalikeError, match="postgresql:// URL"):
         PostgresStore("mysql://x")
     store = PostgresStore(pg_url)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from lookalike.errors import LookalikeError
+from lookalike.errors import LookalikeError, RuntimeFailure
 
 try:
     import psycopg
@@ -136,9 +136,9 @@ class Pool:
             yield conn
         except psycopg.OperationalError as err:
             if str(getattr(err, "sqlstate", "") or "").startswith("40") and conn is not None and not conn.closed:
-                # a deadlock or serialisation failure, the connection intact: the writer retries its transaction
-                # (PostgresStore._retrying); reported as "lost the connection" it never was (two indexers died)
-                raise
+                # a deadlock or serialisation failure, the connection intact: PostgresStore._retrying runs the
+                # transaction again (reported as "lost the connection", it never was, and two indexers died)
+                raise Contention(f"PostgreSQL rolled the transaction back for a concurrent one: {one_line(err)}") from None
             if conn is not None and conn.closed:
                 self.down_until = time.monotonic() + DOWN_FOR_S
             raise Unreachable(f"lost the connection to PostgreSQL at {self.masked}: {one_line(err)}") from None
@@ -169,10 +169,14 @@ def _alive(conn: "psycopg.Connection[Any]") -> bool:
         return False
 
 
-class Unreachable(LookalikeError):
-    """A server could not be reached (or the connection broke): another may serve the read."""
+class Unreachable(RuntimeFailure):
+    """A server could not be reached (or the connection broke): another may serve the read. A runtime
+    failure (exit 1, HTTP 503), not a usage error."""
 
-    status = 503
+
+class Contention(RuntimeFailure):
+    """PostgreSQL rolled a transaction back for a concurrent one (deadlock, serialisation failure): worth
+    running again (``PostgresStore._retrying`` does); elsewhere a one-line error (exit 1, HTTP 503)."""
 
 
 @contextmanager

@@ -34,7 +34,7 @@ import numpy as np
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
 from lookalike.stores.claims import PostgresClaims
 from lookalike.stores.base import FaceRecord, ImageRecord, Move, encode_vector, folder_of
-from lookalike.stores.pgconn import SCHEMA, Pool, Unreachable, Vec, mask_url, one_line, transaction
+from lookalike.stores.pgconn import SCHEMA, Contention, Pool, Unreachable, Vec, mask_url, one_line, transaction
 from lookalike.stores.pgschema import LOCK_KEY, MIGRATIONS, migrate
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
 from lookalike.stores.people import PeopleSQL
@@ -158,15 +158,15 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
                 with self._write_conn() as conn:
                     with transaction(conn):
                         return fn(conn)
-            except (pgerr.DeadlockDetected, pgerr.SerializationFailure, pgerr.UniqueViolation) as err:
+            except (Contention, pgerr.DeadlockDetected, pgerr.SerializationFailure, pgerr.UniqueViolation) as err:
                 # a path taken by a concurrent writer between our DELETE and UPDATE (moves) is worth a retry;
                 # other unique violations are the caller's data
                 racing = not isinstance(err, pgerr.UniqueViolation) or err.diag.constraint_name == "images_path_key"
                 if not racing:
                     raise
                 if attempt == attempts - 1:
-                    raise LookalikeError(f"PostgreSQL: a write kept colliding with concurrent writers ({attempts} "
-                                         f"attempts): {one_line(err)}") from None
+                    raise Contention(f"PostgreSQL: a write kept colliding with concurrent writers ({attempts} "
+                                     f"attempts): {one_line(err)}") from None
                 time.sleep(0.05 * (2**attempt) * (1 + np.random.random()))
             except psycopg.DataError as err:
                 raise LookalikeError(f"PostgreSQL refused the write: {one_line(err)}") from None
