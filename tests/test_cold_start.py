@@ -14,7 +14,8 @@ import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 HEAVY = re.compile(r"\|\s+(torch|sentence_transformers|transformers)\s*$", re.M)
-# what a search of a small library does not need: ~0.13 s of CPU per process together (docs/speed.md)
+# what a search of a small library does not need (a keyword search: 0.651 -> 0.577 s of CPU without them,
+# bench/cli_latency.py medians, docs/speed.md)
 UNNEEDED = re.compile(r"\|\s+(faiss|lookalike\.indexer|lookalike\.io\.fetch|http\.client)\s*$", re.M)
 
 

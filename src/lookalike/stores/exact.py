@@ -38,10 +38,6 @@ class ExactIndex:
     def vectors(self) -> np.ndarray:
         return self._x[: self.ntotal]
 
-    @property
-    def nbytes(self) -> int:
-        return int(self._x.nbytes)
-
     def add(self, x: np.ndarray) -> None:
         """Append ``x`` (their slots follow the last ones); the array grows by a quarter at a time."""
         x = np.asarray(x, dtype=np.float32).reshape(-1, self.d)

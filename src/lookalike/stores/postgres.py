@@ -158,9 +158,10 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
                 with self._write_conn() as conn:
                     with transaction(conn):
                         return fn(conn)
-            except (Contention, pgerr.DeadlockDetected, pgerr.SerializationFailure, pgerr.UniqueViolation) as err:
-                # a path taken by a concurrent writer between our DELETE and UPDATE (moves) is worth a retry;
-                # other unique violations are the caller's data
+            except (Contention, pgerr.UniqueViolation) as err:
+                # a deadlock or serialisation failure (the pool raises them as Contention), or a path taken by a
+                # concurrent writer between our DELETE and UPDATE (moves), is worth a retry; other unique
+                # violations are the caller's data
                 racing = not isinstance(err, pgerr.UniqueViolation) or err.diag.constraint_name == "images_path_key"
                 if not racing:
                     raise
