@@ -400,6 +400,23 @@ class TestSearchStore:
         assert n_b == len(keep) and sorted(only_b) == sorted(keep) and only_b == [i for i in expected if i in keep]
         assert store.browse(Filters(folder="/nowhere"), 0, 10) == ([], 0)
 
+    def test_an_mtime_a_moment_before_midnight_is_that_day_in_every_store(self, store) -> None:  # type: ignore[no-untyped-def]
+        """Dates are the mtime floored to the second, as Python (Filters.matches) and PostgreSQL make them;
+        SQLite's strftime rounded to the millisecond first, which put 23:59:59.9996 on the next day."""
+        import datetime as dt
+
+        midnight = dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc).timestamp()
+        store.set_model_info("test-model", "1", DIM)
+        times = {"late": midnight - 0.0004, "early": midnight + 0.0004, "before-1970": -0.0004}
+        store.write(upserts=[record(i, path=f"/photos/{name}.jpg", mtime=t) for i, (name, t) in enumerate(times.items())])
+        ids = ids_by_path(store)
+        day = Filters(after="2026-12-02", before="2026-12-03")
+        assert store.browse(day, 0, 10) == ([ids["/photos/late.jpg"]], 1)
+        assert store.browse(Filters(after="2026-12-03"), 0, 10) == ([ids["/photos/early.jpg"]], 1)
+        assert store.browse(Filters(before="1970-01-01"), 0, 10) == ([ids["/photos/before-1970.jpg"]], 1)
+        infos = store.get(list(ids.values()))
+        assert all(day.matches(i) == (i.path == "/photos/late.jpg") for i in infos)
+
 
 class TestExtrasStore:
     """Optional analyses: faces and OCR results, what is still to run, face search."""

@@ -35,6 +35,12 @@ IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, ca
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def taken_sqlite(p: str) -> str:
+    """SQLite's expression of :meth:`Dialect.taken` (also the browse index's, migration 10, word for word)."""
+    second = f"(CAST({p}mtime AS INTEGER) - ({p}mtime < CAST({p}mtime AS INTEGER)))"
+    return f"COALESCE({p}taken_at, strftime('%Y-%m-%dT%H:%M:%S', {second}, 'unixepoch'))"
+
+
 class Dialect:
     """How one database spells what the shared SQL needs (SQLite's spelling here; PostgreSQL's below)."""
 
@@ -48,8 +54,12 @@ class Dialect:
         return text.replace("{t}", self.prefix).replace("?", self.param)
 
     def taken(self, p: str) -> str:
-        """The date an image was taken as ISO text (file mtime, UTC, when there is no EXIF date)."""
-        return f"COALESCE({p}taken_at, strftime('%Y-%m-%dT%H:%M:%S', {p}mtime, 'unixepoch'))"
+        """The date an image was taken as ISO text (file mtime, UTC, when there is no EXIF date). The mtime is
+        floored to the second first, as PostgreSQL's to_char and Python's datetime do: SQLite's strftime rounds
+        to the millisecond, so an mtime of ...25.9996 was :26 here and :25 there (a photo a day early or late
+        in a date filter at midnight, two stores browsing in different orders). SQLite has no floor() without
+        its optional math functions: CAST truncates toward zero, the comparison steps negative ones down."""
+        return taken_sqlite(p)
 
     def contains(self, column: str, text: str) -> tuple[str, object]:
         """Case-insensitive substring test of ``column`` and its argument."""
