@@ -44,6 +44,29 @@ def test_mask_short_lists_and_ties() -> None:
     assert ExactIndex(16).search(x[:1], 3)[1].tolist() == [[-1, -1, -1]]
 
 
+def test_ties_across_the_cut_go_to_the_lower_slots_in_a_batch_and_alone() -> None:
+    """Exact copies have one vector: with 12 copies and k = 5, a search returns the 5 earliest, whether it
+    runs alone (numpy: argpartition picks any of the tied) or in a batch (faiss.knn, FAISS_FROM or more)."""
+    from lookalike.stores.exact import FAISS_FROM
+
+    x = unit(400, 16, 5)
+    copies = [7, 40, 41, 90, 150, 151, 200, 260, 300, 333, 350, 399]
+    x[copies] = x[7]
+    exact = ExactIndex(16)
+    exact.add(x[::-1].copy())  # the copies at other slots than their row numbers: 399 - row
+    slots = sorted(399 - c for c in copies)
+    queries = np.concatenate([x[[7]], unit(FAISS_FROM + 3, 16, 6)])
+    batch_s, batch_i = exact.search(queries, 5)
+    alone_s, alone_i = exact.search(queries[:1], 5)
+    assert batch_i[0].tolist() == alone_i[0].tolist() == slots[:5]
+    assert np.allclose(batch_s[0], alone_s[0])
+    for r in range(1, len(queries)):  # untied rows: the same answers either way
+        assert exact.search(queries[r:r + 1], 5)[1][0].tolist() == batch_i[r].tolist()
+    allowed = np.ones(400, bool)
+    allowed[slots[0]] = False
+    assert exact.search(queries[:1], 3, allowed)[1][0].tolist() == slots[1:4]
+
+
 def test_vector_index_over_it_filters_removes_and_saves_as_faiss(tmp_path) -> None:  # type: ignore[no-untyped-def]
     x = unit(200, 32, 3)
     idx = VectorIndex.create("flat", 32, 200)

@@ -5,8 +5,10 @@ exactly, and its index is derived data rebuilt from the database by each process
 faiss for that costs ~0.08 s of CPU per process (it also imports ``numpy.ma``), a sixth of a keyword search
 from the command line; a matrix product and a partial sort are all a flat search is. Same scores (float32
 inner products through BLAS), same slots, same answers: ties are broken by the lower slot (the earlier
-indexed), which faiss does not promise. Batches of ``FAISS_FROM`` or more queries go to faiss's exact search
-(below). A flat index written by ``VectorIndex.save`` goes to faiss's format
+indexed), also where they cross the cut at k (exact copies share one vector), which faiss does not promise.
+Batches of ``FAISS_FROM`` or more queries go to faiss's exact search (below), asked for one more than k: a
+row whose extra answer ties with its last is scored again in numpy, so a batch answers as its queries one
+at a time. A flat index written by ``VectorIndex.save`` goes to faiss's format
 (``to_faiss``), so saved files stay one format; a faiss flat read back from one keeps working as before.
 
 Thread contract: none of its own (the store locks, as for every VectorIndex).
@@ -66,9 +68,27 @@ class ExactIndex:
         if allowed is None and len(q) >= FAISS_FROM:
             from lookalike.stores.faiss_lazy import faiss
 
-            got, top = faiss.knn(np.ascontiguousarray(q), np.ascontiguousarray(x), kk, metric=faiss.METRIC_INNER_PRODUCT)
-            scores[:, :kk], slots[:, :kk] = np.where(top >= 0, got, -np.inf), top
+            # one more than asked: where it ties with the last one, a tie crosses the cut and that row is
+            # scored again below, so that a batch answers exactly as the same queries one at a time
+            extra = min(kk + 1, n)
+            got, top = faiss.knn(np.ascontiguousarray(q), np.ascontiguousarray(x), extra, metric=faiss.METRIC_INNER_PRODUCT)
+            got = np.where(top >= 0, got, -np.inf).astype(np.float32)
+            order = np.lexsort((top, -got), axis=1)[:, :kk]  # best score first, then the lower slot
+            scores[:, :kk] = np.take_along_axis(got, order, axis=1)
+            slots[:, :kk] = np.take_along_axis(top, order, axis=1)
+            if extra > kk:
+                crossing = np.flatnonzero(got[:, kk] == got[:, kk - 1])
+                if len(crossing):
+                    scores[crossing], slots[crossing] = self._exact(q[crossing], k, None)
             return scores, slots
+        return self._exact(q, k, allowed)
+
+    def _exact(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """numpy's exact search: the best ``k`` by score, ties (also across the cut) to the lower slot."""
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        slots = np.full((len(q), k), -1, np.int64)
+        n, x = self.ntotal, self.vectors
+        kk = min(k, n)
         chunk = max(1, SCORE_FLOATS // n)
         for lo in range(0, len(q), chunk):
             s = q[lo:lo + chunk] @ x.T
@@ -76,6 +96,12 @@ class ExactIndex:
                 s[:, ~allowed[:n]] = -np.inf
             part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), s.shape)
             got = np.take_along_axis(s, part, axis=1)
+            if kk < n:  # argpartition picks any of the scores equal to the k-th: take the lower slots of those
+                last = got.min(axis=1)
+                for r in np.flatnonzero((s >= last[:, None]).sum(axis=1) > kk):
+                    inside = np.flatnonzero(s[r] >= last[r])
+                    keep = inside[np.lexsort((inside, -s[r, inside]))[:kk]]
+                    part[r], got[r] = keep, s[r, keep]
             order = np.lexsort((part, -got), axis=1)  # best score first, then the lower slot
             top = np.take_along_axis(part, order, axis=1)
             best = np.take_along_axis(got, order, axis=1)
