@@ -66,3 +66,6 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     out = run("search", str(tmp_path / "missing.jpg"), library=lib, check=False)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "not found" in out.stderr
+    for typo in ("id:abc", "id:"):  # not searched as the words "id" and "abc"
+        out = run("search", typo, library=lib, check=False)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "not an image id" in out.stderr

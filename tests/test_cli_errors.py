@@ -44,7 +44,9 @@ def one_line(out: subprocess.CompletedProcess[str], code: int, *words: str) -> N
 @pytest.mark.parametrize("args", [["search", "cat", "--limit", "0"], ["search", "cat", "--limit", "-3"],
                                   ["search", "cat", "--after", "2021-13-45"],
                                   ["search", "cat", "--before", "2021-01-01xyz"],
-                                  ["dupes", "--after", "2021-02-30"], ["dupes", "--neighbours", "0"]])
+                                  ["dupes", "--after", "2021-02-30"], ["dupes", "--neighbours", "0"],
+                                  ["search", "cat", "--threshold", "2"], ["search", "cat", "--threshold=-0.5"],
+                                  ["search", "cat", "--threshold", "nan"], ["dupes", "--threshold", "1.5"]])
 def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
     out = cli(*args, library=tmp_path / "lib")
     one_line(out, 2)

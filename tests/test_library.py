@@ -113,6 +113,9 @@ def test_threshold_and_limit(indexed: Library, photos: Path) -> None:
     res = indexed.search(image=photos / "rocket.jpg", limit=10, threshold=0.5)
     assert [Path(r.path).stem for r in res.results] == ["rocket"]
     assert len(indexed.search(image=photos / "rocket.jpg", limit=4).results) == 4
+    for bad in (-0.1, 1.5):  # every score is in [0, 1]: such a threshold would keep everything or nothing
+        with pytest.raises(LookalikeError, match="threshold must be between 0 and 1"):
+            indexed.search("cat", threshold=bad)
 
 
 def test_folder_filter(indexed: Library, photos: Path, tmp_path: Path) -> None:

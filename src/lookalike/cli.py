@@ -72,6 +72,21 @@ def count(least: int) -> Callable[[str], int]:
     return parse
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (every score and threshold is one), so --threshold 2 is a usage
+    error before the library is opened."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a number from 0 to 1, not {text!r}") from None
+    if not 0.0 <= x <= 1.0:  # also NaN
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (every score is), not {text}")
+    return x
+
+
+fraction.__name__ = "number"
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {k: getattr(args, k, None) for k in ("library", "db", "model", "device", "engine")}
     if getattr(args, "read_db", None):
@@ -365,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-expand", action="store_true", help="keywords: no visual-neighbour expansion")
     p.add_argument("--no-semantic", action="store_true", help="keywords: vocabulary only, no sentence model")
     p.add_argument("--limit", "-n", type=count(1), default=10, help="at most this many results (default 10)")
-    p.add_argument("--threshold", type=float, help="drop results scoring below this (0-1; words: the probability "
+    p.add_argument("--threshold", type=fraction, help="drop results scoring below this (0-1; words: the probability "
                    "that the photo shows them, images: re-ranked cosine, lower than --by cosine)")
     p.add_argument("--by", choices=["embedding", "tags", "cosine"], default="embedding",
                    help="image queries: deep embeddings re-ranked (default), class-score vectors (visual words), "
@@ -387,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(p)
     p.add_argument("--method", choices=DUPES_METHODS, default=DUPES_METHODS[0],
                    help="verified (default: embeddings + geometric verification), embedding or phash")
-    p.add_argument("--threshold", type=float,
+    p.add_argument("--threshold", type=fraction,
                    help="similarity above which two photos are copies (default: the method's calibrated point)")
     p.add_argument("--neighbours", type=count(1), default=10, help="candidates per image (default 10)")
     p.add_argument("--trash", action="store_true",

@@ -64,6 +64,20 @@ def test_results_are_the_cosine_shortlist_re_ranked(library) -> None:  # type: i
     assert SHORTLIST >= 2 * 50  # the default re-ranks at least 100 for the usual limits
 
 
+def test_every_score_shown_is_in_the_unit_interval(library) -> None:  # type: ignore[no-untyped-def]
+    """The centred cosine is below 0 for the photos least like the query: shown as 0, the order kept."""
+    lib, root = library
+    res = lib.search(image=str(root / "rocket.jpg"), limit=100)
+    q = lib.store.vectors([res.results[0].id])[0][0]
+    raw = example_hits(lib.store, q, len(res.results), None, load_transform(lib.store, lib.model.version))
+    assert min(h.score for h in raw) < 0  # the case this is about occurs on these photos
+    scores = [r.score for r in res.results]
+    assert len(scores) == len(raw) and all(0.0 <= s <= 1.0 for s in scores) and min(scores) == 0.0
+    assert scores == sorted(scores, reverse=True) and [r.id for r in res.results] == [h.id for h in raw]
+    for query in ("cat", "a photo of a room"):
+        assert all(0.0 <= r.score <= 1.0 for r in lib.search(query, limit=50).results)
+
+
 def test_diffusion_keeps_an_edited_copy_first(library, tmp_path: Path,  # type: ignore[no-untyped-def]
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Shortlist diffusion (off by default: it did not pay, README) still finds the original first."""

@@ -301,6 +301,7 @@ def test_request_errors_are_json(client: TestClient) -> None:
     assert_error(client.get("/api/search", params={"q": "cat", "limit": "many"}), 422, "limit")
     assert_error(client.get("/api/search", params={"q": "cat", "after": "yesterday"}), 422, "after")
     assert_error(client.get("/api/search", params={"q": "cat", "threshold": "nan"}), 422, "threshold")
+    assert_error(client.get("/api/search", params={"q": "cat", "threshold": 2}), 422, "threshold")
     assert_error(client.get("/api/search", params={"q": "cat", "min_size": 10**20}), 422, "min_size")
     assert_error(client.get("/api/dupes", params={"threshold": "inf"}), 422, "threshold")
     assert_error(client.get("/api/search", params={"id": 999_999}), 404, "no indexed image")

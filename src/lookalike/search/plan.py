@@ -30,7 +30,11 @@ def plan(text: str) -> Query:
     """Interpret one CLI query string: an existing file, an http(s) URL, ``id:N``, or keywords."""
     if is_url(text):
         return Query("image_url", text)
-    if text.startswith("id:") and text[3:].isdigit():
+    if text.startswith("id:"):  # not words: "id:abc" would search for the words "id" and "abc"
+        if not text[3:].strip().isdigit():
+            from lookalike.errors import LookalikeError
+
+            raise LookalikeError(f"not an image id: {text!r} (id:N, N the number search results show)")
         return Query("image_id", int(text[3:]))
     expanded = os.path.expanduser(text)
     if os.path.isfile(expanded):

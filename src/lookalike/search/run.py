@@ -51,6 +51,8 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         raise LookalikeError(f"unknown --by {by!r}; choose one of {', '.join(SEARCH_BY)}")
     if int(limit) < 1:  # refused, not silently raised to 1 (the CLI and the API refuse it too)
         raise LookalikeError(f"limit must be at least 1, not {limit}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # it would keep everything or nothing
+        raise LookalikeError(f"the threshold must be between 0 and 1 (every score is), not {threshold:g}")
     limit = min(int(limit), MAX_LIMIT)
     if (more_like or less_like) and all(v is None for v in (query, image, text, url, image_id, face)):
         return _feedback_only(ctx, more_like, less_like, limit, threshold, filters)
@@ -83,8 +85,7 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         from lookalike.search.concepts import feedback as rerank
 
         hits = rerank(ctx.store, hits, more_like, less_like, limit, filters, explain)
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
+    hits = _in_unit_interval(hits, threshold)
     found = Found(described, kind, by, hits[:limit], explain)
     if copies and len(parts) == 1 and "image" in parts and by == "embedding":
         found.copies = check_copies(ctx, parts["image"], found.hits)
@@ -97,10 +98,15 @@ def _feedback_only(ctx: SearchContext, more_like: Sequence[int], less_like: Sequ
     from lookalike.search.concepts import feedback
 
     explain: dict[str, object] = {}
-    hits = feedback(ctx.store, [], more_like, less_like, limit, filters, explain)
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
+    hits = _in_unit_interval(feedback(ctx.store, [], more_like, less_like, limit, filters, explain), threshold)
     return Found("more like " + ", ".join(f"id:{i}" for i in more_like), "feedback", "feedback", hits[:limit], explain)
+
+
+def _in_unit_interval(hits: list[Hit], threshold: float | None) -> list[Hit]:
+    """The shown scores clipped to [0, 1] (the order is kept): an image query's centred cosine is below 0 for
+    photos less like it than the collection's mean, a float cosine can be 1 + 1e-7. Then the threshold."""
+    out = [h if 0.0 <= h.score <= 1.0 else Hit(h.id, min(1.0, max(0.0, float(h.score))), h.cosine) for h in hits]
+    return out if threshold is None else [h for h in out if h.score >= threshold]
 
 
 def search_signal(ctx: SearchContext, name: str, q: Query, by: str, limit: int, filters: Filters | None, *,

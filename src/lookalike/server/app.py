@@ -102,7 +102,8 @@ class PageOptions(BaseModel):
 class SearchOptions(PageOptions):
     """Options every search takes (query parameters, or fields of a JSON body)."""
 
-    threshold: float | None = Field(None, allow_inf_nan=False, description="drop results scoring below this")
+    threshold: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                     description="drop results scoring below this (every score is in [0, 1])")
     by: Literal["embedding", "tags", "cosine"] = Field(
         "embedding", description="image queries: embeddings (re-ranked), class scores, or plain embedding cosine")
     more_like: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
