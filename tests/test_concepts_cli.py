@@ -63,3 +63,8 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         assert out.returncode == 2, (args, out.stderr)
         last = out.stderr.strip().splitlines()[-1]
         assert last.startswith("lookalike") and "error:" in last and "Traceback" not in out.stderr, out.stderr
+    # nothing piped (stdin not a terminal, but empty): asked for examples, not told that "" is not JSON
+    out = run("teach", "rex", library=lib, stdin="", check=False)
+    assert out.returncode == 2 and "give examples of 'rex'" in out.stderr
+    out = run("teach", "rex", library=lib, stdin="not json", check=False)
+    assert out.returncode == 2 and "stdin is not JSON" in out.stderr

@@ -66,7 +66,11 @@ def cmd_teach(args: argparse.Namespace) -> int:
     for name in args.not_from_json:
         counter += _read_json_arg(name)
     if not examples and not args.from_json and not sys.stdin.isatty():
-        examples = _read_json_arg("-")  # lookalike search ... --json | lookalike teach WORD
+        piped = sys.stdin.read()  # lookalike search ... --json | lookalike teach WORD
+        if piped.strip():  # nothing piped (cron, < /dev/null): the "give examples" error below
+            from lookalike.search.teach import examples_from_json
+
+            examples = examples_from_json(piped, "stdin")
     if not examples:
         raise LookalikeError(f"give examples of {args.word!r}: image files, folders, id:N, or --from-json FILE")
     with library_from(args) as lib:
