@@ -18,6 +18,10 @@ per round, and the capacity bound from CPU per request, which contention disturb
 
     python bench/serve_load.py --batching-off --compare /tmp/before --rounds 2 --duration 15
 
+``--servers 1,2`` also runs this code as 2 ``lookalike serve`` processes on the one library (what a reverse
+proxy in front of several servers would give): the first indexes and runs the indexing job, the clients are
+split between them round-robin, CPU is the servers' sum, CPU per request is measured on the first.
+
 Target (issue 14): 2x the requests/s of the code before at p99 <= 0.5 s, zero errors.
 """
 
@@ -189,19 +193,25 @@ def load_average() -> float | None:
         return None
 
 
-def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], ids: list[int], pid: int,
-          admin: httpx.Client, job_id: str | None) -> dict[str, object]:
-    """Run the clients for args.duration seconds; measure latencies, errors, the server's CPU use."""
+def phase(args: argparse.Namespace, urls: list[str], uploads: list[tuple[str, bytes]], ids: list[int],
+          pids: list[int], admin: httpx.Client, job_id: str | None) -> dict[str, object]:
+    """Run the clients for args.duration seconds, split round-robin over the servers at ``urls``; measure
+    latencies, errors, the servers' CPU use (their sum)."""
     stats = Stats()
-    cpu0, own0, start = cpu_seconds(pid), time.process_time(), time.monotonic()
+
+    def cpu_seconds_all() -> float:
+        return sum(cpu_seconds(p) for p in pids)
+
+    cpu0, own0, start = cpu_seconds_all(), time.process_time(), time.monotonic()
     stop = start + args.duration
-    threads = [threading.Thread(target=worker, args=(url, stop, stats, uploads, ids, i)) for i in range(args.clients)]
+    threads = [threading.Thread(target=worker, args=(urls[i % len(urls)], stop, stats, uploads, ids, i))
+               for i in range(args.clients)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     elapsed = time.monotonic() - start
-    cpu = cpu_seconds(pid) - cpu0
+    cpu = cpu_seconds_all() - cpu0
     own = time.process_time() - own0  # the clients themselves: on a small machine they share its cores
     job = admin.get(f"api/index/{job_id}").json() if job_id else None
     all_lat = [x for v in stats.latencies.values() for x in v]
@@ -211,7 +221,8 @@ def phase(args: argparse.Namespace, url: str, uploads: list[tuple[str, bytes]], 
         "rps": round(n / elapsed, 2), "p50_ms": round(percentile(all_lat, 50) * 1000, 1),
         "p99_ms": round(percentile(all_lat, 99) * 1000, 1), "errors": errors,
         "p90_ms": round(percentile(all_lat, 90) * 1000, 1), "max_ms": round(max(all_lat, default=0) * 1000, 1),
-        "requests": n, "clients": args.clients, "duration_s": round(elapsed, 2), "cpus": os.cpu_count(),
+        "requests": n, "clients": args.clients, "servers": len(urls), "duration_s": round(elapsed, 2),
+        "cpus": os.cpu_count(),
         "server_cpu_s": round(cpu, 1), "server_cpu_share": round(cpu / (elapsed * (os.cpu_count() or 1)), 3),
         # answered per second of the server's CPU under this load: throughput with the machine's share factored out
         "requests_per_cpu_s": round(n / cpu, 1) if cpu > 0 else None,
@@ -272,28 +283,37 @@ def print_phase(name: str, ph: dict[str, object]) -> None:
 
 
 def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, src: Path,
-            env_extra: dict[str, str], log) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """One server (code from ``src``, extra environment ``env_extra``) on a fresh library: set-up, CPU per
-    request, the optional baseline and the load phase. The server is stopped before this returns."""
+            env_extra: dict[str, str], log, servers: int = 1) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """``servers`` server processes (code from ``src``, extra environment ``env_extra``) on one fresh library:
+    set-up, CPU per request, the optional baseline and the load phase. They are stopped before this returns."""
     sources = sorted(base_dir.glob("*.jpg"))
     query_dir = tmp / "queries"
     if args.uploads == "new" and not query_dir.is_dir():
         make_queries(sources[:: max(1, len(sources) // 12)], query_dir)
     lib_dir = Path(tempfile.mkdtemp(prefix="library-", dir=tmp))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
     env["PYTHONPATH"] = str(src / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env.update(env_extra)
-    cmd = [sys.executable, "-m", "lookalike.cli", "serve", "--library", str(lib_dir), "--port", str(port),
-           "--index-root", str(tmp), "--threads", str(args.server_threads)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    procs: list[subprocess.Popen] = []  # type: ignore[type-arg]
+    urls: list[str] = []
+
+    def start_server() -> None:
+        port = free_port()
+        urls.append(f"http://127.0.0.1:{port}/")
+        cmd = [sys.executable, "-m", "lookalike.cli", "serve", "--library", str(lib_dir), "--port", str(port),
+               "--index-root", str(tmp), "--threads", str(args.server_threads)]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        wait_health(urls[-1], procs[-1])
+
     try:
-        wait_health(url, proc)
+        start_server()
+        url, proc = urls[0], procs[0]
         with httpx.Client(base_url=url, timeout=60) as admin:
             t = time.perf_counter()
             job = wait_job(admin, run_job(admin, base_dir))
             log(f"set-up: indexed {job['summary']['indexed']} sample photos in {time.perf_counter() - t:.1f} s")
+            for _ in range(servers - 1):  # the others open the indexed library
+                start_server()
             ids = [r["id"] for r in admin.get("api/search", params={"q": "cat dog guitar chair sofa lamp fish",
                                                                      "limit": 200}).json()["results"]]
             ids = ids or [1]
@@ -305,20 +325,23 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
             if cost:
                 log(f"server CPU ms per request, one client at a time: {cost}")
             phases: dict[str, dict[str, object]] = {}
+            pids = [p.pid for p in procs]
             if args.baseline:
-                phases["baseline"] = phase(args, url, uploads, ids, proc.pid, admin, None)
+                phases["baseline"] = phase(args, urls, uploads, ids, pids, admin, None)
                 log(f"baseline (no indexing): {summary_line(phases['baseline'])}")
             job_id = None if args.no_index else run_job(admin, new_dir)
             if job_id:
                 time.sleep(0.5)  # let the job get past scanning
-            phases["load"] = phase(args, url, uploads, ids, proc.pid, admin, job_id)
+            phases["load"] = phase(args, urls, uploads, ids, pids, admin, job_id)
             log(f"load{' (indexing)' if job_id else ''}: {summary_line(phases['load'])}")
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
     result = dict(phases["load"])
     result["phases"] = phases
     if cost:
@@ -330,12 +353,16 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
     return result
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str]]]:
-    out = [("this", ROOT, {})]
+def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str], int]]:
+    """(name, source tree, extra environment, server processes) of each variant; "this" first."""
+    counts = [int(x) for x in args.servers.split(",") if x.strip()] or [1]
+    out = [("this" if n == counts[0] and i == 0 else f"this-{n}-servers", ROOT, {}, n) for i, n in enumerate(counts)]
+    if counts[0] != 1:
+        out[0] = (f"this-{counts[0]}-servers", ROOT, {}, counts[0])
     if args.batching_off:
-        out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}))
+        out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}, 1))
     if args.compare:
-        out.append(("compare", Path(args.compare).resolve(), {}))
+        out.append(("compare", Path(args.compare).resolve(), {}, 1))
     return out
 
 
@@ -396,6 +423,8 @@ def main() -> int:
     ap.add_argument("--uploads", choices=("library", "new"), default="library",
                     help="uploaded query photos: the library's own sample photos (default; a server may answer "
                          "them from the vectors it holds) or copies of them cropped by 2%% that it does not hold")
+    ap.add_argument("--servers", default="1", metavar="N[,N...]",
+                    help="server processes on the one library, a variant of this code each (e.g. 1,2)")
     ap.add_argument("--rounds", type=int, default=1, help="rounds over the variants, alternating (medians)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -410,13 +439,13 @@ def main() -> int:
         copy_samples(base_dir, None)
         make_edits(sorted(base_dir.glob("*.jpg")), new_dir, 0 if args.no_index else args.index_images)
         todo = variants(args)
-        runs: dict[str, list[dict[str, object]]] = {name: [] for name, _, _ in todo}
+        runs: dict[str, list[dict[str, object]]] = {name: [] for name, _, _, _ in todo}
         for r in range(args.rounds):
-            for name, src, env_extra in todo:
+            for name, src, env_extra, servers in todo:
                 if len(todo) > 1 or args.rounds > 1:
                     log(f"\n== round {r + 1}/{args.rounds}: {name} ({src}{' ' + str(env_extra) if env_extra else ''})")
-                runs[name].append(measure(args, tmp, base_dir, new_dir, src, env_extra, log))
-        result = dict(runs["this"][-1])
+                runs[name].append(measure(args, tmp, base_dir, new_dir, src, env_extra, log, servers))
+        result = dict(runs[todo[0][0]][-1])
         phases = result.pop("phases")
         if len(todo) > 1 or args.rounds > 1:
             result["side_by_side"] = side_by_side(runs)

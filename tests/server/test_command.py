@@ -107,3 +107,64 @@ def test_serve_rejects_a_zero_upload_cap(settings) -> None:  # type: ignore[no-u
                                             ("0.0.0.0", False), ("192.168.1.5", False), ("example.org", False)])
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert _is_loopback(host) is loopback
+
+
+def _serving(proc: subprocess.Popen, timeout: float = 90) -> str:  # type: ignore[type-arg]
+    """The URL a ``serve --json`` process prints once it listens (it answers /api/health then)."""
+    line = proc.stdout.readline()
+    assert line, proc.stderr.read()
+    url = json.loads(line)["url"]
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            get_json(url + "api/health")
+            return url
+        except OSError:
+            assert time.monotonic() < end and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
+
+
+def _post_json(url: str, body: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> None:
+    """Several `lookalike serve` processes on one library (behind a proxy, docs/server.md): a photo indexed
+    through one is found through the other, which started before it was indexed."""
+    from lookalike.samples import copy_samples
+
+    copy_samples(tmp_path / "photos", ["coffee", "rocket"])
+    copy_samples(tmp_path / "later", ["guitar"])
+    lib = tmp_path / "lib"
+    assert run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q").wait(120) == 0
+    procs = [run_cli("serve", "--library", str(lib), "--port", str(free_port()), "--index-root", str(tmp_path),
+                     "--json") for _ in range(2)]
+    try:
+        first, second = (_serving(p) for p in procs)
+        assert get_json(second + "api/stats")[1]["images"] == 2
+        status, job = _post_json(first + "api/index", {"folder": str(tmp_path / "later")})
+        assert status in (200, 202), job
+        end = time.monotonic() + 120
+        while job["state"] not in ("done", "failed"):
+            assert time.monotonic() < end, job
+            time.sleep(0.2)
+            job = get_json(first + f"api/index/{job['id']}")[1]
+        assert job["state"] == "done" and job["summary"]["indexed"] == 1, job
+        assert get_json(second + "api/stats")[1]["images"] == 3
+        found = get_json(second + "api/search?q=guitar&limit=1")[1]["results"]
+        assert found and found[0]["name"] == "guitar.jpg"
+        assert get_json(second + f"api/index/{job['id']}")[0] == 404  # a job is its own server's (docs/server.md)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0]
