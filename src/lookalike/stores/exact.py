@@ -97,8 +97,8 @@ class ExactIndex:
             part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), s.shape)
             got = np.take_along_axis(s, part, axis=1)
             if kk < n:  # argpartition picks any of the scores equal to the k-th: take the lower slots of those
-                last = got.min(axis=1)
-                for r in np.flatnonzero((s >= last[:, None]).sum(axis=1) > kk):
+                last = got.min(axis=1)  # -inf where fewer than k are allowed: those rows hold all there is
+                for r in np.flatnonzero(np.isfinite(last) & ((s >= last[:, None]).sum(axis=1) > kk)):
                     inside = np.flatnonzero(s[r] >= last[r])
                     keep = inside[np.lexsort((inside, -s[r, inside]))[:kk]]
                     part[r], got[r] = keep, s[r, keep]
