@@ -198,6 +198,23 @@ def write(classes: list[dict], out: Path) -> None:
     }
     head = json.dumps(header, ensure_ascii=False, separators=(",", ":"))[:-1]
     out.write_text(head + ',"classes":[\n' + ",\n".join(lines) + "\n]}\n", encoding="utf-8")
+    write_names(classes, out.with_name(NAMES_FILE))
+
+
+NAMES_FILE = "imagenet_names.tsv"
+
+
+def write_names(classes: list[dict], out: Path) -> None:
+    """The names alone, one class a line (index, wnid, name, words joined by "|"), for what needs no more
+    (captions while indexing: lookalike.models.vocab.ClassNames reads this instead of parsing the whole JSON,
+    ~0.06 s of CPU per process)."""
+    rows = []
+    for c in classes:
+        fields = [str(c["index"]), c["wnid"], c["name"], "|".join(c["words"])]
+        if any(ch in f for f in fields for ch in "\t\n") or any("|" in w for w in c["words"]):
+            raise SystemExit(f"class {c['index']}: a tab, newline or '|' in its names")
+        rows.append("\t".join(fields))
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,3 +44,19 @@ def test_search_imports_no_torch(library: Path, photos: Path, query: list[str]) 
     assert unneeded == [], f"{args} imported {unneeded}"
     if "selfie" in args[0]:  # a word no vocabulary knows: the sentence model did run, without torch
         assert re.search(r"\|\s+tokenizers\s*$", out.stderr, re.M)
+
+
+# what an indexing run without a terminal (cron, -q, --json) does not need: its start-up is what every extra
+# concurrent indexer pays (bench/shared_index.py --startup-runs: 0.80 -> 0.72 s of CPU per process without
+# the progress bar library, numpy.ma and the class JSON, docs/speed.md)
+INDEX_UNNEEDED = re.compile(r"\|\s+(torch|scipy|faiss|tqdm|numpy\.ma|lookalike\.io\.fetch)\s*$", re.M)
+
+
+def test_a_quiet_index_run_imports_only_what_it_uses(photos: Path, tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    """(``model``: the ONNX export exists, made with torch once, as on any machine after its first run)"""
+    env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(tmp_path / "lib")}
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "lookalike.cli", "index", str(photos), "-q"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    unneeded = sorted(set(INDEX_UNNEEDED.findall(out.stderr)))
+    assert unneeded == [], f"an indexing run imported {unneeded}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lookalike.models.vocab import (
+    ClassNames,
     ImageNetClass,
     Vocabulary,
     hypernym_weight,
@@ -32,6 +33,15 @@ def test_thousand_classes_in_order():
     assert len({c.wnid for c in classes}) == 1000
     assert all(isinstance(c, ImageNetClass) for c in classes)
     assert load_classes() is classes  # cached
+
+
+def test_the_names_file_says_what_the_json_says():
+    """models/data/imagenet_names.tsv (captions at index time) is the JSON's names, as scripts/gen_vocab.py
+    writes both: the two describe every class alike, also through a Vocabulary."""
+    names, full = ClassNames(), Vocabulary()
+    for c in load_classes():
+        assert names.describe(c.index) == full.describe(c.index) == {
+            "index": c.index, "wnid": c.wnid, "name": c.name, "words": list(c.words)}
 
 
 def test_fields_well_formed():

@@ -125,16 +125,31 @@ def load_classes() -> list[ImageNetClass]:
     ]
 
 
+NAMES_FILE = "imagenet_names.tsv"  # the classes' names alone, written beside the JSON by scripts/gen_vocab.py
+
+
+@functools.cache
+def _class_names() -> dict[int, tuple[str, str, tuple[str, ...]]]:
+    """index -> (wnid, name, words) of the 1000 classes, from the names file (no JSON to parse)."""
+    res = importlib.resources.files("lookalike.models").joinpath("data", NAMES_FILE)
+    out = {}
+    for line in res.read_text(encoding="utf-8").splitlines():
+        index, wnid, name, words = line.split("\t")
+        out[int(index)] = (wnid, name, tuple(words.split("|")))
+    return out
+
+
 class ClassNames:
     """The classes' descriptions alone (``describe`` as :class:`Vocabulary` gives it), without building the
-    word indexes: enough for captions at indexing time."""
+    word indexes: enough for captions at indexing time. The 1000 ImageNet classes come from the names file
+    (0.06 s of CPU less per indexing process than parsing imagenet_classes.json)."""
 
     def __init__(self, classes: list[ImageNetClass] | None = None) -> None:
-        self._by_index = {c.index: c for c in (load_classes() if classes is None else classes)}
+        self._names = _class_names() if classes is None else {c.index: (c.wnid, c.name, c.words) for c in classes}
 
     def describe(self, index: int) -> dict:
-        c = self._by_index[index]
-        return {"index": c.index, "wnid": c.wnid, "name": c.name, "words": list(c.words)}
+        wnid, name, words = self._names[index]
+        return {"index": index, "wnid": wnid, "name": name, "words": list(words)}
 
 
 def _keys(phrase: str) -> set[str]:
@@ -153,7 +168,7 @@ class Vocabulary(ClassNames):
         # the WordNet lexicon's class indices are ImageNet's: off by default for custom classes
         self.use_wordnet = classes is None if wordnet is None else wordnet
         self.classes: list[ImageNetClass] = list(load_classes() if classes is None else classes)
-        self._by_index = {c.index: c for c in self.classes}
+        self._names = {c.index: (c.wnid, c.name, c.words) for c in self.classes}
         self._direct: dict[str, set[int]] = {}
         self._hyper: dict[str, dict[int, int]] = {}
         self._partial: dict[str, set[int]] = {}
