@@ -355,10 +355,8 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
 
 def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str], int]]:
     """(name, source tree, extra environment, server processes) of each variant; "this" first."""
-    counts = [int(x) for x in args.servers.split(",") if x.strip()] or [1]
-    out = [("this" if n == counts[0] and i == 0 else f"this-{n}-servers", ROOT, {}, n) for i, n in enumerate(counts)]
-    if counts[0] != 1:
-        out[0] = (f"this-{counts[0]}-servers", ROOT, {}, counts[0])
+    counts = dict.fromkeys(max(1, int(x)) for x in args.servers.split(",") if x.strip()) or {1: None}
+    out = [("this" if n == 1 else f"this-{n}-servers", ROOT, {}, n) for n in counts]
     if args.batching_off:
         out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}, 1))
     if args.compare:
