@@ -43,8 +43,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get_json(url: str, token: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+def get_json(url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """(status, JSON) of a GET, or of a POST of ``body`` as JSON."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -52,22 +57,41 @@ def get_json(url: str, token: str | None = None) -> tuple[int, dict]:  # type: i
         return err.code, json.loads(err.read())
 
 
+def serving(proc: subprocess.Popen, timeout: float = 60) -> dict:  # type: ignore[type-arg]
+    """What a ``serve --json`` process prints once the model is loaded, just before listening (url, docs),
+    returned once it answers /api/health."""
+    first = proc.stdout.readline()
+    assert first, proc.stderr.read()
+    info = json.loads(first)
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            get_json(info["url"] + "api/health")
+            return info
+        except OSError:
+            assert time.monotonic() < end and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
+
+
+def stop(*procs: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """Ctrl-C each server, as a user stops it; killed after 20 s (its return code then fails the test)."""
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def test_serve_runs_and_stops(library, settings) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     proc = run_cli("serve", "--library", str(settings.library), "--port", str(port), "--token", "tok", "--json")
     try:
-        first = proc.stdout.readline()  # printed once the model is loaded, just before listening
-        assert first, proc.stderr.read()
-        info = json.loads(first)
+        info = serving(proc)
         assert info["url"] == f"http://127.0.0.1:{port}/" and info["docs"].endswith("/docs")
-        end = time.monotonic() + 60
-        while True:
-            try:
-                status, body = get_json(info["url"] + "api/health")
-                break
-            except OSError:
-                assert time.monotonic() < end and proc.poll() is None, proc.stderr.read()
-                time.sleep(0.1)
+        status, body = get_json(info["url"] + "api/health")
         assert status == 200 and body["token_required"] is True
         assert get_json(info["url"] + "api/stats")[0] == 401
         status, stats = get_json(info["url"] + "api/stats", token="tok")
@@ -75,12 +99,7 @@ def test_serve_runs_and_stops(library, settings) -> None:  # type: ignore[no-unt
         status, res = get_json(info["url"] + "api/search?q=guitar&limit=1", token="tok")
         assert res["results"][0]["name"] == "guitar.jpg"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        stop(proc)
     assert proc.returncode == 0
 
 
@@ -109,30 +128,6 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert _is_loopback(host) is loopback
 
 
-def _serving(proc: subprocess.Popen, timeout: float = 90) -> str:  # type: ignore[type-arg]
-    """The URL a ``serve --json`` process prints once it listens (it answers /api/health then)."""
-    line = proc.stdout.readline()
-    assert line, proc.stderr.read()
-    url = json.loads(line)["url"]
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            get_json(url + "api/health")
-            return url
-        except OSError:
-            assert time.monotonic() < end and proc.poll() is None, proc.stderr.read()
-            time.sleep(0.1)
-
-
-def _post_json(url: str, body: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
 def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> None:
     """Several `lookalike serve` processes on one library (behind a proxy, docs/server.md): a photo indexed
     through one is found through the other, which started before it was indexed."""
@@ -145,9 +140,9 @@ def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> No
     procs = [run_cli("serve", "--library", str(lib), "--port", str(free_port()), "--index-root", str(tmp_path),
                      "--json") for _ in range(2)]
     try:
-        first, second = (_serving(p) for p in procs)
+        first, second = (serving(p, timeout=90)["url"] for p in procs)
         assert get_json(second + "api/stats")[1]["images"] == 2
-        status, job = _post_json(first + "api/index", {"folder": str(tmp_path / "later")})
+        status, job = get_json(first + "api/index", body={"folder": str(tmp_path / "later")})
         assert status in (200, 202), job
         end = time.monotonic() + 120
         while job["state"] not in ("done", "failed"):
@@ -160,11 +155,5 @@ def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> No
         assert found and found[0]["name"] == "guitar.jpg"
         assert get_json(second + f"api/index/{job['id']}")[0] == 404  # a job is its own server's (docs/server.md)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(*procs)
     assert [p.returncode for p in procs] == [0, 0]

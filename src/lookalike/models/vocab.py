@@ -168,7 +168,7 @@ class Vocabulary(ClassNames):
         # the WordNet lexicon's class indices are ImageNet's: off by default for custom classes
         self.use_wordnet = classes is None if wordnet is None else wordnet
         self.classes: list[ImageNetClass] = list(load_classes() if classes is None else classes)
-        self._names = {c.index: (c.wnid, c.name, c.words) for c in self.classes}
+        super().__init__(self.classes)
         self._direct: dict[str, set[int]] = {}
         self._hyper: dict[str, dict[int, int]] = {}
         self._partial: dict[str, set[int]] = {}

@@ -58,36 +58,33 @@ class ExactIndex:
         """(scores, slots), each (len(q), k), best first; ``allowed``: a boolean mask over the slots (None:
         all); slot -1 with score -inf where fewer than k are allowed."""
         q = np.asarray(q, dtype=np.float32).reshape(-1, self.d)
-        scores = np.full((len(q), k), -np.inf, np.float32)
-        slots = np.full((len(q), k), -1, np.int64)
-        n = self.ntotal
-        if not n or k <= 0:
-            return scores, slots
-        x = self.vectors
-        kk = min(k, n)
-        if allowed is None and len(q) >= FAISS_FROM:
-            from lookalike.stores.faiss_lazy import faiss
+        if allowed is not None or len(q) < FAISS_FROM or not self.ntotal or k <= 0:
+            return self._exact(q, k, allowed)
+        from lookalike.stores.faiss_lazy import faiss
 
-            # one more than asked: where it ties with the last one, a tie crosses the cut and that row is
-            # scored again below, so that a batch answers exactly as the same queries one at a time
-            extra = min(kk + 1, n)
-            got, top = faiss.knn(np.ascontiguousarray(q), np.ascontiguousarray(x), extra, metric=faiss.METRIC_INNER_PRODUCT)
-            got = np.where(top >= 0, got, -np.inf).astype(np.float32)
-            order = np.lexsort((top, -got), axis=1)[:, :kk]  # best score first, then the lower slot
-            scores[:, :kk] = np.take_along_axis(got, order, axis=1)
-            slots[:, :kk] = np.take_along_axis(top, order, axis=1)
-            if extra > kk:
-                crossing = np.flatnonzero(got[:, kk] == got[:, kk - 1])
-                if len(crossing):
-                    scores[crossing], slots[crossing] = self._exact(q[crossing], k, None)
-            return scores, slots
-        return self._exact(q, k, allowed)
+        scores, slots = _empty(len(q), k)
+        n = self.ntotal
+        kk = min(k, n)
+        # one more than asked: where it ties with the last one, a tie crosses the cut and that row is scored
+        # again in numpy, so that a batch answers exactly as the same queries one at a time
+        extra = min(kk + 1, n)
+        got, top = faiss.knn(np.ascontiguousarray(q), np.ascontiguousarray(self.vectors), extra, metric=faiss.METRIC_INNER_PRODUCT)
+        got = np.where(top >= 0, got, -np.inf).astype(np.float32)
+        order = np.lexsort((top, -got), axis=1)[:, :kk]  # best score first, then the lower slot
+        scores[:, :kk] = np.take_along_axis(got, order, axis=1)
+        slots[:, :kk] = np.take_along_axis(top, order, axis=1)
+        if extra > kk:
+            crossing = np.flatnonzero(got[:, kk] == got[:, kk - 1])
+            if len(crossing):
+                scores[crossing], slots[crossing] = self._exact(q[crossing], k, None)
+        return scores, slots
 
     def _exact(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """numpy's exact search: the best ``k`` by score, ties (also across the cut) to the lower slot."""
-        scores = np.full((len(q), k), -np.inf, np.float32)
-        slots = np.full((len(q), k), -1, np.int64)
+        scores, slots = _empty(len(q), k)
         n, x = self.ntotal, self.vectors
+        if not n or k <= 0:
+            return scores, slots
         kk = min(k, n)
         chunk = max(1, SCORE_FLOATS // n)
         for lo in range(0, len(q), chunk):
@@ -117,6 +114,11 @@ class ExactIndex:
         if self.ntotal:
             index.add(np.ascontiguousarray(self.vectors))
         return index
+
+
+def _empty(rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores -inf and slots -1: what a search answers where fewer than k vectors are allowed."""
+    return np.full((rows, k), -np.inf, np.float32), np.full((rows, k), -1, np.int64)
 
 
 __all__ = ["ExactIndex"]

@@ -35,12 +35,6 @@ IMAGE_COLUMNS = "id, path, folder, size, mtime, sha, width, height, taken_at, ca
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def taken_sqlite(p: str) -> str:
-    """SQLite's expression of :meth:`Dialect.taken` (also the browse index's, migration 10, word for word)."""
-    second = f"(CAST({p}mtime AS INTEGER) - ({p}mtime < CAST({p}mtime AS INTEGER)))"
-    return f"COALESCE({p}taken_at, strftime('%Y-%m-%dT%H:%M:%S', {second}, 'unixepoch'))"
-
-
 class Dialect:
     """How one database spells what the shared SQL needs (SQLite's spelling here; PostgreSQL's below)."""
 
@@ -58,8 +52,10 @@ class Dialect:
         floored to the second first, as PostgreSQL's to_char and Python's datetime do: SQLite's strftime rounds
         to the millisecond, so an mtime of ...25.9996 was :26 here and :25 there (a photo a day early or late
         in a date filter at midnight, two stores browsing in different orders). SQLite has no floor() without
-        its optional math functions: CAST truncates toward zero, the comparison steps negative ones down."""
-        return taken_sqlite(p)
+        its optional math functions: CAST truncates toward zero, the comparison steps negative ones down.
+        SQLite's browse index (migration 10) is this expression word for word."""
+        second = f"(CAST({p}mtime AS INTEGER) - ({p}mtime < CAST({p}mtime AS INTEGER)))"
+        return f"COALESCE({p}taken_at, strftime('%Y-%m-%dT%H:%M:%S', {second}, 'unixepoch'))"
 
     def contains(self, column: str, text: str) -> tuple[str, object]:
         """Case-insensitive substring test of ``column`` and its argument."""

@@ -26,7 +26,7 @@ from lookalike.stores.people import PeopleSQL
 from lookalike.stores.concept_sql import ConceptSQL
 from lookalike.stores.dupe_pairs import SQLITE_MIGRATION as PAIRS_MIGRATION
 from lookalike.stores.dupe_pairs import DupePairSQL
-from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql, taken_sqlite
+from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
 from lookalike.stores.vector_sync import LoggedIndex
 from lookalike.stores.vectors import KINDS, VectorIndex
 
@@ -168,7 +168,7 @@ MIGRATIONS: list[str] = [
     # PostgreSQL and Python do, where strftime rounded it to the millisecond first)
     f"""
     DROP INDEX IF EXISTS images_taken;
-    CREATE INDEX images_taken ON images({taken_sqlite("")} DESC, id DESC);
+    CREATE INDEX images_taken ON images({SQLITE.taken("")} DESC, id DESC);
     """,
 ]
 
