@@ -21,6 +21,8 @@ per round, and the capacity bound from CPU per request, which contention disturb
 ``--servers 1,2`` also runs this code as 2 ``lookalike serve`` processes on the one library (what a reverse
 proxy in front of several servers would give): the first indexes and runs the indexing job, the clients are
 split between them round-robin, CPU is the servers' sum, CPU per request is measured on the first.
+``--workers 2`` runs this code as one ``lookalike serve --workers 2`` (one port: the kernel spreads the
+connections; worker 0 runs the indexing job, the other forwards job requests to it); CPU is the process tree's.
 
 Target (issue 14): 2x the requests/s of the code before at p99 <= 0.5 s, zero errors.
 """
@@ -178,12 +180,15 @@ def worker(base: str, stop: float, stats: Stats, uploads: list[tuple[str, bytes]
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    """User + system CPU time so far of a process and its running descendants (a `serve --workers N`
+    supervisor's workers; Linux /proc; 0 elsewhere)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except (OSError, ValueError, IndexError):
         return 0.0
+    return own + sum(cpu_seconds(int(k)) for k in kids)
 
 
 def load_average() -> float | None:
@@ -283,9 +288,11 @@ def print_phase(name: str, ph: dict[str, object]) -> None:
 
 
 def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, src: Path,
-            env_extra: dict[str, str], log, servers: int = 1) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """``servers`` server processes (code from ``src``, extra environment ``env_extra``) on one fresh library:
-    set-up, CPU per request, the optional baseline and the load phase. They are stopped before this returns."""
+            env_extra: dict[str, str], log, servers: int = 1,  # type: ignore[no-untyped-def]
+            workers: int = 1) -> dict[str, object]:
+    """``servers`` server processes (code from ``src``, extra environment ``env_extra``; each ``serve --workers
+    workers`` when that is above 1) on one fresh library: set-up, CPU per request, the optional baseline and
+    the load phase. They are stopped before this returns."""
     sources = sorted(base_dir.glob("*.jpg"))
     query_dir = tmp / "queries"
     if args.uploads == "new" and not query_dir.is_dir():
@@ -302,6 +309,8 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
         urls.append(f"http://127.0.0.1:{port}/")
         cmd = [sys.executable, "-m", "lookalike.cli", "serve", "--library", str(lib_dir), "--port", str(port),
                "--index-root", str(tmp), "--threads", str(args.server_threads)]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         wait_health(urls[-1], procs[-1])
 
@@ -353,14 +362,17 @@ def measure(args: argparse.Namespace, tmp: Path, base_dir: Path, new_dir: Path, 
     return result
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str], int]]:
-    """(name, source tree, extra environment, server processes) of each variant; "this" first."""
+def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str], int, int]]:
+    """(name, source tree, extra environment, server processes, workers of each) of each variant; "this"
+    first."""
     counts = dict.fromkeys(max(1, int(x)) for x in args.servers.split(",") if x.strip()) or {1: None}
-    out = [("this" if n == 1 else f"this-{n}-servers", ROOT, {}, n) for n in counts]
+    out = [("this" if n == 1 else f"this-{n}-servers", ROOT, {}, n, 1) for n in counts]
+    out += [(f"this-workers-{w}", ROOT, {}, 1, w)
+            for w in dict.fromkeys(int(x) for x in args.workers.split(",") if x.strip()) if w > 1]
     if args.batching_off:
-        out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}, 1))
+        out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}, 1, 1))
     if args.compare:
-        out.append(("compare", Path(args.compare).resolve(), {}, 1))
+        out.append(("compare", Path(args.compare).resolve(), {}, 1, 1))
     return out
 
 
@@ -423,6 +435,8 @@ def main() -> int:
                          "them from the vectors it holds) or copies of them cropped by 2%% that it does not hold")
     ap.add_argument("--servers", default="1", metavar="N[,N...]",
                     help="server processes on the one library, a variant of this code each (e.g. 1,2)")
+    ap.add_argument("--workers", default="1", metavar="N[,N...]",
+                    help="also one `lookalike serve --workers N` of this code, a variant each N above 1 (e.g. 2)")
     ap.add_argument("--rounds", type=int, default=1, help="rounds over the variants, alternating (medians)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -437,12 +451,12 @@ def main() -> int:
         copy_samples(base_dir, None)
         make_edits(sorted(base_dir.glob("*.jpg")), new_dir, 0 if args.no_index else args.index_images)
         todo = variants(args)
-        runs: dict[str, list[dict[str, object]]] = {name: [] for name, _, _, _ in todo}
+        runs: dict[str, list[dict[str, object]]] = {name: [] for name, *_ in todo}
         for r in range(args.rounds):
-            for name, src, env_extra, servers in todo:
+            for name, src, env_extra, servers, workers in todo:
                 if len(todo) > 1 or args.rounds > 1:
                     log(f"\n== round {r + 1}/{args.rounds}: {name} ({src}{' ' + str(env_extra) if env_extra else ''})")
-                runs[name].append(measure(args, tmp, base_dir, new_dir, src, env_extra, log, servers))
+                runs[name].append(measure(args, tmp, base_dir, new_dir, src, env_extra, log, servers, workers))
         result = dict(runs[todo[0][0]][-1])
         phases = result.pop("phases")
         if len(todo) > 1 or args.rounds > 1:

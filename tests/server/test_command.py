@@ -157,3 +157,113 @@ def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> No
     finally:
         stop(*procs)
     assert [p.returncode for p in procs] == [0, 0]
+
+
+def answered_by(url: str, body: dict | None = None) -> tuple[int, dict, str | None, str | None]:  # type: ignore[type-arg]
+    """(status, JSON, X-Lookalike-Worker, X-Lookalike-Forwarded-By) of one request on a new connection."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read()), resp.headers.get("x-lookalike-worker"), \
+                resp.headers.get("x-lookalike-forwarded-by")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), err.headers.get("x-lookalike-worker"), \
+            err.headers.get("x-lookalike-forwarded-by")
+
+
+def children(pid: int) -> set[int]:
+    try:
+        return {int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting to be reaped by whoever adopted it does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_workers_share_one_port_and_worker_0_runs_the_jobs(tmp_path: Path) -> None:
+    """`serve --workers 2`: both processes answer on the one port; an indexing job started through either is
+    worker 0's, and its progress can be read through either (the other forwards); what it indexed is found
+    through both; Ctrl+C stops every process."""
+    from lookalike.samples import copy_samples
+
+    copy_samples(tmp_path / "photos", ["coffee", "rocket"])
+    copy_samples(tmp_path / "later", ["guitar"])
+    lib = tmp_path / "lib"
+    assert run_cli("index", str(tmp_path / "photos"), "--library", str(lib), "-q").wait(120) == 0
+    proc = run_cli("serve", "--library", str(lib), "--port", str(free_port()), "--index-root", str(tmp_path),
+                   "--workers", "2", "--json")
+    workers: set[int] = set()
+    try:
+        info = serving(proc, timeout=120)
+        assert info["workers"] == 2
+        url = info["url"]
+        workers = children(proc.pid)
+        seen = set()
+        for _ in range(300):  # the kernel gives each new connection to one of them
+            status, health, worker, _ = answered_by(url + "api/health")
+            assert status == 200 and health["status"] == "ok"
+            seen.add(worker)
+            if seen == {"0", "1"}:
+                break
+        assert seen == {"0", "1"}
+        status, job, worker, forwarded = answered_by(url + "api/index", {"folder": str(tmp_path / "later")})
+        assert status == 202 and worker == "0", job
+        via = set()
+        end = time.monotonic() + 120
+        while job["state"] not in ("done", "failed") or via != {None, "1"}:
+            assert time.monotonic() < end, (job, via)
+            status, job, worker, forwarded = answered_by(url + f"api/index/{job['id']}")
+            assert status == 200 and worker == "0", job  # never a 404 from the worker without the job
+            via.add(forwarded)
+        assert job["state"] == "done" and job["summary"]["indexed"] == 1, job
+        found_by = set()
+        for _ in range(300):
+            status, res, worker, _ = answered_by(url + "api/search?q=guitar&limit=1")
+            assert status == 200 and res["results"][0]["name"] == "guitar.jpg"
+            found_by.add(worker)
+            if found_by == {"0", "1"}:
+                break
+        assert found_by == {"0", "1"}
+        status, err, _, forwarded = answered_by(url + "api/index", {"folder": "/"})
+        assert status == 403 and forwarded in (None, "1") and "outside the folders" in err["error"]
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    assert len(workers) >= 2
+    end = time.monotonic() + 10
+    while any(running(pid) for pid in workers):  # the workers (and multiprocessing's tracker) are gone
+        assert time.monotonic() < end, [(pid, running(pid)) for pid in workers]
+        time.sleep(0.1)
+
+
+def test_workers_must_be_at_least_one(settings) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("serve", "--library", str(settings.library), "--workers", "0")
+    _, err = finish(proc)
+    assert proc.returncode == 2 and err.strip() == "lookalike: error: --workers must be at least 1"
+
+
+def test_a_dead_worker_stops_the_server_with_one_line(settings) -> None:  # type: ignore[no-untyped-def]
+    """A server that lost a worker would silently be slower than asked: the others are stopped, exit 1."""
+    proc = run_cli("serve", "--library", str(settings.library), "--port", str(free_port()), "--workers", "2",
+                   "--json")
+    try:
+        serving(proc, timeout=120)
+        workers = [pid for pid in children(proc.pid)
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+        assert len(workers) == 2
+        os.kill(workers[-1], signal.SIGKILL)
+        _, err = finish(proc, timeout=60)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lookalike: error: server worker ") and "exited" in lines[0], err
+    assert not any(running(pid) for pid in workers)

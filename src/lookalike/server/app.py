@@ -173,10 +173,15 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
-    # base64 makes a JSON body 4/3 of the image; the image itself is checked against the cap after decoding
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000)
+    app.add_middleware(BodyLimit, max_bytes=body_cap(settings))
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def body_cap(settings: Settings) -> int:
+    """The largest request body: base64 makes a JSON body 4/3 of the image (the image itself is checked
+    against the cap after decoding)."""
+    return settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000
 
 
 class _Api:

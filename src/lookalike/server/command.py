@@ -1,4 +1,5 @@
-"""``lookalike serve``: its options, and starting uvicorn. cli.py holds the parser block and the command."""
+"""``lookalike serve``: its options, and starting uvicorn (``--workers N``: server/workers.py). cli.py holds the
+parser block and the command."""
 
 from __future__ import annotations
 
@@ -34,18 +35,60 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "env LOOKALIKE_QUARANTINE)")
     p.add_argument("--watch", action="append", metavar="FOLDER",
                    help="keep the index of FOLDER up to date while serving (repeatable; see lookalike watch)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes on the one port and library (default 1; one process uses about one "
+                        "core). The first runs the indexing and duplicates jobs and --watch; the others hand "
+                        "those requests to it")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default warning; info logs every request)")
 
 
 def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
-    try:
-        import uvicorn
+    _need_server_extra()
+    configure(args, lib)
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise LookalikeError("--workers must be at least 1")
+    if workers > 1:
+        from lookalike.server.workers import serve_workers
 
-        from lookalike.server.app import create_app
+        return serve_workers(args, lib, workers)
+    import uvicorn
+
+    _check_port(args.host, args.port)
+    warn_if_public(args, lib)
+    lib.store  # noqa: B018 - open the library now: a bad path fails before the server starts
+    lib.warm_up()  # load the model (one forward pass), vocabulary, keyword index: the first queries are not slow
+    app = create(lib)
+    announce(args, lib)
+    watcher = start_watching(args, lib)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                    access_log=args.log_level in ("info", "debug"))
+    finally:
+        if watcher is not None:
+            watcher.stop()
+    return 0
+
+
+def _need_server_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as err:
         raise LookalikeError(f"the web server needs the server extra ({err.name} is missing): "
                              "pip install 'lookalike[server]'") from None
+
+
+def create(lib):  # type: ignore[no-untyped-def]
+    from lookalike.server.app import create_app
+
+    return create_app(lib, lib.settings)
+
+
+def configure(args: argparse.Namespace, lib) -> None:  # type: ignore[no-untyped-def]
+    """The options' settings on ``lib`` and this process's thread limits (every server process does this);
+    a one-line error for a bad value."""
     overrides: dict[str, object] = {}
     if args.token:
         overrides["token"] = args.token
@@ -73,28 +116,25 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
     if args.quarantine:
         overrides["quarantine"] = args.quarantine
     lib.settings = replace(lib.settings, **overrides)
-    _check_port(args.host, args.port)
+
+
+def warn_if_public(args: argparse.Namespace, lib) -> None:  # type: ignore[no-untyped-def]
     if not _is_loopback(args.host) and not lib.settings.token:
         print(f"lookalike: warning: listening on {args.host} without --token: anyone who can reach this port can "
               "search and download your indexed photos", file=sys.stderr)
-    lib.store  # noqa: B018 - open the library now: a bad path fails before the server starts
-    lib.warm_up()  # load the model (one forward pass), vocabulary, keyword index: the first queries are not slow
-    app = create_app(lib, lib.settings)
+
+
+def announce(args: argparse.Namespace, lib, port: int | None = None, workers: int = 1) -> None:  # type: ignore[no-untyped-def]
+    """The line (or, with --json, the object) that says where the server listens, once it is ready."""
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{shown}:{args.port}/"
+    url = f"http://{shown}:{args.port if port is None else port}/"
     if args.json:
-        print(json.dumps({"url": url, "docs": url + "docs", "library": str(lib.settings.library)}), flush=True)
+        print(json.dumps({"url": url, "docs": url + "docs", "library": str(lib.settings.library),
+                          "workers": workers}), flush=True)
     else:
-        print(f"lookalike: serving {lib.settings.library} at {url} (API docs at {url}docs); Ctrl+C stops",
-              flush=True)
-    watcher = _start_watching(args, lib)
-    try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    access_log=args.log_level in ("info", "debug"))
-    finally:
-        if watcher is not None:
-            watcher.stop()
-    return 0
+        processes = f" with {workers} worker processes" if workers > 1 else ""
+        print(f"lookalike: serving {lib.settings.library} at {url}{processes} (API docs at {url}docs); "
+              "Ctrl+C stops", flush=True)
 
 
 def _limit_blas_threads(n: int) -> None:
@@ -109,7 +149,7 @@ def _limit_blas_threads(n: int) -> None:
     threadpool_limits(limits=n)
 
 
-def _start_watching(args: argparse.Namespace, lib):  # type: ignore[no-untyped-def]
+def start_watching(args: argparse.Namespace, lib):  # type: ignore[no-untyped-def]
     if not getattr(args, "watch", None):
         return None
     from lookalike.watch import Watcher
@@ -133,13 +173,23 @@ def _is_loopback(host: str) -> bool:
 
 def _check_port(host: str, port: int) -> None:
     """Fail with one line before loading anything when the address cannot be listened on."""
+    bind(host, port).close()
+
+
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (not yet listening), or a one-line error; ``reuse_port``: with
+    SO_REUSEPORT, so that other sockets of this user may bind the same port (server/workers.py)."""
     if not 0 <= port <= 65535:
         raise LookalikeError(f"--port must be between 0 and 65535, not {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as err:
-            raise LookalikeError(f"cannot listen on {host}:{port}: {err.strerror or err} "
-                                 "(choose another --port or --host)") from None
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        s.bind((host, port))
+    except OSError as err:
+        s.close()
+        raise LookalikeError(f"cannot listen on {host}:{port}: {err.strerror or err} "
+                             "(choose another --port or --host)") from None
+    return s
