@@ -179,6 +179,18 @@ def children(pid: int) -> set[int]:
         return set()
 
 
+def spawned_workers(pid: int) -> list[int]:
+    """The server workers among a supervisor's children (not multiprocessing's resource tracker)."""
+    out = []
+    for child in children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+        except OSError:
+            continue
+    return out
+
+
 def running(pid: int) -> bool:
     """Whether the process runs (a zombie waiting to be reaped by whoever adopted it does not)."""
     try:
@@ -249,21 +261,57 @@ def test_workers_must_be_at_least_one(settings) -> None:  # type: ignore[no-unty
     assert proc.returncode == 2 and err.strip() == "lookalike: error: --workers must be at least 1"
 
 
-def test_a_dead_worker_stops_the_server_with_one_line(settings) -> None:  # type: ignore[no-untyped-def]
-    """A server that lost a worker would silently be slower than asked: the others are stopped, exit 1."""
+def test_a_dead_worker_is_started_again(settings) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed (a crash, the out-of-memory killer) is replaced, with one line; the port keeps
+    answering meanwhile and both workers answer again."""
     proc = run_cli("serve", "--library", str(settings.library), "--port", str(free_port()), "--workers", "2",
                    "--json")
     try:
+        url = serving(proc, timeout=120)["url"]
+
+        def workers() -> list[int]:
+            return spawned_workers(proc.pid)
+
+        first = workers()
+        assert len(first) == 2
+        os.kill(first[-1], signal.SIGKILL)
+        end = time.monotonic() + 120
+        seen: set[str | None] = set()
+        while seen != {"0", "1"} or len(set(workers()) - set(first)) != 1:
+            assert time.monotonic() < end and proc.poll() is None, (seen, workers())
+            try:
+                status, _, worker, _ = answered_by(url + "api/health")
+            except OSError:  # the killed worker's queued connection
+                continue
+            assert status == 200
+            seen.add(worker)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    err = proc.stderr.read()
+    assert "lookalike: server worker 1 exited (status -9); starting it again" in err.splitlines(), err
+
+
+def test_a_worker_that_keeps_dying_stops_the_server_with_one_line(settings) -> None:  # type: ignore[no-untyped-def]
+    """A crash loop (more than 3 restarts within a minute): the others are stopped, one last line, exit 1."""
+    proc = run_cli("serve", "--library", str(settings.library), "--port", str(free_port()), "--workers", "2",
+                   "--json")
+    killed: set[int] = set()
+    try:
         serving(proc, timeout=120)
-        workers = [pid for pid in children(proc.pid)
-                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
-        assert len(workers) == 2
-        os.kill(workers[-1], signal.SIGKILL)
-        _, err = finish(proc, timeout=60)
+        end = time.monotonic() + 120
+        while proc.poll() is None:
+            assert time.monotonic() < end, killed
+            spawned = sorted(spawned_workers(proc.pid))  # worker 0 first: started first, the lower pid
+            if len(spawned) == 2 and spawned[-1] not in killed:
+                os.kill(spawned[-1], signal.SIGKILL)
+                killed.add(spawned[-1])
+            time.sleep(0.05)
+        _, err = finish(proc)
     finally:
         if proc.poll() is None:
             stop(proc)
-    assert proc.returncode == 1
+    assert proc.returncode == 1 and len(killed) == 4, (killed, proc.returncode)
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lookalike: error: server worker ") and "exited" in lines[0], err
-    assert not any(running(pid) for pid in workers)
+    assert lines[-1].startswith("lookalike: error: server worker ") and "the 4th time within 60 s" in lines[-1], err
+    assert sum("starting it again" in line for line in lines) == 3, err

@@ -15,8 +15,10 @@ most of a search hold the GIL), so on a machine with more cores one process cann
    and two workers served 1.02x what one did (bench/serve_load.py --workers 2). Elsewhere the supervisor
    listens and the workers share its socket. A worker exits when the supervisor dies (PR_SET_PDEATHSIG).
 3. it prints the "serving" line once every worker has said it is ready, then waits. A worker that exits
-   stops the others (exit 1: a server that silently lost workers would be slower than asked); Ctrl+C or
-   SIGTERM stops them all (exit 0, as a single server does).
+   (a crash, the out-of-memory killer) is started again, with one line on stderr; worker 0's running jobs
+   are lost with it, as they are when a server restarts. More than ``RESTARTS`` exits within
+   ``RESTART_WINDOW_S`` is a crash loop: the others are stopped, one line, exit 1. Ctrl+C or SIGTERM stops
+   them all (exit 0, as a single server does).
 
 Searches, thumbnails, files, browsing, concepts and people are answered by whichever worker took the
 connection: they read the library, which every worker shares (a photo indexed through one is found through
@@ -49,7 +51,8 @@ from lookalike.errors import RuntimeFailure
 JOB_PATHS = ("/api/index", "/api/dupes", "/api/stats")
 REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")  # see step 2 above
 READY_TIMEOUT_S = 600.0  # a worker's start-up (model export on first use included)
-STOP_TIMEOUT_S = 10.0  # after Ctrl+C / SIGTERM, before the workers still running are killed
+STOP_TIMEOUT_S = 10.0
+RESTARTS, RESTART_WINDOW_S = 3, 60.0  # a worker that exited is started again, up to RESTARTS times a window  # after Ctrl+C / SIGTERM, before the workers still running are killed
 # request / response headers that belong to one connection, not to the message
 _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 
@@ -154,23 +157,23 @@ def serve_workers(args: argparse.Namespace, lib: Any, workers: int) -> int:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
     options = {k: v for k, v in vars(args).items() if _plain(v)}
-    procs = [ctx.Process(target=_worker, name=f"lookalike-serve-{i}", daemon=False,
-                         args=(options, i, (args.host, port) if spread else tcp, jobs if i == 0 else None,
-                               None if i == 0 else jobs_path, ready))
-             for i in range(workers)]
+    def start(i: int):  # type: ignore[no-untyped-def]
+        proc = ctx.Process(target=_worker, name=f"lookalike-serve-{i}", daemon=False,
+                           args=(options, i, (args.host, port) if spread else tcp, jobs if i == 0 else None,
+                                 None if i == 0 else jobs_path, ready))
+        proc.start()
+        return proc
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
+    procs: list = []  # type: ignore[type-arg]
     try:
-        for p in procs:
-            p.start()
+        procs += [start(i) for i in range(workers)]
         _wait_ready(procs, ready)
         announce(args, lib, port=port, workers=workers)
-        failed = _supervise(procs)
-        if failed is not None:
-            raise RuntimeFailure(f"server worker {failed[0]} exited (status {failed[1]}); the others were stopped")
+        _supervise(procs, start, ready)
         return 0
     except KeyboardInterrupt:
         return 0
@@ -213,13 +216,40 @@ def _wait_ready(procs: list, ready: Any) -> None:  # type: ignore[type-arg]
         waiting.discard(index)
 
 
-def _supervise(procs: list) -> tuple[int, int] | None:  # type: ignore[type-arg]
-    """Wait until a worker exits: (its index, its exit status)."""
-    sentinels = {p.sentinel: i for i, p in enumerate(procs)}
-    done = multiprocessing.connection.wait(list(sentinels))
-    i = sentinels[done[0]]  # type: ignore[index]
-    procs[i].join()
-    return i, procs[i].exitcode
+def _supervise(procs: list, start, ready: Any) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Run until interrupted, starting a worker again when it exits (a crash, the out-of-memory killer; worker
+    0's running jobs are lost with it, as in a restarted server); more than ``RESTARTS`` restarts within
+    ``RESTART_WINDOW_S`` is a crash loop: one line, exit 1."""
+    restarts: list[float] = []
+    while True:
+        sentinels = {p.sentinel: i for i, p in enumerate(procs)}
+        for sentinel in multiprocessing.connection.wait(list(sentinels)):
+            i = sentinels[sentinel]  # type: ignore[index]
+            procs[i].join()
+            status = f"status {procs[i].exitcode}{_last_error(ready, i)}"
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+            if len(restarts) > RESTARTS:
+                raise RuntimeFailure(f"server worker {i} exited ({status}), the {len(restarts)}th time "
+                                     f"within {RESTART_WINDOW_S:.0f} s; the others were stopped")
+            print(f"lookalike: server worker {i} exited ({status}); starting it again", file=sys.stderr,
+                  flush=True)
+            procs[i] = start(i)
+
+
+def _last_error(ready: Any, index: int) -> str:
+    """The start-up error worker ``index`` reported, if any (": ..."); the restarted workers' "ready" reports
+    are read and dropped here too."""
+    import queue
+
+    found = ""
+    while True:
+        try:
+            i, error = ready.get_nowait()
+        except queue.Empty:
+            return found
+        if i == index and error:
+            found = f": {error}"
 
 
 def _stop(procs: list) -> None:  # type: ignore[type-arg]
