@@ -148,11 +148,19 @@ def serve_workers(args: argparse.Namespace, lib: Any, workers: int) -> int:
         tcp.listen(2048)
     port = tcp.getsockname()[1]
     warn_if_public(args, lib)
-    private = tempfile.mkdtemp(prefix="lookalike-serve-")  # mode 0700: only this user reaches the job socket
-    jobs_path = os.path.join(private, "jobs.sock")
-    jobs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    jobs.bind(jobs_path)
-    jobs.listen(256)
+    private = None
+    try:
+        private = tempfile.mkdtemp(prefix="lookalike-serve-")  # mode 0700: only this user reaches the job socket
+        jobs_path = os.path.join(private, "jobs.sock")
+        jobs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        jobs.bind(jobs_path)
+        jobs.listen(256)
+    except OSError as err:
+        tcp.close()
+        if private:
+            shutil.rmtree(private, ignore_errors=True)
+        raise RuntimeFailure(f"cannot make the workers' job socket in {tempfile.gettempdir()}: "
+                             f"{err.strerror or err} (set TMPDIR to a short, writable folder)") from None
     lib.close()  # the workers open their own
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
