@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -43,18 +44,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get_json(url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
-    """(status, JSON) of a GET, or of a POST of ``body`` as JSON."""
+def request(url: str, token: str | None = None, body: dict | None = None,  # type: ignore[type-arg]
+            timeout: float = 10) -> tuple[int, dict, Message]:  # type: ignore[type-arg]
+    """(status, JSON, headers) of a GET, or of a POST of ``body`` as JSON, on a new connection."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = None
     if body is not None:
         data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
     req = urllib.request.Request(url, data=data, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read()), resp.headers
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+        return err.code, json.loads(err.read()), err.headers
+
+
+def get_json(url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """(status, JSON) of a GET, or of a POST of ``body`` as JSON."""
+    return request(url, token, body)[:2]  # type: ignore[return-value]
 
 
 def serving(proc: subprocess.Popen, timeout: float = 60) -> dict:  # type: ignore[type-arg]
@@ -161,15 +168,8 @@ def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> No
 
 def answered_by(url: str, body: dict | None = None) -> tuple[int, dict, str | None, str | None]:  # type: ignore[type-arg]
     """(status, JSON, X-Lookalike-Worker, X-Lookalike-Forwarded-By) of one request on a new connection."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read()), resp.headers.get("x-lookalike-worker"), \
-                resp.headers.get("x-lookalike-forwarded-by")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read()), err.headers.get("x-lookalike-worker"), \
-            err.headers.get("x-lookalike-forwarded-by")
+    status, out, headers = request(url, body=body, timeout=30)
+    return status, out, headers.get("x-lookalike-worker"), headers.get("x-lookalike-forwarded-by")
 
 
 def children(pid: int) -> set[int]:

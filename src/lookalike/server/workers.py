@@ -37,6 +37,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue
 import shutil
 import signal
 import socket
@@ -51,8 +52,8 @@ from lookalike.errors import RuntimeFailure
 JOB_PATHS = ("/api/index", "/api/dupes", "/api/stats")
 REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")  # see step 2 above
 READY_TIMEOUT_S = 600.0  # a worker's start-up (model export on first use included)
-STOP_TIMEOUT_S = 10.0
-RESTARTS, RESTART_WINDOW_S = 3, 60.0  # a worker that exited is started again, up to RESTARTS times a window  # after Ctrl+C / SIGTERM, before the workers still running are killed
+STOP_TIMEOUT_S = 10.0  # after Ctrl+C / SIGTERM, before the workers still running are killed
+RESTARTS, RESTART_WINDOW_S = 3, 60.0  # a worker that exited is started again, up to RESTARTS times a window
 # request / response headers that belong to one connection, not to the message
 _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 
@@ -165,6 +166,7 @@ def serve_workers(args: argparse.Namespace, lib: Any, workers: int) -> int:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
     options = {k: v for k, v in vars(args).items() if _plain(v)}
+
     def start(i: int):  # type: ignore[no-untyped-def]
         proc = ctx.Process(target=_worker, name=f"lookalike-serve-{i}", daemon=False,
                            args=(options, i, (args.host, port) if spread else tcp, jobs if i == 0 else None,
@@ -205,8 +207,6 @@ def _plain(v: object) -> bool:
 
 def _wait_ready(procs: list, ready: Any) -> None:  # type: ignore[type-arg]
     """Until every worker has reported; a worker's failure is raised as one line."""
-    import queue
-
     waiting = set(range(len(procs)))
     deadline = time.monotonic() + READY_TIMEOUT_S
     while waiting:
@@ -248,8 +248,6 @@ def _supervise(procs: list, start, ready: Any) -> None:  # type: ignore[no-untyp
 def _last_error(ready: Any, index: int) -> str:
     """The start-up error worker ``index`` reported, if any (": ..."); the restarted workers' "ready" reports
     are read and dropped here too."""
-    import queue
-
     found = ""
     while True:
         try:
