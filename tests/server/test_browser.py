@@ -198,6 +198,46 @@ def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_
     context.close()
 
 
+def test_indexing_view_rides_out_failed_requests(browser, start_server, fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A poll of the job and the counts' refresh after it each fail once (a 503 from a busy server, a dropped
+    connection): the page keeps following the job and still shows the new counts."""
+    from lookalike.server.app import create_app
+
+    lib = fresh_library()
+    lib.index([copy_samples(tmp_path / "first", ["tent"])[0].parent])
+    server = start_server(create_app(lib))
+    folder = tmp_path / "new"
+    copy_samples(folder, ["sunrise"])
+    context = browser.new_context()
+    page = context.new_page()
+    failed: list[str] = []
+
+    def fail_once(kind: str):  # type: ignore[no-untyped-def]
+        def handle(route) -> None:  # type: ignore[no-untyped-def]
+            if kind in failed or (kind == "stats" and "poll" not in failed):
+                route.continue_()  # the page's first stats (before the job) and every request after the failure
+            elif kind == "poll":
+                failed.append(kind)
+                route.fulfill(status=503, content_type="application/json", body='{"error": "busy"}')
+            else:
+                failed.append(kind)
+                route.abort("connectionreset")
+        return handle
+
+    page.route("**/api/index/*", fail_once("poll"))
+    page.route("**/api/stats", fail_once("stats"))
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('1 photo')")
+    page.click("#tab-index")
+    page.fill("#index-folder", str(folder))
+    page.click("#index-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'", timeout=120_000)
+    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('2 photos')")
+    assert failed == ["poll", "stats"]  # both failures happened, and the page came through them
+    context.close()
+
+
 def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path, private_trash: Path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 

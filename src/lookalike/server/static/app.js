@@ -19,18 +19,30 @@ registerView({ id: "dupes", label: "Duplicates", show(params) { refreshLog(); if
 registerView({ id: "index", label: "Index a folder" });
 registerView(peopleView);
 
-async function refreshInfo() {
+// The header's counts and the folder list. A failed request (a busy or restarting server) is tried again a few
+// times, a second apart, so that the counts after an indexing job never stay stale; the folder list failing
+// leaves the counts shown.
+async function refreshInfo(attempt = 0) {
+  let s;
   try {
-    const s = await api("stats");
-    $("stats").textContent = `${s.images} photo${s.images === 1 ? "" : "s"} · ${s.folders} folder${s.folders === 1 ? "" : "s"}`;
-    $("index-roots").textContent = `The server may index folders inside: ${s.index_roots.join(", ")}`;
-    if (!$("index-folder").value && s.index_roots.length) $("index-folder").placeholder = s.index_roots[0];
-    if (s.job) showJob(s.job);
+    s = await api("stats");
+  } catch (err) {
+    if (err.status === 401) { $("stats").textContent = "locked"; return; }
+    $("stats").textContent = "";
+    if (attempt < INFO_RETRIES) setTimeout(() => refreshInfo(attempt + 1), 1000);
+    return;
+  }
+  $("stats").textContent = `${s.images} photo${s.images === 1 ? "" : "s"} · ${s.folders} folder${s.folders === 1 ? "" : "s"}`;
+  $("index-roots").textContent = `The server may index folders inside: ${s.index_roots.join(", ")}`;
+  if (!$("index-folder").value && s.index_roots.length) $("index-folder").placeholder = s.index_roots[0];
+  if (s.job) showJob(s.job);
+  try {
     photos.showFolders((await api("folders")).folders);
   } catch (err) {
-    $("stats").textContent = err.status === 401 ? "locked" : "";
+    if (attempt < INFO_RETRIES && err.status !== 401) setTimeout(() => refreshInfo(attempt + 1), 1000);
   }
 }
+const INFO_RETRIES = 5;
 
 function route() {
   const p = new URLSearchParams(location.hash.slice(1));

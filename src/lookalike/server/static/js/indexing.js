@@ -2,7 +2,12 @@
 import { api } from "./api.js";
 import { $ } from "./util.js";
 
-const J = { polling: null, onDone: () => {} };
+// following: the id of the job this page started or saw running; onDone runs once when it finishes, however its
+// end is seen (a poll, the start request itself when the job was that quick, or the stats of refreshInfo).
+const J = { polling: null, following: null, failures: 0, onDone: () => {} };
+const ACTIVE = ["queued", "scanning", "running"];
+const POLL_MS = 400;
+const POLL_FAILURES = 10;  // polls in a row that fail before the page stops following (a server gone for good)
 
 export function setupIndexing({ onDone }) {
   J.onDone = onDone;
@@ -12,7 +17,9 @@ export function setupIndexing({ onDone }) {
 async function startIndex() {
   const folder = $("index-folder").value.trim();
   try {
-    showJob(await api("index", { json: { folder } }));
+    const job = await api("index", { json: { folder } });
+    J.following = job.id;
+    showJob(job);
   } catch (err) {
     $("job").hidden = false;
     $("job-folder").textContent = folder;
@@ -28,7 +35,8 @@ export function showJob(job) {
   $("job-state").textContent = job.state;
   $("job-state").dataset.state = job.state;
   const bar = $("job-progress");
-  const active = ["queued", "scanning", "running"].includes(job.state);
+  const active = ACTIVE.includes(job.state);
+  if (active) J.following = job.id;
   if (job.state === "scanning" || job.state === "queued") bar.removeAttribute("value");  // indeterminate
   else bar.value = job.fraction;
   $("topbar").hidden = !active;
@@ -40,16 +48,22 @@ export function showJob(job) {
     $("job-text").textContent = `done: ${s.indexed} indexed, ${s.unchanged} unchanged, ${s.skipped_count || 0} skipped, `
       + `${s.removed} removed in ${job.elapsed_s} s`;
   } else $("job-text").textContent = job.error || "failed";
-  if (active && !J.polling) J.polling = setTimeout(() => pollJob(job.id), 400);
+  if (active && !J.polling) J.polling = setTimeout(() => pollJob(job.id), POLL_MS);
+  if (!active && J.following === job.id) {
+    J.following = null;
+    J.onDone();
+  }
 }
 
 async function pollJob(id) {
   J.polling = null;
   try {
     const job = await api(`index/${encodeURIComponent(id)}`);
+    J.failures = 0;
     showJob(job);
-    if (!["queued", "scanning", "running"].includes(job.state)) J.onDone();
   } catch (err) {
     $("job-text").textContent = err.message;
+    // a failed poll (the server busy, a connection dropped) is tried again; the job goes on on the server
+    if (err.status !== 404 && ++J.failures < POLL_FAILURES) J.polling = setTimeout(() => pollJob(id), POLL_MS * 2);
   }
 }
