@@ -1,6 +1,6 @@
 // lookalike web page: plain JavaScript modules, no build step. Talks to the REST API under ./api/.
 // Each tab is a view registered in js/views.js; a feature adds its own view or viewer section there.
-import { api, restoreToken, saveToken, whenLocked } from "./js/api.js";
+import { apiPatient, restoreToken, saveToken, whenLocked } from "./js/api.js";
 import { findDupes, refreshLog, setupDupes } from "./js/dupes.js";
 import { addFeedback, setupFeedback } from "./js/feedback.js";
 import { setupIndexing, showJob } from "./js/indexing.js";
@@ -19,17 +19,14 @@ registerView({ id: "dupes", label: "Duplicates", show(params) { refreshLog(); if
 registerView({ id: "index", label: "Index a folder" });
 registerView(peopleView);
 
-// The header's counts and the folder list. A failed request (a busy or restarting server) is tried again a few
-// times, a second apart, so that the counts after an indexing job never stay stale; the folder list failing
-// leaves the counts shown.
-async function refreshInfo(attempt = 0) {
+// The header's counts and the folder list, each asked for patiently (a busy or restarting server is asked
+// again), so that the counts after an indexing job never stay stale; the folder list failing leaves them shown.
+async function refreshInfo() {
   let s;
   try {
-    s = await api("stats");
+    s = await apiPatient("stats");
   } catch (err) {
-    if (err.status === 401) { $("stats").textContent = "locked"; return; }
-    $("stats").textContent = "";
-    if (attempt < INFO_RETRIES) setTimeout(() => refreshInfo(attempt + 1), 1000);
+    $("stats").textContent = err.status === 401 ? "locked" : "";
     return;
   }
   $("stats").textContent = `${s.images} photo${s.images === 1 ? "" : "s"} · ${s.folders} folder${s.folders === 1 ? "" : "s"}`;
@@ -37,12 +34,9 @@ async function refreshInfo(attempt = 0) {
   if (!$("index-folder").value && s.index_roots.length) $("index-folder").placeholder = s.index_roots[0];
   if (s.job) showJob(s.job);
   try {
-    photos.showFolders((await api("folders")).folders);
-  } catch (err) {
-    if (attempt < INFO_RETRIES && err.status !== 401) setTimeout(() => refreshInfo(attempt + 1), 1000);
-  }
+    photos.showFolders((await apiPatient("folders")).folders);
+  } catch (err) { /* the counts stay; the folder chips wait for the next refresh */ }
 }
-const INFO_RETRIES = 5;
 
 function route() {
   const p = new URLSearchParams(location.hash.slice(1));

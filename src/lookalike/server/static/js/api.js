@@ -31,6 +31,19 @@ export async function api(path, options = {}) {
   return body;
 }
 
+// A GET that a busy or restarting server may fail once in a while (5xx, a dropped connection): tried again, a
+// delay apart, up to `tries` times; a 4xx answer is final at once.
+export async function apiPatient(path, { tries = 5, delayMs = 800 } = {}) {
+  for (let i = 1; ; i++) {
+    try {
+      return await api(path);
+    } catch (err) {
+      if (i >= tries || (err.status >= 400 && err.status < 500)) throw err;
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+}
+
 export function saveToken(token) {
   localStorage.setItem(TOKEN_KEY, token);
   // <img> requests cannot send headers: the same token as a same-site cookie lets thumbnails load

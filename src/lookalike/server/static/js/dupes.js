@@ -1,7 +1,7 @@
 // The Duplicates view: groups of exact copies and near duplicates, the best copy first and marked with why it
 // is the best (most pixels, camera EXIF, oldest file), sizes and dimensions; per group and for all groups
 // "keep the best, move the others to the trash" after a confirmation; every move can be undone from the log.
-import { api } from "./api.js";
+import { api, apiPatient } from "./api.js";
 import { $, el, bytes, confirmDialog, plural, setMessage } from "./util.js";
 import { openViewer } from "./viewer.js";
 
@@ -16,7 +16,7 @@ async function fetchDupes(params) {
     const pct = res.total ? ` ${Math.round(100 * res.fraction)}%` : "";
     setMessage($("dupes-message"), `Looking for duplicates… ${res.stage || ""}${pct}`, "busy");
     await new Promise((r) => setTimeout(r, 500));
-    res = await api(`dupes/jobs/${encodeURIComponent(res.id)}`);
+    res = await apiPatient(`dupes/jobs/${encodeURIComponent(res.id)}`);
     D.polled = (D.polled || 0) + 1;
     document.body.dataset.dupesPolls = String(D.polled);  // (the tests check that the job path ran)
   }

@@ -1,13 +1,12 @@
 // The "Index a folder" view: start an indexing job on the server and follow its progress.
-import { api } from "./api.js";
+import { api, apiPatient } from "./api.js";
 import { $ } from "./util.js";
 
 // following: the id of the job this page started or saw running; onDone runs once when it finishes, however its
 // end is seen (a poll, the start request itself when the job was that quick, or the stats of refreshInfo).
-const J = { polling: null, following: null, failures: 0, onDone: () => {} };
+const J = { polling: null, following: null, onDone: () => {} };
 const ACTIVE = ["queued", "scanning", "running"];
 const POLL_MS = 400;
-const POLL_FAILURES = 10;  // polls in a row that fail before the page stops following (a server gone for good)
 
 export function setupIndexing({ onDone }) {
   J.onDone = onDone;
@@ -58,12 +57,8 @@ export function showJob(job) {
 async function pollJob(id) {
   J.polling = null;
   try {
-    const job = await api(`index/${encodeURIComponent(id)}`);
-    J.failures = 0;
-    showJob(job);
+    showJob(await apiPatient(`index/${encodeURIComponent(id)}`));  // a failed poll is tried again
   } catch (err) {
     $("job-text").textContent = err.message;
-    // a failed poll (the server busy, a connection dropped) is tried again; the job goes on on the server
-    if (err.status !== 404 && ++J.failures < POLL_FAILURES) J.polling = setTimeout(() => pollJob(id), POLL_MS * 2);
   }
 }
