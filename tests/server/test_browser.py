@@ -167,16 +167,21 @@ def test_folder_filter_and_url_search(page, photos: Path) -> None:  # type: igno
     assert "allow-private-urls" in page.inner_text("#message")
 
 
-def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def index_from_the_page(browser, start_server, fresh_library, tmp_path: Path, new: list[str], routes=()):  # type: ignore[no-untyped-def]
+    """A library of one photo (its own: the session one stays as the other tests expect it) served to a new
+    page (``routes``: (pattern, handler) installed first), which asks to index a folder of ``new`` samples.
+    Returns (context, page)."""
     from lookalike.server.app import create_app
 
-    lib = fresh_library()  # its own library: the session one stays as the other tests expect it
+    lib = fresh_library()
     lib.index([copy_samples(tmp_path / "first", ["tent"])[0].parent])
     server = start_server(create_app(lib))
     folder = tmp_path / "new"
-    copy_samples(folder, ["sunrise", "fighter_fish"])
+    copy_samples(folder, new)
     context = browser.new_context()
     page = context.new_page()
+    for pattern, handler in routes:
+        page.route(pattern, handler)
     page.goto(server.url)
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('1 photo')")
@@ -184,6 +189,11 @@ def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_
     assert page.is_visible("#index-form")
     page.fill("#index-folder", str(folder))
     page.click("#index-form button[type=submit]")
+    return context, page
+
+
+def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    context, page = index_from_the_page(browser, start_server, fresh_library, tmp_path, ["sunrise", "fighter_fish"])
     page.wait_for_selector("#job:not([hidden])")
     assert page.is_visible("#job-progress")
     page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'", timeout=120_000)
@@ -201,15 +211,6 @@ def test_index_a_folder_with_progress(browser, start_server, fresh_library, tmp_
 def test_indexing_view_rides_out_failed_requests(browser, start_server, fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A poll of the job and the counts' refresh after it each fail once (a 503 from a busy server, a dropped
     connection): the page keeps following the job and still shows the new counts."""
-    from lookalike.server.app import create_app
-
-    lib = fresh_library()
-    lib.index([copy_samples(tmp_path / "first", ["tent"])[0].parent])
-    server = start_server(create_app(lib))
-    folder = tmp_path / "new"
-    copy_samples(folder, ["sunrise"])
-    context = browser.new_context()
-    page = context.new_page()
     failed: list[str] = []
 
     def fail_once(kind: str):  # type: ignore[no-untyped-def]
@@ -224,14 +225,8 @@ def test_indexing_view_rides_out_failed_requests(browser, start_server, fresh_li
                 route.abort("connectionreset")
         return handle
 
-    page.route("**/api/index/*", fail_once("poll"))
-    page.route("**/api/stats", fail_once("stats"))
-    page.goto(server.url)
-    page.wait_for_selector("body[data-ready='1']")
-    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('1 photo')")
-    page.click("#tab-index")
-    page.fill("#index-folder", str(folder))
-    page.click("#index-form button[type=submit]")
+    context, page = index_from_the_page(browser, start_server, fresh_library, tmp_path, ["sunrise"], routes=[
+        ("**/api/index/*", fail_once("poll")), ("**/api/stats", fail_once("stats"))])
     page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'", timeout=120_000)
     page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('2 photos')")
     assert failed == ["poll", "stats"]  # both failures happened, and the page came through them
