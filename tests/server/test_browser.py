@@ -302,6 +302,8 @@ def test_start_page_browses_the_library(page, photos: Path) -> None:  # type: ig
     page.wait_for_function("() => document.querySelectorAll('#results .card').length === 11")
     assert page.inner_text("#message").startswith("11 photos, newest first")
     assert page.is_hidden("#query") and page.is_hidden("#load-more")
+    # the folder chips come from their own request (beside the photos'): wait for them, not only the cards
+    page.wait_for_function("() => document.querySelectorAll('#folders .chip').length === 3")
     chips = page.locator("#folders .chip").all_inner_texts()
     assert [c.split()[0] for c in chips] == ["All", "pets", "things"]
     page.wait_for_function("() => [...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth > 0)")
