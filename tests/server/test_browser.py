@@ -213,20 +213,22 @@ def test_indexing_view_rides_out_failed_requests(browser, start_server, fresh_li
     connection): the page keeps following the job and still shows the new counts."""
     failed: list[str] = []
 
-    def fail_once(kind: str):  # type: ignore[no-untyped-def]
-        def handle(route) -> None:  # type: ignore[no-untyped-def]
-            if kind in failed or (kind == "stats" and "poll" not in failed):
-                route.continue_()  # the page's first stats (before the job) and every request after the failure
-            elif kind == "poll":
-                failed.append(kind)
-                route.fulfill(status=503, content_type="application/json", body='{"error": "busy"}')
-            else:
-                failed.append(kind)
-                route.abort("connectionreset")
-        return handle
+    def poll(route) -> None:  # type: ignore[no-untyped-def]
+        if "poll" in failed:
+            route.continue_()
+        else:
+            failed.append("poll")
+            route.fulfill(status=503, content_type="application/json", body='{"error": "busy"}')
 
-    context, page = index_from_the_page(browser, start_server, fresh_library, tmp_path, ["sunrise"], routes=[
-        ("**/api/index/*", fail_once("poll")), ("**/api/stats", fail_once("stats"))])
+    def stats(route) -> None:  # type: ignore[no-untyped-def]
+        if "poll" not in failed or "stats" in failed:
+            route.continue_()  # the page's first stats (before the job) and every one after the failure
+        else:
+            failed.append("stats")
+            route.abort("connectionreset")
+
+    context, page = index_from_the_page(browser, start_server, fresh_library, tmp_path, ["sunrise"],
+                                        routes=[("**/api/index/*", poll), ("**/api/stats", stats)])
     page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'", timeout=120_000)
     page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('2 photos')")
     assert failed == ["poll", "stats"]  # both failures happened, and the page came through them
