@@ -179,15 +179,17 @@ def children(pid: int) -> set[int]:
         return set()
 
 
-def spawned_workers(pid: int) -> list[int]:
-    """The server workers among a supervisor's children (not multiprocessing's resource tracker)."""
-    out = []
+def spawned_workers(pid: int) -> dict[int, int]:
+    """The server workers among a supervisor's children (not multiprocessing's resource tracker), worker
+    index -> pid, by the name each gives itself (pids need not come in the order the workers started)."""
+    out = {}
     for child in children(pid):
         try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                out.append(child)
+            name = Path(f"/proc/{child}/comm").read_text().strip()
         except OSError:
             continue
+        if name.startswith("lookalike-w"):
+            out[int(name.removeprefix("lookalike-w"))] = child
     return out
 
 
@@ -270,11 +272,11 @@ def test_a_dead_worker_is_started_again(settings) -> None:  # type: ignore[no-un
         url = serving(proc, timeout=120)["url"]
 
         def workers() -> list[int]:
-            return spawned_workers(proc.pid)
+            return list(spawned_workers(proc.pid).values())
 
         first = workers()
         assert len(first) == 2
-        os.kill(first[-1], signal.SIGKILL)
+        os.kill(spawned_workers(proc.pid)[1], signal.SIGKILL)
         end = time.monotonic() + 120
         seen: set[str | None] = set()
         while seen != {"0", "1"} or len(set(workers()) - set(first)) != 1:
@@ -302,10 +304,10 @@ def test_a_worker_that_keeps_dying_stops_the_server_with_one_line(settings) -> N
         end = time.monotonic() + 120
         while proc.poll() is None:
             assert time.monotonic() < end, killed
-            spawned = sorted(spawned_workers(proc.pid))  # worker 0 first: started first, the lower pid
-            if len(spawned) == 2 and spawned[-1] not in killed:
-                os.kill(spawned[-1], signal.SIGKILL)
-                killed.add(spawned[-1])
+            spawned = spawned_workers(proc.pid)
+            if len(spawned) == 2 and spawned[1] not in killed:
+                os.kill(spawned[1], signal.SIGKILL)
+                killed.add(spawned[1])
             time.sleep(0.05)
         _, err = finish(proc)
     finally:

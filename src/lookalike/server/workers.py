@@ -13,7 +13,8 @@ most of a search hold the GIL), so on a machine with more cores one process cann
    of their addresses. With one listening socket shared by all, whichever worker woke first took every
    connection waiting (uvicorn accepts them in a loop): 16 keep-alive clients mostly landed on one worker,
    and two workers served 1.02x what one did (bench/serve_load.py --workers 2). Elsewhere the supervisor
-   listens and the workers share its socket. A worker exits when the supervisor dies (PR_SET_PDEATHSIG).
+   listens and the workers share its socket. A worker exits when the supervisor dies (PR_SET_PDEATHSIG);
+   on Linux it is named ``lookalike-w<i>`` (``ps -o pid,comm``).
 3. it prints the "serving" line once every worker has said it is ready, then waits. A worker that exits
    (a crash, the out-of-memory killer) is started again, with one line on stderr; worker 0's running jobs
    are lost with it, as they are when a server restarts. More than ``RESTARTS`` exits within
@@ -278,15 +279,18 @@ def _stop(procs: list) -> None:  # type: ignore[type-arg]
             p.join()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(index: int) -> None:
     """Linux: this process gets SIGTERM when the supervisor dies (even by SIGKILL), so no worker is left
-    serving the port on its own."""
+    serving the port on its own; and it is named ``lookalike-w<index>`` (``ps``, ``top``, ``/proc/PID/comm``:
+    which pid is which worker, whatever order the pids came in)."""
     if not sys.platform.startswith("linux"):
         return
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        libc.prctl(15, f"lookalike-w{index}"[:15].encode())  # PR_SET_NAME = 15 (15 bytes at most)
     except (OSError, AttributeError):
         return
     parent = multiprocessing.parent_process()
@@ -298,7 +302,7 @@ def _worker(options: dict, index: int, tcp: socket.socket | tuple[str, int],  # 
             jobs: socket.socket | None, jobs_path: str | None, ready: Any) -> None:
     """One worker process: open the library, load the models, serve the port (``tcp``: the supervisor's
     listening socket, or the address to listen on with SO_REUSEPORT) and, worker 0, the job socket."""
-    _die_with_parent()
+    _die_with_parent(index)
     from lookalike.cli import library_from, setup_logging
     from lookalike.server.app import body_cap
     from lookalike.server.command import bind, configure, create, start_watching
