@@ -65,10 +65,16 @@ class Stats:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k, _ in MIX})
     errors: dict[str, int] = field(default_factory=lambda: {k: 0 for k, _ in MIX})
     samples: list[str] = field(default_factory=list)  # first few error messages
+    by_worker: dict[str, int] = field(default_factory=dict)  # answers per X-Lookalike-Worker (serve --workers)
+    closed: int = 0  # answers that closed their connection (Connection: close)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, kind: str, seconds: float, error: str | None) -> None:
+    def add(self, kind: str, seconds: float, error: str | None, r: httpx.Response | None = None) -> None:
         with self.lock:
+            worker = r.headers.get("x-lookalike-worker") if r is not None else None
+            self.closed += r is not None and r.headers.get("connection", "").lower() == "close"
+            if worker is not None:
+                self.by_worker[worker] = self.by_worker.get(worker, 0) + 1
             if error is None:
                 self.latencies[kind].append(seconds)
             else:
@@ -161,6 +167,7 @@ def worker(base: str, stop: float, stats: Stats, uploads: list[tuple[str, bytes]
             kind = rng.choices(kinds, weights)[0]
             t = time.perf_counter()
             error = None
+            r = None
             try:
                 if kind == "keywords":
                     r = client.get("api/search", params={"q": rng.choice(KEYWORDS), "limit": 24})
@@ -176,7 +183,7 @@ def worker(base: str, stop: float, stats: Stats, uploads: list[tuple[str, bytes]
                     error = "no results key"
             except httpx.HTTPError as err:
                 error = f"{type(err).__name__}: {err}"
-            stats.add(kind, time.perf_counter() - t, error)
+            stats.add(kind, time.perf_counter() - t, error, r)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -239,6 +246,8 @@ def phase(args: argparse.Namespace, urls: list[str], uploads: list[tuple[str, by
                     for k, v in stats.latencies.items()},
         "indexing": None,
         "error_samples": stats.samples,
+        "answers_by_worker": dict(sorted(stats.by_worker.items())),
+        "connections_closed": stats.closed,
     }
     if job:
         running = job["state"] in ("queued", "scanning", "running")
@@ -372,7 +381,7 @@ def variants(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, str], 
     if args.batching_off:
         out.append(("no-batching", ROOT, {"LOOKALIKE_QUERY_BATCHING": "0"}, 1, 1))
     if args.compare:
-        out.append(("compare", Path(args.compare).resolve(), {}, 1, 1))
+        out.append(("compare", Path(args.compare).resolve(), {}, 1, args.compare_workers))
     return out
 
 
@@ -395,6 +404,8 @@ def side_by_side(runs: dict[str, list[dict[str, object]]]) -> dict[str, object]:
             "server_cpu_share": round(median([float(r["server_cpu_share"]) for r in rs]), 3),  # type: ignore[arg-type]
             "client_cpu_share": round(median([float(r.get("client_cpu_share") or 0) for r in rs]), 3),  # type: ignore[arg-type]
             "rounds": len(rs),
+            "answers_by_worker": [r.get("answers_by_worker") for r in rs],
+            "connections_closed": [r.get("connections_closed") for r in rs],
         }
         mix = [float(r["cpu_ms_per_request"]["mix"]) for r in rs if r.get("cpu_ms_per_request")]  # type: ignore[index]
         if mix:
@@ -437,6 +448,8 @@ def main() -> int:
                     help="server processes on the one library, a variant of this code each (e.g. 1,2)")
     ap.add_argument("--workers", default="1", metavar="N[,N...]",
                     help="also one `lookalike serve --workers N` of this code, a variant each N above 1 (e.g. 2)")
+    ap.add_argument("--compare-workers", type=int, default=1, metavar="N",
+                    help="run the --compare code as `lookalike serve --workers N` too (default 1: one process)")
     ap.add_argument("--rounds", type=int, default=1, help="rounds over the variants, alternating (medians)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
