@@ -235,6 +235,25 @@ def test_indexing_view_rides_out_failed_requests(browser, start_server, fresh_li
     context.close()
 
 
+def test_indexing_view_rides_out_a_request_that_never_answers(browser, start_server, fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The first poll of the job is lost (no answer, no error: the route is left pending): after the page's
+    deadline for it, it polls again and follows the job to its end and the new counts."""
+    held: list[object] = []
+
+    def poll(route) -> None:  # type: ignore[no-untyped-def]
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # never fulfilled nor continued: the request hangs
+
+    context, page = index_from_the_page(browser, start_server, fresh_library, tmp_path, ["sunrise"],
+                                        routes=[("**/api/index/*", poll)])
+    page.wait_for_function("() => document.getElementById('job-state').textContent === 'done'", timeout=120_000)
+    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('2 photos')")
+    assert len(held) == 1
+    context.close()
+
+
 def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path, private_trash: Path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 

@@ -21,6 +21,7 @@ export async function api(path, options = {}) {
   try {
     resp = await fetch(`api/${path}`, { ...options, headers });
   } catch (err) {
+    if (err.name === "TimeoutError") throw new ApiError(0, "the server did not answer in time");
     throw new ApiError(0, "the server cannot be reached");
   }
   const body = await resp.json().catch(() => ({}));
@@ -31,12 +32,13 @@ export async function api(path, options = {}) {
   return body;
 }
 
-// A GET that a busy or restarting server may fail once in a while (5xx, a dropped connection): tried again, a
+// A GET that a busy or restarting server may fail once in a while (5xx, a dropped connection, no answer within
+// `timeoutMs`: a request lost on its way would otherwise stall whatever awaits it for good): tried again, a
 // delay apart, up to `tries` times; a 4xx answer is final at once.
-export async function apiPatient(path, { tries = 5, delayMs = 800 } = {}) {
+export async function apiPatient(path, { tries = 5, delayMs = 800, timeoutMs = 20000 } = {}) {
   for (let i = 1; ; i++) {
     try {
-      return await api(path);
+      return await api(path, { signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
       if (i >= tries || (err.status >= 400 && err.status < 500)) throw err;
       await new Promise((r) => setTimeout(r, delayMs));
