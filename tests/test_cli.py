@@ -69,3 +69,16 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     for typo in ("id:abc", "id:"):  # not searched as the words "id" and "abc"
         out = run("search", typo, library=lib, check=False)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and "not an image id" in out.stderr
+    for args, words in [((str(photos),), "is a folder, not an image"),  # before: searched as words
+                        (("--image", str(photos)), "is a folder, not an image"),
+                        (("",), "the query has no words"), (("  ",), "the query has no words"),
+                        (("cat " * 300,), "at most 1000 are searched"),
+                        (("cat", "--image", str(photos / "coffee.jpg"), "--weight", "text=nan"), "finite number"),
+                        (("cat", "--grid", str(tmp_path / "grid.txt")), "must end in .png"),  # before: searched,
+                        (("cat", "--grid", str(photos)), "is a folder"),  # then an unexpected error
+                        (("cat", "--grid", str(tmp_path / "no" / "such" / "g.png")), "does not exist"),
+                        (("cat", "--paths", "--json"), "--paths or --json")]:
+        out = run("search", *args, library=lib, check=False)  # one line, or argparse's usage and then one line
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert words in out.stderr.strip().splitlines()[-1] and out.stdout == "", (args, out.stderr)
+    assert not (tmp_path / "no").exists() and not (tmp_path / "grid.txt").exists()

@@ -17,7 +17,7 @@ from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
 from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure, write_report
-from lookalike.shell import add_paths_output, finish, print_paths, setup_logging, show_progress
+from lookalike.shell import add_paths_output, check_outputs, finish, image_out, print_paths, setup_logging, show_progress
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -385,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=["embedding", "tags", "cosine"], default="embedding",
                    help="image queries: deep embeddings re-ranked (default), class-score vectors (visual words), "
                    "or plain embedding cosine (faster; scores comparable to dupes)")
-    p.add_argument("--grid", metavar="OUT.png", help="also write a contact sheet of the query and results")
+    p.add_argument("--grid", metavar="OUT.png", type=image_out,
+                   help="also write a contact sheet of the query and results (.png, .jpg or .webp)")
     p.add_argument("--explain", action="store_true", help="show which classes/signals the query became")
     p.add_argument("--more-like", nargs="+", action="extend", type=_image_id, default=[], metavar="ID",
                    help="relevance feedback: re-rank towards these result ids (N or id:N)")
@@ -462,6 +463,7 @@ EXIT_SHORT = "exit status: 0 done, 1 runtime failure, 2 usage error, 130 interru
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_outputs(parser, args)
     setup_logging(args)
     try:
         return COMMANDS[args.command](args)

@@ -7,13 +7,16 @@
   file and folder completion on the arguments that take them;
 - ``--paths`` output: one path a line for ``xargs``/``feh``; a path holding a newline (or another control
   character) is written in the shell's ``$'...'`` quoting, so one line is always one path; ``-0`` writes raw
-  NUL-terminated paths instead (``xargs -0``).
+  NUL-terminated paths instead (``xargs -0``); it replaces the usual output, so ``--paths`` with ``--json`` is a
+  usage error;
+- ``--grid OUT.png``: checked before anything is searched (:func:`image_out`), so a typo costs no search.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Iterable
@@ -116,8 +119,35 @@ def add_verbosity(p: argparse.ArgumentParser) -> None:
 
 
 def add_paths_output(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--paths", action="store_true", help=f"print only {what}, one a line (for xargs, feh)")
+    p.add_argument("--paths", action="store_true", help=f"print only {what}, one a line (for xargs, feh; "
+                   "not with --json)")
     p.add_argument("-0", "--null", action="store_true", help="with --paths: end each path with NUL (xargs -0)")
+    p.set_defaults(paths_output=True)
+
+
+def check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors between output flags: ``--paths`` replaces the output that ``--json`` would format."""
+    if getattr(args, "paths_output", False) and args.paths is True and getattr(args, "json", False):
+        parser.error("give --paths or --json, not both (--json holds the paths too)")
+
+
+IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def image_out(text: str) -> str:
+    """An argparse type: a new image file to write (``--grid``): a known suffix, in a folder that exists."""
+    path = os.path.expanduser(text)
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as {os.path.join(text, 'grid.png')}")
+    if os.path.splitext(path)[1].lower() not in IMAGE_OUT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: the file name must end in {', '.join(IMAGE_OUT_SUFFIXES)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"{text}: the folder {folder} does not exist")
+    return path
+
+
+image_out.__name__ = "image file"
 
 
 def finish(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> None:

@@ -79,3 +79,29 @@ def test_custom_classes_do_not_use_the_lexicon() -> None:
 
     v = Vocabulary([ImageNetClass(0, "n00000001", "widget", ("widget",), (), "x")])
     assert v.lexicon is None and v.match("wheel") == {}
+
+
+def test_no_term_is_longer_than_the_phrases_a_query_is_looked_up_in(vocab: Vocabulary) -> None:
+    """Query phrases are looked up up to MAX_PHRASE_WORDS words long: no lemma or class term may be longer,
+    or it could never be found."""
+    from lookalike.models.vocab import MAX_PHRASE_WORDS
+
+    lemmas = list(wordnet.Lexicon().lemmas())
+    assert len(lemmas) > 60_000  # WordNet 3.0 has ~117,000 noun lemmas; this is every one the file keeps
+    longest = max(len(t.split()) for t in [*lemmas, *vocab.terms()])
+    assert longest == MAX_PHRASE_WORDS  # equal: a smaller cap would lose lemmas, a larger one costs lookups
+
+
+def test_a_long_query_costs_lookups_in_proportion_to_its_words(vocab: Vocabulary, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A longest lemma (9 words) is still found inside a long query, and 600 words take at most 9 phrase
+    lookups a word (all runs of words up to the cap), not the ~180,000 of every run."""
+    calls = []
+    real = vocab._match_phrase
+    monkeypatch.setattr(vocab, "_match_phrase", lambda tokens: calls.append(len(tokens)) or real(tokens))
+    lemma = "cooper union for the advancement of science and art"
+    alone = vocab.match_explained(lemma)
+    assert alone and all(how.startswith(lemma) for _, how in alone.values())
+    calls.clear()
+    m = vocab.match_explained("xq " * 300 + lemma + " zv" * 291)
+    assert {c: w for c, (w, _) in m.items()} == {c: w for c, (w, _) in alone.items()}
+    assert len(calls) <= 9 * 600 and max(calls) == 9

@@ -50,6 +50,15 @@ def test_bad_combinations(extras_lib: Library, extras_photos: Path) -> None:
         extras_lib.search(text="cat", image=extras_photos / "misc" / "coffee.jpg", weights={"sound": 1})
     with pytest.raises(LookalikeError, match="must not be negative"):
         extras_lib.search(text="cat", image=extras_photos / "misc" / "coffee.jpg", weights={"text": -1})
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(LookalikeError, match="finite number"):
+            extras_lib.search(text="cat", image=extras_photos / "misc" / "coffee.jpg", weights={"image": bad})
+    with pytest.raises(LookalikeError, match="is a folder, not an image"):
+        extras_lib.search(text="cat", image=extras_photos / "misc")
+    with pytest.raises(LookalikeError, match="is a folder, not an image"):
+        extras_lib.search(text="cat", face=extras_photos / "misc")
+    with pytest.raises(LookalikeError, match="no words"):
+        extras_lib.search(text=" ", image=extras_photos / "misc" / "coffee.jpg")
     with pytest.raises(NotFound):
         extras_lib.search(text="cat", face=extras_photos / "nobody.jpg")
     with pytest.raises(LookalikeError, match="give a query"):

@@ -297,6 +297,10 @@ def test_decompression_bomb(client: TestClient, client_with, photos: Path) -> No
 def test_request_errors_are_json(client: TestClient) -> None:
     assert_error(client.get("/api/search"), 400, "exactly one")
     assert_error(client.get("/api/search", params={"q": "cat", "id": 1}), 400, "exactly one")
+    assert_error(client.get("/api/search", params={"q": "  "}), 400, "no words")
+    assert_error(client.post("/api/search/text", json={"q": " \t"}), 400, "no words")
+    assert_error(client.get("/api/search", params={"q": "cat " * 251}), 422, "q")
+    assert client.get("/api/search", params={"q": "/etc/passwd"}).json()["kind"] == "text"  # words, never a file
     assert_error(client.get("/api/search", params={"q": "cat", "limit": 0}), 422, "limit")
     assert_error(client.get("/api/search", params={"q": "cat", "limit": "many"}), 422, "limit")
     assert_error(client.get("/api/search", params={"q": "cat", "after": "yesterday"}), 422, "after")

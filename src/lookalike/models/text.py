@@ -86,7 +86,7 @@ class TextModel:
         self.tokenizer.enable_truncation(max_tokens(folder))
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
         self.threads = threads
-        path = export_path(folder)
+        self.path = path = export_path(folder)  # the ONNX graph this model runs (its weights beside it)
         if path.is_file():
             try:
                 self.session = onnxrt.open_session(path, threads, arena=False)

@@ -126,6 +126,16 @@ class Lexicon:
                 self._buckets[b] = dict(line.split("\t", 1) for line in text.split("\n") if line)
             return self._buckets[b]
 
+    def lemmas(self):  # type: ignore[no-untyped-def]
+        """Every normalised noun lemma the file holds (reads every bucket: for checks, not for queries)."""
+        self._bucket_of("")
+        for b in range(len(self._offsets) - 1):
+            with self._res().open("rb") as fh:
+                fh.seek(self._base + self._offsets[b])
+                data = fh.read(self._offsets[b + 1] - self._offsets[b])
+            text = zlib.decompress(data).decode() if data else ""
+            yield from (line.split("\t", 1)[0] for line in text.split("\n") if line)
+
     def __contains__(self, key: str) -> bool:
         return bool(key) and key in self._bucket_of(key)
 

@@ -3,6 +3,7 @@ a search holds ("text", "image", "face"; each at most once) and their fusion wei
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Literal
 from lookalike.io.urls import is_url
 
 Kind = Literal["image_path", "image_url", "image_bytes", "image_id", "text"]
+MAX_QUERY_CHARS = 1000  # words of one query, CLI and REST alike (a query's phrases are looked up per word)
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic"}
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,20 @@ def plan(text: str) -> Query:
     expanded = os.path.expanduser(text)
     if os.path.isfile(expanded):
         return Query("image_path", os.path.abspath(expanded))
-    looks_like_path = os.sep in text or os.path.splitext(text)[1].lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic"}
-    if looks_like_path and not os.path.exists(expanded):
-        from lookalike.errors import NotFound
-
-        raise NotFound(f"query image not found: {text}")
+    looks_like_path = os.sep in text or os.path.splitext(text)[1].lower() in _IMAGE_SUFFIXES
+    if looks_like_path:
+        _no_file(text, expanded, "query image")
     return Query("text", text)
+
+
+def _no_file(given: object, path: str, what: str) -> None:
+    """Raise the one-line error for ``path`` (as ``given``), which is not a file: a folder, or nothing."""
+    from lookalike.errors import LookalikeError, NotFound
+
+    if os.path.isdir(path):
+        raise LookalikeError(f"{what} is a folder, not an image: {given} (index it with `lookalike index`)")
+    if not os.path.exists(path):
+        raise NotFound(f"{what} not found: {given}")
 
 
 # how an example image is compared: embeddings (re-ranked, search/example.py), class scores, or plain cosine
@@ -68,9 +79,9 @@ def signal_parts(query: str | None = None, *, image: str | os.PathLike[str] | by
 
     if query is not None:
         q = plan(query)
-        put("text" if q.kind == "text" else "image", q)
+        put("text" if q.kind == "text" else "image", _words(q))
     if text is not None:
-        put("text", Query("text", text))
+        put("text", _words(Query("text", text)))
     if sum(v is not None for v in (image, url, image_id)) > 1:
         raise LookalikeError("give at most one example image: a file, bytes, a URL or an image id")
     if image is not None or url is not None or image_id is not None:
@@ -78,11 +89,25 @@ def signal_parts(query: str | None = None, *, image: str | os.PathLike[str] | by
     if face is not None:
         fq = Query("image_bytes", face) if isinstance(face, bytes) else plan(os.fspath(face))
         if fq.kind == "text":
+            _no_file(face, os.path.expanduser(os.fspath(face)), "face photo")  # type: ignore[arg-type]
             raise NotFound(f"face photo not found: {face}")
         put("face", fq)
     if not parts:
         raise LookalikeError("give a query: words, an image file, image bytes, a URL, an image id or a face photo")
     return parts
+
+
+def _words(q: Query) -> Query:
+    """A text query as given, refused when it has no words or more than MAX_QUERY_CHARS characters."""
+    from lookalike.errors import LookalikeError
+
+    if q.kind != "text":
+        return q
+    if not str(q.value).strip():
+        raise LookalikeError("the query has no words: give words, an image file, a URL or an image id")
+    if len(str(q.value)) > MAX_QUERY_CHARS:
+        raise LookalikeError(f"the query has {len(str(q.value))} characters; at most {MAX_QUERY_CHARS} are searched")
+    return q
 
 
 def example_query(image: str | os.PathLike[str] | bytes | None, url: str | None, image_id: int | None) -> Query:
@@ -97,6 +122,7 @@ def example_query(image: str | os.PathLike[str] | bytes | None, url: str | None,
         return Query("image_bytes", image)
     path = os.path.abspath(os.path.expanduser(os.fspath(image)))  # type: ignore[arg-type]
     if not os.path.isfile(path):
+        _no_file(image, path, "query image")
         raise NotFound(f"query image not found: {image}")
     return Query("image_path", path)
 
@@ -113,8 +139,8 @@ def signal_weights(weights: Mapping[str, float] | None, parts: Mapping[str, Quer
             value = float(value)
         except (TypeError, ValueError):
             raise LookalikeError(f"weight of {name} must be a number, not {value!r}") from None
-        if value < 0:
-            raise LookalikeError(f"weight of {name} must not be negative")
+        if not math.isfinite(value) or value < 0:
+            raise LookalikeError(f"weight of {name} must be a finite number and must not be negative, not {value!r}")
         if name in w:
             w[name] = value
     return w

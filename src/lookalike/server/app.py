@@ -36,6 +36,7 @@ from lookalike.config import Settings
 from lookalike.dates import DAY_PATTERN, check_day
 from lookalike.errors import LookalikeError, TooLarge
 from lookalike.library import Library, SearchResult
+from lookalike.search.plan import MAX_QUERY_CHARS
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
 from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots, resolve_index_folder, token_ok
 from lookalike.server.dupes_jobs import DupesJobs, dupes_routes
@@ -115,7 +116,7 @@ class SearchOptions(PageOptions):
 
 
 class SearchParams(SearchOptions):
-    q: str | None = Field(None, max_length=1000, description="keywords")
+    q: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="keywords")
     url: str | None = Field(None, max_length=4096, pattern=URL_PATTERN, description="http(s) URL of a query image")
     id: int | None = Field(None, ge=1, le=MAX_ID, description="an indexed image's id: more like this")
 
@@ -132,7 +133,7 @@ class UrlQuery(SearchOptions):
 
 class TextQuery(SearchOptions):
     model_config = ConfigDict(extra="forbid")
-    q: str = Field(min_length=1, max_length=1000, description="keywords")
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="keywords")
 
 
 class IndexRequest(BaseModel):
