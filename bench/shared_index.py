@@ -10,7 +10,17 @@ the run records the wall time until the last exits, the CPU time of all of them 
 each one's ``indexed`` (what it embedded itself, from its --json summary). Checked every time: the
 ``indexed`` add up to the number of photos (nothing embedded twice, nothing missed) and the library holds
 them all. ``cpu_vs_1`` = total CPU / the N=1 run's (target <= 1.05: sharing costs no extra work);
-``wall_vs_1`` shows what the extra processes buy on this machine's cores.
+``wall_vs_1`` shows what the extra processes buy on this machine's cores. With ``--startup-runs K`` the
+start-up of one process is measured too, and ``cpu_vs_1_net`` = (total CPU - (N - 1) x that start-up) / the
+N=1 run's: what the sharing itself costs, apart from the fixed price of starting N - 1 more processes (which
+no claim protocol can avoid, and which weighs more the fewer and faster the photos).
+
+With ``--control`` each N > 1 also runs a control at the same time of day: N processes, each indexing its own
+1/N of the photos (hard links in a folder of its own) into its own library, all at once, no sharing. It does
+the same work on the same cores with the same number of processes, so its CPU holds every cost the machine
+adds when its cores are all busy (on these 2-core VMs a memory-bound loop costs ~15 % more CPU when both
+cores run it, and one indexer keeps only ~1.4 cores busy) and each process's start-up, but no claims:
+``cpu_vs_split`` = the shared run's CPU / the control's is what the sharing protocol itself costs.
 
     python bench/shared_index.py                 # 1000 photos, N = 1, 2, 4
     python bench/shared_index.py --count 200 --n 1,2 --json
@@ -87,6 +97,33 @@ def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV) -> dict[str,
     return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "indexed": indexed, "stored": stored}
 
 
+def split_run(folder: Path, tmp: Path, n: int, env: dict[str, str] = ENV) -> dict[str, object]:
+    """The control for N: N processes at once, each on its own 1/N of the photos and its own library."""
+    photos = sorted(folder.glob("*.jpg"))
+    parts = []
+    for k in range(n):
+        part = tmp / f"split-{n}-{k}"
+        part.mkdir(parents=True, exist_ok=True)
+        for p in photos[k::n]:
+            if not (part / p.name).exists():
+                os.link(p, part / p.name)
+        parts.append(part)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "lookalike.cli", "index", str(part), "--library",
+                               str(tmp / f"lib-split-{n}-{k}-{time.monotonic_ns()}"), "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k, part in enumerate(parts)]
+    indexed = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit(f"a control indexer failed ({p.returncode}): {err.strip()[-300:]}")
+        indexed.append(int(json.loads(out)["indexed"]))
+    if sum(indexed) != len(photos):
+        raise SystemExit(f"the control for N={n} indexed {indexed} of {len(photos)} photos")
+    return {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(_children_cpu(), 2)}
+
+
 def startup(folder: Path, tmp: Path, trees: dict[str, dict[str, str]], runs: int) -> dict[str, dict[str, object]]:
     """CPU seconds of one ``lookalike index`` process that embeds 2 photos into a fresh library: what every
     extra indexer pays besides its share of the photos (imports, model session, crawl, the final steps)."""
@@ -129,6 +166,9 @@ def main() -> None:
     ap.add_argument("--startup-runs", type=int, default=0, metavar="K",
                     help="also measure one process's start-up: the CPU of `lookalike index` embedding 2 of the "
                          "photos into a fresh library, K runs per tree, alternating (median)")
+    ap.add_argument("--control", action="store_true",
+                    help="for each N > 1 also run N processes at once on disjoint 1/N of the photos, separate "
+                         "libraries (what the machine itself adds at N busy processes): cpu_vs_split")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cache = Path(tempfile.gettempdir()) / "lookalike-bench-shared"
@@ -152,12 +192,20 @@ def main() -> None:
                     raise SystemExit(f"{name} N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
                                      f"{row['stored']}, of {args.count} photos")
                 row["load_avg_1min"] = round(os.getloadavg()[0], 1)
+                if args.control and n > 1:
+                    ctl = split_run(folder, Path(tmp), n, env)
+                    row["split_cpu_s"], row["split_wall_s"] = ctl["cpu_s"], ctl["wall_s"]
+                    row["cpu_vs_split"] = round(float(row["cpu_s"]) / float(ctl["cpu_s"]), 3)  # type: ignore[arg-type]
                 rows[name].append(row)
     for name, rs in rows.items():
         base = rs[0] if rs else {}
         for r in rs:
             r["cpu_vs_1"] = round(float(r["cpu_s"]) / float(base["cpu_s"]), 3)  # type: ignore[arg-type]
             r["wall_vs_1"] = round(float(r["wall_s"]) / float(base["wall_s"]), 3)  # type: ignore[arg-type]
+            st = (out.get("startup_cpu_s") or {}).get(name)  # type: ignore[union-attr]
+            if st:
+                net = float(r["cpu_s"]) - (int(r["n"]) - 1) * float(st["median"])  # type: ignore[arg-type]
+                r["cpu_vs_1_net"] = round(net / float(base["cpu_s"]), 3)  # type: ignore[arg-type]
     out["rows"] = rows["this"]
     if args.compare:
         out["compare_rows"] = rows["compare"]
@@ -170,10 +218,13 @@ def main() -> None:
         print(f"start-up [{name}]: median {st['median']} s of CPU per process (runs {st['runs']})")
     for name, rs in rows.items():
         print(f"[{name}]")
-        print(f"{'N':>2} {'wall s':>8} {'CPU s':>8} {'CPU/N=1':>8} {'wall/N=1':>9} {'load':>5}  indexed by each")
+        print(f"{'N':>2} {'wall s':>8} {'CPU s':>8} {'CPU/N=1':>8} {'net':>6} {'split CPU s':>12} {'CPU/split':>10} "
+              f"{'wall/N=1':>9} {'load':>5}  indexed by each")
         for r in rs:
-            print(f"{r['n']:>2} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['cpu_vs_1']:8.3f} {r['wall_vs_1']:9.3f} "
-                  f"{r['load_avg_1min']:5.1f}  {r['indexed']}")
+            net = f"{r['cpu_vs_1_net']:6.3f}" if "cpu_vs_1_net" in r else f"{'-':>6}"
+            split = f"{r['split_cpu_s']:12.1f} {r['cpu_vs_split']:10.3f}" if "cpu_vs_split" in r else f"{'-':>12} {'-':>10}"
+            print(f"{r['n']:>2} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['cpu_vs_1']:8.3f} {net} {split} "
+                  f"{r['wall_vs_1']:9.3f} {r['load_avg_1min']:5.1f}  {r['indexed']}")
 
 
 if __name__ == "__main__":
