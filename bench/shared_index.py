@@ -80,17 +80,24 @@ def build_set(count: int, cache: Path) -> Path:
     return folder
 
 
-def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV) -> dict[str, object]:
-    cmd = [sys.executable, "-m", "lookalike.cli", "index", str(folder), "--library", str(lib), "--json"]
+def index_at_once(jobs: list[tuple[Path, Path]], env: dict[str, str], what: str) -> tuple[list[int], float]:
+    """``lookalike index FOLDER --library LIB`` for every (folder, library) at once: each one's ``indexed``
+    (from its --json summary) and the wall seconds until the last exits."""
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    procs = [subprocess.Popen([sys.executable, "-m", "lookalike.cli", "index", str(folder), "--library", str(lib),
+                               "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for folder, lib in jobs]
     indexed = []
     for p in procs:
         out, err = p.communicate()
         if p.returncode != 0:
-            raise SystemExit(f"an indexer failed ({p.returncode}): {err.strip()[-300:]}")
+            raise SystemExit(f"{what} failed ({p.returncode}): {err.strip()[-300:]}")
         indexed.append(int(json.loads(out)["indexed"]))
-    wall = time.perf_counter() - t0
+    return indexed, time.perf_counter() - t0
+
+
+def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV) -> dict[str, object]:
+    indexed, wall = index_at_once([(folder, lib)] * n, env, "an indexer")
     cpu = _children_cpu()
     with sqlite3.connect(lib / "lookalike.db") as c:
         stored = int(c.execute("SELECT COUNT(*) FROM images").fetchone()[0])
@@ -108,20 +115,11 @@ def split_run(folder: Path, tmp: Path, n: int, env: dict[str, str] = ENV) -> dic
             if not (part / p.name).exists():
                 os.link(p, part / p.name)
         parts.append(part)
-    t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "lookalike.cli", "index", str(part), "--library",
-                               str(tmp / f"lib-split-{n}-{k}-{time.monotonic_ns()}"), "--json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for k, part in enumerate(parts)]
-    indexed = []
-    for p in procs:
-        out, err = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"a control indexer failed ({p.returncode}): {err.strip()[-300:]}")
-        indexed.append(int(json.loads(out)["indexed"]))
+    indexed, wall = index_at_once([(part, tmp / f"lib-split-{n}-{k}-{time.monotonic_ns()}") for k, part in
+                                   enumerate(parts)], env, "a control indexer")
     if sum(indexed) != len(photos):
         raise SystemExit(f"the control for N={n} indexed {indexed} of {len(photos)} photos")
-    return {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(_children_cpu(), 2)}
+    return {"wall_s": round(wall, 2), "cpu_s": round(_children_cpu(), 2)}
 
 
 def startup(folder: Path, tmp: Path, trees: dict[str, dict[str, str]], runs: int) -> dict[str, dict[str, object]]:
