@@ -107,6 +107,10 @@ def test_examples_by_id_folder_json_and_outside_the_library(lib: Library, concep
             lib.teach("indoors", bad)
     with pytest.raises(LookalikeError, match="at least one example"):
         lib.teach("counter only", [], [rooms[0]])
+    before = [c for c in lib.concepts() if c["word"] == "indoors"]
+    with pytest.raises(LookalikeError, match="both as an example .* and as a counter-example"):
+        lib.teach("indoors", [rooms[2], rooms[3]], [rooms[3]])  # before: the counter-example won, silently
+    assert [c for c in lib.concepts() if c["word"] == "indoors"] == before  # nothing changed
     with pytest.raises(LookalikeError):
         examples_from_json("not json")
     lib.forget("indoors")

@@ -128,6 +128,10 @@ def _ids_by_path(store, paths: Sequence[str]) -> dict[str, int]:  # type: ignore
 def teach(store, word: str, positives: Sequence[ConceptExample], counter: Sequence[ConceptExample] = ()  # type: ignore[no-untyped-def]
           ) -> ConceptRecord:
     """Add examples to ``word`` (a new concept, or one taught before) and re-fit it; stored, and returned."""
+    both = sorted({e.path for e in positives} & {e.path for e in counter})
+    if both:
+        raise LookalikeError(f"{both[0]} is given both as an example of {word!r} and as a counter-example (--not)"
+                             + (f", and {len(both) - 1} more" if len(both) > 1 else ""))
     name, version, dim = model_identity(store)
     old = store.concept(word)
     examples: dict[str, ConceptExample] = {}
