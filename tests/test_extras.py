@@ -34,7 +34,7 @@ def test_extras_added_to_an_indexed_library(new_library, tmp_path: Path) -> None
     again = new_library("lib", ocr=True, faces=True)  # the same library, now with --ocr --faces
     summary = again.index([photos])
     assert summary.indexed == 0 and summary.unchanged == 3 and summary.extras == 3
-    assert "extras" in summary.as_dict() and "ocr/faces added to 3" in summary.line()
+    assert "extras" in summary.as_dict() and "ocr/faces/copy features added to 3" in summary.line()
     page = again.store.get_by_path(str(photos / "page.jpg"))
     assert "markers" in page.texts["ocr"] and page.texts["caption"]
     astro = again.store.get_by_path(str(photos / "astro.jpg"))

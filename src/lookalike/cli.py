@@ -99,7 +99,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["threads"] = args.threads
     if getattr(args, "vector_index", None):
         overrides["vector_index"] = args.vector_index
-    for flag in ("ocr", "faces", "follow_symlinks"):
+    for flag in ("ocr", "faces", "copy_features", "follow_symlinks"):
         if getattr(args, flag, False):
             overrides[flag] = True
     return Settings.from_env(**overrides)
@@ -300,6 +300,7 @@ def cmd_dupes(args: argparse.Namespace) -> int:
     lines.append(f"{len(report.groups)} group{'' if len(report.groups) == 1 else 's'}, {extra} extra "
                  f"cop{'y' if extra == 1 else 'ies'} among {report.images} images "
                  f"({report.method}, threshold {report.threshold:g}, {report.pairs_checked} pairs checked, "
+                 f"{f'{report.screened} screened by copy features, ' if report.screened else ''}"
                  f"{report.verified} verified{f', {report.reused} known' if report.reused else ''}, "
                  f"{report.elapsed_s:.1f} s)")
     for path, reason in report.unreadable[:10]:
@@ -365,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-skipped", type=count(0), default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
+    p.add_argument("--copy-features", action="store_true",
+                   help="also keep local features (~18 KB/image, ~4 ms) so that dupes checks pairs without "
+                        "re-reading files: for large libraries (docs/duplicates.md)")
     p.add_argument("--vector-index", choices=VECTOR_INDEX_KINDS,
                    help="embedded store's vector index (default auto: exact below 25k images, ivf-pca-sq8 above: "
                         "docs/scale.md); kept")

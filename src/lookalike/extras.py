@@ -1,5 +1,6 @@
 """Per-image analyses beyond the image model, run at indexing time: automatic captions (always, from the
-tags: cheap), text in photos (``--ocr``) and faces (``--faces``). The indexer calls :class:`Extras` from its
+tags: cheap), text in photos (``--ocr``), faces (``--faces``) and copy-screening features
+(``--copy-features``, search/verify.py). The indexer calls :class:`Extras` from its
 decoding threads, so OCR and face detection overlap with the model's batches.
 """
 
@@ -38,6 +39,7 @@ def caption(tags: Sequence[tuple[int, float]], vocab) -> str:  # type: ignore[no
 class ExtraResult:
     texts: dict[str, str] = field(default_factory=dict)
     faces: list[FaceRecord] = field(default_factory=list)
+    copy_features: bytes | None = None  # search/verify.py compact_features
     kinds: tuple[str, ...] = ()
     error: str | None = None
 
@@ -46,7 +48,8 @@ class Extras:
     """The optional analyses ``settings`` asks for; models load on first use."""
 
     def __init__(self, settings: Settings) -> None:
-        self.kinds: tuple[str, ...] = tuple(k for k, on in (("ocr", settings.ocr), ("faces", settings.faces)) if on)
+        self.kinds: tuple[str, ...] = tuple(k for k, on in (("ocr", settings.ocr), ("faces", settings.faces),
+                                                           ("copies", settings.copy_features)) if on)
         self.max_pixels = settings.max_pixels
         self._vocab = None
         if "ocr" in self.kinds:
@@ -75,13 +78,18 @@ class Extras:
         return caption(tags, self.vocab)
 
     def analyse(self, d: Decoded, data: bytes | None = None) -> ExtraResult:
-        """OCR text and faces of one decoded image. Never raises: a failure is reported in ``error`` and
-        leaves the analysis not done (a later run retries it)."""
+        """OCR text, faces and copy features of one decoded image. Never raises: a failure is reported in
+        ``error`` and leaves the analysis not done (a later run retries it)."""
         out = ExtraResult()
         if not self.kinds:
             return out
         try:
-            image = self._large(d, data)
+            if "copies" in self.kinds:  # on the image as decoded for the model (>= 256 px): no second decode
+                from lookalike.search.verify import compact_features
+
+                out.copy_features = compact_features(d.image)
+            if "ocr" in self.kinds or "faces" in self.kinds:
+                image = self._large(d, data)
             if "ocr" in self.kinds:
                 out.texts["ocr"] = self.ocr.text(image)
             if "faces" in self.kinds:

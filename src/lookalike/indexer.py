@@ -51,7 +51,7 @@ class IndexSummary:
     model_s: float = 0.0
     cpu_s: float = 0.0  # CPU time of the whole process (all threads) during the run
     interrupted: bool = False
-    extras: int = 0  # already indexed images given OCR/faces in this run
+    extras: int = 0  # already indexed images given OCR/faces/copy features in this run
     vector_index: dict[str, object] = field(default_factory=dict)  # the store's vector index after the run
     people: dict[str, object] = field(default_factory=dict)  # face clustering after the run (search/people.py)
     search_transform: dict[str, object] = field(default_factory=dict)  # search/example.py: fitted or kept
@@ -67,7 +67,7 @@ class IndexSummary:
         if self.reused:
             parts.append(f"copies {self.reused}")
         if self.extras:
-            parts.append(f"ocr/faces added to {self.extras}")
+            parts.append(f"ocr/faces/copy features added to {self.extras}")
         if self.elsewhere:
             parts.append(f"by other indexers {self.elsewhere}")
         if self.people:
@@ -294,10 +294,13 @@ class Indexer:
             except KeyError:
                 continue
             i = info[0]
+            # the same pixels: their copy features hold too (when missing, the back-fill computes them)
+            features = self.store.copy_features([st.id]).get(st.id) if "copies" in self.extras.kinds else None
             return ImageRecord(path=e.path, size=e.size, mtime=e.mtime, sha=work.sha, width=i.width, height=i.height,
                                embedding=emb, class_scores=cls, tags=list(i.tags),
                                texts={k: v for k, v in i.texts.items() if k != "description"},
-                               taken_at=i.taken_at, camera=i.camera, phash=i.phash, dev=_fid(e)[0], ino=_fid(e)[1])
+                               taken_at=i.taken_at, camera=i.camera, phash=i.phash, dev=_fid(e)[0], ino=_fid(e)[1],
+                               copy_features=features, extras=("copies",) if features is not None else ())
         return None
 
     def _flush(self, batch: list[_Work], s: IndexSummary, moves: list[Move], touches: list[Move],
@@ -318,7 +321,7 @@ class Indexer:
                     path=w.entry.path, size=w.entry.size, mtime=w.entry.mtime, sha=w.sha, width=w.width,
                     height=w.height, embedding=enc.embeddings[j], class_scores=scores, tags=tags, texts=texts,
                     taken_at=w.taken_at, camera=w.camera, phash=w.phash, faces=extra.faces, extras=extra.kinds,
-                    dev=_fid(w.entry)[0], ino=_fid(w.entry)[1]))
+                    copy_features=extra.copy_features, dev=_fid(w.entry)[0], ino=_fid(w.entry)[1]))
             s.indexed += len(batch)
         if records or moves or touches:
             self.store.write(upserts=records, moves=moves, touches=touches)
@@ -341,7 +344,8 @@ class Indexer:
             image_id, path = item
             try:
                 data = read_file(path, max_bytes)
-                d = decode(data, min_side=EXTRAS_MIN_SIDE, max_pixels=self.settings.max_pixels)
+                large = "ocr" in self.extras.kinds or "faces" in self.extras.kinds  # copy features need 256 px
+                d = decode(data, min_side=EXTRAS_MIN_SIDE if large else 256, max_pixels=self.settings.max_pixels)
             except ImageError as err:
                 return image_id, path, ExtraResult(error=str(err))
             return image_id, path, self.extras.analyse(d, data)
@@ -352,7 +356,7 @@ class Indexer:
                 if res.error:
                     warn(path, res.error)
                     continue
-                self.store.write_extras(image_id, res.kinds, res.texts, res.faces)
+                self.store.write_extras(image_id, res.kinds, res.texts, res.faces, res.copy_features)
                 done += 1
         return done
 

@@ -124,3 +124,31 @@ def test_an_interrupted_run_keeps_its_verdicts_and_the_rerun_goes_on(lib: Librar
         plain.index([other / "photos"])
         uninterrupted = plain.dupes()
     assert groups(rerun) == groups(uninterrupted) and uninterrupted.verified == rerun.uncertain
+
+
+def test_copy_features_screen_pairs_without_changing_the_groups(photos: Path, tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    with Library(tmp_path / "plain", workers=1) as plain:
+        plain.index([photos])
+        expected = plain.dupes()
+    with Library(tmp_path / "screened", workers=1) as lib:
+        lib.index([photos])  # indexed without them first: index --copy-features adds them to every image
+        assert lib.store.copy_features([st.id for st in lib.store.file_states().values()]) == {}
+    with Library(tmp_path / "screened", workers=1, copy_features=True) as lib:
+        s = lib.index([photos])
+        assert s.indexed == 0 and s.extras == 8
+        ids = [st.id for st in lib.store.file_states().values()]
+        assert len(lib.store.copy_features(ids)) == 8 and lib.store.missing_extras("copies") == []
+        first = lib.dupes()
+        assert first.uncertain == expected.uncertain
+        assert first.screened > 0 and first.verified == first.uncertain - first.screened
+        assert groups(first) == groups(expected)
+        assert ["coffee-crop40.jpg", "coffee-rotate20.jpg", "coffee.jpg"] in groups(first)
+        again = lib.dupes()  # screened verdicts are kept like the others
+        assert again.screened == again.verified == 0 and again.reused == first.uncertain
+        # a copy of a known photo takes its source's features without being decoded
+        shutil.copy(photos / "chelsea.jpg", photos / "chelsea-again.jpg")
+        s = lib.index([photos])
+        assert s.reused == 1 and s.extras == 0  # nothing left for the back-fill
+        ids = {p: st.id for p, st in lib.store.file_states().items()}
+        got = lib.store.copy_features([ids[str(photos / "chelsea.jpg")], ids[str(photos / "chelsea-again.jpg")]])
+        assert len(set(got.values())) == 1 and len(got) == 2

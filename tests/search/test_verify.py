@@ -74,3 +74,35 @@ def test_mirrored_features_are_the_mirror_images_own() -> None:
 
     nearest = cv2.BFMatcher(cv2.NORM_L2).knnMatch(derived.descriptors, recomputed.descriptors, k=1)
     assert np.median([n[0].distance for n in nearest]) < 1.0  # most keypoints' descriptors are the same numbers
+
+
+def indexed(image: Image.Image) -> Image.Image:
+    """The image as indexing decodes it for the model (short side >= 256 px): what copy features see."""
+    s = 256 / min(image.size)
+    return image.resize((round(image.width * s), round(image.height * s))) if s < 1 else image
+
+
+@pytest.mark.parametrize("edit", ["crop40", "rotate20", "mirror", "text", "jpeg20", "downscale4", "grayscale"])
+def test_copy_features_let_an_edited_copy_through_the_screen(edit: str) -> None:
+    original = photo("coffee")
+    a = verify.compact_features(indexed(apply(edit, original, seed="test")))
+    b = verify.compact_features(indexed(original))
+    assert len(a) <= 6 + 2 * verify.COMPACT_FEATURES * 36 and len(b) <= 6 + 2 * verify.COMPACT_FEATURES * 36
+    # either image may come first in a pair (a mirrored copy: the first one's mirror image matches)
+    assert verify.screen_inliers(a, b) >= verify.SCREEN_INLIERS
+    assert verify.screen_inliers(b, a) >= verify.SCREEN_INLIERS
+
+
+@pytest.mark.parametrize("a,b", [("coffee", "chelsea"), ("china", "flower"), ("astronaut", "rocket")])
+def test_copy_features_screen_out_different_photos(a: str, b: str) -> None:
+    fa, fb = verify.compact_features(indexed(photo(a))), verify.compact_features(indexed(photo(b)))
+    assert verify.screen_inliers(fa, fb) < verify.SCREEN_INLIERS
+    assert verify.screen_inliers(fb, fa) < verify.SCREEN_INLIERS
+
+
+def test_copy_features_of_a_blank_image_match_nothing() -> None:
+    blank = verify.compact_features(Image.new("RGB", (300, 200), "white"))
+    other = verify.compact_features(indexed(photo("coffee")))
+    assert verify.screen_inliers(blank, other) == 0 and verify.screen_inliers(other, blank) == 0
+    with pytest.raises(ValueError, match="format"):
+        verify.screen_inliers(b"\x07\x00" + blank[2:], other)

@@ -10,6 +10,10 @@ is uncertain go through geometric verification (search/verify.py), each verdict 
   error): an interrupted run keeps what it verified and a rerun goes on from there.
 - Work is handed to the threads a few pairs at a time (never the whole list), so that an interruption stops
   within a pair or two per thread instead of finishing every queued pair first.
+- Screening first: when both images of a pair have index-time copy features (``index --copy-features``),
+  the pair is matched by them (``verify.screen_inliers``, no file read, ~1 ms) and settled as "not a copy"
+  below ``verify.SCREEN_INLIERS``; only the rest are decoded and checked with SIFT. The features are read
+  ``SCREEN_CHUNK`` pairs at a time; a screened verdict is kept like any other.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from lookalike.stores.base import ImageInfo, PairVerdict
 
 FLUSH_PAIRS = 64
 FLUSH_S = 2.0
+SCREEN_CHUNK = 2048
 Pair = tuple[int, int]
 
 
@@ -56,12 +61,15 @@ def known_verdicts(store: Any, version: str) -> dict[tuple[str, str], float]:
 def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]], infos: dict[int, ImageInfo],
                  report: Any, *, progress: bool, on_progress: Callable[[str, int, int], None],
                  version: str) -> dict[Pair, float]:
-    """Verify ``todo`` ((a, b), cosine) pairs: their copy scores, each verdict kept in ``store`` as it comes; ``report.verified`` counts the pairs verified, ``report.unreadable`` the files that
-    could not be read again (their pairs get the cosine's score and are not kept)."""
+    """Verify ``todo`` ((a, b), cosine) pairs: their copy scores, each verdict kept in ``store`` as it comes;
+    ``report.screened`` counts the pairs settled by their copy features, ``report.verified`` the pairs
+    verified with SIFT, ``report.unreadable`` the files that could not be read again (their pairs get the
+    cosine's score and are not kept)."""
     features = FeatureCache(infos, settings, report)
     keep = hasattr(store, "put_dupe_pairs")
     pending: list[PairVerdict] = []
     last_flush = time.monotonic()
+    out: dict[Pair, float] = {}
 
     def flush() -> None:
         nonlocal last_flush
@@ -69,6 +77,14 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
             store.put_dupe_pairs(version, list(pending))
         pending.clear()
         last_flush = time.monotonic()
+
+    if hasattr(store, "copy_features"):
+        try:
+            todo = _screen(store, settings, todo, infos, report, out, pending, flush, progress, on_progress)
+        finally:
+            flush()
+        if not todo:
+            return out
 
     def check(item: tuple[Pair, float]) -> tuple[Pair, float, float, bool]:
         (a, b), c = item
@@ -85,7 +101,6 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
     pool = ThreadPoolExecutor(workers)
     running: set[Future] = set()
     items = iter(sorted(todo))
-    out: dict[Pair, float] = {}
     done = 0
     try:
         on_progress("verifying", 0, len(todo))
@@ -123,6 +138,48 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
         bar.close()
         report.described += features.computed
     return out
+
+
+def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], infos: dict[int, ImageInfo],
+            report: Any, out: dict[Pair, float], pending: list[PairVerdict], flush: Callable[[], None],
+            progress: bool, on_progress: Callable[[str, int, int], None]) -> list[tuple[Pair, float]]:
+    """Settle the pairs whose copy features say "not a copy" (into ``out`` and ``pending``, flushed by
+    chunk); return the pairs still to verify (either image without features, or enough inliers)."""
+    rest: list[tuple[Pair, float]] = []
+    todo = sorted(todo)  # neighbouring ids together: a chunk reads fewer images' features
+    bar = progress_bar(len(todo), progress, "screening", unit="pair")
+    done = 0
+    with ThreadPoolExecutor(max(1, settings.decode_workers())) as pool:
+        try:
+            on_progress("screening", 0, len(todo))
+            for at in range(0, len(todo), SCREEN_CHUNK):
+                chunk = todo[at:at + SCREEN_CHUNK]
+                feats = store.copy_features(sorted({i for (a, b), _ in chunk for i in (a, b)}))
+                both = [item for item in chunk if item[0][0] in feats and item[0][1] in feats]
+                rest += [item for item in chunk if item[0][0] not in feats or item[0][1] not in feats]
+                counts = pool.map(lambda item: _inliers(feats[item[0][0]], feats[item[0][1]]), both)
+                for ((a, b), c), n in zip(both, counts):
+                    if n >= verify.SCREEN_INLIERS:
+                        rest.append(((a, b), c))
+                        continue
+                    report.screened += 1
+                    out[(a, b)] = score = verify.cosine_score(c)
+                    pending.append(PairVerdict(a, b, infos[a].sha, infos[b].sha, c, score))
+                flush()
+                done += len(chunk)
+                bar.update(len(chunk))
+                on_progress("screening", done, len(todo))  # may raise: a cancelled job stops here
+        finally:
+            bar.close()
+    return rest
+
+
+def _inliers(a: bytes, b: bytes) -> int:
+    """``verify.screen_inliers``; features it cannot read (another format) let the pair through to SIFT."""
+    try:
+        return verify.screen_inliers(a, b)
+    except ValueError:
+        return verify.SCREEN_INLIERS
 
 
 _MISSING = object()

@@ -77,6 +77,7 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     pairs_checked: int = 0  # candidate pairs scored
     uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide, to verify (or known)
     gated: int = 0  # undecided by the cosine, not verified: among neither image's VERIFY_TOP nearest (not copies)
+    screened: int = 0  # uncertain pairs settled as not copies by index-time copy features (no file read)
     verified: int = 0  # uncertain pairs verified in this run (local features)
     reused: int = 0  # uncertain pairs whose verdict an earlier run kept in the library (not verified again)
     described: int = 0  # images whose local features were computed for the verified pairs (each once, ideally)

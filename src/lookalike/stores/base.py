@@ -51,7 +51,8 @@ class ImageRecord:
     camera: str | None = None
     phash: str | None = None
     faces: list["FaceRecord"] = field(default_factory=list)  # detected faces (index --faces)
-    extras: tuple[str, ...] = ()  # optional analyses that ran on this image ("ocr", "faces")
+    extras: tuple[str, ...] = ()  # optional analyses that ran on this image ("ocr", "faces", "copies")
+    copy_features: bytes | None = None  # index --copy-features (search/verify.py compact_features)
     dev: int | None = None  # the file's st_dev and st_ino (file_id): the server hands out only this very file
     ino: int | None = None
 
@@ -214,10 +215,11 @@ class SearchStore(Protocol):
 
 
 class ExtrasStore(Protocol):
-    """Optional analyses (OCR, faces): their results, what is still to run, face search."""
+    """Optional analyses (OCR, faces, copy features): their results, what is still to run, face search."""
 
     def write_extras(self, image_id: int, kinds: Sequence[str], texts: dict[str, str] | None = None,
-                     faces: Sequence[FaceRecord] | None = None) -> None: ...
+                     faces: Sequence[FaceRecord] | None = None, copy_features: bytes | None = None) -> None: ...
+    def copy_features(self, ids: Sequence[int]) -> dict[int, bytes]: ...
     def missing_extras(self, kind: str, under: Sequence[str] | None = None) -> list[tuple[int, str]]: ...
     def faces(self, ids: Sequence[int]) -> dict[int, list[FaceRecord]]: ...
     def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,

@@ -25,7 +25,7 @@ import numpy as np
 from lookalike.errors import LookalikeError, ModelMismatch, NotFound
 from lookalike.stores.base import ConceptRecord, FaceRecord, ImageInfo, ImageRecord, Store, batched
 
-EXTRA_KINDS = ("ocr", "faces")  # the optional analyses (lookalike.extras) whose record travels
+EXTRA_KINDS = ("ocr", "faces", "copies")  # the optional analyses (lookalike.extras) whose record travels
 
 
 @dataclass
@@ -129,6 +129,7 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
 def _records(src: Store, ids: Sequence[int], lacking: dict[str, set[int]]) -> tuple[list[ImageRecord], list[str]]:
     infos = src.get(ids)
     faces = src.faces([i.id for i in infos])
+    features = src.copy_features([i.id for i in infos])
     emb, cls = src.vectors([i.id for i in infos])
     if len(emb) != len(infos):  # some images lost their vectors (a model change waiting for re-indexing)
         pairs = [(i, src.vectors([i.id])) for i in infos]
@@ -137,16 +138,16 @@ def _records(src: Store, ids: Sequence[int], lacking: dict[str, set[int]]) -> tu
     else:
         missing = []
         kept = [(i, emb[j], None if cls is None else cls[j]) for j, i in enumerate(infos)]
-    return [_record(i, e, c, faces.get(i.id, []), tuple(k for k in EXTRA_KINDS if i.id not in lacking[k]))
-            for i, e, c in kept], missing
+    return [_record(i, e, c, faces.get(i.id, []), tuple(k for k in EXTRA_KINDS if i.id not in lacking[k]),
+                    features.get(i.id)) for i, e, c in kept], missing
 
 
 def _record(i: ImageInfo, emb: np.ndarray, cls: np.ndarray | None, faces: list[FaceRecord],
-            extras: tuple[str, ...]) -> ImageRecord:
+            extras: tuple[str, ...], copy_features: bytes | None = None) -> ImageRecord:
     return ImageRecord(path=i.path, size=i.size, mtime=i.mtime, sha=i.sha, width=i.width, height=i.height,
                        embedding=emb, class_scores=cls, tags=list(i.tags), texts=dict(i.texts),
                        taken_at=i.taken_at, camera=i.camera, phash=i.phash, faces=faces, extras=extras,
-                       dev=i.dev, ino=i.ino)
+                       copy_features=copy_features, dev=i.dev, ino=i.ino)
 
 
 def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = frozenset(), batch: int = 500) -> None:  # type: ignore[assignment]
@@ -177,6 +178,9 @@ def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = froze
         for x in a:
             if _faces(fa.get(x.id, [])) != _faces(fb.get(b[x.path].id, [])):
                 raise LookalikeError(f"migration changed the faces of {x.path}")
+        ka, kb = src.copy_features([i.id for i in a]), dst.copy_features([b[i.path].id for i in a])
+        if any(ka.get(x.id) != kb.get(b[x.path].id) for x in a):
+            raise LookalikeError("migration changed copy features")
 
 
 def verify_concepts(src: Store, dst: Store) -> None:

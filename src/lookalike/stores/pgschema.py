@@ -10,6 +10,7 @@ from typing import Any
 
 from lookalike.errors import LookalikeError
 from lookalike.stores.claims import POSTGRES_MIGRATION as CLAIMS_MIGRATION
+from lookalike.stores.copy_features import POSTGRES_MIGRATION as COPY_FEATURES_MIGRATION
 from lookalike.stores.dupe_pairs import POSTGRES_MIGRATION as PAIRS_MIGRATION
 from lookalike.stores.pgconn import SCHEMA, one_line, transaction
 from lookalike.stores.sql import split_sql
@@ -133,6 +134,8 @@ MIGRATIONS: list[str] = [
     """,
     # 8: verified duplicate pairs (lookalike dupes, incremental; stores/dupe_pairs.py)
     PAIRS_MIGRATION,
+    # 9: copy-screening features (index --copy-features; stores/copy_features.py)
+    COPY_FEATURES_MIGRATION,
 ]
 
 

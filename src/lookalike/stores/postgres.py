@@ -39,6 +39,8 @@ from lookalike.stores.pgschema import LOCK_KEY, MIGRATIONS, migrate
 from lookalike.stores.pgsearch import EF_SEARCH, EXACT_BELOW, PostgresSearch
 from lookalike.stores.people import PeopleSQL
 from lookalike.stores.concept_sql import ConceptSQL
+from lookalike.stores.copy_features import PUT as PUT_COPY_FEATURES
+from lookalike.stores.copy_features import CopyFeatureSQL
 from lookalike.stores.dupe_pairs import DupePairSQL
 from lookalike.stores.sql import POSTGRES, Query, SQLReads
 
@@ -56,7 +58,7 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
 T = TypeVar("T")
 
 # -- the store ----------------------------------------------------------------------------------------------
-class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupePairSQL, SQLReads):
+class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupePairSQL, CopyFeatureSQL, SQLReads):
     dialect = POSTGRES
 
     def __init__(self, url: str, read_urls: Sequence[str] = (), *, pool_size: int = 16,
@@ -278,7 +280,7 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
             (now, *[list(col) for col in cols])).fetchall()
         ids = {path: int(i) for i, path in rows}
         id_list = list(ids.values())
-        for table in ("vectors", "tags", "faces", "extras"):
+        for table in ("vectors", "tags", "faces", "extras", "copy_features"):
             c.execute(f"DELETE FROM {SCHEMA}.{table} WHERE image_id = ANY(%s)", (id_list,))
         # a user's description survives a re-index of the file (unless the record brings its own); derived
         # texts are redone
@@ -305,6 +307,12 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
                 for row in text_rows:
                     cp.write_row(row)
         self._copy_faces(c, [(ids[r.path], f) for r in records for f in r.faces])
+        feature_rows = [(ids[r.path], r.copy_features) for r in records if r.copy_features is not None]
+        if feature_rows:
+            with c.cursor().copy(f"COPY {SCHEMA}.copy_features (image_id, data) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["int8", "bytea"])
+                for row in feature_rows:
+                    cp.write_row(row)
         extra_rows = sorted({(ids[r.path], k) for r in records for k in r.extras})
         if extra_rows:
             with c.cursor().copy(f"COPY {SCHEMA}.extras (image_id, kind) FROM STDIN (FORMAT BINARY)") as cp:
@@ -343,12 +351,14 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
                 c.execute(f"DELETE FROM {SCHEMA}.texts WHERE image_id = %s AND kind = %s", (int(image_id), kind))
 
     def write_extras(self, image_id: int, kinds: Sequence[str], texts: dict[str, str] | None = None,
-                     faces: Sequence[FaceRecord] | None = None) -> None:
+                     faces: Sequence[FaceRecord] | None = None, copy_features: bytes | None = None) -> None:
         """Results of optional analyses for an indexed image (one transaction); ``kinds`` are marked done."""
         def run(c: "psycopg.Connection[Any]") -> None:
             if not self._lock_image(c, image_id):
                 return  # removed meanwhile
             self._write_texts(c, image_id, texts or {})
+            if copy_features is not None:
+                c.execute(self.dialect.sql(PUT_COPY_FEATURES), (int(image_id), copy_features))
             if "faces" in kinds:
                 c.execute(f"DELETE FROM {SCHEMA}.faces WHERE image_id = %s", (int(image_id),))
             self._copy_faces(c, [(int(image_id), f) for f in faces or []])

@@ -24,6 +24,9 @@ from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
 from lookalike.stores.people import PeopleSQL
 from lookalike.stores.concept_sql import ConceptSQL
+from lookalike.stores.copy_features import PUT as PUT_COPY_FEATURES
+from lookalike.stores.copy_features import SQLITE_MIGRATION as COPY_FEATURES_MIGRATION
+from lookalike.stores.copy_features import CopyFeatureSQL
 from lookalike.stores.dupe_pairs import SQLITE_MIGRATION as PAIRS_MIGRATION
 from lookalike.stores.dupe_pairs import DupePairSQL
 from lookalike.stores.sql import SQLITE, Query, SQLReads, filter_sql, split_sql
@@ -170,6 +173,8 @@ MIGRATIONS: list[str] = [
     DROP INDEX IF EXISTS images_taken;
     CREATE INDEX images_taken ON images({SQLITE.taken("")} DESC, id DESC);
     """,
+    # 11: copy-screening features (index --copy-features; stores/copy_features.py)
+    COPY_FEATURES_MIGRATION,
 ]
 
 
@@ -194,7 +199,7 @@ def _use_wal(conn: sqlite3.Connection, wait_s: float = 60.0) -> None:
         delay = min(delay * 2, 0.2)
 
 
-class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
+class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, CopyFeatureSQL, SQLReads):
     dialect = SQLITE
 
     def __init__(self, library: str | os.PathLike[str], *, vector_index: str = "auto", nprobe: int = 0) -> None:
@@ -308,6 +313,7 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
                     c.execute("DELETE FROM texts_fts WHERE image_id = ? AND kind != 'description'", (image_id,))
                     c.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
                     c.execute("DELETE FROM extras WHERE image_id = ?", (image_id,))
+                    c.execute("DELETE FROM copy_features WHERE image_id = ?", (image_id,))
                     c.execute("INSERT INTO vector_log(image_id, op) VALUES (?, 'del')", (image_id,))
                 else:
                     image_id = c.execute(
@@ -320,6 +326,8 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
                               [(image_id, int(k), float(s)) for k, s in r.tags])
                 self._write_texts(c, image_id, r.texts)
                 self._write_faces(c, image_id, r.faces, r.extras)
+                if r.copy_features is not None:
+                    c.execute(SQLITE.sql(PUT_COPY_FEATURES), (image_id, r.copy_features))
                 c.execute("INSERT INTO vector_log(image_id, op) VALUES (?, 'add')", (image_id,))
 
     def set_texts(self, image_id: int, texts: dict[str, str]) -> None:
@@ -345,12 +353,14 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, SQLReads):
         c.executemany("INSERT OR IGNORE INTO extras(image_id, kind) VALUES (?, ?)", [(image_id, k) for k in kinds])
 
     def write_extras(self, image_id: int, kinds: Sequence[str], texts: dict[str, str] | None = None,
-                     faces: Sequence[FaceRecord] | None = None) -> None:
+                     faces: Sequence[FaceRecord] | None = None, copy_features: bytes | None = None) -> None:
         """Results of optional analyses for an indexed image (one transaction); ``kinds`` are marked done."""
         with self._tx() as c:
             if not c.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
                 return  # removed meanwhile
             self._write_texts(c, image_id, texts or {})
+            if copy_features is not None:
+                c.execute(SQLITE.sql(PUT_COPY_FEATURES), (image_id, copy_features))
             self._write_faces(c, image_id, faces or [], kinds)
 
     def face_search(self, embedding: np.ndarray, k: int, filters: Filters | None = None,
