@@ -26,6 +26,7 @@ and the projected time for a million photos with 1% duplicates.
     python bench/dupes_scale.py --n 100000          # a table (a few minutes)
     python bench/dupes_scale.py --n 1000000 --json  # one JSON object: {"candidates": {...}, "verification": {...},
                                                     #  "projection_1m": {...}, "load_average": [...]}
+    python bench/dupes_scale.py --n 100000 --copy-features  # also the verification with index --copy-features
     python bench/dupes_scale.py --candidates-from 1m.json --verification-from real.json  # the table of both
 """
 
@@ -278,6 +279,7 @@ def pair_kinds(lib, family: dict[str, str], distractors: list[str]) -> dict:  # 
     """The verified (uncertain) pairs kept in the library, split: within a copy family (an original and its
     edits) or between different photos, and of those, between two distractors (the rate a library of
     photos without copies would have), by source (``report:`` the held-out set, else the samples/tuxpaint)."""
+    from lookalike.search import verify
     from lookalike.search.dupe_verify import pair_version
 
     store = lib.store
@@ -297,6 +299,10 @@ def pair_kinds(lib, family: dict[str, str], distractors: list[str]) -> dict:  # 
         out["other_pairs"] += 1
         if pa in dis and pb in dis:
             out["distractor_pairs"] += 1
+            feats = store.copy_features([v.a, v.b])
+            if len(feats) == 2:  # index --copy-features: would the screen send this pair on to SIFT?
+                out.setdefault("distractor_pairs_passing_screen", 0)
+                out["distractor_pairs_passing_screen"] += verify.screen_inliers(feats[v.a], feats[v.b]) >= verify.SCREEN_INLIERS
             out["distractor_pairs_report"] += fam[pa].startswith("report:") and fam[pb].startswith("report:")
         if v.score > 0.5:
             out["flagged_other_pairs"].append([Path(pa).name, Path(pb).name, round(v.cosine, 3), round(v.score, 3)])
@@ -307,15 +313,22 @@ def pair_kinds(lib, family: dict[str, str], distractors: list[str]) -> dict:  # 
     return out
 
 
-def verification_stage(workdir: Path) -> dict:
+def verification_stage(workdir: Path, copy_features: bool = False) -> dict:
+    """``copy_features``: indexed with ``index --copy-features``, so that dupes screens pairs first."""
     from lookalike.library import Library
 
-    family, distractors = real_set(workdir / "real")
-    with Library(workdir / "real-lib") as lib:
-        t = time.perf_counter()
+    if (workdir / "real").is_dir():  # the same photos for both variants
+        family, distractors = json.loads((workdir / "real-set.json").read_text())
+    else:
+        family, distractors = real_set(workdir / "real")
+        (workdir / "real-set.json").write_text(json.dumps([family, distractors]))
+    with Library(workdir / ("real-lib-cf" if copy_features else "real-lib"), copy_features=copy_features) as lib:
+        t, cpu = time.perf_counter(), time.process_time()
         lib.index([workdir / "real"], progress=True)
-        index_s = time.perf_counter() - t
+        index_s, index_cpu = time.perf_counter() - t, time.process_time() - cpu
+        cpu = time.process_time()
         first = lib.dupes(progress=True)
+        dupes_cpu = time.process_time() - cpu
         second = lib.dupes()
         kinds = pair_kinds(lib, family, distractors)
     fam = {p: family.get(p, p) for p in family}
@@ -329,11 +342,17 @@ def verification_stage(workdir: Path) -> dict:
     copies = [(p, f) for p, f in family.items() if Path(p).parent.name == "copies"]
     orig_path = {f: p for p, f in family.items() if Path(p).parent.name == "photos"}
     found = sum(1 for p, f in copies if p in group_of and group_of[p] == group_of.get(orig_path[f], -1))
-    verify_s = first.timings.get("verifying", 0.0)
+    screen_s = first.timings.get("screening", 0.0)
+    verify_s = first.timings.get("verifying", 0.0) - screen_s
     return {
-        "images": first.images, "planted_copies": len(copies), "distractors": len(distractors),
-        "index_s": round(index_s, 1), "dupes_s": round(first.elapsed_s, 1), "timings": first.as_dict()["timings"],
-        "candidate_pairs": first.pairs_checked, "uncertain": first.uncertain, "verified": first.verified,
+        "copy_features": copy_features, "images": first.images, "planted_copies": len(copies),
+        "distractors": len(distractors), "index_s": round(index_s, 1), "index_cpu_s": round(index_cpu, 1),
+        "dupes_s": round(first.elapsed_s, 1), "dupes_cpu_s": round(dupes_cpu, 1), "timings": first.as_dict()["timings"],
+        "candidate_pairs": first.pairs_checked, "uncertain": first.uncertain, "screened": first.screened,
+        "s_per_screened_pair": round(screen_s / first.uncertain, 5) if first.screened else None,
+        "aligned": first.aligned, "images_decoded_320": first.decoded,
+        "s_per_checked_pair": round(verify_s / (first.aligned + first.verified), 4) if first.aligned + first.verified else None,
+        "verified": first.verified,
         "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3), "gated": first.gated,
         "verified_per_image": round(first.verified / max(first.images, 1), 3),
         "s_per_verified_pair": round(verify_s / first.verified, 4) if first.verified else None,
@@ -391,6 +410,30 @@ def projection(cand: dict, ver: dict) -> dict:
             "total_s_at_the_real_sets_rate": round(read_s + cand_s + real_rate_s), **real_distractor}
 
 
+def projection_screened(cand: dict, ver: dict) -> dict:
+    """At 1M with ``index --copy-features`` (``ver`` measured so): every uncertain pair is screened (its
+    seconds per pair measured), and the pairs the screen lets through are checked (on their pixels with the
+    screen's transform, SIFT where that is unsure: the seconds per pair of that mix measured in the same run):
+    between distractors at the share of the real set's distractor pairs that pass, the planted copies' own
+    pairs all."""
+    base = projection(cand, ver)
+    kinds = ver["pairs"]
+    scale = 1_000_000 / cand["n"]
+    passing = kinds.get("distractor_pairs_passing_screen", 0) / max(kinds["distractor_pairs"], 1)
+    per_screen, per_sift = ver["s_per_screened_pair"] or 0.0, ver["s_per_checked_pair"] or 0.0
+    copies = cand["uncertain_planted"] * scale
+    out = {"distractor_pairs_passing_screen": round(passing, 4), "s_per_screened_pair": per_screen,
+           "s_per_checked_pair": per_sift}
+    for name, pairs in (("synthetic_rate", base["uncertain_pairs"]),
+                        ("real_distractor_rate", kinds["distractor_pairs_per_distractor"] * 1_000_000 + copies)):
+        sift = (pairs - copies) * passing + copies
+        verify_s = pairs * per_screen + sift * per_sift
+        out[name] = {"uncertain_pairs": round(pairs), "checked_pairs": round(sift), "verify_s": round(verify_s),
+                     "total_s": round(base["read_s"] + base["candidates_s"] + verify_s)}
+    out["meets_target"] = out["real_distractor_rate"]["total_s"] < TARGET_S
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="vectors in the candidate stage (default 100000)")
@@ -405,6 +448,9 @@ def main() -> int:
                          "no writing)")
     ap.add_argument("--gates-from", metavar="DIR",
                     help="only the gate table, from the candidate pairs an earlier --dir run with this --n saved")
+    ap.add_argument("--copy-features", action="store_true",
+                    help="also the verification with index --copy-features (screening before SIFT), side by side "
+                         "on the same photos, and its projection")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cache = cache_dir()
@@ -424,11 +470,15 @@ def main() -> int:
         for k, d in files.items():  # the load when that stage was measured, not now
             earlier[k].setdefault("load_average", d.get("load_average"))
         ver = earlier.get("verification") or (None if args.skip_real else verification_stage(work))
+        ver_cf = files.get("verification", {}).get("verification_copy_features") if args.verification_from else (
+            verification_stage(work, copy_features=True) if args.copy_features and not args.skip_real else None)
         cand = earlier.get("candidates") or candidate_stage(args.n, work, cache, reuse=args.reuse)
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
     out = {"candidates": cand, "verification": ver, "projection_1m": projection(cand, ver) if ver else None,
+           "verification_copy_features": ver_cf,
+           "projection_1m_copy_features": projection_screened(cand, ver_cf) if ver_cf else None,
            "imagededup_cnn_anchor": IMAGEDEDUP, "cores": os.cpu_count(),
            "load_average": [round(v, 2) for v in os.getloadavg()]}
     if args.json:
@@ -483,6 +533,25 @@ def main() -> int:
             rows.insert(-1, ("  at real distractors' rate + the copies' pairs",
                              f"{p['total_s_at_real_distractor_rate']:,} s "
                              f"({p['uncertain_pairs_at_real_distractor_rate']:,} pairs)"))
+    v, q = ver_cf, out["projection_1m_copy_features"]
+    if v and ver:
+        rows += [
+            ("with index --copy-features (same photos)", f"index {v['index_s']} s / {v['index_cpu_s']} s CPU "
+                                                         f"(without: {ver['index_s']} s / {ver['index_cpu_s']} s CPU)"),
+            ("  dupes wall / CPU", f"{v['dupes_s']} s / {v['dupes_cpu_s']} s (without: {ver['dupes_s']} s / "
+                                   f"{ver['dupes_cpu_s']} s)"),
+            ("  uncertain pairs: screened out / settled on 320-px pixels / SIFT",
+             f"{v['screened']} / {v['aligned']} / {v['verified']} (of {v['uncertain']})"),
+            ("  seconds per screened pair / per checked pair", f"{v['s_per_screened_pair']} / {v['s_per_checked_pair']}"),
+            ("  recall of planted copies / false pairs", f"{v['recall']} / {v['false_pairs']} (without: "
+                                                         f"{ver['recall']} / {ver['false_pairs']})"),
+            ("  distractor pairs passing the screen", q["distractor_pairs_passing_screen"]),
+            ("  projection, 1M, real distractors' rate", f"{q['real_distractor_rate']['total_s']:,} s "
+                                                         f"({q['real_distractor_rate']['checked_pairs']:,} checked pairs; "
+                                                         f"{'met' if q['meets_target'] else 'MISSED'})"),
+            ("  projection, 1M, synthetic vectors' rate", f"{q['synthetic_rate']['total_s']:,} s "
+                                                          f"({q['synthetic_rate']['checked_pairs']:,} checked pairs)"),
+        ]
     rows += [("imagededup CNN (its benchmark)", "392 s for 10,800 images, recall 0.38")]
     for name, part in (("candidates", cand), ("verification", ver)):
         if part and part.get("load_average"):

@@ -11,9 +11,11 @@ is uncertain go through geometric verification (search/verify.py), each verdict 
 - Work is handed to the threads a few pairs at a time (never the whole list), so that an interruption stops
   within a pair or two per thread instead of finishing every queued pair first.
 - Screening first: when both images of a pair have index-time copy features (``index --copy-features``),
-  the pair is matched by them (``verify.screen_inliers``, no file read, ~1 ms) and settled as "not a copy"
-  below ``verify.SCREEN_INLIERS``; only the rest are decoded and checked with SIFT. The features are read
-  ``SCREEN_CHUNK`` pairs at a time; a screened verdict is kept like any other.
+  the pair is matched by them (``verify.screen_match``, no file read, ~1 ms) and settled as "not a copy"
+  below ``verify.SCREEN_INLIERS``. A pair that passes is checked on its pixels with that transform (both
+  images decoded at 320 px, ``verify.aligned_match``: no SIFT); only a score it leaves unsure
+  (``verify.settled``) and pairs without features go on to SIFT. The features are read ``SCREEN_CHUNK`` pairs
+  at a time; these verdicts are kept like any other.
 """
 
 from __future__ import annotations
@@ -62,10 +64,12 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
                  report: Any, *, progress: bool, on_progress: Callable[[str, int, int], None],
                  version: str) -> dict[Pair, float]:
     """Verify ``todo`` ((a, b), cosine) pairs: their copy scores, each verdict kept in ``store`` as it comes;
-    ``report.screened`` counts the pairs settled by their copy features, ``report.verified`` the pairs
-    verified with SIFT, ``report.unreadable`` the files that could not be read again (their pairs get the
-    cosine's score and are not kept)."""
+    ``report.screened`` counts the pairs settled by their copy features, ``report.aligned`` those settled by
+    the screen's transform on their pixels, ``report.verified`` the pairs verified with SIFT,
+    ``report.unreadable`` the files that could not be read again (their pairs get the cosine's score and are
+    not kept)."""
     features = FeatureCache(infos, settings, report)
+    grays = FeatureCache(infos, settings, report, min_side=256, describe=verify.compact_gray)
     keep = hasattr(store, "put_dupe_pairs")
     pending: list[PairVerdict] = []
     last_flush = time.monotonic()
@@ -78,32 +82,45 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
         pending.clear()
         last_flush = time.monotonic()
 
+    rest: list[tuple[Pair, float, verify.Match | None]] = [(p, c, None) for p, c in todo]
     if hasattr(store, "copy_features"):
         try:
-            todo = _screen(store, settings, todo, infos, report, out, pending, flush, progress, on_progress)
+            rest = _screen(store, settings, todo, infos, report, out, pending, flush, progress, on_progress)
         finally:
             flush()
-        if not todo:
+        if not rest:
             return out
 
-    def check(item: tuple[Pair, float]) -> tuple[Pair, float, float, bool]:
-        (a, b), c = item
+    def check(item: tuple[Pair, float, verify.Match | None]) -> tuple[Pair, float, float, bool, bool]:
+        (a, b), c, screen = item
+        if screen is not None:  # the screen's transform, checked on the pixels (a 320-px decode, no SIFT)
+            ga, gb = grays.get(a), grays.get(b)
+            if ga is not None and gb is not None:
+                score = verify.copy_score(c, verify.aligned_match(screen, ga, gb))
+                if verify.settled(score):
+                    return (a, b), c, score, True, True
         # the image with fewer pixels is the query: usually the edited copy
         q, x = (a, b) if infos[a].width * infos[a].height <= infos[b].width * infos[b].height else (b, a)
         fq, fx = features.get(q), features.get(x)
         if fq is None or fx is None:
-            return (a, b), c, verify.cosine_score(c), False
+            return (a, b), c, verify.cosine_score(c), False, False
         m = verify.match(fq, fx, lambda: verify.mirrored(fq))  # the mirror only when the plain match is unsure
-        return (a, b), c, verify.copy_score(c, m), True
+        return (a, b), c, verify.copy_score(c, m), True, False
 
-    bar = progress_bar(len(todo), progress, "verifying", unit="pair")
+    def count(aligned: bool) -> None:
+        if aligned:
+            report.aligned += 1
+        else:
+            report.verified += 1
+
+    bar = progress_bar(len(rest), progress, "verifying", unit="pair")
     workers = max(1, settings.decode_workers())
     pool = ThreadPoolExecutor(workers)
     running: set[Future] = set()
-    items = iter(sorted(todo))
+    items = iter(sorted(rest, key=lambda item: item[0]))
     done = 0
     try:
-        on_progress("verifying", 0, len(todo))
+        on_progress("verifying", 0, len(rest))
         while True:
             while len(running) < 2 * workers:
                 item = next(items, None)
@@ -114,38 +131,40 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
                 break
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                (a, b), c, score, ok = fut.result()
+                (a, b), c, score, ok, aligned = fut.result()
                 done += 1
-                report.verified += 1
+                count(aligned)
                 if ok:
                     pending.append(PairVerdict(a, b, infos[a].sha, infos[b].sha, c, score))
                 bar.update(1)
                 out[(a, b)] = score
             if len(pending) >= FLUSH_PAIRS or time.monotonic() - last_flush > FLUSH_S:
                 flush()
-            on_progress("verifying", done, len(todo))  # may raise: a cancelled job stops here
+            on_progress("verifying", done, len(rest))  # may raise: a cancelled job stops here
     finally:
         for fut in running:
             fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)  # at most the pairs already in a thread finish
         for fut in running:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
-                (a, b), c, score, ok = fut.result()
-                report.verified += 1
+                (a, b), c, score, ok, aligned = fut.result()
+                count(aligned)
                 if ok:
                     pending.append(PairVerdict(a, b, infos[a].sha, infos[b].sha, c, score))
         flush()
         bar.close()
         report.described += features.computed
+        report.decoded += grays.computed
     return out
 
 
 def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], infos: dict[int, ImageInfo],
             report: Any, out: dict[Pair, float], pending: list[PairVerdict], flush: Callable[[], None],
-            progress: bool, on_progress: Callable[[str, int, int], None]) -> list[tuple[Pair, float]]:
+            progress: bool, on_progress: Callable[[str, int, int], None]) -> list[tuple[Pair, float, verify.Match | None]]:
     """Settle the pairs whose copy features say "not a copy" (into ``out`` and ``pending``, flushed by
-    chunk); return the pairs still to verify (either image without features, or enough inliers)."""
-    rest: list[tuple[Pair, float]] = []
+    chunk); return the pairs still to verify, with the screen's match (None: either image has no features)."""
+    rest: list[tuple[Pair, float, verify.Match | None]] = []
+    t0 = time.perf_counter()
     todo = sorted(todo)  # neighbouring ids together: a chunk reads fewer images' features
     bar = progress_bar(len(todo), progress, "screening", unit="pair")
     done = 0
@@ -156,11 +175,11 @@ def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], info
                 chunk = todo[at:at + SCREEN_CHUNK]
                 feats = store.copy_features(sorted({i for (a, b), _ in chunk for i in (a, b)}))
                 both = [item for item in chunk if item[0][0] in feats and item[0][1] in feats]
-                rest += [item for item in chunk if item[0][0] not in feats or item[0][1] not in feats]
-                counts = pool.map(lambda item: _inliers(feats[item[0][0]], feats[item[0][1]]), both)
-                for ((a, b), c), n in zip(both, counts):
-                    if n >= verify.SCREEN_INLIERS:
-                        rest.append(((a, b), c))
+                rest += [(p, c, None) for p, c in chunk if p[0] not in feats or p[1] not in feats]
+                matches = pool.map(lambda item: _screen_match(feats[item[0][0]], feats[item[0][1]]), both)
+                for ((a, b), c), m in zip(both, matches):
+                    if m is None or m.inliers >= verify.SCREEN_INLIERS:
+                        rest.append(((a, b), c, m))
                         continue
                     report.screened += 1
                     out[(a, b)] = score = verify.cosine_score(c)
@@ -171,15 +190,16 @@ def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], info
                 on_progress("screening", done, len(todo))  # may raise: a cancelled job stops here
         finally:
             bar.close()
+            report.timings["screening"] = time.perf_counter() - t0
     return rest
 
 
-def _inliers(a: bytes, b: bytes) -> int:
-    """``verify.screen_inliers``; features it cannot read (another format) let the pair through to SIFT."""
+def _screen_match(a: bytes, b: bytes) -> verify.Match | None:
+    """``verify.screen_match``; None for features it cannot read (another format): the pair goes to SIFT."""
     try:
-        return verify.screen_inliers(a, b)
+        return verify.screen_match(a, b)
     except ValueError:
-        return verify.SCREEN_INLIERS
+        return None
 
 
 _MISSING = object()
@@ -187,11 +207,15 @@ _MISSING = object()
 
 class FeatureCache:
     """Local features of indexed images, read back from their files on demand, shared by the worker threads:
-    each image is decoded and described once while it is in the cache (its mirror image's features are
-    derived from them, ``verify.mirrored``); ``computed`` counts the images described."""
+    each image is decoded (``min_side``) and described (``describe``: SIFT by default, or the 320-px gray the
+    screen's transform is checked on) once while it is in the cache (the SIFT of its mirror image is derived
+    from its own, ``verify.mirrored``); ``computed`` counts the images described."""
 
-    def __init__(self, infos: dict[int, ImageInfo], settings: Settings, report: Any, size: int = 512) -> None:
+    def __init__(self, infos: dict[int, ImageInfo], settings: Settings, report: Any, size: int = 512,
+                 min_side: int = verify.FEATURE_SIDE, describe: Callable[[Any], Any] = verify.local_features) -> None:
         self.infos = infos
+        self.min_side = min_side
+        self.describe = describe
         self.settings = settings
         self.report = report
         self.size = size
@@ -231,10 +255,10 @@ class FeatureCache:
 
         info = self.infos[image_id]
         try:
-            decoded = load(info.path, min_side=verify.FEATURE_SIDE, max_pixels=self.settings.max_pixels,
+            decoded = load(info.path, min_side=self.min_side, max_pixels=self.settings.max_pixels,
                            max_bytes=self.settings.max_file_mb * 1_000_000)
         except ImageError as err:
             with self.lock:
                 self.report.unreadable.append((info.path, str(err)))
             return None
-        return verify.local_features(decoded.image)
+        return self.describe(decoded.image)
