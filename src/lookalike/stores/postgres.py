@@ -199,10 +199,15 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
     def set_search_transform(self, model_version: str, fitted_on: int, data: bytes | None) -> None:
         """Store (or with ``data`` None, drop) the library's search transform, replacing the previous one."""
         def run(c: "psycopg.Connection[Any]") -> None:
-            c.execute(f"DELETE FROM {SCHEMA}.search_transform")
-            if data is not None:
-                c.execute(f"INSERT INTO {SCHEMA}.search_transform (id, model_version, fitted_on, data, fitted_at) "
-                          "VALUES (1, %s, %s, %s, %s)", (model_version, int(fitted_on), bytes(data), time.time()))
+            if data is None:
+                c.execute(f"DELETE FROM {SCHEMA}.search_transform")
+                return
+            # an upsert: two indexers fitting at once both found no row, and the second INSERT failed on the key
+            # (tests/stores/test_postgres.py, two indexer processes: "duplicate key ... search_transform_pkey")
+            c.execute(f"INSERT INTO {SCHEMA}.search_transform (id, model_version, fitted_on, data, fitted_at) "
+                      "VALUES (1, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET model_version = EXCLUDED.model_version, "
+                      "fitted_on = EXCLUDED.fitted_on, data = EXCLUDED.data, fitted_at = EXCLUDED.fitted_at",
+                      (model_version, int(fitted_on), bytes(data), time.time()))
 
         self._retrying(run)
 
