@@ -106,3 +106,16 @@ def test_copy_features_of_a_blank_image_match_nothing() -> None:
     assert verify.screen_inliers(blank, other) == 0 and verify.screen_inliers(other, blank) == 0
     with pytest.raises(ValueError, match="format"):
         verify.screen_inliers(b"\x07\x00" + blank[2:], other)
+    assert not verify.screenable(blank, other) and verify.screenable(other, other)
+
+
+def test_a_low_texture_copy_is_left_to_sift_not_screened_out() -> None:
+    # a plain room's 40% crop: ORB finds 5 corners at 320 px, so the screen sees no inliers, but SIFT matches it
+    original = photo("interior_pexels-7303800")
+    crop = original.crop((56, 158, 56 + 1152, 158 + 768))  # where the benchmark's seeded crop fell
+    a, b = verify.compact_features(indexed(crop)), verify.compact_features(indexed(original))
+    assert verify.compact_points(a) < verify.SCREEN_MIN_POINTS <= verify.compact_points(b)
+    assert verify.screen_inliers(a, b) < verify.SCREEN_INLIERS  # the screen alone would have rejected it
+    assert not verify.screenable(a, b) and not verify.screenable(b, a)
+    m = verify.match(verify.local_features(crop), verify.local_features(original))
+    assert verify.copy_score(0.6, m) > 0.5

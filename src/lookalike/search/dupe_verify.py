@@ -195,9 +195,10 @@ def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], info
 
 
 def _screen_match(a: bytes, b: bytes) -> verify.Match | None:
-    """``verify.screen_match``; None for features it cannot read (another format): the pair goes to SIFT."""
+    """``verify.screen_match``; None for features it cannot read (another format) or too few keypoints to
+    screen by (``verify.screenable``): the pair goes to SIFT."""
     try:
-        return verify.screen_match(a, b)
+        return verify.screen_match(a, b) if verify.screenable(a, b) else None
     except ValueError:
         return None
 

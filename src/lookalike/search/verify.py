@@ -21,7 +21,8 @@ image plus a fresh decode, which at a million photos is a day of work (docs/dupl
 when the pixels are decoded anyway, :func:`compact_features` keeps ORB keypoints of the image and of its
 mirror image at :data:`COMPACT_SIDE` px (~4 ms, ~18 KB an image); ``lookalike dupes`` first matches a pair by
 them (:func:`screen_inliers`, ~1 ms, no file read) and a pair with fewer than :data:`SCREEN_INLIERS` inliers
-of a similarity transform is settled as "not a copy" without SIFT. The screen only rejects: another shot of
+of a similarity transform is settled as "not a copy" without SIFT (an image with too few keypoints to tell,
+:data:`SCREEN_MIN_POINTS`, is not screened). The screen only rejects: another shot of
 a scene can fit a transform as well as a copy (up to 74 ORB inliers on mvtb-data), so every pair that passes
 goes on to the full check above.
 """
@@ -53,6 +54,11 @@ COMPACT_SIDE = 320
 COMPACT_FEATURES = 256
 COMPACT_LEVELS = 8  # ORB's pyramid: scales up to 1.2^7 = 3.6x apart
 SCREEN_INLIERS = 8
+# An image with fewer compact keypoints than this cannot be screened (its pairs go to SIFT): 8 inliers would
+# need more than half of its points to match, so "few inliers" says nothing. A plain room's 40% crop had 5
+# (SIFT matched it, 7 inliers): the one planted copy the screen lost on the real set; 3 of its 688 images
+# have fewer than 32 (a blank sun, that crop, a 28-px garment).
+SCREEN_MIN_POINTS = 2 * SCREEN_INLIERS
 SCREEN_RANSAC_PX = 3.0
 SCREEN_RATIO = 0.85
 # A pair that passes the screen is checked on its pixels with the screen's transform (a fresh 320-px decode, no
@@ -62,7 +68,7 @@ SURE_BELOW, SURE_ABOVE = 0.3, 0.7
 _COMPACT_FORMAT = 1
 # what a verdict depends on: kept verdicts (lookalike dupes, stores/dupe_pairs.py) of another version are redone
 VERSION = (f"sift{FEATURE_SIDE}m-r{RATIO}-i{MIN_INLIERS}-px{RANSAC_PX}-at{COSINE_AT}/{PIXEL_AT}/{DETAIL_AT}"
-           f"|orb{COMPACT_SIDE}-{COMPACT_FEATURES}-i{SCREEN_INLIERS}-sure{SURE_BELOW}/{SURE_ABOVE}")
+           f"|orb{COMPACT_SIDE}-{COMPACT_FEATURES}-i{SCREEN_INLIERS}-p{SCREEN_MIN_POINTS}-sure{SURE_BELOW}/{SURE_ABOVE}")
 
 
 @dataclass
@@ -294,6 +300,19 @@ def _unpack_compact(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
         at += 32 * n
         out.append((pts, des))
     return out
+
+
+def compact_points(data: bytes) -> int:
+    """How many keypoints the image itself (not its mirror image) has in :func:`compact_features`."""
+    fmt, n0 = np.frombuffer(data, "<u2", 2)
+    if fmt != _COMPACT_FORMAT:
+        raise ValueError(f"copy features of format {fmt}, expected {_COMPACT_FORMAT}")
+    return int(n0)
+
+
+def screenable(a: bytes, b: bytes) -> bool:
+    """Whether a pair can be settled by :func:`screen_match` (both images have SCREEN_MIN_POINTS keypoints)."""
+    return min(compact_points(a), compact_points(b)) >= SCREEN_MIN_POINTS
 
 
 def screen_inliers(a: bytes, b: bytes) -> int:
