@@ -146,6 +146,12 @@ def test_relevance_feedback(lib: Library, concept_photos: Path) -> None:
     # keywords re-ranked towards the marked rooms
     fed = lib.search("dining table", limit=10, more_like=[ids[rooms[2]], ids[rooms[3]]])
     assert sum(p in rooms for p in paths(fed)) >= sum(p in rooms for p in paths(lib.search("dining table", limit=10)))
+    # the shown probabilities go down the fused list, so a threshold keeps its top
+    for found in (res, marked, fed):
+        scores = [r.score for r in found.results]
+        assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    cut = lib.search("dining table", limit=10, more_like=[ids[rooms[2]], ids[rooms[3]]], threshold=fed.results[4].score)
+    assert paths(cut) == paths(fed)[:len(paths(cut))] and len(paths(cut)) >= 5
     with pytest.raises(LookalikeError):
         lib.search("dog", more_like=[ids[rooms[0]]], less_like=[ids[rooms[0]]])
     with pytest.raises(NotFound):

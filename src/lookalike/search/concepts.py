@@ -15,7 +15,10 @@ Relevance feedback (:func:`feedback`): the marked photos fit a quick concept on 
 classifier as ``teach``: good marks against bad marks + a library sample; with bad marks only, the top of
 the original list stands in for the good ones). The original list and the feedback model's list (the
 original candidates and the model's own nearest photos, by probability) are fused by reciprocal rank,
-bad-marked photos are dropped, and each result's score is the feedback model's probability.
+bad-marked photos are dropped, and each result shows the feedback model's probability, made non-increasing
+along the fused order (search/calibration.py's ``monotone``, as keyword results are), so the numbers agree
+with the order and a threshold keeps the top of the list (the raw probabilities went 0.94, 0.07, 0.12, ...
+for "animal" with a goldfish marked good on the notebook's 13 photos).
 """
 
 from __future__ import annotations
@@ -164,7 +167,10 @@ def feedback(store, base: Sequence[Hit], more: Sequence[int], less: Sequence[int
     explain["feedback"] = {"more_like": more, "less_like": less, "pseudo_positives": pseudo,
                            "weight": FEEDBACK_WEIGHT}
     fused = rrf(lists, {"query": 1.0, "feedback": FEEDBACK_WEIGHT}) if len(lists) > 1 else lists["feedback"]
-    return [Hit(h.id, probs[h.id]) for h in fused if h.id in probs]
+    from lookalike.search.calibration import monotone
+
+    kept = [h.id for h in fused if h.id in probs]
+    return [Hit(i, float(p)) for i, p in zip(kept, monotone([probs[i] for i in kept]))]
 
 
 def explain_concept(rec: ConceptRecord) -> dict[str, object]:
