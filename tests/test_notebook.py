@@ -3,7 +3,9 @@ by a real Jupyter kernel (nbclient + ipykernel), its outputs checked."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -99,14 +101,36 @@ def test_walkthrough_notebook_runs(tmp_path: Path) -> None:
     def html_of(n: int) -> str:
         return "".join(o.get("data", {}).get("text/html", "") for o in outs[n])
 
-    # 2: index; 3: image search; 4: keywords; 5: show(); 6: by tags; 7: DataFrame; 8: dupes
-    assert "indexed 13" in "".join(o.get("text", "") for o in outs[1])
+    def text_of(n: int) -> str:
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outs[n])
+
+    def names(page: str) -> list[str]:  # the thumbnails' file names, in order
+        return re.findall(r'<img src="data:image/jpeg;base64,[^"]*" loading="lazy" alt="([^"]+)"', page)
+
+    def shown_scores(page: str) -> list[float]:
+        return [float(x) for x in re.findall(r"<b>#\d+  ([0-9.]+)", page)]
+
+    # code cells: 1 index; 2 image search; 3 keywords; 4 show(); 5 by tags; 6 DataFrame; 7-8 scores and a
+    # threshold; 9 copy check; 10-12 teach, concepts, forget; 13 feedback; 14-15 dupes
+    assert "indexed 13" in text_of(1)
     assert html_of(2).count("data:image/jpeg") == 6 and "puppy.jpg" in html_of(2)
     assert "chelsea.jpg" in html_of(3) and "black_cat.jpg" in html_of(3)
     assert any("image/png" in o.get("data", {}) for o in outs[4])
     assert html_of(5).index("chelsea.jpg") < html_of(5).index("black_cat.jpg")
     assert "<table" in html_of(6) and "motorcycle_left.jpg" in html_of(6)
-    dupes = html_of(7)
+    animals = ast.literal_eval(text_of(7))
+    kept = shown_scores(html_of(8))
+    assert {"chelsea.jpg", "puppy.jpg", "gold_fish.jpg"} <= {name for name, _ in animals}
+    assert kept and all(score >= 0.6 for score in kept) and len(kept) == sum(score >= 0.6 for _, score in animals)
+    copies = ast.literal_eval(text_of(9))
+    assert copies[0][:2] == ("rocket.jpg", True) and not any(flag for _, flag, _ in copies[1:])
+    assert set(names(html_of(10))[:2]) == {"chelsea.jpg", "puppy.jpg"}  # the taught word's own examples first
+    assert ast.literal_eval(text_of(11)) == [("floof", ["chelsea.jpg", "puppy.jpg"], ["tent.jpg"])]
+    assert "floof" in text_of(12)
+    fed = html_of(13)
+    assert names(fed)[0] == "gold_fish.jpg" != animals[0][0]  # the marked photo moved up to the top
+    assert shown_scores(fed) == sorted(shown_scores(fed), reverse=True)
+    dupes = html_of(14)
     assert "exact copies" in dupes and "near duplicates" in dupes and 'class="best"' in dupes
     assert "guitar-cropped.jpg" in dupes and "coffee-copy.jpg" in dupes
 

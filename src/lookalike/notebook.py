@@ -50,6 +50,7 @@ def thumbnail_data_url(path: str, size: int = THUMB, box: tuple[int, int, int, i
 _CSS = ("<style>.lookalike-grid{display:flex;flex-wrap:wrap;gap:8px;font:12px sans-serif}"
         ".lookalike-grid figure{margin:0;width:%dpx}.lookalike-grid img{width:%dpx;height:%dpx;object-fit:contain;"
         "background:#eee;border-radius:4px}.lookalike-grid .best img{outline:3px solid #2a8;}"
+        ".lookalike-grid .copy img{outline:3px solid #d80;}"
         ".lookalike-grid figcaption{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
         ".lookalike-grid .tags{color:#666}</style>") % (THUMB, THUMB, THUMB)
 
@@ -60,7 +61,8 @@ def _cell(row: dict[str, Any], label: str, with_thumb: bool) -> str:
     pic = (f'<img src="{url}" loading="lazy" alt="{e(os.path.basename(row["path"]))}">' if url
            else f'<div style="width:{THUMB}px;height:{THUMB}px;background:#eee"></div>')
     tags = ", ".join(str(t) for t in row.get("tags") or [])
-    return (f'<figure class="{"best" if row.get("best") else ""}" title="{e(row["path"])}">{pic}'
+    kind = " ".join(k for k in ("best", "copy") if row.get(k))
+    return (f'<figure class="{kind}" title="{e(row["path"])}">{pic}'
             f"<figcaption><b>{e(label)}</b></figcaption>"
             f'<figcaption>{e(os.path.basename(row["path"]))}</figcaption>'
             f'<figcaption class="tags">{e(tags)}</figcaption></figure>')
@@ -120,11 +122,18 @@ class NotebookView:
 
 
 def search_sections(res) -> list[tuple[str, list[dict[str, Any]]]]:  # type: ignore[no-untyped-def]
-    """A SearchResult's rows: rank, score, path, size, date, camera and tag names."""
-    rows = [{"label": f"#{n}  {r.score:.3f}", "rank": n, "score": round(float(r.score), 6), "id": r.id,
-             "name": os.path.basename(r.path), "path": r.path, "width": r.width, "height": r.height,
-             "taken_at": r.taken_at, "camera": r.camera, "tags": [t["name"] for t in r.tags[:3]]}
-            for n, r in enumerate(res.results, start=1)]
+    """A SearchResult's rows: rank, score, path, size, date, camera and tag names; for an image query's
+    verified results also ``copy`` and ``copy_score`` (an edited copy of the query is marked)."""
+    rows = []
+    for n, r in enumerate(res.results, start=1):
+        row = {"label": f"#{n}  {r.score:.3f}", "rank": n, "score": round(float(r.score), 6), "id": r.id,
+               "name": os.path.basename(r.path), "path": r.path, "width": r.width, "height": r.height,
+               "taken_at": r.taken_at, "camera": r.camera, "tags": [t["name"] for t in r.tags[:3]]}
+        if r.copy is not None:
+            row.update(copy=r.copy, copy_score=r.copy_score)
+            if r.copy:
+                row["label"] += f"  copy {r.copy_score:.2f}"
+        rows.append(row)
     return [("", rows)]
 
 
