@@ -27,6 +27,21 @@ def test_search_result_renders_thumbnails_scores_and_tags(indexed) -> None:  # t
     assert str(res.results[0].tags[0]["name"]) in page
 
 
+def test_an_edited_copy_of_the_query_is_marked(indexed, photos: Path) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    with Image.open(photos / "coffee.jpg") as im:
+        w, h = im.size
+        buf = io.BytesIO()
+        im.convert("RGB").crop((w // 10, h // 10, w - w // 10, h - h // 10)).save(buf, "JPEG", quality=70)
+    res = indexed.search(image=buf.getvalue(), limit=3)
+    page = res._repr_html_()
+    assert res.results[0].path.endswith("coffee.jpg") and res.results[0].copy
+    assert page.count('class="copy"') == 1 and f"copy {res.results[0].copy_score:.2f}" in page
+    pytest.importorskip("pandas")
+    assert res.to_pandas()["copy"].tolist()[:2] == [True, False]
+
+
 def test_show_is_a_contact_sheet(indexed, photos: Path) -> None:  # type: ignore[no-untyped-def]
     res = indexed.search(image=photos / "puppy.jpg", limit=4)
     sheet = res.show(columns=5)
