@@ -330,27 +330,48 @@ def screen_match(a: bytes, b: bytes) -> Match:
     best = Match()
     if len(db) < 3:
         return best
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     for mirror, (p, d) in enumerate(((pa, da), (pm, dm))):
         if len(d) < 3:
             continue
-        good = [m[0] for m in matcher.knnMatch(d, db, k=2)
-                if len(m) == 2 and m[0].distance < SCREEN_RATIO * m[1].distance]
+        dist, nearest = _two_nearest(d, db)
+        good = np.flatnonzero(dist[:, 0] < SCREEN_RATIO * dist[:, 1])
         if len(good) < 4:
             continue
-        x = p[[m.queryIdx for m in good]]
-        y = pb[[m.trainIdx for m in good]]
+        x = p[good]
+        y = pb[nearest[good, 0]]
         transform, inl = cv2.estimateAffinePartial2D(x, y, method=cv2.RANSAC, ransacReprojThreshold=SCREEN_RANSAC_PX)
         if transform is None or inl is None or not 0.125 < float(np.hypot(transform[0, 0], transform[1, 0])) < 8:
             continue
         keep = inl.ravel().astype(bool)
-        n = min(len(np.unique(np.round(x[keep] / 2).astype(np.int32), axis=0)),
-                len(np.unique(np.round(y[keep] / 2).astype(np.int32), axis=0)))
+        n = min(_distinct(x[keep]), _distinct(y[keep]))
         if n > best.inliers:
             best = Match(inliers=n, mirrored=bool(mirror), transform=transform)
         if best.inliers >= SCREEN_INLIERS and not mirror and n >= 2 * SCREEN_INLIERS:
             break  # plainly aligned: the mirror image is not tried
     return best
+
+
+def _two_nearest(d: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``d``, the Hamming distances and indices of its two nearest rows of ``db`` (binary
+    descriptors). faiss's binary flat index on one OpenMP thread: 0.10 ms for 256 x 256 ORB descriptors, where
+    BFMatcher.knnMatch took 0.75 ms (it builds a DMatch object per match) and cv2.batchDistance 0.36 ms; an
+    OpenMP team per call cost more than the search (0.5 ms). Same distances and indices as knnMatch."""
+    import faiss
+
+    index = faiss.IndexBinaryFlat(db.shape[1] * 8)
+    index.add(np.ascontiguousarray(db))
+    threads = faiss.omp_get_max_threads()  # per thread: the caller's own setting is put back
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(np.ascontiguousarray(d), 2)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def _distinct(points: np.ndarray) -> int:
+    """How many of ``points`` (compact-frame px, < 4096) fall in distinct 2-px cells: many-to-one matches count once."""
+    cells = np.round(points / 2).astype(np.int64)
+    return len(np.unique(cells[:, 0] * 4096 + cells[:, 1]))
 
 
 def aligned_match(m: Match, a_gray: np.ndarray, b_gray: np.ndarray) -> Match:
