@@ -29,6 +29,7 @@ import numpy as np
 
 from lookalike.errors import LookalikeError, NotFound
 from lookalike.models.concepts import LinearModel, fit_concept, library_sample_size, normalize_word
+from lookalike.search.calibration import monotone
 from lookalike.search.fuse import rrf
 from lookalike.stores.base import ConceptRecord, Filters, Hit
 
@@ -167,8 +168,6 @@ def feedback(store, base: Sequence[Hit], more: Sequence[int], less: Sequence[int
     explain["feedback"] = {"more_like": more, "less_like": less, "pseudo_positives": pseudo,
                            "weight": FEEDBACK_WEIGHT}
     fused = rrf(lists, {"query": 1.0, "feedback": FEEDBACK_WEIGHT}) if len(lists) > 1 else lists["feedback"]
-    from lookalike.search.calibration import monotone
-
     kept = [h.id for h in fused if h.id in probs]
     return [Hit(i, float(p)) for i, p in zip(kept, monotone([probs[i] for i in kept]))]
 
