@@ -119,3 +119,19 @@ def test_a_low_texture_copy_is_left_to_sift_not_screened_out() -> None:
     assert not verify.screenable(a, b) and not verify.screenable(b, a)
     m = verify.match(verify.local_features(crop), verify.local_features(original))
     assert verify.copy_score(0.6, m) > 0.5
+
+
+def test_the_screens_nearest_descriptors_are_knnmatchs_and_leave_threads_alone() -> None:
+    import cv2
+    import faiss
+
+    a = verify._unpack_compact(verify.compact_features(indexed(photo("coffee"))))[0][1]
+    b = verify._unpack_compact(verify.compact_features(indexed(apply("rotate10", photo("coffee"), seed="t"))))[0][1]
+    dist, nearest = verify._two_nearest(a, b)
+    knn = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a, b, k=2)
+    assert dist.tolist() == [[m[0].distance, m[1].distance] for m in knn]
+    assert [n for n, m in zip(nearest[:, 0], knn) if m[0].distance < m[1].distance] == \
+        [m[0].trainIdx for m in knn if m[0].distance < m[1].distance]  # ties may pick either
+    before = faiss.omp_get_max_threads()
+    verify._two_nearest(a, b)
+    assert faiss.omp_get_max_threads() == before  # one OpenMP thread inside the call only
