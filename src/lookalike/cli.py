@@ -367,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
     p.add_argument("--faces", action="store_true", help="also detect faces, for search --face")
     p.add_argument("--copy-features", action="store_true",
-                   help="also keep local features (~18 KB/image, ~4 ms) so that dupes checks pairs without "
+                   help="also keep local features and a small gray copy (~30 KB/image, ~4 ms) so that dupes checks pairs without "
                         "re-reading files: for large libraries (docs/duplicates.md)")
     p.add_argument("--vector-index", choices=VECTOR_INDEX_KINDS,
                    help="embedded store's vector index (default auto: exact below 25k images, ivf-pca-sq8 above: "

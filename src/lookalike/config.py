@@ -86,7 +86,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # REST API: origins allowed cross-site; () = CORS off
     ocr: bool = False  # index: read the text inside photos (RapidOCR; optional extra)
     faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
-    copy_features: bool = False  # index: keep ORB features (~18 KB/image) so that dupes screens pairs without SIFT
+    copy_features: bool = False  # index: keep ORB features + a 320-px gray (~30 KB/image): dupes screens pairs without SIFT
     captions: bool = True  # index: an automatic caption from the top tags ("a photo of a tabby cat")
     vector_index: str = "auto"  # embedded store: auto | flat | ivf | ivf-sq8 | ivf-sq8-fast | ivf-pca-sq8 | ivf-pqfs-sq8 | ivf-pq | hnsw | hnsw-sq8
     nprobe: int = 0  # IVF clusters a query probes (HNSW: efSearch); 0 = the index's default

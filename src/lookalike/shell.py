@@ -47,7 +47,7 @@ ENV_HELP = {
     "LOOKALIKE_CORS_ORIGINS": "origins allowed to call the API, comma separated",
     "LOOKALIKE_OCR": "1: index reads the text in photos",
     "LOOKALIKE_FACES": "1: index detects faces",
-    "LOOKALIKE_COPY_FEATURES": "1: index keeps copy features (faster dupes, ~18 KB/image)",
+    "LOOKALIKE_COPY_FEATURES": "1: index keeps copy features (faster dupes, ~30 KB/image)",
     "LOOKALIKE_VECTOR_INDEX": "embedded store's vector index kind",
     "LOOKALIKE_NPROBE": "IVF clusters (HNSW: efSearch) a query probes",
     "LOOKALIKE_WATCH_DEBOUNCE": "watch: seconds of quiet that end a burst of changes (default 2)",

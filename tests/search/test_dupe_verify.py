@@ -141,6 +141,7 @@ def test_copy_features_screen_pairs_without_changing_the_groups(photos: Path, tm
         first = lib.dupes()
         assert first.uncertain == expected.uncertain
         assert first.screened > 0 and first.aligned > 0
+        assert first.decoded == 0  # the pairs that passed were checked on the grays kept with their features
         assert first.verified == first.uncertain - first.screened - first.aligned
         assert groups(first) == groups(expected)
         assert ["coffee-crop40.jpg", "coffee-rotate20.jpg", "coffee.jpg"] in groups(first)

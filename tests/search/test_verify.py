@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -62,8 +63,6 @@ def test_the_mirror_is_described_only_when_the_plain_match_is_unsure() -> None:
 def test_mirrored_features_are_the_mirror_images_own() -> None:
     """Derived without running SIFT again: a mirrored copy of a real photo aligns pixel-exactly through them,
     and most descriptors equal the ones SIFT computes on the mirror image."""
-    import numpy as np
-
     original = photo("coffee")
     f = verify.local_features(original)
     derived, recomputed = verify.mirrored(f), verify.local_features(original, mirror=True)
@@ -87,7 +86,11 @@ def test_copy_features_let_an_edited_copy_through_the_screen(edit: str) -> None:
     original = photo("coffee")
     a = verify.compact_features(indexed(apply(edit, original, seed="test")))
     b = verify.compact_features(indexed(original))
-    assert len(a) <= 6 + 2 * verify.COMPACT_FEATURES * 36 and len(b) <= 6 + 2 * verify.COMPACT_FEATURES * 36
+    for f, image in ((a, indexed(apply(edit, original, seed="test"))), (b, indexed(original))):
+        gray = verify.stored_gray(f)  # the 320-px gray kept as a JPEG after the points
+        assert gray is not None and gray.shape == verify.compact_gray(image).shape
+        assert np.abs(gray.astype(int) - verify.compact_gray(image)).mean() < 3
+        assert len(f) <= 6 + 2 * verify.COMPACT_FEATURES * 36 + 30_000
     # either image may come first in a pair (a mirrored copy: the first one's mirror image matches)
     assert verify.screen_inliers(a, b) >= verify.SCREEN_INLIERS
     assert verify.screen_inliers(b, a) >= verify.SCREEN_INLIERS
@@ -106,7 +109,19 @@ def test_copy_features_of_a_blank_image_match_nothing() -> None:
     assert verify.screen_inliers(blank, other) == 0 and verify.screen_inliers(other, blank) == 0
     with pytest.raises(ValueError, match="format"):
         verify.screen_inliers(b"\x07\x00" + blank[2:], other)
+    with pytest.raises(ValueError, match="format"):
+        verify.stored_gray(b"\x07\x00" + blank[2:])
     assert not verify.screenable(blank, other) and verify.screenable(other, other)
+
+
+def test_copy_features_of_the_first_format_still_screen_but_keep_no_gray() -> None:
+    a, b = (verify.compact_features(indexed(im)) for im in (apply("crop25", photo("coffee"), seed="t"), photo("coffee")))
+    n0, n1 = np.frombuffer(a, "<u2", 3)[1:]
+    old = b"\x01\x00" + a[2:6 + 36 * (int(n0) + int(n1))]  # format 1: the points only
+    assert verify.stored_gray(old) is None and verify.stored_gray(a) is not None
+    assert verify.screen_inliers(old, b) == verify.screen_inliers(a, b) >= verify.SCREEN_INLIERS
+    with pytest.raises(ValueError, match="gray"):
+        verify.stored_gray(a[:-200] + b"\x00" * 10)  # a truncated gray: one clear error, not a crash
 
 
 def test_a_low_texture_copy_is_left_to_sift_not_screened_out() -> None:
