@@ -162,8 +162,10 @@ def verify_pairs(store: Any, settings: Settings, todo: list[tuple[Pair, float]],
 def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], infos: dict[int, ImageInfo],
             report: Any, out: dict[Pair, float], pending: list[PairVerdict], flush: Callable[[], None],
             progress: bool, on_progress: Callable[[str, int, int], None]) -> list[tuple[Pair, float, verify.Match | None]]:
-    """Settle the pairs whose copy features say "not a copy" (into ``out`` and ``pending``, flushed by
-    chunk); return the pairs still to verify, with the screen's match (None: either image has no features)."""
+    """Settle the pairs whose copy features say "not a copy", and the passing pairs that the grays kept with
+    the features settle (``report.aligned``), into ``out`` and ``pending``, flushed by chunk; return the pairs
+    still to verify, with the screen's match where their pixels are still to be checked on a fresh decode
+    (features without a gray), else None (SIFT decides)."""
     rest: list[tuple[Pair, float, verify.Match | None]] = []
     t0 = time.perf_counter()
     aligning = 0.0
