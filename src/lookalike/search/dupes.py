@@ -78,7 +78,7 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide, to verify (or known)
     gated: int = 0  # undecided by the cosine, not verified: among neither image's VERIFY_TOP nearest (not copies)
     screened: int = 0  # uncertain pairs settled as not copies by index-time copy features (no file read)
-    aligned: int = 0  # uncertain pairs passing the screen, settled by its transform on 320-px pixels (kept or decoded; no SIFT)
+    aligned: int = 0  # pairs passing the screen, settled by its transform on 320-px pixels (kept or decoded; no SIFT)
     verified: int = 0  # uncertain pairs verified in this run (SIFT local features)
     reused: int = 0  # uncertain pairs whose verdict an earlier run kept in the library (not verified again)
     described: int = 0  # images whose local features were computed for the verified pairs (each once, ideally)
