@@ -19,12 +19,12 @@ distractors, see ``bench/quality.py``), so ``score > 0.5`` is the default "is a 
 **Screening with index-time features** (``index --copy-features``): SIFT at 512 px costs ~88 ms of CPU an
 image plus a fresh decode, which at a million photos is a day of work (docs/duplicates.md). So while indexing,
 when the pixels are decoded anyway, :func:`compact_features` keeps ORB keypoints of the image and of its
-mirror image at :data:`COMPACT_SIDE` px and that grayscale image (~4 ms, ~26-31 KB an image);
-``lookalike dupes`` first matches a pair by them (:func:`screen_inliers`, ~0.4 ms, no file read) and a pair with fewer than :data:`SCREEN_INLIERS` inliers
-of a similarity transform is settled as "not a copy" without SIFT (an image with too few keypoints to tell,
-:data:`SCREEN_MIN_POINTS`, is not screened). The screen only rejects: another shot of
-a scene can fit a transform as well as a copy (up to 74 ORB inliers on mvtb-data), so every pair that passes
-goes on to the full check above.
+mirror image at :data:`COMPACT_SIDE` px and that grayscale image (~4 ms, ~26-31 KB an image); ``lookalike
+dupes`` first matches a pair by them (:func:`screen_inliers`, ~0.4 ms, no file read) and a pair with fewer
+than :data:`SCREEN_INLIERS` inliers of a similarity transform is settled as "not a copy" without SIFT (an
+image with too few keypoints to tell, :data:`SCREEN_MIN_POINTS`, is not screened). The screen only rejects:
+another shot of a scene can fit a transform as well as a copy (up to 74 ORB inliers on mvtb-data), so every
+pair that passes goes on to the full check above.
 """
 
 from __future__ import annotations
