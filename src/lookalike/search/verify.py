@@ -299,12 +299,18 @@ def _packed_points(kp, des) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no
     return pts.reshape(-1, 2), np.ascontiguousarray(des, np.uint8)
 
 
-def _unpack_compact(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
-    fmt, n0, n1 = np.frombuffer(data, "<u2", 3)
+def _header(data: bytes) -> tuple[int, int, int]:
+    """(format, points of the image, points of its mirror image) of :func:`compact_features`' bytes."""
+    fmt, n0, n1 = (int(v) for v in np.frombuffer(data, "<u2", 3))
     if fmt not in _READABLE_FORMATS:
         raise ValueError(f"copy features of format {fmt}, expected one of {_READABLE_FORMATS}")
+    return fmt, n0, n1
+
+
+def _unpack_compact(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
+    _, n0, n1 = _header(data)
     out, at = [], 6
-    for n in (int(n0), int(n1)):
+    for n in (n0, n1):
         pts = np.frombuffer(data, "<u2", 2 * n, at).reshape(n, 2).astype(np.float32) / 16
         at += 4 * n
         des = np.frombuffer(data, np.uint8, 32 * n, at).reshape(n, 32)
@@ -315,17 +321,12 @@ def _unpack_compact(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def compact_points(data: bytes) -> int:
     """How many keypoints the image itself (not its mirror image) has in :func:`compact_features`."""
-    fmt, n0 = np.frombuffer(data, "<u2", 2)
-    if fmt not in _READABLE_FORMATS:
-        raise ValueError(f"copy features of format {fmt}, expected one of {_READABLE_FORMATS}")
-    return int(n0)
+    return _header(data)[1]
 
 
 def stored_gray(data: bytes) -> np.ndarray | None:
     """The :func:`compact_gray` kept in :func:`compact_features` (format 2), or None (format 1 has none)."""
-    fmt, n0, n1 = (int(v) for v in np.frombuffer(data, "<u2", 3))
-    if fmt not in _READABLE_FORMATS:
-        raise ValueError(f"copy features of format {fmt}, expected one of {_READABLE_FORMATS}")
+    fmt, n0, n1 = _header(data)
     at = 6 + 36 * (n0 + n1)  # per point: 2 x uint16 position + a 32-byte descriptor
     if fmt < 2 or len(data) <= at:
         return None
