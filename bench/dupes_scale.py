@@ -8,7 +8,9 @@ and the projected time for a million photos with 1% duplicates.
    (``optimize``: the IVF-SQ8 index), then, in a fresh process, the product's own stages: ``read_images`` and
    ``candidate_pairs`` (``store.knn_many`` a batch of images at a time, 10 neighbours, cosine >= 0.5).
    Reported: images/s and candidate pairs/s, peak RSS of that process, recall of the planted pairs, and how
-   many candidate pairs the cosine alone cannot decide (those are verified).
+   many candidate pairs the cosine alone cannot decide (those are verified). Beside it, on a sample of the
+   planted pairs, what exact search (faiss flat) finds with the same 10 neighbours: the index's loss is the
+   gap, the vectors' density (how many others are nearer than an original) is what both miss.
 2. Verification (real photos): the packages' sample photos, half of them edited 4 ways each (seeded draw
    from the 16 edits), the other half and tuxpaint's photographic stamps (Debian tuxpaint-stamps-default,
    when installed) as distractors, and held out from the verifier's calibration, lookalike's report set
@@ -167,7 +169,7 @@ def candidate_child(lib: str, out_path: str, q: "mp.Queue[dict]") -> None:
     store.close()
 
 
-def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> dict:
+def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False, exact_sample: int = 0) -> dict:
     from lookalike.search import verify
     from lookalike.stores.sqlite import SQLiteStore
 
@@ -204,8 +206,10 @@ def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> 
     hit = np.isin(planted_key, key)
     sure = cos > verify.COSINE_AT  # cosine_score > 0.5
     is_planted = np.isin(key, planted_key)
+    bound = exact_bound(n, cache, planted, set(key.tolist()), exact_sample) if exact_sample else None
     return {
         "n": n, "planted_pairs": len(planted), "neighbours": NEIGHBOURS, "index": res["index"],
+        "exact_bound": bound,
         "generate_s": round(gen_s, 1), "write_s": round(write_s, 1), "build_s": round(build_s, 1),
         "load_s": round(res["load_s"], 2), "read_s": round(res["read_s"], 1),
         "candidates_s": round(res["candidates_s"], 1),
@@ -220,6 +224,70 @@ def candidate_stage(n: int, workdir: Path, cache: Path, reuse: bool = False) -> 
         "gates": gate_table(a, b, cos, planted, n),
         "load_average": [round(v, 2) for v in os.getloadavg()],
     }
+
+
+DEEPER = (10, 20, 50, 100)  # neighbours a candidate search would need: exact recall at each
+
+
+def exact_bound(n: int, cache: Path, planted: np.ndarray, found: set[int], sample: int) -> dict:
+    """What exact search would have found, side by side with the index on the same planted pairs: for a
+    seeded sample of them, both images' exact NEIGHBOURS nearest (faiss flat over the same n vectors,
+    generated again: the seed makes them the same), a pair found when either is among the other's
+    (cosine >= the candidate floor, as ``candidate_pairs``), and at the verification gate (VERIFY_TOP);
+    with the exact recall had the search asked for more neighbours (DEEPER), and how crowded the
+    neighbourhoods are (cosine of each original's 2nd and 10th nearest): recall lost
+    to the index is the gap between the two rows, recall lost to the density of the vectors is what exact
+    search misses too."""
+    import faiss
+
+    from lookalike.search.dupes import CANDIDATE_COSINE, VERIFY_TOP
+
+    x, _ = planted_dataset(n, cache)
+    pick = np.random.default_rng(0).choice(len(planted), min(sample, len(planted)), replace=False)
+    pairs = planted[pick]
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    t = time.perf_counter()
+    deep = max(DEEPER) + 1
+    cos, nb = index.search(x[np.concatenate([pairs[:, 0], pairs[:, 1]])], deep)
+    exact_s = time.perf_counter() - t
+    m = len(pairs)
+
+    def rank(row: int, me: int, other: int) -> int:  # the other image's place among row's neighbours
+        keep = (nb[row] != me) & (cos[row] >= CANDIDATE_COSINE)
+        where = np.flatnonzero(nb[row][keep] == other)
+        return int(where[0]) if len(where) else deep
+
+    best = np.array([min(rank(i, a, b), rank(m + i, b, a)) for i, (a, b) in enumerate(pairs.tolist())])
+    by_index = np.array([min(a, b) * (n + 1) + max(a, b) in found for a, b in pairs.tolist()])
+    return {"sample": m, "exact_s": round(exact_s, 1),
+            "index_recall": round(float(by_index.mean()), 4),
+            "exact_recall": round(float((best < NEIGHBOURS).mean()), 4),
+            "exact_recall_at_gate": round(float((best < VERIFY_TOP).mean()), 4),
+            "found_by_index_not_exact": int((by_index & (best >= NEIGHBOURS)).sum()),
+            "found_by_exact_not_index": int((~by_index & (best < NEIGHBOURS)).sum()),
+            "exact_recall_by_neighbours": {k: round(float((best < k).mean()), 4) for k in DEEPER},
+            **neighbour_cosines(cos[:m, 1:])}
+
+
+def neighbour_cosines(cos: np.ndarray) -> dict:
+    """Median (p10, p90) cosine of each row's 2nd and 10th nearest other vector, from rows of descending
+    neighbour cosines (the vector itself left out): how crowded a collection is near its images."""
+    out = {}
+    for k, name in ((2, "2nd"), (10, "10th")):
+        if cos.shape[1] >= k:
+            out[f"cos_{name}_p10_p50_p90"] = [round(float(v), 3) for v in np.percentile(cos[:, k - 1], [10, 50, 90])]
+    return out
+
+
+def real_density(store) -> dict:  # type: ignore[no-untyped-def]
+    """neighbour_cosines of a real library's images, exactly (every image against all the others)."""
+    ids = sorted(st.id for st in store.file_states().values())
+    emb = store.index.embeddings(ids)
+    x = np.stack([emb[i] for i in ids if i in emb]).astype(np.float32)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    return {"images": len(x), **neighbour_cosines(-np.sort(-sims, axis=1)[:, :NEIGHBOURS])}
 
 
 # -- 2. verification on real photos -----------------------------------------------------------------------------
@@ -275,6 +343,57 @@ def real_set(root: Path) -> tuple[dict[str, str], list[str]]:
     return family, distractors
 
 
+RELIT_BLOCK = 32
+RELIT_TEXTURED = 8.0  # a block's grey-level standard deviation from which its correlation counts
+RELIT_MIN_TEXTURED = 0.25  # share of blocks textured in both images (flat frames prove nothing)
+RELIT_MIN_BLOCKS = 48  # and at least this many (a thumbnail's few smooth blocks correlate whatever it shows)
+RELIT_CORRELATION = 0.95  # median correlation of the textured blocks: ~0.99 one photo relit, ~0 two shots
+
+
+def relit_families(family: dict[str, str], distractors: list[str]) -> dict[str, str]:
+    """The labels, with distractors that are one photo in different light made one family: two images of
+    the same size whose 32-px blocks (grey, at most 512 px wide) correlate pixel for pixel (the median over
+    the blocks textured in both, at least a quarter of them and 48, >= RELIT_CORRELATION: each block of
+    one an affine function of the other's). The packages ship such pairs as different files (mvtb-data's
+    castle2.jpg is castle.jpg relit: 0.994; its shark silhouettes, 7% textured, two shots of one
+    building, ~0.0, and the garments enlarged from 28 px, 16 blocks, are not); they are copies by any definition, so ``dupes`` grouping them is not a false
+    pair. Independent of lookalike's own verification: the same pixels at the same size, nothing fitted."""
+    from PIL import Image
+
+    def blocks(path: str) -> np.ndarray:
+        with Image.open(path) as im:
+            g = im.convert("L")
+            if g.width > 512:
+                g = g.resize((512, round(g.height * 512 / g.width)), Image.Resampling.BOX)
+        a, n = np.asarray(g, np.float64), RELIT_BLOCK
+        h, w = (a.shape[0] // n) * n, (a.shape[1] // n) * n
+        x = a[:h, :w].reshape(h // n, n, w // n, n).swapaxes(1, 2).reshape(-1, n * n)
+        return x - x.mean(1, keepdims=True)
+
+    def same_photo(a: np.ndarray, b: np.ndarray) -> bool:
+        sa, sb = np.sqrt((a * a).mean(1)), np.sqrt((b * b).mean(1))
+        textured = (sa > RELIT_TEXTURED) & (sb > RELIT_TEXTURED)
+        if textured.mean() < RELIT_MIN_TEXTURED or textured.sum() < RELIT_MIN_BLOCKS:
+            return False
+        r = (a * b).mean(1)[textured] / (sa * sb)[textured]
+        return float(np.median(r)) >= RELIT_CORRELATION
+
+    by_size: dict[tuple[int, int], list[str]] = {}
+    for p in distractors:
+        with Image.open(p) as im:
+            by_size.setdefault(im.size, []).append(p)
+    out = dict(family)
+    for paths in by_size.values():
+        grid = {p: blocks(p) for p in paths} if len(paths) > 1 else {}
+        for i, a in enumerate(paths):
+            for b in paths[i + 1:]:
+                if out[a] != out[b] and same_photo(grid[a], grid[b]):
+                    print(f"one photo relit, one family: {Path(a).name} {Path(b).name}", file=sys.stderr)
+                    merged = out[b]
+                    out = {k: (out[a] if v == merged else v) for k, v in out.items()}
+    return out
+
+
 def pair_kinds(lib, family: dict[str, str], distractors: list[str]) -> dict:  # type: ignore[no-untyped-def]
     """The verified (uncertain) pairs kept in the library, split: within a copy family (an original and its
     edits) or between different photos, and of those, between two distractors (the rate a library of
@@ -322,6 +441,7 @@ def verification_stage(workdir: Path, copy_features: bool = False) -> dict:
     else:
         family, distractors = real_set(workdir / "real")
         (workdir / "real-set.json").write_text(json.dumps([family, distractors]))
+    family = relit_families(family, distractors)
     with Library(workdir / ("real-lib-cf" if copy_features else "real-lib"), copy_features=copy_features) as lib:
         t, cpu = time.perf_counter(), time.process_time()
         lib.index([workdir / "real"], progress=True)
@@ -331,6 +451,7 @@ def verification_stage(workdir: Path, copy_features: bool = False) -> dict:
         dupes_cpu = time.process_time() - cpu
         second = lib.dupes()
         kinds = pair_kinds(lib, family, distractors)
+        density = real_density(lib.store)
     fam = {p: family.get(p, p) for p in family}
     group_of = {}
     false_pairs = 0
@@ -356,7 +477,7 @@ def verification_stage(workdir: Path, copy_features: bool = False) -> dict:
         "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3), "gated": first.gated,
         "verified_per_image": round(first.verified / max(first.images, 1), 3),
         "s_per_verified_pair": round(verify_s / first.verified, 4) if first.verified else None,
-        "images_described": first.described, "pairs": kinds,
+        "images_described": first.described, "pairs": kinds, "density": density,
         "recall": round(found / len(copies), 4) if copies else None, "false_pairs": false_pairs,
         "groups": len(first.groups), "unreadable": len(first.unreadable),
         "second_run": {"verified": second.verified, "reused": second.reused, "s": round(second.elapsed_s, 2)},
@@ -447,20 +568,27 @@ def main() -> int:
                     help="with --dir: use the library an earlier run with this --n wrote there (no generating, "
                          "no writing)")
     ap.add_argument("--gates-from", metavar="DIR",
-                    help="only the gate table, from the candidate pairs an earlier --dir run with this --n saved")
+                    help="only the gate table (and --exact-sample's bound), from the candidate pairs an earlier "
+                         "--dir run with this --n saved")
     ap.add_argument("--copy-features", action="store_true",
                     help="also the verification with index --copy-features (screening before SIFT), side by side "
                          "on the same photos, and its projection")
+    ap.add_argument("--exact-sample", type=int, default=1500, metavar="K",
+                    help="planted pairs whose exact neighbours are searched beside the index's (default 1500; 0: "
+                         "none; at 1M ~1 min and the vectors generated again, ~5 GB)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cache = cache_dir()
     if args.gates_from:
         arr = np.load(Path(args.gates_from) / "pairs.npy")
         planted, _ = planted_rows(args.n, cache, 16 * (len(real_embeddings(cache, samples_only=True)[0]) // 17))
-        rows = gate_table(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], planted, args.n)
-        print(json.dumps(rows) if args.json else "\n".join(
-            f"floor {r['floor']}  top {r['top']:>2}  uncertain/image {r['uncertain_per_image']:>6}  "
-            f"planted recall {r['planted_recall']}" for r in rows))
+        a, b = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64)
+        rows = gate_table(a, b, arr[:, 2], planted, args.n)
+        bound = exact_bound(args.n, cache, planted, set((a * (args.n + 1) + b).tolist()),
+                            args.exact_sample) if args.exact_sample else None
+        print(json.dumps({"gates": rows, "exact_bound": bound}) if args.json else "\n".join(
+            [f"floor {r['floor']}  top {r['top']:>2}  uncertain/image {r['uncertain_per_image']:>6}  "
+             f"planted recall {r['planted_recall']}" for r in rows] + ([json.dumps(bound)] if bound else [])))
         return 0
     work = Path(args.dir or tempfile.mkdtemp(prefix="lookalike-dupes-"))
     try:
@@ -472,7 +600,8 @@ def main() -> int:
         ver = earlier.get("verification") or (None if args.skip_real else verification_stage(work))
         ver_cf = files.get("verification", {}).get("verification_copy_features") if args.verification_from else (
             verification_stage(work, copy_features=True) if args.copy_features and not args.skip_real else None)
-        cand = earlier.get("candidates") or candidate_stage(args.n, work, cache, reuse=args.reuse)
+        cand = earlier.get("candidates") or candidate_stage(args.n, work, cache, reuse=args.reuse,
+                                                          exact_sample=args.exact_sample)
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -496,6 +625,17 @@ def main() -> int:
         ("  candidate pairs: sure / uncertain", f"{c['sure_pairs']:,} / {c['uncertain_pairs']:,} "
                                                 f"({c['uncertain_per_image']} per image)"),
     ]
+    if c.get("exact_bound"):
+        e = c["exact_bound"]
+        rows += [
+            (f"  {e['sample']:,} planted pairs: recall by the index / exact search",
+             f"{e['index_recall']} / {e['exact_recall']} (at the gate, exact: {e['exact_recall_at_gate']}; "
+             f"found by one only: index {e['found_by_index_not_exact']}, exact {e['found_by_exact_not_index']})"),
+            ("  exact recall with more neighbours", ", ".join(f"{k}: {v}" for k, v in
+                                                            e.get("exact_recall_by_neighbours", {}).items())),
+            ("  their originals' 2nd / 10th neighbour cosine (p10 p50 p90)",
+             f"{e.get('cos_2nd_p10_p50_p90')} / {e.get('cos_10th_p10_p50_p90')}"),
+        ]
     for g in c.get("gates", []):
         rows.append((f"  gate: cosine >= {g['floor']}, top {g['top']}",
                      f"{g['uncertain_per_image']} uncertain per image, planted recall {g['planted_recall']}"))
@@ -508,6 +648,8 @@ def main() -> int:
             ("  seconds per verified pair", ver["s_per_verified_pair"]),
             ("  recall of planted copies", ver["recall"]),
             ("  false pairs", ver["false_pairs"]),
+            ("  2nd / 10th neighbour cosine, real photos (p10 p50 p90)",
+             f"{ver.get('density', {}).get('cos_2nd_p10_p50_p90')} / {ver.get('density', {}).get('cos_10th_p10_p50_p90')}"),
             ("  second run: verified / known / s", f"{ver['second_run']['verified']} / {ver['second_run']['reused']} "
                                                    f"/ {ver['second_run']['s']}"),
         ]
