@@ -301,6 +301,7 @@ def cmd_dupes(args: argparse.Namespace) -> int:
                  f"cop{'y' if extra == 1 else 'ies'} among {report.images} images "
                  f"({report.method}, threshold {report.threshold:g}, {report.pairs_checked} pairs checked, "
                  f"{f'{report.screened + report.aligned} settled by copy features, ' if report.screened + report.aligned else ''}"
+                 f"{f'{report.refuted} refuted by them, ' if report.refuted else ''}"
                  f"{report.verified} verified{f', {report.reused} known' if report.reused else ''}, "
                  f"{report.elapsed_s:.1f} s)")
     for path, reason in report.unreadable[:10]:

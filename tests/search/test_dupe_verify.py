@@ -15,7 +15,7 @@ from lookalike.evaluation.edits import apply
 from lookalike.library import Library
 from lookalike.samples import copy_samples
 from lookalike.search import verify
-from lookalike.search.dupe_verify import pair_version
+from lookalike.search.dupe_verify import pair_version, refuted_by_features
 from lookalike.search.dupes import candidate_pairs
 
 FIRST = ["coffee", "astronaut", "chelsea", "interior_pexels-7303773", "interior_pexels-cup-of-couple-7303788"]
@@ -154,3 +154,57 @@ def test_copy_features_screen_pairs_without_changing_the_groups(photos: Path, tm
         ids = {p: st.id for p, st in lib.store.file_states().items()}
         got = lib.store.copy_features([ids[str(photos / "chelsea.jpg")], ids[str(photos / "chelsea-again.jpg")]])
         assert len(set(got.values())) == 1 and len(got) == 2
+
+
+class FeatureStore:
+    """Only the role refuted_by_features reads: index-time copy features by image id."""
+
+    def __init__(self, feats: dict[int, bytes]) -> None:
+        self.feats = feats
+
+    def copy_features(self, ids: list[int]) -> dict[int, bytes]:
+        return {i: self.feats[i] for i in ids if i in self.feats}
+
+
+def test_copy_features_refute_only_pairs_they_can_judge(photos: Path) -> None:
+    """Of pairs the cosine alone would call copies: a different photo is refuted; an edited copy, an image
+    with too few keypoints to screen by, and an image without features are not."""
+    def feats(path: Path, name: str = "") -> bytes:
+        with Image.open(path) as im:
+            return verify.compact_features(apply(name, im.convert("RGB"), seed="t") if name else im)
+
+    flat = verify.compact_features(Image.new("RGB", (400, 300), "gray"))  # no keypoints
+    store = FeatureStore({1: feats(photos / "coffee.jpg"), 2: feats(photos / "coffee.jpg", "rotate20"),
+                          3: feats(photos / "chelsea.jpg"), 4: flat})
+    assert refuted_by_features(store, [(1, 2), (1, 3), (1, 4), (1, 5)]) == {(1, 3)}
+    assert refuted_by_features(object(), [(1, 3)]) == set()  # a store without copy features
+
+
+def test_copy_features_overrule_the_cosine_in_dupes(photos: Path, tmp_path: Path, model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with Library(tmp_path / "lib", workers=1, copy_features=True) as lib:
+        lib.index([photos])
+        assert lib.dupes().refuted == 0  # at the shipped threshold the cosine decides no pair here wrongly
+        # with the cosine's threshold lowered, it alone calls the crop and the rotation of coffee copies of each
+        # other (0.78); the screen matches only 3 of their keypoints (a crop of a rotation is past it; SIFT
+        # would match them): refuted, as the screen settles that pair when it is uncertain, and the two
+        # still join through coffee
+        monkeypatch.setattr(verify, "COSINE_AT", 0.775)
+        report = lib.dupes()
+        assert report.refuted == 1
+        assert ["coffee-crop40.jpg", "coffee-rotate20.jpg", "coffee.jpg"] in groups(report)
+
+
+def test_an_id_query_sees_the_same_refutation_as_dupes(photos: Path, tmp_path: Path, model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the cosine's threshold lowered until it alone calls other photos copies of the astronaut, their
+    copy features refute it (as in dupes) and only the edited astronaut stays a copy."""
+    with Library(tmp_path / "lib", workers=1, copy_features=True) as lib:
+        lib.index([photos])
+        ids = {Path(p).name: st.id for p, st in lib.store.file_states().items()}
+        emb, _ = lib.store.vectors(list(ids.values()))
+        cos = dict(zip(ids, emb @ emb[list(ids).index("astronaut.jpg")]))
+        monkeypatch.setattr(verify, "COSINE_AT", 0.2)
+        res = lib.search(image_id=ids["astronaut.jpg"], limit=8)
+        got = {Path(r.path).name: r.copy for r in res.results}
+        others = [n for n in got if n not in ("astronaut.jpg", "astronaut-small.jpg")]
+        assert any(cos[n] > 0.2 for n in others)  # ones the cosine alone now calls copies
+        assert got["astronaut-small.jpg"] is True and not any(got[n] for n in others), got

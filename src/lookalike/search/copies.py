@@ -9,7 +9,9 @@ its uncertain pairs: SIFT + RANSAC and the aligned overlap compared,
 then :func:`verify.copy_score` in [0, 1], where 0.5 is the calibrated point at which the duplicate benchmark
 (bench/quality.py) flagged no non-copy. So ``copy`` is ``copy_score > 0.5``, the same yes/no as ``dupes``
 gives for the pair. Results below the floor or past the top are not verified: their ``copy_score`` is that of
-the cosine alone. A URL query is not fetched a second time: its results get the cosine's score only.
+the cosine alone. A URL query is not fetched a second time: its results get the cosine's score only. For
+an ``id:N`` query in a library indexed with copy features, a result the cosine alone calls a copy is
+screened by both images' features, as ``dupes`` does (``dupe_verify.refuted_by_features``).
 Cost: one decode + SIFT per verified result (~50-150 ms each on 2 cores), and the query's own. The local
 features of the last :data:`CACHE_IMAGES` images seen (results and queries, by content hash) are kept in the
 process, so a server answering queries around the same photos, or an ``id:N`` query of a recent result,
@@ -29,6 +31,7 @@ import numpy as np
 
 from lookalike.errors import LookalikeError
 from lookalike.search import verify
+from lookalike.search.dupe_verify import refuted_by_features
 from lookalike.search.plan import Query
 from lookalike.stores.base import Hit
 
@@ -135,6 +138,13 @@ def check_copies(ctx, q: Query, hits: Sequence[Hit], top: int = COPY_CHECK_TOP) 
                 m = verify.match(plain, cand, query.mirrored)
                 score, checked = verify.copy_score(cos[h.id], m), True
         out[h.id] = CopyCheck(score > 0.5, score, checked)
+    if q.kind == "image_id":  # both images indexed: their copy features may refute the cosine, as in dupes
+        qid = int(q.value)  # type: ignore[call-overload]
+        sure = [(min(qid, h.id), max(qid, h.id)) for h in hits[:top] if h.id != qid and out[h.id].copy
+                and not out[h.id].verified]
+        for a, b in refuted_by_features(ctx.store, sure):
+            hid = b if a == qid else a
+            out[hid] = CopyCheck(False, min(out[hid].score, verify.SURE_BELOW), True)
     return out
 
 

@@ -30,7 +30,7 @@ from lookalike.errors import LookalikeError
 from lookalike.notebook import NotebookView, dupes_sections
 from lookalike.progress import progress_bar
 from lookalike.search import verify
-from lookalike.search.dupe_verify import content_key, known_verdicts, pair_version, verify_pairs
+from lookalike.search.dupe_verify import content_key, known_verdicts, pair_version, refuted_by_features, verify_pairs
 from lookalike.stores.base import Filters, ImageInfo, IndexStore, PairStore, SearchStore, batched
 
 METHODS = DUPES_METHODS
@@ -78,6 +78,7 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide, to verify (or known)
     gated: int = 0  # undecided by the cosine, not verified: among neither image's VERIFY_TOP nearest (not copies)
     screened: int = 0  # uncertain pairs settled as not copies by index-time copy features (no file read)
+    refuted: int = 0  # pairs the cosine alone called copies that the copy features refuted (not copies)
     aligned: int = 0  # pairs passing the screen, settled by its transform on 320-px pixels (kept or decoded; no SIFT)
     verified: int = 0  # uncertain pairs verified in this run (SIFT local features)
     reused: int = 0  # uncertain pairs whose verdict an earlier run kept in the library (not verified again)
@@ -205,6 +206,13 @@ def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: 
             uncertain.append((key, c))
         else:
             report.gated += 1
+    t = time.perf_counter()
+    for key in refuted_by_features(store, list(out)):  # copy features overrule the cosine (dupe_verify.py)
+        out[key] = min(out[key], verify.SURE_BELOW)  # scored as a screened-out pair: settled, not a copy
+        report.refuted += 1
+        if out[key] <= thr:
+            del out[key]
+    report.timings["refuting"] = time.perf_counter() - t
     report.uncertain = len(uncertain)
     if not uncertain:
         return out
