@@ -229,7 +229,7 @@ def verification_stage(workdir: Path, copy_features: bool = False) -> dict:
         "s_per_screened_pair": round(screen_s / first.uncertain, 5) if first.screened else None,
         "aligned": first.aligned, "images_decoded_320": first.decoded,
         "s_per_checked_pair": round(verify_s / (first.aligned + first.verified), 4) if first.aligned + first.verified else None,
-        "verified": first.verified,
+        "verified": first.verified, "phash_pairs": first.phash_pairs,
         "uncertain_per_image": round(first.uncertain / max(first.images, 1), 3), "gated": first.gated,
         "verified_per_image": round(first.verified / max(first.images, 1), 3),
         "s_per_verified_pair": round(verify_s / first.verified, 4) if first.verified else None,

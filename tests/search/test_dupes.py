@@ -133,3 +133,25 @@ def test_nearest_rank_is_the_pairs_rank_at_its_nearer_end() -> None:
     cos = {(1, 2): 0.9, (1, 3): 0.8, (1, 4): 0.7, (3, 4): 0.6, (2, 4): 0.65}
     # image 4's candidates: 1 (0.7), 2 (0.65), 3 (0.6); image 3's: 1 (0.8), 4 (0.6)
     assert nearest_rank(cos).tolist() == [0, 0, 0, 1, 1]
+
+
+def test_a_thumbnail_the_embedding_loses_is_found_by_its_perceptual_hash(tmp_path: Path, model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Shrunk to 64 px, china's embedding drifts below the candidate floor (cosine ~0.46) while its perceptual
+    hash stays the same: the shared hash makes the pair a candidate, and verification groups it."""
+    import lookalike.search.dupes as dupes
+
+    copy_samples(tmp_path / "p", ["china", "chelsea", "coffee"])
+    with Image.open(tmp_path / "p" / "china.jpg") as im:
+        small = im.convert("RGB")
+        small.thumbnail((64, 64))
+        small.save(tmp_path / "p" / "china-thumb.jpg", quality=90)
+    with Library(tmp_path / "lib") as lib:
+        lib.index([tmp_path / "p"])
+        ids = {Path(p).name: st.id for p, st in lib.store.file_states().items()}
+        emb, _ = lib.store.vectors([ids["china.jpg"], ids["china-thumb.jpg"]])
+        assert float(emb[0] @ emb[1]) < dupes.CANDIDATE_COSINE  # the embedding alone does not pair them
+        report = lib.dupes()
+        assert report.phash_pairs == 1
+        assert [sorted(names(g)) for g in report.groups] == [["china-thumb.jpg", "china.jpg"]]
+        monkeypatch.setattr(dupes, "PHASH_SAME_MAX", 1)  # no shared-hash candidates: as before
+        assert lib.dupes().groups == []

@@ -4,10 +4,10 @@ watermarks, recompression, resizing, colour changes), grouped, the best copy fir
 One API over several methods, each with its own similarity and calibrated default threshold:
 
 - ``verified`` (the default, what won in ``bench/quality.py``): embedding neighbours as candidates (the
-  store's approximate index, a batch of images at a time), then geometric verification of the uncertain ones
-  (``search/verify.py``; search/dupe_verify.py keeps each verdict in the library, so a later run verifies
-  only pairs it has not seen, and an interrupted one keeps what it verified); similarity = calibrated copy
-  score.
+  store's approximate index, a batch of images at a time), and images that share a perceptual hash; then
+  geometric verification of the uncertain ones (``search/verify.py``; search/dupe_verify.py keeps each
+  verdict in the library, so a later run verifies only pairs it has not seen, and an interrupted one keeps
+  what it verified); similarity = calibrated copy score.
 - ``embedding``: cosine of the deep embeddings alone.
 - ``phash``: perceptual hash, similarity = 1 - Hamming distance / 64.
 
@@ -44,6 +44,7 @@ CANDIDATE_COSINE = 0.5  # verified: pairs below this cosine are not looked at
 # instead of 8.9 pairs per image, planted recall 0.961 instead of 0.971.
 VERIFY_TOP = 2
 PHASH_ALL_PAIRS_MAX = 20_000  # phash: compare all pairs up to this many images, else embedding neighbours
+PHASH_SAME_MAX = 8  # verified: images sharing a perceptual hash are candidates too, in buckets up to this size
 
 
 class DupesStore(SearchStore, IndexStore, PairStore, Protocol):
@@ -77,6 +78,7 @@ class DupesReport(NotebookView):  # renders inline in Jupyter (lookalike/noteboo
     pairs_checked: int = 0  # candidate pairs scored
     uncertain: int = 0  # verified: candidate pairs whose cosine alone does not decide, to verify (or known)
     gated: int = 0  # undecided by the cosine, not verified: among neither image's VERIFY_TOP nearest (not copies)
+    phash_pairs: int = 0  # candidate pairs of images with the same perceptual hash that the embedding did not give
     screened: int = 0  # uncertain pairs settled as not copies by index-time copy features (no file read)
     refuted: int = 0  # pairs the cosine alone called copies that the copy features refuted (not copies)
     aligned: int = 0  # pairs passing the screen, settled by its transform on 320-px pixels (kept or decoded; no SIFT)
@@ -191,18 +193,24 @@ def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: 
     floor = CANDIDATE_COSINE if method == "verified" else thr
     cosines = candidate_pairs(store, ids, neighbours=neighbours, floor=floor, filters=filters, progress=progress,
                               on_progress=on_progress)
+    if method == "embedding":
+        report.timings["candidates"] = time.perf_counter() - t
+        report.pairs_checked = len(cosines)
+        return {k: c for k, c in cosines.items() if c > thr}
+    hashed = [k for k in same_phash_pairs([infos[i] for i in ids]) if k not in cosines]
+    cosines.update(pair_cosines(store, hashed))
+    report.phash_pairs = len(hashed)
     report.timings["candidates"] = time.perf_counter() - t
     report.pairs_checked = len(cosines)
-    if method == "embedding":
-        return {k: c for k, c in cosines.items() if c > thr}
     out: dict[tuple[int, int], float] = {}
     uncertain = []
     near = nearest_rank(cosines)
+    forced = set(hashed)  # verified whatever their rank: the embedding did not find them
     for (key, c), r in zip(cosines.items(), near):
         s = verify.cosine_score(c)
         if s > thr:
             out[key] = s
-        elif r < VERIFY_TOP:
+        elif r < VERIFY_TOP or key in forced:
             uncertain.append((key, c))
         else:
             report.gated += 1
@@ -253,6 +261,40 @@ def pair_rank(a: np.ndarray, b: np.ndarray, cos: np.ndarray) -> np.ndarray:
     rank = np.empty(2 * m, np.int64)
     rank[order] = np.arange(2 * m) - first
     return np.minimum(rank[:m], rank[m:])
+
+
+def same_phash_pairs(infos: Sequence[ImageInfo]) -> list[tuple[int, int]]:
+    """Pairs (a < b) of images with the same perceptual hash, from buckets of at most PHASH_SAME_MAX images
+    (a hash that many images share, blank or flat frames, says little): candidates the embedding can miss,
+    an image shrunk to a few dozen pixels keeping its hash while its embedding drifts (bench/dupes_scale.py's
+    real set: a 75 x 26 px copy at cosine < 0.5 from its original, the same hash). On that set every pair
+    with the same hash (85) and every one within 2 bits (118) is a copy (2 non-copies at 4 bits)."""
+    buckets: dict[str, list[int]] = {}
+    for info in infos:
+        if info.phash:
+            buckets.setdefault(info.phash, []).append(info.id)
+    out = []
+    for ids in buckets.values():
+        if 1 < len(ids) <= PHASH_SAME_MAX:
+            ids = sorted(ids)
+            out += [(a, b) for n, a in enumerate(ids) for b in ids[n + 1:]]
+    return out
+
+
+def pair_cosines(store: DupesStore, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """The embedding cosine of each pair whose two images have vectors."""
+    ids = sorted({i for p in pairs for i in p})
+    vec: dict[int, np.ndarray] = {}
+    for chunk in batched(ids, 1000):
+        emb, _ = store.vectors(chunk)
+        if len(emb) == len(chunk):
+            vec.update(zip(chunk, emb))
+        else:  # some have no vectors: which ones, one at a time
+            for i in chunk:
+                e, _ = store.vectors([i])
+                if len(e):
+                    vec[i] = e[0]
+    return {(a, b): float(vec[a] @ vec[b]) for a, b in pairs if a in vec and b in vec}
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
