@@ -197,20 +197,22 @@ def _embedding_pairs(store: DupesStore, ids: list[int], thr: float, neighbours: 
         report.timings["candidates"] = time.perf_counter() - t
         report.pairs_checked = len(cosines)
         return {k: c for k, c in cosines.items() if c > thr}
-    hashed = [k for k in same_phash_pairs([infos[i] for i in ids]) if k not in cosines]
-    cosines.update(pair_cosines(store, hashed))
+    near = nearest_rank(cosines)
+    # pairs that share a perceptual hash, which the embedding did not give: appended with rank 0, so the gate
+    # (meant for the embedding's crowded neighbourhoods) lets them through to verification
+    hashed = pair_cosines(store, [k for k in same_phash_pairs([infos[i] for i in ids]) if k not in cosines])
     report.phash_pairs = len(hashed)
+    cosines.update(hashed)
+    near = np.concatenate([near, np.zeros(len(hashed), near.dtype)])
     report.timings["candidates"] = time.perf_counter() - t
     report.pairs_checked = len(cosines)
     out: dict[tuple[int, int], float] = {}
     uncertain = []
-    near = nearest_rank(cosines)
-    forced = set(hashed)  # verified whatever their rank: the embedding did not find them
     for (key, c), r in zip(cosines.items(), near):
         s = verify.cosine_score(c)
         if s > thr:
             out[key] = s
-        elif r < VERIFY_TOP or key in forced:
+        elif r < VERIFY_TOP:
             uncertain.append((key, c))
         else:
             report.gated += 1
