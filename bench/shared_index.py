@@ -258,23 +258,25 @@ def main() -> None:
         rows: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
         pg = PgServer() if args.postgres else None
         out["store"] = "postgres" if pg else "sqlite"
-        _children_cpu()
-        if args.startup_runs:
-            out["startup_cpu_s"] = startup(folder, Path(tmp), trees, args.startup_runs)
-        for n in [int(x) for x in args.n.split(",") if x.strip()]:  # --n "": the start-up figure alone
-            for name, env in trees.items():
-                row = run(folder, Path(tmp) / f"lib-{name}-{n}", n, env, pg)
-                if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
-                    raise SystemExit(f"{name} N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
-                                     f"{row['stored']}, of {args.count} photos")
-                row["load_avg_1min"] = round(os.getloadavg()[0], 1)
-                if args.control and n > 1:
-                    ctl = split_run(folder, Path(tmp), n, env)
-                    row["split_cpu_s"], row["split_wall_s"] = ctl["cpu_s"], ctl["wall_s"]
-                    row["cpu_vs_split"] = round(float(row["cpu_s"]) / float(ctl["cpu_s"]), 3)  # type: ignore[arg-type]
-                rows[name].append(row)
-        if pg is not None:
-            pg.stop()
+        try:
+            _children_cpu()
+            if args.startup_runs:
+                out["startup_cpu_s"] = startup(folder, Path(tmp), trees, args.startup_runs)
+            for n in [int(x) for x in args.n.split(",") if x.strip()]:  # --n "": the start-up figure alone
+                for name, env in trees.items():
+                    row = run(folder, Path(tmp) / f"lib-{name}-{n}", n, env, pg)
+                    if sum(row["indexed"]) != args.count or row["stored"] != args.count:  # type: ignore[arg-type]
+                        raise SystemExit(f"{name} N={n}: indexed {row['indexed']} (sum {sum(row['indexed'])}), stored "  # type: ignore[arg-type]
+                                         f"{row['stored']}, of {args.count} photos")
+                    row["load_avg_1min"] = round(os.getloadavg()[0], 1)
+                    if args.control and n > 1:
+                        ctl = split_run(folder, Path(tmp), n, env)
+                        row["split_cpu_s"], row["split_wall_s"] = ctl["cpu_s"], ctl["wall_s"]
+                        row["cpu_vs_split"] = round(float(row["cpu_s"]) / float(ctl["cpu_s"]), 3)  # type: ignore[arg-type]
+                    rows[name].append(row)
+        finally:  # a failed run does not leave the server running
+            if pg is not None:
+                pg.stop()
     for name, rs in rows.items():
         base = rs[0] if rs else {}
         for r in rs:
