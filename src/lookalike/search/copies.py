@@ -140,10 +140,8 @@ def check_copies(ctx, q: Query, hits: Sequence[Hit], top: int = COPY_CHECK_TOP) 
         out[h.id] = CopyCheck(score > 0.5, score, checked)
     if q.kind == "image_id":  # both images indexed: their copy features may refute the cosine, as in dupes
         qid = int(q.value)  # type: ignore[call-overload]
-        sure = [(min(qid, h.id), max(qid, h.id)) for h in hits[:top] if h.id != qid and out[h.id].copy
-                and not out[h.id].verified]
-        for a, b in refuted_by_features(ctx.store, sure):
-            hid = b if a == qid else a
+        sure = [(qid, h.id) for h in hits[:top] if h.id != qid and out[h.id].copy and not out[h.id].verified]
+        for _, hid in refuted_by_features(ctx.store, sure):
             out[hid] = CopyCheck(False, min(out[hid].score, verify.SURE_BELOW), True)
     return out
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, TypeVar
 
 from lookalike.config import Settings
 from lookalike.errors import ImageError
@@ -40,6 +40,7 @@ FLUSH_PAIRS = 64
 FLUSH_S = 2.0
 SCREEN_CHUNK = 2048
 Pair = tuple[int, int]
+T = TypeVar("T")
 
 
 def pair_version(store: Any) -> str:
@@ -177,9 +178,7 @@ def _screen(store: Any, settings: Settings, todo: list[tuple[Pair, float]], info
     with ThreadPoolExecutor(max(1, settings.decode_workers())) as pool:
         try:
             on_progress("screening", 0, len(todo))
-            for at in range(0, len(todo), SCREEN_CHUNK):
-                chunk = todo[at:at + SCREEN_CHUNK]
-                feats = store.copy_features(sorted({i for (a, b), _ in chunk for i in (a, b)}))
+            for chunk, feats in _with_features(store, todo, lambda item: item[0]):
                 both = [item for item in chunk if item[0][0] in feats and item[0][1] in feats]
                 rest += [(p, c, None) for p, c in chunk if p[0] not in feats or p[1] not in feats]
                 matches = pool.map(lambda item: _screen_match(feats[item[0][0]], feats[item[0][1]]), both)
@@ -229,16 +228,21 @@ def refuted_by_features(store: Any, pairs: Sequence[Pair]) -> set[Pair]:
     if not pairs or not hasattr(store, "copy_features"):
         return set()
     out: set[Pair] = set()
-    ordered = sorted(pairs)
-    for at in range(0, len(ordered), SCREEN_CHUNK):
-        chunk = ordered[at:at + SCREEN_CHUNK]
-        feats = store.copy_features(sorted({i for p in chunk for i in p}))
+    for chunk, feats in _with_features(store, sorted(pairs), lambda pair: pair):
         for a, b in chunk:
             if a in feats and b in feats:
                 m = _screen_match(feats[a], feats[b])
                 if m is not None and m.inliers < verify.SCREEN_INLIERS:
                     out.add((a, b))
     return out
+
+
+def _with_features(store: Any, items: Sequence[T],
+                   pair_of: Callable[[T], Pair]) -> Iterator[tuple[Sequence[T], dict[int, bytes]]]:
+    """``items`` SCREEN_CHUNK at a time, each chunk with the copy features of its pairs' images (one read)."""
+    for at in range(0, len(items), SCREEN_CHUNK):
+        chunk = items[at:at + SCREEN_CHUNK]
+        yield chunk, store.copy_features(sorted({i for item in chunk for i in pair_of(item)}))
 
 
 def _screen_match(a: bytes, b: bytes) -> verify.Match | None:
