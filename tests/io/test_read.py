@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lookalike.errors import ImageError
-from lookalike.io.read import decode, load, to_rgb
+from lookalike.io.read import decode, load, rgb_within, to_rgb
 from lookalike.samples import sample_photos
 
 
@@ -30,6 +30,13 @@ def test_decodes_real_photo(chelsea: Image.Image) -> None:
     assert d.image.mode == "RGB"
     assert (d.width, d.height) == chelsea.size
     assert len(d.sha) == 32 and d.nbytes > 1000
+
+
+def test_rgb_within_caps_the_longer_side(chelsea: Image.Image) -> None:
+    small, scale = rgb_within(chelsea, 200)  # 451 x 300
+    assert small.size == (200, 133) and small.mode == "RGB" and scale == pytest.approx(200 / 451)
+    same, one = rgb_within(chelsea.convert("L"), 1000)
+    assert same.mode == "RGB" and same.size == chelsea.size and one == 1.0
 
 
 def test_jpeg_draft_keeps_shorter_side(chelsea: Image.Image) -> None:

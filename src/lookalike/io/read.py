@@ -206,6 +206,17 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def rgb_within(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
+    """``image`` as RGB with its longer side at most ``max_side`` (bilinear), and the scale applied (1.0 when
+    it was small enough): what the face detector and the OCR take."""
+    img = image.convert("RGB") if image.mode != "RGB" else image
+    if max(img.size) <= max_side:
+        return img, 1.0
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BILINEAR), scale
+
+
 def _exif(img: Image.Image) -> tuple[str | None, str | None, int | None]:
     try:
         exif = img.getexif()

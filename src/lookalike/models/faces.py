@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.errors import LookalikeError
+from lookalike.io.read import rgb_within
 from lookalike.models.registry import process_wide
 
 SAME_PERSON = 0.6  # L2 distance between embeddings below which two faces are taken as one person
@@ -56,12 +57,7 @@ class FaceModel:
     def faces(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
         """Faces in ``image`` (RGB), most confident first. Boxes are scaled to ``full_size`` (width, height) when the
         image given is a reduced copy of a larger original."""
-        img = image.convert("RGB") if image.mode != "RGB" else image
-        scale = 1.0
-        if max(img.size) > self.max_side:
-            scale = self.max_side / max(img.size)
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                             Image.Resampling.BILINEAR)
+        img, scale = rgb_within(image, self.max_side)
         arr = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
         back = (full_size[0] / img.width) if full_size else 1.0 / scale
         out: list[Face] = []

@@ -3,7 +3,8 @@
 Used at indexing time with ``index --ocr``: the recognised lines become the image's "ocr" text, searchable
 like tags ("find the page that mentions markers"). Detection runs first and recognition only on the boxes it
 finds, so a photo without text costs one detector pass. Images are scaled so the longer side is at most
-``max_side`` before detection (and small ones up, as the detector wants text a few dozen pixels high).
+``max_side`` before detection (:func:`lookalike.io.read.rgb_within`; RapidOCR's detector itself scales small ones
+up, as it wants text a few dozen pixels high).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.errors import LookalikeError
+from lookalike.io.read import rgb_within
 from lookalike.models.registry import process_wide
 
 MIN_SCORE = 0.6  # recogniser confidence below which a line is dropped
@@ -38,12 +40,7 @@ class OCR:
 
     def read(self, image: Image.Image, min_score: float = MIN_SCORE) -> list[TextLine]:
         """Lines of text found in ``image`` (RGB), top to bottom."""
-        img = image.convert("RGB") if image.mode != "RGB" else image
-        scale = 1.0
-        if max(img.size) > self.max_side:
-            scale = self.max_side / max(img.size)
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                             Image.Resampling.BILINEAR)
+        img, scale = rgb_within(image, self.max_side)
         bgr = np.ascontiguousarray(np.asarray(img, dtype=np.uint8)[:, :, ::-1])
         result, _ = self.engine(bgr, use_cls=False)
         lines = []
