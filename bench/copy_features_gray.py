@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from lookalike.evaluation.edits import apply  # noqa: E402
 from lookalike.library import Library  # noqa: E402
 from lookalike.samples import sample_photos  # noqa: E402
+from lookalike.search import verify  # noqa: E402
 
 EDITS = ("crop25", "rotate10", "jpeg40")
 LONG_SIDE = 4000
@@ -54,8 +54,7 @@ def first_format(db: Path) -> None:
     con = sqlite3.connect(db)
     rows = []
     for image_id, data in con.execute("SELECT image_id, data FROM copy_features"):
-        n0, n1 = (int(v) for v in np.frombuffer(data, "<u2", 3)[1:])
-        rows.append((b"\x01\x00" + data[2:6 + 36 * (n0 + n1)], image_id))
+        rows.append((verify.points_only(data), image_id))
     con.executemany("UPDATE copy_features SET data = ? WHERE image_id = ?", rows)
     con.commit()
     con.close()

@@ -337,6 +337,13 @@ def stored_gray(data: bytes) -> np.ndarray | None:
         raise ValueError(f"copy features with an unreadable gray image: {err}") from None
 
 
+def points_only(data: bytes) -> bytes:
+    """:func:`compact_features`' bytes cut back to format 1 (the points, no gray): what libraries indexed
+    before format 2 hold (for the benchmark and tests that compare the two)."""
+    _, n0, n1 = _header(data)
+    return b"\x01\x00" + data[2:6 + 36 * (n0 + n1)]
+
+
 def screenable(a: bytes, b: bytes) -> bool:
     """Whether a pair can be settled by :func:`screen_match` (both images have SCREEN_MIN_POINTS keypoints)."""
     return min(compact_points(a), compact_points(b)) >= SCREEN_MIN_POINTS
