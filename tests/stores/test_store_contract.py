@@ -264,6 +264,14 @@ class TestSearchStore:
         with pytest.raises(KeyError):
             store.copy_vectors(10**9)
 
+    def test_vector_map_names_the_ids_that_have_vectors(self, filled) -> None:  # type: ignore[no-untyped-def]
+        store, recs = filled
+        ids = ids_by_path(store)
+        got = store.vector_map([ids[recs[9].path], 10**9, ids[recs[2].path], ids[recs[9].path]])
+        assert set(got) == {ids[recs[9].path], ids[recs[2].path]}
+        np.testing.assert_array_equal(got[ids[recs[2].path]], recs[2].embedding)
+        assert got[ids[recs[2].path]].dtype == np.float32 and store.vector_map([]) == {}
+
     def test_iter_vectors_yields_every_vector_once(self, filled) -> None:  # type: ignore[no-untyped-def]
         store, recs = filled
         seen: dict[int, np.ndarray] = {}

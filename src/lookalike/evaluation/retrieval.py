@@ -242,6 +242,9 @@ class ArrayStore:
     def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, None]:
         return self.db[list(ids)], None
 
+    def vector_map(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        return {int(i): self.db[int(i)] for i in ids}
+
     def knn_vectors(self, vector: np.ndarray, k: int, filters: object = None) -> tuple[list, np.ndarray]:
         hits = self.knn(vector, k)
         return hits, self.db[[h.id for h in hits]]

@@ -48,26 +48,9 @@ def concept_hits(store, rec: ConceptRecord, k: int, filters: Filters | None = No
     return [Hit(h.id, m.probability_of_score(h.score)) for h in store.knn(m.direction(), k, filters)]
 
 
-def vectors_by_id(store, ids: Sequence[int]) -> dict[int, np.ndarray]:  # type: ignore[no-untyped-def]
-    """id -> stored embedding, for the ids that have vectors (``Store.vectors`` drops the others)."""
-    ids = list(dict.fromkeys(int(i) for i in ids))
-    out: dict[int, np.ndarray] = {}
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start:start + 1000]
-        emb, _ = store.vectors(chunk)
-        if len(emb) == len(chunk):
-            out.update(zip(chunk, emb))
-            continue
-        for i in chunk:  # some lack vectors: one at a time keeps the pairing certain
-            e, _ = store.vectors([i])
-            if len(e):
-                out[i] = e[0]
-    return out
-
-
 def probabilities(store, models: Sequence[LinearModel], ids: Sequence[int]) -> dict[int, np.ndarray]:  # type: ignore[no-untyped-def]
     """id -> each model's probability, from the stored vectors (ids without vectors are left out)."""
-    got = vectors_by_id(store, ids)
+    got = store.vector_map(ids)
     if not got:
         return {}
     keys = list(got)
@@ -127,7 +110,7 @@ class ConceptTerms:
 
 
 def _vectors_of(store, ids: Sequence[int], what: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    got = vectors_by_id(store, ids)
+    got = store.vector_map(ids)
     lacking = [i for i in ids if i not in got]
     if lacking:
         raise NotFound(f"no indexed image with id {lacking[0]} ({what})")

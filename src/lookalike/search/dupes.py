@@ -285,17 +285,9 @@ def same_phash_pairs(infos: Sequence[ImageInfo]) -> list[tuple[int, int]]:
 
 def pair_cosines(store: DupesStore, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], float]:
     """The embedding cosine of each pair whose two images have vectors."""
-    ids = sorted({i for p in pairs for i in p})
     vec: dict[int, np.ndarray] = {}
-    for chunk in batched(ids, 1000):
-        emb, _ = store.vectors(chunk)
-        if len(emb) == len(chunk):
-            vec.update(zip(chunk, emb))
-        else:  # some have no vectors: which ones, one at a time
-            for i in chunk:
-                e, _ = store.vectors([i])
-                if len(e):
-                    vec[i] = e[0]
+    for chunk in batched(sorted({i for p in pairs for i in p}), 1000):
+        vec.update(store.vector_map(chunk))
     return {(a, b): float(vec[a] @ vec[b]) for a, b in pairs if a in vec and b in vec}
 
 

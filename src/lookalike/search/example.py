@@ -63,7 +63,7 @@ class ExampleStore(Protocol):
     def search_transform(self) -> tuple[str, int, bytes] | None: ...
     def knn(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]: ...
     def knn_vectors(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> tuple[list[Hit], np.ndarray]: ...
-    def vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def vector_map(self, ids: Sequence[int]) -> dict[int, np.ndarray]: ...
 
 
 class FitStore(Protocol):
@@ -142,7 +142,7 @@ def example_hits(store: ExampleStore, query: np.ndarray, limit: int, filters: Fi
     # the plain cosine of each result (copy checks decide on it), from its stored vector: a compressed
     # index's pool vectors are decoded codes, a few thousandths off
     ids = [pool_hits[i].id for i in order]
-    stored = _vectors_of(store, ids)
+    stored = store.vector_map(ids)  # without the ids deleted since the index answered
     return [Hit(ids[n], float(scores[i]), float(stored[ids[n]] @ query)) for n, i in enumerate(order) if ids[n] in stored]
 
 
@@ -176,22 +176,6 @@ def diffuse(vectors: np.ndarray, seeds: np.ndarray, k: int = 10, alpha: float = 
     f = np.linalg.solve(np.eye(n) - alpha * (r[:, None] * w * r[None, :]), y)
     top = float(f.max())
     return (f * (float(seeds.max()) / top)).astype(np.float32) if top > 0 else seeds
-
-
-def _vectors_of(store: ExampleStore, ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """id -> stored embedding for the ids that have one. ``store.vectors`` leaves out ids without vectors (one
-    deleted since the index answered): then each is asked for alone, so no vector lands on another id."""
-    if not ids:
-        return {}
-    emb, _ = store.vectors(ids)
-    if len(emb) == len(ids):
-        return {int(i): emb[n] for n, i in enumerate(ids)}
-    out = {}
-    for i in ids:
-        one, _ = store.vectors([i])
-        if len(one):
-            out[int(i)] = one[0]
-    return out
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -27,7 +27,6 @@ from lookalike.models.concepts import (
     library_sample_size,
     seed_of,
 )
-from lookalike.search.concepts import vectors_by_id
 from lookalike.stores.base import ConceptExample, ConceptRecord
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # image files -> (n, dim) unit embeddings
@@ -105,7 +104,7 @@ def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True
             ids.append(info.id)
     ids = list(dict.fromkeys(ids))
     if ids:
-        got = vectors_by_id(store, ids)
+        got = store.vector_map(ids)
         lacking = [infos[i].path for i in ids if i not in got]
         if lacking:
             raise LookalikeError(f"{lacking[0]} has no vectors yet (re-index after the model change, then teach)")
@@ -174,7 +173,7 @@ def refit_examples(store, rec: ConceptRecord, embed: Embed | None) -> ConceptRec
     file re-embedded (when ``embed`` is given and the file is still there). Refuses when no example of the
     word can be found."""
     found = _ids_by_path(store, [e.path for e in rec.examples])
-    got = vectors_by_id(store, list(found.values()))
+    got = store.vector_map(list(found.values()))
     out: list[ConceptExample] = []
     files: list[ConceptExample] = []
     for e in rec.examples:

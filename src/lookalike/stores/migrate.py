@@ -131,13 +131,13 @@ def _records(src: Store, ids: Sequence[int], lacking: dict[str, set[int]]) -> tu
     faces = src.faces([i.id for i in infos])
     features = src.copy_features([i.id for i in infos])
     emb, cls = src.vectors([i.id for i in infos])
+    missing: list[str] = []
     if len(emb) != len(infos):  # some images lost their vectors (a model change waiting for re-indexing)
-        pairs = [(i, src.vectors([i.id])) for i in infos]
-        missing = [i.path for i, (e, _) in pairs if not len(e)]
-        kept = [(i, e[0], None if c is None else c[0]) for i, (e, c) in pairs if len(e)]
-    else:
-        missing = []
-        kept = [(i, emb[j], None if cls is None else cls[j]) for j, i in enumerate(infos)]
+        have = src.vector_map([i.id for i in infos])
+        missing = [i.path for i in infos if i.id not in have]
+        infos = [i for i in infos if i.id in have]
+        emb, cls = src.vectors([i.id for i in infos])
+    kept = [(i, emb[j], None if cls is None else cls[j]) for j, i in enumerate(infos)]
     return [_record(i, e, c, faces.get(i.id, []), tuple(k for k in EXTRA_KINDS if i.id not in lacking[k]),
                     features.get(i.id)) for i, e, c in kept], missing
 

@@ -245,13 +245,22 @@ class SQLReads:
         found = self.get([rows[0][0]]) if rows else []
         return found[0] if found else None
 
+    def _vector_rows(self, ids: Sequence[int], columns: str, primary: bool = False) -> dict[int, tuple]:
+        sql = f"SELECT image_id, {columns} FROM {{t}}vectors WHERE {{in}}"
+        rows = self._run(lambda q: self._in(q, sql, "image_id", ids), primary=primary) if ids else []
+        return {int(r[0]): r[1:] for r in rows}
+
+    def vector_map(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """id -> embedding, for the ids that have vectors (an id without them, e.g. one deleted since a search
+        answered, is simply absent: nothing can land on the wrong id)."""
+        rows = self._vector_rows([int(i) for i in ids], "embedding")
+        return {i: self.dialect.vector(r[0]).astype(np.float32, copy=False) for i, r in rows.items()}
+
     def vectors(self, ids: Sequence[int], *, primary: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """(embeddings, class scores or None when any is missing) of the ids that have vectors, in order."""
         ids = [int(i) for i in ids]
         d = self.dialect
-        sql = "SELECT image_id, embedding, class_scores FROM {t}vectors WHERE {in}"
-        rows = self._run(lambda q: self._in(q, sql, "image_id", ids), primary=primary) if ids else []
-        by_id = {int(r[0]): (r[1], r[2]) for r in rows}
+        by_id = self._vector_rows(ids, "embedding, class_scores", primary)
         present = [i for i in ids if i in by_id]
         if not present:
             return np.zeros((0, 0), np.float32), None
