@@ -46,11 +46,59 @@ def one_line(out: subprocess.CompletedProcess[str], code: int, *words: str) -> N
                                   ["search", "cat", "--before", "2021-01-01xyz"],
                                   ["dupes", "--after", "2021-02-30"], ["dupes", "--neighbours", "0"],
                                   ["search", "cat", "--threshold", "2"], ["search", "cat", "--threshold=-0.5"],
-                                  ["search", "cat", "--threshold", "nan"], ["dupes", "--threshold", "1.5"]])
+                                  ["search", "cat", "--threshold", "nan"], ["dupes", "--threshold", "1.5"],
+                                  ["search", "cat", "--min-size=99999999999999999999999"],
+                                  ["dupes", "--neighbours", "99999999999999999999"], ["search", "cat", "--bogus"],
+                                  ["index", "--batch-size", "0", "x"], ["bogus"]])
 def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
     out = cli(*args, library=tmp_path / "lib")
-    one_line(out, 2)
+    one_line(out, 2, "--help shows the options")
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # no usage block before it
     assert not (tmp_path / "lib").exists()
+
+
+def test_an_interrupt_while_the_parser_is_built_is_130(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import lookalike.cli as cli_module
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "build_parser", interrupted)
+    assert cli_module.main(["info"]) == 130
+    assert capsys.readouterr().err.strip() == "lookalike: interrupted"
+
+
+def test_a_full_standard_output_is_not_blamed_on_the_library(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    lib = tmp_path / "lib"
+    assert cli("index", str(photos), library=lib).returncode == 0
+    for args in (["search", "coffee"], ["search", "coffee", "--json"], ["info"]):
+        with open("/dev/full", "w") as full:
+            env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(lib)}
+            out = subprocess.run([sys.executable, "-m", "lookalike.cli", *args], env=env, stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=300)
+        assert out.returncode == 1 and out.stderr.strip() == "lookalike: error: cannot write the output: No space left on device", out.stderr
+
+
+def test_names_that_are_not_utf8_are_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee", "chelsea"])
+    os.rename(photos / "chelsea.jpg", os.fsencode(photos) + b"/chelsea\xff.jpg")
+    out = cli("index", str(photos), library=tmp_path / "lib")
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert "indexed 1," in out.stdout and "not valid UTF-8" in out.stderr
+
+
+def test_a_fifo_as_the_query_image_is_one_line(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    lib = tmp_path / "lib"
+    assert cli("index", str(photos), library=lib).returncode == 0
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for args in (["search", str(tmp_path / "pipe.jpg")], ["search", "--image", str(tmp_path / "pipe.jpg"), "cat"]):
+        one_line(cli(*args, library=lib), 2, "not a regular file: a FIFO")
 
 
 @pytest.mark.parametrize("command", [["search", "cat"], ["info"], ["dupes"]])

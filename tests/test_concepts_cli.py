@@ -68,3 +68,25 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "give examples of 'rex'" in out.stderr
     out = run("teach", "rex", library=lib, stdin="not json", check=False)
     assert out.returncode == 2 and "stdin is not JSON" in out.stderr
+
+
+def test_a_folder_of_examples_skips_what_it_cannot_read(tmp_path: Path) -> None:
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["chelsea", "coffee", "rocket"])
+    lib = tmp_path / "lib"
+    run("index", str(photos), "-q", library=lib)
+    examples = tmp_path / "cats"
+    copy_samples(examples, ["black_cat"])
+    Image.new("1", (30000, 30000)).save(examples / "bomb.png")  # 900 MP declared: the bomb guard refuses it
+    (examples / "empty.jpg").write_bytes(b"")
+    out = run("teach", "kitty", str(examples), str(photos / "chelsea.jpg"), "--json", library=lib)
+    info = json.loads(out.stdout)
+    assert sorted(Path(p).name for p in info["examples"]) == ["black_cat.jpg", "chelsea.jpg"]
+    assert sorted(Path(s["path"]).name for s in info["skipped"]) == ["bomb.png", "empty.jpg"]
+    out = run("teach", "kitty", str(examples / "bomb.png"), library=lib, check=False)  # named: refused
+    assert out.returncode == 2 and "decompression bomb" in out.stderr and "Traceback" not in out.stderr
+    os.mkfifo(tmp_path / "pipe.jpg")
+    out = run("teach", "kitty", str(tmp_path / "pipe.jpg"), library=lib, check=False)
+    assert out.returncode == 2 and "not a regular file: a FIFO" in out.stderr

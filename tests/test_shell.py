@@ -175,6 +175,17 @@ def test_trash_and_undo(dupes_lib, capsys, private_trash: Path) -> None:  # type
     assert rc == 2 and "nothing to undo" in err
 
 
+def test_a_move_to_that_is_not_a_folder_moves_nothing(dupes_lib, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder, lib = dupes_lib
+    before = sorted(p.name for p in folder.iterdir())
+    (tmp_path / "afile").write_text("x")
+    for target in (tmp_path / "afile", Path("/proc/no/such/folder")):
+        rc, _, err = run(capsys, "dupes", "--library", str(lib), "--move-to", str(target))
+        assert rc == 2 and "nothing was moved" in err.strip().splitlines()[-1] and "Traceback" not in err
+        assert "undo with" not in err
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 def test_move_to_quarantine_and_undo(dupes_lib, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, lib = dupes_lib
     q = tmp_path / "quarantine"

@@ -17,7 +17,8 @@ from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
 from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure, write_report
-from lookalike.shell import add_paths_output, check_outputs, finish, image_out, print_paths, setup_logging, show_progress
+from lookalike.shell import (add_paths_output, check_outputs, count, finish, guarded_stdout, image_out, print_paths,
+                             setup_logging, show_progress)
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -56,20 +57,6 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-size", type=count(1), help="shorter side at least this many pixels")
 
 
-def count(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``least`` (so --limit 0 or -3 is a usage error)."""
-
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"want a whole number, not {text!r}") from None
-        if n < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, not {n}")
-        return n
-
-    parse.__name__ = "number"
-    return parse
 
 
 def fraction(text: str) -> float:
@@ -349,20 +336,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args, library_from(args, create=True))  # a server may build its library by indexing jobs
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: what was wrong and where the help is, not the usage block first."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help shows the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lookalike", description="Offline image search by example and keyword.",
-                                     epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="lookalike", description="Offline image search by example and keyword.",
+                    epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lookalike {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("index", help="index (or update) folders of photos")
     _common(p)
     p.add_argument("paths", nargs="+", help="folders or files")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="also follow symlinks that lead outside the folders being indexed (default: not followed)")
-    p.add_argument("--batch-size", type=count(1), help="images per model batch (default 8 on the CPU, 32 on a GPU)")
-    p.add_argument("--workers", type=count(0), help="decoding threads (default: from the CPU count)")
-    p.add_argument("--threads", type=int, help="inference threads (default: half the cores on the CPU, the rest decode)")
+    p.add_argument("--batch-size", type=count(1, 4096), help="images per model batch (default 8 on the CPU, 32 on a GPU)")
+    p.add_argument("--workers", type=count(0, 256), help="decoding threads (default: from the CPU count)")
+    p.add_argument("--threads", type=count(0, 1024), help="inference threads (default: half the cores on the CPU, the rest decode)")
     p.add_argument("--progress", action="store_true", help="always show the progress bar")
     p.add_argument("--show-skipped", type=count(0), default=20, help="list at most this many skipped files")
     p.add_argument("--ocr", action="store_true", help="also read the text inside photos (slow: ~0.1-0.7 s/image)")
@@ -410,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verified (default: embeddings + geometric verification), embedding or phash")
     p.add_argument("--threshold", type=fraction,
                    help="similarity above which two photos are copies (default: the method's calibrated point)")
-    p.add_argument("--neighbours", type=count(1), default=10, help="candidates per image (default 10)")
+    p.add_argument("--neighbours", type=count(1, 1000), default=10, help="candidates per image (default 10)")
     p.add_argument("--trash", action="store_true",
                    help="move every copy but the best of each group to the desktop trash (undo: lookalike undo)")
     p.add_argument("--move-to", metavar="DIR",
@@ -427,8 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distractors", action="append", metavar="DIR", help="more photos in the collection (repeatable)")
     p.add_argument("--labelled", metavar="DIR", help="a labelled set (folder = class): precision@k and mAP of image queries")
     p.add_argument("--edits", help="comma-separated subset of the edits (default: all 16)")
-    p.add_argument("--max-originals", type=int, default=200, help="edit at most this many photos (default 200)")
-    p.add_argument("--k", type=int, default=10, help="k of precision@k on the labelled set")
+    p.add_argument("--max-originals", type=count(1), default=200, help="edit at most this many photos (default 200)")
+    p.add_argument("--k", type=count(1, 1000), default=10, help="k of precision@k on the labelled set")
 
     p = sub.add_parser("info", help="counts, model, store size")
     _common(p, model=False)
@@ -466,12 +460,14 @@ EXIT_SHORT = "exit status: 0 done, 1 runtime failure, 2 usage error, 130 interru
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_outputs(parser, args)
-    setup_logging(args)
-    try:
-        return COMMANDS[args.command](args)
+    args = argparse.Namespace()
+    try:  # parsing too: building the parser imports the commands' modules, where an early Ctrl+C lands
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        check_outputs(parser, args)
+        setup_logging(args)
+        with guarded_stdout():
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("lookalike: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

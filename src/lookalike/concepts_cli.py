@@ -57,6 +57,7 @@ def _read_json_arg(name: str) -> list[str]:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     from lookalike.cli import emit, library_from
+    from lookalike.display import quote_path
     from lookalike.errors import LookalikeError
 
     examples = list(args.examples)
@@ -75,6 +76,9 @@ def cmd_teach(args: argparse.Namespace) -> int:
         raise LookalikeError(f"give examples of {args.word!r}: image files, folders, id:N, or --from-json FILE")
     with library_from(args) as lib:
         info = lib.teach(args.word, examples, counter)
+    if not args.json:
+        for s in info["skipped"]:
+            print(f"skipped {quote_path(s['path'])}: {s['reason']}", file=sys.stderr)
     emit(args, info, teach_line(info))
     return 0
 

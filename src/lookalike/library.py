@@ -300,9 +300,13 @@ class Library:
         w = check_word(word)
         if not examples and not counter:
             raise LookalikeError(f"give examples of {word!r}: image files, folders or image ids")
-        pos = resolve(self.store, examples, self.embed_files)
-        neg = resolve(self.store, counter, self.embed_files, positive=False)
-        return explain_concept(teach(self.store, w, pos, neg))
+        skipped: list[tuple[str, str]] = []  # unreadable files of example folders, left out
+        pos = resolve(self.store, examples, self.embed_files, skipped=skipped)
+        neg = resolve(self.store, counter, self.embed_files, positive=False, skipped=skipped)
+        if not pos and skipped:
+            raise LookalikeError(f"no example of {word!r} could be read: {skipped[0][0]}: {skipped[0][1]}")
+        return {**explain_concept(teach(self.store, w, pos, neg)),
+                "skipped": [{"path": p, "reason": why} for p, why in skipped]}
 
     def concepts(self) -> list[dict[str, object]]:
         """Every taught word: examples, counter-examples, model, cross-validated precision estimate."""

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 
 from lookalike.errors import LookalikeError
-from lookalike.shell import image_out
+from lookalike.shell import count, image_out
 
 ACTIONS = ("list", "name", "show", "unname")
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     p.add_argument("action", nargs="?", default="list", choices=ACTIONS, help="list (default), name, show, unname")
     p.add_argument("args", nargs="*", metavar="ARG",
                    help="name: PERSON NAME, or IMAGE_ID:N NAME for one face (N = 0 for the first); show/unname: PERSON")
-    p.add_argument("--min-faces", type=int, default=1, help="list: people with at least this many faces (default 1)")
+    p.add_argument("--min-faces", type=count(1), default=1, help="list: people with at least this many faces (default 1)")
     p.add_argument("--recluster", action="store_true", help="list: re-cluster the unnamed people first")
     p.add_argument("--grid", metavar="OUT.png", type=image_out,
                    help="list/show: also write a contact sheet of the faces (.png, .jpg or .webp)")

@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from lookalike.shell import count
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
     p = sub.add_parser("db", help="run a local PostgreSQL + pgvector for lookalike (start, stop, status)")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.add_argument("dir", help="folder of the database (created by start)")
-    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: the first free one from 5433)")
+    p.add_argument("--port", type=count(1, 65535), help="port on 127.0.0.1 (default: the first free one from 5433)")
     p.add_argument("--replica-of", metavar="PRIMARY_DIR", help="start: make DIR a streaming replica of that database")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     commands["db"] = cmd_db
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
     p = sub.add_parser("migrate", help="copy a library between the embedded store and PostgreSQL (both ways)")
     p.add_argument("--from", dest="source", required=True, metavar="SRC", help="library folder or postgresql:// URL")
     p.add_argument("--to", dest="destination", required=True, metavar="DST", help="library folder or postgresql:// URL")
-    p.add_argument("--batch", type=int, default=500, help="images per transaction (default 500)")
+    p.add_argument("--batch", type=count(1, 100_000), default=500, help="images per transaction (default 500)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     commands["migrate"] = cmd_migrate
 

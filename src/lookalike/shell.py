@@ -15,13 +15,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lookalike.config import ENV_VARS
+from lookalike.errors import RuntimeFailure
 
 SHELLS = ("bash", "zsh", "fish", "tcsh")
 
@@ -101,6 +103,72 @@ DIR_ARGS = {"paths", "watch", "folder", "library", "move_to", "labelled", "distr
 
 
 ENV_SHORT = "\n".join(textwrap.wrap("environment (what each sets: lookalike --help): " + ", ".join(ENV_VARS), 100))
+
+
+
+class OutputError(RuntimeFailure):
+    """Standard output cannot be written ("> /dev/full", a full disk under a redirect): said as that, not as a
+    failure of the library."""
+
+
+class _GuardedOutput:
+    """Standard output whose write errors (other than a closed pipe) are :class:`OutputError`."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self._inner = inner
+        self.failed = False
+
+    def _guard(self, fn, *a):  # type: ignore[no-untyped-def]
+        try:
+            return fn(*a)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            self.failed = True
+            raise OutputError(f"cannot write the output: {err.strerror or err}") from None
+
+    def write(self, text: str) -> int:
+        return self._guard(self._inner.write, text)
+
+    def flush(self) -> None:
+        self._guard(self._inner.flush)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._inner, name)
+
+
+@contextlib.contextmanager
+def guarded_stdout():  # type: ignore[no-untyped-def]
+    """While a command runs, a failed write to standard output is one :class:`OutputError`; afterwards what is
+    left in its buffer is dropped (at exit Python would try to flush it again and print "Exception ignored")."""
+    guard = _GuardedOutput(sys.stdout)
+    sys.stdout = guard  # type: ignore[assignment]
+    try:
+        yield guard
+    finally:
+        sys.stdout = guard._inner
+        if guard.failed:
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def count(least: int, most: int = 2**31 - 1) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``least`` to ``most`` (so --limit 0 or -3 is a usage error, and a
+    number no store or array can hold is one too)."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want a whole number, not {text!r}") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {n}")
+        if n > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:,}, not {n:,}")
+        return n
+
+    parse.__name__ = "number"
+    return parse
 
 
 def env_epilog() -> str:

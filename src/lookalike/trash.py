@@ -62,7 +62,11 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
     how = "quarantine" if quarantine else "trash"
     dest = Path(os.path.abspath(os.path.expanduser(quarantine))) if quarantine else None
     if dest is not None:
-        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a file of that name, a read-only or missing parent: nothing was moved
+            why = "a file, not a folder" if dest.exists() and not dest.is_dir() else (err.strerror or str(err))
+            raise LookalikeError(f"cannot move copies into {dest}: {why}; nothing was moved") from None
     action = Action(uuid.uuid4().hex[:10], time.strftime("%Y-%m-%dT%H:%M:%S"), how)
     removed: list[int] = []
     for keep, others in groups:
@@ -72,8 +76,9 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
         for info in library.store.get([int(i) for i in others if int(i) != int(keep)]):
             try:
                 to, trashinfo = (_quarantine(info.path, dest) if dest is not None else _trash(info.path))
-            except OSError as err:
-                action.items.append(Moved(info.path, None, error=err.strerror or str(err)))
+            except OSError as err:  # said with both ends: the copy's folder or the destination may be at fault
+                where = f" ({info.path} -> {dest})" if dest is not None else f" ({info.path} -> the trash)"
+                action.items.append(Moved(info.path, None, error=(err.strerror or str(err)) + where))
                 continue
             action.items.append(Moved(info.path, to, info.id, trashinfo))
             removed.append(info.id)

@@ -50,7 +50,7 @@ def act_on_dupes(args: argparse.Namespace, lib, report) -> list[tuple[str, str]]
               for g in report.groups]
     action = remove_copies(lib, groups, quarantine=args.move_to)
     out = [(m.path, f"moved to {m.to}" if m.to else f"left alone: {m.error}") for m in action.items]
-    if action.items and not args.quiet and not args.json:
+    if any(m.to for m in action.items) and not args.quiet and not args.json:
         print(f"undo with: lookalike undo {action.id}", file=sys.stderr)
     return out
 

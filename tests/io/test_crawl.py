@@ -31,6 +31,21 @@ def test_recursive_and_skips(tmp_path: Path) -> None:
     assert got == {str(a), str(b), str(u)}
 
 
+def test_a_name_that_is_not_utf8_is_reported_and_the_rest_walked(tmp_path: Path) -> None:
+    good = _touch(tmp_path / "good.jpg")
+    base = os.fsencode(tmp_path)
+    with open(base + b"/bad\xff\xfename.jpg", "wb") as fh:
+        fh.write(b"x")
+    os.mkdir(base + b"/folder\xff")
+    with open(base + b"/folder\xff/inside.jpg", "wb") as fh:
+        fh.write(b"x")
+    problems: list[tuple[str, str]] = []
+    got = [e.path for e in crawl([tmp_path], lambda path, why: problems.append((path, why)))]
+    assert got == [str(good)]
+    assert len(problems) == 2 and all("not valid UTF-8" in why for _, why in problems)
+    assert {os.fsencode(path).rsplit(b"/", 1)[1] for path, _ in problems} == {b"bad\xff\xfename.jpg", b"folder\xff"}
+
+
 def test_symlink_loop_terminates(tmp_path: Path) -> None:
     a = _touch(tmp_path / "x" / "a.jpg")
     os.symlink(tmp_path, tmp_path / "x" / "loop")

@@ -50,6 +50,19 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+# A name that is not valid UTF-8 (bytes from another encoding: Python holds them as surrogate escapes) cannot be
+# stored, printed or served as text: such a file is reported and skipped, the rest of its folder indexed.
+UTF8_REASON = "the file name is not valid UTF-8 (rename it to index it); skipped"
+
+
+def utf8_name(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def file_kind(mode: int) -> str:
     """What a non-regular file is, in words (for skip reasons)."""
     if stat.S_ISFIFO(mode):
@@ -129,6 +142,9 @@ class Crawl:
             yield from self._walk(linked.pop(0), linked)
 
     def _file(self, path: str, st: os.stat_result) -> Iterator[FileEntry]:
+        if not utf8_name(path):
+            self.report(path, UTF8_REASON)
+            return
         if path not in self._seen_files:
             self._seen_files.add(path)
             yield FileEntry(path=path, size=st.st_size, mtime=st.st_mtime, dev=st.st_dev, ino=st.st_ino)
@@ -162,7 +178,10 @@ class Crawl:
                 self.report(e.path, f"cannot stat: {err.strerror or err}")
                 continue
             if stat.S_ISDIR(st.st_mode):
-                subdirs.append(e.path)
+                if utf8_name(e.name):
+                    subdirs.append(e.path)
+                else:  # said once for the folder, not for each file below it
+                    self.report(e.path, UTF8_REASON.replace("file name", "folder name"))
             elif is_image_name(e.name):
                 if stat.S_ISREG(st.st_mode):
                     yield from self._file(e.path, st)

@@ -43,7 +43,7 @@ def plan(text: str) -> Query:
     if os.path.isfile(expanded):
         return Query("image_path", os.path.abspath(expanded))
     looks_like_path = os.sep in text or os.path.splitext(text)[1].lower() in _IMAGE_SUFFIXES
-    if looks_like_path:
+    if looks_like_path or (os.path.exists(expanded) and not os.path.isdir(expanded)):  # a FIFO, a device
         _no_file(text, expanded, "query image")
     return Query("text", text)
 
@@ -56,6 +56,9 @@ def _no_file(given: object, path: str, what: str) -> None:
         raise LookalikeError(f"{what} is a folder, not an image: {given} (index it with `lookalike index`)")
     if not os.path.exists(path):
         raise NotFound(f"{what} not found: {given}")
+    from lookalike.io.crawl import not_regular
+
+    raise LookalikeError(f"{what} {given}: {not_regular(os.stat(path).st_mode).removesuffix('; skipped')}")
 
 
 # how an example image is compared: embeddings (re-ranked, search/example.py), class scores, or plain cosine

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lookalike.errors import LookalikeError, ModelMismatch, NotFound
+from lookalike.errors import ImageError, LookalikeError, ModelMismatch, NotFound
 from lookalike.models.concepts import (
     cross_validate,
     fit_concept,
@@ -64,13 +64,17 @@ def model_identity(store) -> tuple[str, str, int]:  # type: ignore[no-untyped-de
     return info["name"], info.get("version", ""), int(info["dim"])
 
 
-def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True  # type: ignore[no-untyped-def]
-            ) -> list[ConceptExample]:
-    """Examples as (path, embedding) with their store id when indexed; files not in the library embedded."""
+def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True,  # type: ignore[no-untyped-def]
+            skipped: list[tuple[str, str]] | None = None) -> list[ConceptExample]:
+    """Examples as (path, embedding) with their store id when indexed; files not in the library embedded. A file
+    found in an example folder that cannot be read is left out and noted in ``skipped`` (path, why), as
+    indexing does; a file named itself must be readable."""
     from lookalike.io.crawl import crawl
 
     ids: list[int] = []
     files: list[str] = []
+    from_folders: set[str] = set()
+    notes: list[tuple[str, str]] = [] if skipped is None else skipped
     for item in items:
         if isinstance(item, bool):
             raise LookalikeError(f"not an example: {item!r}")
@@ -82,9 +86,19 @@ def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True
             continue
         path = os.path.abspath(os.path.expanduser(os.fspath(item)))
         if os.path.isdir(path):
-            files += [e.path for e in crawl([path])]
+            problems: list[tuple[str, str]] = []
+            found = [e.path for e in crawl([path], lambda p, why: problems.append((p, why)))]
+            if not found and problems:
+                raise LookalikeError(f"no example could be read in {item}: {problems[0][0]}: {problems[0][1]}")
+            files += found
+            from_folders.update(found)
+            notes += problems
         elif os.path.isfile(path):
             files.append(path)
+        elif os.path.exists(path):
+            from lookalike.io.crawl import not_regular
+
+            raise LookalikeError(f"example {item}: {not_regular(os.stat(path).st_mode).removesuffix('; skipped')}")
         else:
             raise NotFound(f"example not found: {item} (give image files, folders or id:N)")
     if len(ids) + len(files) > MAX_EXAMPLES:
@@ -110,8 +124,21 @@ def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True
             raise LookalikeError(f"{lacking[0]} has no vectors yet (re-index after the model change, then teach)")
         out += [ConceptExample(infos[i].path, positive, got[i], image_id=i) for i in ids]
     if outside:
-        emb = embed(outside)
-        out += [ConceptExample(p, positive, e) for p, e in zip(outside, emb)]
+        try:
+            emb = list(embed(outside))
+            kept = outside
+        except ImageError:  # one at a time, to leave out the unreadable files of folders (a named one: the error)
+            kept, emb = [], []
+            for path in outside:
+                try:
+                    emb.append(embed([path])[0])
+                except ImageError as err:
+                    if path not in from_folders:
+                        raise
+                    notes.append((path, str(err)))
+                    continue
+                kept.append(path)
+        out += [ConceptExample(p, positive, e) for p, e in zip(kept, emb)]
     return out
 
 

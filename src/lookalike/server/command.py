@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 
 from lookalike.errors import LookalikeError
+from lookalike.shell import count
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,12 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                          "removing copies (env LOOKALIKE_WRITE_TOKEN; default: --token)")
     p.add_argument("--allow-private-urls", action="store_true",
                    help="let URL queries fetch from loopback, private and link-local addresses")
-    p.add_argument("--max-upload-mb", type=int, help="largest query image accepted (default 20)")
+    p.add_argument("--max-upload-mb", type=count(1, 100_000), help="largest query image accepted (default 20)")
     p.add_argument("--index-root", action="append", metavar="FOLDER",
                    help="folders the API may index, with everything below (repeatable; default: your home folder)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=count(0, 1024), default=1,
                    help="torch threads per model call (default 1: concurrent requests use the cores instead; "
                         "0 = all cores)")
     p.add_argument("--quarantine", metavar="FOLDER",
@@ -35,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "env LOOKALIKE_QUARANTINE)")
     p.add_argument("--watch", action="append", metavar="FOLDER",
                    help="keep the index of FOLDER up to date while serving (repeatable; see lookalike watch)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=count(1, 64), default=1, metavar="N",
                    help="server processes on the one port and library (default 1; one process uses about one "
                         "core). The first runs the indexing and duplicates jobs and --watch; the others hand "
                         "those requests to it")
