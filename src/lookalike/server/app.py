@@ -200,7 +200,8 @@ class _Api:
     # async: a cheap check on the event loop, not a hop to a worker thread (a sync dependency runs in the
     # thread pool, one more hand-off per request)
     async def require_token(self, request: Request) -> None:
-        if not token_ok(self.settings.token, request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE)):
+        if not token_ok(self.settings.token, request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE),
+                        self.settings.write_token):  # the write token may read too
             raise Unauthorized("this server needs its API token: send 'Authorization: Bearer TOKEN'")
 
     async def require_write(self, request: Request) -> None:

@@ -74,16 +74,16 @@ async def _send_json(send: Send, status: int, error: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def token_ok(expected: str | None, authorization: str | None, cookie: str | None) -> bool:
-    """True when no token is configured, or the request carries it (``Authorization: Bearer`` or the cookie)."""
+def token_ok(expected: str | None, authorization: str | None, cookie: str | None, *also: str | None) -> bool:
+    """True when no token is configured, or the request carries it, or one of ``also`` (a token that grants more,
+    as the write token does reading), as ``Authorization: Bearer`` or as the cookie (either may hold it: the web
+    page's cookie can hold the reading token while a header brings the write token)."""
     if not expected:
         return True
-    given = None
-    if authorization and authorization.lower().startswith("bearer "):
-        given = authorization[7:].strip()
-    elif cookie:
-        given = cookie
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    given = [authorization[7:].strip()] if authorization and authorization.lower().startswith("bearer ") else []
+    given += [cookie] if cookie else []
+    wanted = [t for t in (expected, *also) if t]
+    return any(hmac.compare_digest(g.encode(), w.encode()) for g in given for w in wanted)
 
 
 def default_index_roots() -> tuple[str, ...]:
