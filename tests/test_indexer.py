@@ -74,6 +74,21 @@ def test_incremental_add_change_move_delete(tmp_path: Path, new_library) -> None
     assert res.results[0].path == str(folder / "sub" / "renamed rocket.jpg")
 
 
+def test_a_file_swapped_in_with_the_same_size_and_mtime_is_read_again(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["chelsea", "coffee"])
+    lib = new_library()
+    lib.index([folder])
+    target = folder / "chelsea.jpg"
+    old_ino = os.stat(target).st_ino
+    shutil.copy2(target, tmp_path / "same.jpg")  # the same bytes, size and mtime, another inode (cp -p, restore)
+    os.replace(tmp_path / "same.jpg", target)
+    assert os.stat(target).st_ino != old_ino
+    s = lib.index([folder])
+    assert (s.indexed, s.unchanged, s.touched) == (0, 1, 1)  # read again and hashed, not embedded
+    assert lib.store.file_states()[str(target)].ino == os.stat(target).st_ino  # served again (server/files.py)
+
+
 def test_indexing_one_folder_leaves_others(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
     copy_samples(tmp_path / "a", ["chelsea"])
     copy_samples(tmp_path / "b", ["coffee"])

@@ -95,10 +95,11 @@ def owner_gone(owner: str) -> bool:
     return False
 
 
-def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
+def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float, int | None]],
            claims: dict[str, tuple[str, float, bool]], owner: str, now: float, since: float,
            locked: frozenset[str] | set[str] = frozenset()) -> Claimed:
-    """Which of ``entries`` this owner may take. ``images``: path -> (size, mtime) in the library; ``claims``:
+    """Which of ``entries`` this owner may take. ``images``: path -> (size, mtime, inode or None) in the library
+    (a file with the indexed size and mtime but another inode was swapped in: it is to do); ``claims``:
     path -> (owner, expires or finished at, done); ``locked``: paths whose claim row another transaction holds
     now; ``since``: when this run began claiming."""
     out = Claimed(now=now)
@@ -111,7 +112,7 @@ def decide(entries: Sequence["FileEntry"], images: dict[str, tuple[int, float]],
 
     for e in entries:
         have = images.get(e.path)
-        if have is not None and have[0] == e.size and abs(have[1] - e.mtime) < 1e-6:
+        if have is not None and have[0] == e.size and abs(have[1] - e.mtime) < 1e-6 and have[2] in (None, e.ino):
             out.elsewhere += 1
         elif e.path in locked:
             out.busy.append(e)
@@ -137,13 +138,13 @@ class SQLiteClaims:
     def claim(self, entries: Sequence["FileEntry"], owner: str, lease_s: float = LEASE_S,
               since: float | None = None) -> Claimed:
         now = time.time()
-        images: dict[str, tuple[int, float]] = {}
+        images: dict[str, tuple[int, float, int | None]] = {}
         claims: dict[str, tuple[str, float, bool]] = {}
         with self._tx() as c:  # type: ignore[attr-defined]
             for chunk in batched([e.path for e in entries], 400):
                 marks = ",".join("?" * len(chunk))
-                for p, s, m in c.execute(f"SELECT path, size, mtime FROM images WHERE path IN ({marks})", chunk):
-                    images[p] = (s, m)
+                for p, s, m, i in c.execute(f"SELECT path, size, mtime, ino FROM images WHERE path IN ({marks})", chunk):
+                    images[p] = (s, m, i)
                 for p, o, x, d in c.execute(f"SELECT path, owner, expires, done FROM claims WHERE path IN ({marks})",
                                             chunk):
                     claims[p] = (o, x, bool(d))
@@ -181,8 +182,8 @@ class PostgresClaims:
             start = now if since is None else since
             c.execute("INSERT INTO lookalike.claims (path, owner, expires) SELECT p, '', 0 FROM unnest(%s::text[]) p "
                       "ON CONFLICT (path) DO NOTHING", (paths,))
-            images = {p: (int(s), float(m)) for p, s, m in c.execute(
-                "SELECT path, size, mtime FROM lookalike.images WHERE path = ANY(%s)", (paths,)).fetchall()}
+            images = {p: (int(s), float(m), None if i is None else int(i)) for p, s, m, i in c.execute(
+                "SELECT path, size, mtime, ino FROM lookalike.images WHERE path = ANY(%s)", (paths,)).fetchall()}
             # decided on the rows as they are, then only the rows to take are locked (and decided again as the
             # lock found them): a row another live owner holds is never locked here, so its owner's renewal
             # below never waits for this transaction (locking every row of the batch, others' too, made two
