@@ -260,6 +260,50 @@ def test_upload_too_large_without_content_length(client_with) -> None:  # type: 
     assert_error(r, 413, "too large")
 
 
+def test_an_upload_over_the_image_cap_is_refused_before_it_is_read(client_with) -> None:  # type: ignore[no-untyped-def]
+    """A multipart body is held to the image cap (+ headers), not to the 4/3 that a base64 JSON body needs."""
+    c = client_with(max_upload_mb=1)
+    r = c.post("/api/search/upload", files={"image": ("big.jpg", os.urandom(1_200_000), "image/jpeg")})
+    assert_error(r, 413, "request body too large", "1 MB")  # the middleware's answer, not the parsed file's
+    b64 = base64.b64encode(os.urandom(900_000)).decode()  # 1.2 MB of JSON for a 0.9 MB image: within its cap
+    assert c.post("/api/search/base64", json={"image": b64}).status_code == 422  # read whole: not an image
+
+
+def test_a_chunked_upload_over_the_cap_is_answered_and_the_connection_closed(library, settings,  # type: ignore[no-untyped-def]
+                                                                            start_server) -> None:
+    import socket
+    from dataclasses import replace
+
+    server = start_server(create_app(library, replace(settings, max_upload_mb=1)))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    boundary = "xyzBOUNDARY"
+    sock.sendall(("POST /api/search/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode())
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode() + os.urandom(65536)
+    sent, answer, closed = 0, b"", False
+    try:
+        while sent < 20_000_000 and not closed:  # keeps sending as a client that ignores the answer would
+            chunk = part if sent == 0 else os.urandom(65536)
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sent += len(chunk)
+            sock.setblocking(False)
+            try:
+                got = sock.recv(65536)
+                answer += got
+                closed = got == b""
+            except BlockingIOError:
+                pass
+            finally:
+                sock.setblocking(True)
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    finally:
+        sock.close()
+    assert b" 413 " in answer.split(b"\r\n", 1)[0] and b"too large" in answer
+    assert closed and sent < 4_000_000, sent  # cut off soon after the 1 MB cap, not read on and on
+
+
 def test_base64_too_large_and_invalid(client_with) -> None:  # type: ignore[no-untyped-def]
     c = client_with(max_upload_mb=1)
     b64 = base64.b64encode(os.urandom(1_200_000)).decode()

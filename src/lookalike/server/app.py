@@ -174,15 +174,16 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(BodyLimit, max_bytes=body_cap(settings))
+    app.add_middleware(BodyLimit, max_bytes=body_cap(settings), raw_bytes=body_cap(settings, raw=True))
     app.add_middleware(SecurityHeaders)
     return app
 
 
-def body_cap(settings: Settings) -> int:
+def body_cap(settings: Settings, raw: bool = False) -> int:
     """The largest request body: base64 makes a JSON body 4/3 of the image (the image itself is checked
-    against the cap after decoding)."""
-    return settings.max_upload_mb * 1_000_000 * 4 // 3 + 64_000
+    against the cap after decoding); ``raw``: any other body (a multipart upload: the image and its headers)."""
+    image = settings.max_upload_mb * 1_000_000
+    return image + 64_000 if raw else image * 4 // 3 + 64_000
 
 
 class _Api:

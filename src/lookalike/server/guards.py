@@ -21,34 +21,45 @@ def _mb(n: int) -> str:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body larger than ``max_bytes`` gets a 413 before it is read whole.
+    """ASGI middleware: a request body larger than its cap gets a 413 before it is read whole.
 
-    A declared Content-Length over the cap is refused at once; a body without one (chunked) is counted as it
-    streams in and cut off as soon as it passes the cap, so neither memory nor the multipart spool on disk
-    ever holds more than the cap."""
+    The cap is ``max_bytes`` for a JSON body (base64 makes it 4/3 of the image it holds) and ``raw_bytes`` for
+    any other (a multipart upload is the image and a few headers), so an upload over the image cap is refused
+    before it is spooled. A declared Content-Length over the cap is refused at once; a body without one
+    (chunked) is counted as it streams in and cut off as soon as it passes the cap, so neither memory nor the
+    multipart spool on disk ever holds more than the cap, and the connection is closed with the 413 (else the
+    server would go on reading, and discarding, whatever the client keeps sending)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, raw_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.raw_bytes = max_bytes if raw_bytes is None else min(raw_bytes, max_bytes)
+
+    def cap(self, headers: dict[bytes, bytes]) -> int:
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        return self.max_bytes if kind == b"application/json" else self.raw_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        message = f"request body too large: the limit is {_mb(self.max_bytes)} (server option --max-upload-mb)"
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        headers = dict(scope.get("headers") or [])
+        cap = self.cap(headers)
+        message = f"request body too large: the limit is {_mb(cap)} (server option --max-upload-mb)"
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > cap:
             await _send_json(send, 413, message)
             return
         received = 0
-        started = False
+        started = over = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, over
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
-                if received > self.max_bytes:
+                if received > cap:
+                    over = True
                     raise HTTPException(413, message)  # FastAPI passes HTTPExceptions through body parsing
             return msg
 
@@ -56,6 +67,9 @@ class BodyLimit:
             nonlocal started
             if msg["type"] == "http.response.start":
                 started = True
+                if over:  # the app answered the 413 itself: the rest of the body is not to be read
+                    msg = {**msg, "headers": [*[(k, v) for k, v in msg.get("headers", []) if k.lower() != b"connection"],
+                                              (b"connection", b"close")]}
             await send(msg)
 
         try:
