@@ -453,6 +453,28 @@ def test_changed_or_vanished_files_are_refused(fresh_library, tmp_path: Path) ->
     assert_error(c.get(f"/api/images/{rocket}/thumb"), 404, "no longer on disk")
 
 
+def test_a_file_rewritten_in_place_gets_no_thumbnail(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Same inode, size and mtime (bytes overwritten, then ``touch -r``): the content hash tells, and no
+    thumbnail of the new bytes is cached under the indexed file's hash."""
+    lib = fresh_library()
+    folder = tmp_path / "inplace"
+    copy_samples(folder, ["coffee"])
+    lib.index([folder])
+    c = TestClient(create_app(lib))
+    info = lib.store.get_by_path(str(folder / "coffee.jpg"))
+    photo = folder / "coffee.jpg"
+    st = os.stat(photo)
+    with Image.open(photo) as im:
+        other = io.BytesIO()
+        im.rotate(180).save(other, "JPEG", quality=90)
+    with open(photo, "r+b") as fh:  # rewritten in place: the same inode
+        fh.write(other.getvalue()[: st.st_size].ljust(st.st_size, b"\0"))
+    os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (os.stat(photo).st_ino, os.stat(photo).st_size, os.stat(photo).st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+    assert_error(c.get(f"/api/images/{info.id}/thumb", params={"size": 512}), 409, "rewritten", "re-index")
+    assert not (Path(lib.settings.library) / "thumbs" / f"{info.sha}_512.jpg").exists()
+
+
 # -- token -----------------------------------------------------------------------------------------------------------
 def test_token(client_with) -> None:  # type: ignore[no-untyped-def]
     c = client_with(token="s3cret-token")

@@ -6,7 +6,10 @@ symlink (an ``openat`` walk from ``/``, ``O_NOFOLLOW`` on every component, the l
 checks what it opened with ``fstat``: a regular file with the device, inode, size and mtime recorded when it
 was indexed. A photo swapped for a symlink to a private key padded to the same size and mtime, a folder on the
 way swapped for a link, a FIFO or a device put in its place: all refused (409, re-index), and the bytes sent
-are read from that checked descriptor, so nothing can be swapped in between the check and the read.
+are read from that checked descriptor, so nothing can be swapped in between the check and the read. What the
+server reads whole (to make a thumbnail) must also have the indexed content hash, so a file rewritten in place
+with its size and mtime put back gets a 409 there; an original is streamed as it is read, so for it the check is
+the file's identity (device, inode, size, mtime), not its content.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from PIL import Image
 
 from lookalike.errors import LookalikeError, NotFound
 from lookalike.io.crawl import file_kind
-from lookalike.io.read import load
+from lookalike.io.read import content_hash, load
 from lookalike.stores.base import ImageInfo, file_id
 
 THUMB_SIZES = (128, 256, 512)
@@ -99,15 +102,22 @@ def check_unchanged(info: ImageInfo) -> os.stat_result:
 
 
 def read_indexed(info: ImageInfo, max_bytes: int) -> bytes:
-    """The bytes of the indexed file (checked by :func:`open_indexed`), at most ``max_bytes``."""
+    """The bytes of the indexed file (checked by :func:`open_indexed`), at most ``max_bytes``, and they must be
+    the bytes that were indexed (their content hash): a file rewritten in place with its size and mtime put
+    back (``touch -r``) keeps its inode, so only its content tells. What is made from them (a thumbnail, cached
+    by that hash) then never outlives the indexed file."""
     fd, st = open_indexed(info)
     try:
         if st.st_size > max_bytes:
             raise LookalikeError(f"image {info.id} is larger than the {max_bytes // 1_000_000} MB limit")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(max_bytes + 1)[:max_bytes]
+            data = fh.read(max_bytes + 1)[:max_bytes]
     finally:
         os.close(fd)
+    if info.sha and content_hash(data) != info.sha:
+        raise FileChanged(f"the file of image {info.id} was rewritten since it was indexed (its bytes differ); "
+                          "re-index its folder")
+    return data
 
 
 def stream_indexed(info: ImageInfo, chunk: int = 1 << 16) -> tuple[Iterator[bytes], os.stat_result]:
