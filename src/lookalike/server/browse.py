@@ -53,7 +53,7 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
         out["copy_threshold"] = floor
         return out
 
-    @r.post("/dupes/remove", tags=["library"], dependencies=[Depends(api.require_write)],
+    @r.post("/dupes/remove", tags=["library"], dependencies=[Depends(api.require_write)], responses=errors(404),
             summary="Keep one copy of each group and move the others to the desktop trash (undoable)")
     def remove(body: RemoveRequest) -> dict[str, Any]:
         action = remove_copies(api.lib, [(g.keep, g.remove) for g in body.groups], quarantine=api.settings.quarantine)
@@ -64,7 +64,8 @@ def routes(api) -> APIRouter:  # type: ignore[no-untyped-def]
         return {"actions": [a.as_dict() for a in reversed(actions(api.lib))],
                 "moves_to": api.settings.quarantine or "trash"}  # where the next action will move copies
 
-    @r.post("/dupes/undo", tags=["library"], dependencies=[Depends(api.require_write)], summary="Put back the files of a trash action (default: the latest)")
+    @r.post("/dupes/undo", tags=["library"], dependencies=[Depends(api.require_write)], responses=errors(404),
+            summary="Put back the files of a trash action (default: the latest)")
     def put_back(body: UndoRequest) -> dict[str, Any]:
         action, done = undo(api.lib, body.action)
         return {"action": action.as_dict(), "files": [{"path": p, "done": w} for p, w in done]}

@@ -5,7 +5,7 @@ route lists the statuses its own code raises (``responses=errors(...)`` at the r
 then gives every ``/api`` route the ones any of them may answer: 400 (a bad request the handler found), 401
 (the server's token is missing), 422 (the request does not match the schema: FastAPI's validation, answered
 in our error shape, not FastAPI's ``detail`` list), 503 (the library's storage failed: disk full, read-only,
-corrupt), 413 on every route that takes a body (the body cap, answered before the body is read), and 404 on
+corrupt), 413 on every route but GET ones (the body cap, answered before the body is read), and 404 on
 every route with an id in its path (no such image, job or person). The API
 fuzz test (tests/server/test_fuzz.py) checks that no other status and no other shape comes back.
 """
@@ -55,7 +55,8 @@ def declare_errors(app: FastAPI) -> None:
             if not path.startswith("/api"):
                 continue
             for method, op in ops.items():
-                codes = [400, 401, 422, 503] + ([413] if method in ("post", "put", "patch") else [])
+                # the body cap answers every method but GET, HEAD and OPTIONS (server/guards.py BodyLimit)
+                codes = [400, 401, 422, 503] + ([413] if method in ("post", "put", "patch", "delete") else [])
                 if "{" in path:  # an id in the path: there may be no such image, job or person
                     codes.append(404)
                 responses = op.setdefault("responses", {})

@@ -69,7 +69,7 @@ def router(api: "_Api") -> APIRouter:
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     def face(image_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
              index: Annotated[int, PathParam(ge=0, le=10_000)],
-             size: Annotated[int, Query(description=f"one of {FACE_SIZES}")] = 160) -> Response:
+             size: Annotated[int, Query(ge=1, le=4096, description=f"one of {FACE_SIZES} (another is taken to the nearest)")] = 160) -> Response:
         from lookalike.grid import face_crop
         from lookalike.server.files import check_unchanged
 
