@@ -49,10 +49,11 @@ def one_line(out: subprocess.CompletedProcess[str], code: int, *words: str) -> N
                                   ["search", "cat", "--threshold", "nan"], ["dupes", "--threshold", "1.5"],
                                   ["search", "cat", "--min-size=99999999999999999999999"],
                                   ["dupes", "--neighbours", "99999999999999999999"], ["search", "cat", "--bogus"],
-                                  ["index", "--batch-size", "0", "x"], ["bogus"]])
+                                  ["index", "--batch-size", "0", "x"], ["bogus"], ["info", "--library", ""],
+                                  ["search", "cat", "--db", " "]])
 def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
     out = cli(*args, library=tmp_path / "lib")
-    one_line(out, 2, "--help shows the options")
+    one_line(out, 2, *(("is empty",) if "" in args or " " in args else ("--help shows the options",)))
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # no usage block before it
     assert not (tmp_path / "lib").exists()
 

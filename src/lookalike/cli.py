@@ -76,6 +76,9 @@ fraction.__name__ = "number"
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {k: getattr(args, k, None) for k in ("library", "db", "model", "device", "engine")}
+    for k in ("library", "db"):
+        if overrides[k] is not None and not str(overrides[k]).strip():  # "--library ''": not the current folder
+            raise LookalikeError(f"--{k} is empty: give a {'folder' if k == 'library' else 'postgresql:// URL'}")
     if getattr(args, "read_db", None):
         overrides["read_db"] = tuple(args.read_db)
     if getattr(args, "batch_size", None):
