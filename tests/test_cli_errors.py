@@ -100,6 +100,8 @@ def test_a_fifo_as_the_query_image_is_one_line(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")
     for args in (["search", str(tmp_path / "pipe.jpg")], ["search", "--image", str(tmp_path / "pipe.jpg"), "cat"]):
         one_line(cli(*args, library=lib), 2, "not a regular file: a FIFO")
+    out = cli("search", "the of", library=lib)  # nothing to search: said so, not a bare "no results"
+    assert out.returncode == 0 and "no results (the query has only common words" in out.stdout
 
 
 @pytest.mark.parametrize("command", [["search", "cat"], ["info"], ["dupes"]])
