@@ -78,6 +78,11 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
+def not_a_file(path: str) -> str:
+    """Why ``path`` (which exists) is not read as an image: "not a regular file: a FIFO (named pipe)"."""
+    return f"not a regular file: {file_kind(os.stat(path).st_mode)}"
+
+
 def not_regular(mode: int) -> str:
     return f"not a regular file: {file_kind(mode)}; skipped"
 

@@ -56,9 +56,9 @@ def _no_file(given: object, path: str, what: str) -> None:
         raise LookalikeError(f"{what} is a folder, not an image: {given} (index it with `lookalike index`)")
     if not os.path.exists(path):
         raise NotFound(f"{what} not found: {given}")
-    from lookalike.io.crawl import not_regular
+    from lookalike.io.crawl import not_a_file
 
-    raise LookalikeError(f"{what} {given}: {not_regular(os.stat(path).st_mode).removesuffix('; skipped')}")
+    raise LookalikeError(f"{what} {given}: {not_a_file(path)}")
 
 
 # how an example image is compared: embeddings (re-ranked, search/example.py), class scores, or plain cosine

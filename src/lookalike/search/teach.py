@@ -96,9 +96,9 @@ def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True
         elif os.path.isfile(path):
             files.append(path)
         elif os.path.exists(path):
-            from lookalike.io.crawl import not_regular
+            from lookalike.io.crawl import not_a_file
 
-            raise LookalikeError(f"example {item}: {not_regular(os.stat(path).st_mode).removesuffix('; skipped')}")
+            raise LookalikeError(f"example {item}: {not_a_file(path)}")
         else:
             raise NotFound(f"example not found: {item} (give image files, folders or id:N)")
     if len(ids) + len(files) > MAX_EXAMPLES:
