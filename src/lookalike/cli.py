@@ -263,6 +263,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"vectors:  {_index_line(info.get('vector_index') or {})}",
         f"people:   {(info.get('people') or {}).get('people', 0)} ({(info.get('people') or {}).get('named', 0)} named)",
         f"schema:   v{info.get('schema_version')}",
+        *(f"replica:  {r.get('url')}  " + ("ok" if r.get("ok") else f"unreachable: {r.get('error')}")
+          for r in info.get("replicas") or []),
     ])
     emit(args, info, text)
     return 0
@@ -338,7 +340,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _index_line(v: dict) -> str:  # type: ignore[type-arg]
+def _index_line(v: dict | str) -> str:  # type: ignore[type-arg]
+    if isinstance(v, str):  # PostgreSQL names its index ("hnsw", "exact"): pgvector keeps it
+        return f"{v} index (pgvector)"
     extra = ", ".join(f"{k} {v[k]}" for k in ("nlist", "nprobe", "M", "ef_search", "tombstones") if v.get(k))
     return f"{v.get('kind', '-')} index" + (f" ({extra})" if extra else "")
 

@@ -243,6 +243,13 @@ def test_searches_on_the_replica_see_what_was_indexed_on_the_primary(pg_url: str
 
     assert main(["search", str(photos / "rocket.jpg"), "--db", dead, "--read-db", replica.url(), "--json", "-n", "1"]) == 0
     assert Path(json.loads(capsys.readouterr().out)["results"][0]["path"]).name == "rocket.jpg"
+    # info in words, with a replica that answers and one that does not (it failed on PostgreSQL's index name)
+    gone = pg_url.rsplit("@", 1)[0] + f"@127.0.0.1:{free_port(23000)}/lookalike"
+    assert main(["info", "--db", pg_url, "--read-db", replica.url(), "--read-db", gone]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("vectors:") and "index (pgvector)" in line for line in lines)
+    replicas = [line for line in lines if line.startswith("replica:")]
+    assert len(replicas) == 2 and replicas[0].endswith("ok") and "unreachable" in replicas[1]
 
 
 def test_an_unreachable_replica_is_skipped(pg_url: str) -> None:
