@@ -172,6 +172,7 @@ def test_a_read_only_library(tmp_path: Path) -> None:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)  # readable by everyone, writable by root only
         copy_samples(photos, ["rocket"])
         os.chmod(photos / "rocket.jpg", 0o644)
+        before = [p.name for p in lib.iterdir()]
 
         def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
             env = {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(lib), "HOME": str(base)}
@@ -179,7 +180,14 @@ def test_a_read_only_library(tmp_path: Path) -> None:
                                    sys.executable, "-m", "lookalike.cli", *args], env=env, capture_output=True,
                                   text=True, timeout=300, cwd="/")
 
-        one_line(as_nobody("index", str(photos), "--engine", "torch", "--quiet"), 1, str(lib))
+        one_line(as_nobody("index", str(photos), "--engine", "torch", "--quiet"), 1, str(lib), "read-only")
+        # reading needs no writing: searches and info work on a library this user cannot write
+        found = as_nobody("search", str(photos / "coffee.jpg"), "--json", "-n", "1", "--engine", "torch")
+        assert found.returncode == 0, found.stderr
+        assert Path(json.loads(found.stdout)["results"][0]["path"]).name == "coffee.jpg"
+        assert json.loads(as_nobody("info", "--json").stdout)["images"] == 1
+        assert as_nobody("search", "coffee", "-q").returncode == 0
+        assert sorted(p.name for p in lib.iterdir()) == sorted(before)  # nothing was written there
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

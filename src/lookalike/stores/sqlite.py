@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from lookalike.errors import LookalikeError
+from lookalike.errors import LookalikeError, RuntimeFailure
 from lookalike.stores.claims import SQLITE_MIGRATION as CLAIMS_MIGRATION
 from lookalike.stores.claims import SQLiteClaims
 from lookalike.stores.base import FaceRecord, Filters, Hit, ImageRecord, Move, batched, encode_vector, folder_of
@@ -178,6 +178,25 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened for reading only. A WAL database whose ``-shm`` cannot be created here opens only as
+    immutable, which is right when nothing writes it meanwhile (a read-only share) and when its ``-wal`` holds
+    nothing (else the pages in it would be missed: then the read-only open's own error stands)."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=60)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False, timeout=60)
+
+
 def _use_wal(conn: sqlite3.Connection, wait_s: float = 60.0) -> None:
     """Switch the database to WAL mode (persistent: a no-op once any process has done it).
 
@@ -211,13 +230,18 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, CopyFeatureS
         except OSError as err:
             raise LookalikeError(f"cannot create library folder {self.dir}: {err.strerror or err}") from None
         self.path = self.dir / DB_NAME
+        # a library this process cannot write (a read-only share, another user's files) is opened read-only:
+        # searches work, anything that writes fails with the read-only error (errors.explain_failure)
+        self.read_only = self.path.is_file() and not (os.access(self.dir, os.W_OK) and os.access(self.path, os.W_OK))
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            self.conn = _open_read_only(self.path) if self.read_only else sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=60)
         except sqlite3.Error as err:
             raise LookalikeError(f"cannot open library {self.path}: {err}") from None
         self.lock = threading.RLock()
-        _use_wal(self.conn)
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        if not self.read_only:
+            _use_wal(self.conn)
+            self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=60000")
         self._migrate()
@@ -232,6 +256,10 @@ class SQLiteStore(PeopleSQL, SQLiteClaims, ConceptSQL, DupePairSQL, CopyFeatureS
                     f"library {self.path} has schema version {version}, newer than this lookalike "
                     f"({len(MIGRATIONS)}): upgrade lookalike"
                 )
+            if self.read_only and version < len(MIGRATIONS):
+                raise RuntimeFailure(f"the library {self.dir} is read-only and has schema version {version}; this "
+                                     f"lookalike reads version {len(MIGRATIONS)}: open it once where it can be "
+                                     "written (lookalike info upgrades it), or copy it somewhere writable")
             for i in range(version, len(MIGRATIONS)):
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
