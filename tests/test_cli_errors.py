@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -50,12 +51,49 @@ def one_line(out: subprocess.CompletedProcess[str], code: int, *words: str) -> N
                                   ["search", "cat", "--min-size=99999999999999999999999"],
                                   ["dupes", "--neighbours", "99999999999999999999"], ["search", "cat", "--bogus"],
                                   ["index", "--batch-size", "0", "x"], ["bogus"], ["info", "--library", ""],
-                                  ["search", "cat", "--db", " "]])
+                                  ["search", "cat", "--db", " "], ["search", "cat", "--read-db", "nonsense"]])
 def test_bad_arguments_are_usage_errors(args: list[str], tmp_path: Path) -> None:
     out = cli(*args, library=tmp_path / "lib")
-    one_line(out, 2, *(("is empty",) if "" in args or " " in args else ("--help shows the options",)))
+    one_line(out, 2, *(("is empty",) if "" in args or " " in args else ("--db",) if "--read-db" in args
+                       else ("--help shows the options",)))
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # no usage block before it
     assert not (tmp_path / "lib").exists()
+
+
+def test_an_error_that_a_ctrl_c_caused_is_an_interruption(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl+C inside a C extension's import comes back as ImportError ("initialization failed"): 130."""
+    import lookalike.cli as cli_module
+
+    def interrupted_import(args) -> int:  # type: ignore[no-untyped-def]
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+        return 0
+
+    def register(sub) -> None:  # type: ignore[no-untyped-def]
+        sub.add_parser("slowimport")
+        cli_module.COMMANDS["slowimport"] = interrupted_import
+
+    monkeypatch.setattr(cli_module, "_EXTENSIONS", [*cli_module._EXTENSIONS, register])
+    assert cli_module.main(["slowimport"]) == 130
+    assert capsys.readouterr().err.strip() == "lookalike: interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_crash_reports_hide_passwords_and_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.errors import mask_secrets, write_report
+
+    url = "postgresql://postgres:Pw0rd99@127.0.0.1:5999/lookalike?password=Other11"
+    monkeypatch.setattr(sys, "argv", ["lookalike", "info", "--db", url])
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    path = write_report(RuntimeError(f"libpq quoted {url} and Pw0rd99"), "info")
+    assert path is not None and oct(os.stat(path).st_mode & 0o777) == "0o600"
+    text = Path(path).read_text()
+    assert "Pw0rd99" not in text and "Other11" not in text and "postgres:***@127.0.0.1" in text
+    assert mask_secrets("postgresql:///lookalike?host=/tmp") == "postgresql:///lookalike?host=/tmp"  # as given
 
 
 def test_an_interrupt_while_the_parser_is_built_is_130(monkeypatch: pytest.MonkeyPatch,

@@ -91,6 +91,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if overrides[k] is not None and not str(overrides[k]).strip():  # "--library ''": not the current folder
             raise LookalikeError(f"--{k} is empty: give a {'folder' if k == 'library' else 'postgresql:// URL'}")
     if getattr(args, "read_db", None):
+        if not (overrides["db"] or os.environ.get("LOOKALIKE_DB")):
+            raise LookalikeError("--read-db names read replicas of a PostgreSQL store: give its primary with --db")
         overrides["read_db"] = tuple(args.read_db)
     if getattr(args, "batch_size", None):
         overrides["batch_size"] = args.batch_size
@@ -477,22 +479,54 @@ EXIT_STATUS = """exit status:
 EXIT_SHORT = "exit status: 0 done, 1 runtime failure, 2 usage error, 130 interrupted (lookalike --help)"
 
 
+class _Interrupts:
+    """SIGINT raises KeyboardInterrupt as Python's own handler does, and is remembered: a Ctrl+C that lands in
+    a C extension's import (onnxruntime: "ImportError: initialization failed") or in a database driver's
+    cleanup comes back as another error, which is still an interruption (130), not a bug."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Interrupts":
+        import signal
+        import threading
+
+        self.old = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+        if self.old is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.old is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self.old)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = argparse.Namespace()
-    try:  # parsing too: building the parser imports the commands' modules, where an early Ctrl+C lands
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        check_outputs(parser, args)
-        setup_logging(args)
-        with guarded_stdout():
-            return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("lookalike: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
-    except Exception as err:  # noqa: BLE001 - the one place errors become a line and an exit status
-        return _fail(args, err)
+    with _Interrupts() as interrupts:
+        try:  # parsing too: building the parser imports the commands' modules, where an early Ctrl+C lands
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            check_outputs(parser, args)
+            setup_logging(args)
+            with guarded_stdout():
+                return COMMANDS[args.command](args)
+        except KeyboardInterrupt:
+            print("lookalike: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            return 0
+        except Exception as err:  # noqa: BLE001 - the one place errors become a line and an exit status
+            if interrupts.seen:
+                print("lookalike: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            return _fail(args, err)
 
 
 def _fail(args: argparse.Namespace, err: Exception) -> int:

@@ -10,6 +10,7 @@ the library is read-only or corrupt, a folder is not a library, an unexpected er
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 
 EXIT_USAGE = 2
@@ -104,6 +105,21 @@ def _explain_one(err: BaseException, library: str) -> RuntimeFailure | None:
     return None
 
 
+_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/?#@\s]*:)[^@\s]*@", re.IGNORECASE)
+_PARAM_PASSWORD = re.compile(r"((?:^|[?&\s])password=)[^&\s]*", re.IGNORECASE)
+
+
+def mask_secrets(text: str, *urls: str) -> str:
+    """``text`` with the passwords of PostgreSQL URLs in it (``user:PASSWORD@`` and ``password=`` parameters),
+    and any password of ``urls`` wherever it appears (a server's message may quote it), replaced by ***."""
+    secrets = {m.group(0)[len(m.group(1)):-1] for u in urls for m in _URL_PASSWORD.finditer(u)}
+    secrets |= {m.group(0)[len(m.group(1)):] for u in urls for m in _PARAM_PASSWORD.finditer(u)}
+    text = _PARAM_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    for secret in sorted(secrets - {"", "***"}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def write_report(err: BaseException, command: str | None = None) -> str | None:
     """The traceback into a file in the user's log folder (else the temp folder); its path, or None."""
     import os
@@ -115,9 +131,9 @@ def write_report(err: BaseException, command: str | None = None) -> str | None:
 
     from lookalike import __version__
 
-    text = (f"lookalike {__version__}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-            f"argv: {sys.argv!r}\ncommand: {command}\n\n"
-            + "".join(traceback.format_exception(err)))
+    text = mask_secrets(f"lookalike {__version__}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                        f"argv: {sys.argv!r}\ncommand: {command}\n\n"
+                        + "".join(traceback.format_exception(err)), *sys.argv)
     folders = []
     try:
         from platformdirs import user_log_dir
@@ -130,7 +146,9 @@ def write_report(err: BaseException, command: str | None = None) -> str | None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"lookalike-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-            path.write_text(text, encoding="utf-8")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the user's own: paths, queries
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
             return str(path)
         except OSError:
             continue

@@ -131,3 +131,14 @@ def test_taught_words_survive_migrate_both_ways(new_library, photos: Path, pg_ur
         [(e.path, e.positive, e.embedding.tobytes()) for e in b.examples]
     original.close()
     returned.close()
+    # the word taught differently in a destination is left there, said so, not overwritten
+    other = new_library("other")
+    other.index([photos])
+    other.teach("whiskers", [str(photos / "puppy.jpg")])
+    theirs = SQLiteStore(other.settings.library).concept("whiskers")
+    other.close()
+    assert main(["migrate", "--from", str(lib.settings.library), "--to", str(other.settings.library), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["concepts_kept"] == ["whiskers"] and out["concepts"] == 0 and out["verified"]
+    kept = SQLiteStore(other.settings.library).concept("whiskers")
+    assert [e.path for e in kept.examples] == [e.path for e in theirs.examples] == [str(photos / "puppy.jpg")]

@@ -300,6 +300,18 @@ def test_errors_are_one_line(pg_url: str) -> None:
     assert err.value.exit_code == 1 and err.value.status == 503  # the environment failed, not the command
     with pytest.raises(LookalikeError, match="postgresql:// URL"):
         PostgresStore("mysql://x")
+    with pytest.raises(LookalikeError, match="--read-db must be a postgresql:// URL"):
+        PostgresStore(pg_url, read_urls=["nonsense"])
+    # a URL libpq cannot use at all is a usage error (exit 2), its password never shown, even where libpq quotes it
+    secret = "S3cr3tPw"
+    for bad in (f"postgresql://postgres:{secret}@127.0.0.1:notaport/lookalike",
+                f"postgresql://postgres:{secret}@127.0.0.1:99999/lookalike",
+                f"postgresql://127.0.0.1:5999/lookalike?sslmode=bogus&password={secret}",
+                f"postgresql://postgres:{secret}@[::1/lookalike"):
+        with pytest.raises(LookalikeError) as err:
+            PostgresStore(bad)
+        assert secret not in str(err.value) and "\n" not in str(err.value), str(err.value)
+        assert err.value.exit_code == 2 or "[::1" in bad, str(err.value)
     store = PostgresStore(pg_url)
     store.set_model_info("m", "1", 8)
     with pytest.raises(LookalikeError, match="dimensions"):

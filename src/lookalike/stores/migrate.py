@@ -38,6 +38,7 @@ class MigrateSummary:
     texts: int = 0
     faces: int = 0
     concepts: int = 0  # taught words (lookalike teach), copied whole
+    concepts_kept: list[str] = field(default_factory=list)  # taught in the destination too, differently: left there
     people: int = 0
     without_vectors: list[str] = field(default_factory=list)  # waiting for re-indexing; not copied
     verified: bool = False
@@ -45,6 +46,9 @@ class MigrateSummary:
 
     def line(self) -> str:
         extra = f", {len(self.without_vectors)} without vectors not copied" if self.without_vectors else ""
+        if self.concepts_kept:
+            extra += (f"; taught words the destination already has with other examples, left as they are there: "
+                      f"{', '.join(self.concepts_kept)} (teach them there to merge)")
         return (f"copied {self.images} images ({self.vectors} vectors, {self.tags} tags, {self.texts} texts, "
                 f"{self.faces} faces, {self.people} people, {self.concepts} taught words) "
                 f"from {self.source} to {self.destination} in {self.elapsed_s:.1f} s{extra}; "
@@ -115,12 +119,17 @@ def migrate(src: Store, dst: Store, *, source: str = "source", destination: str 
             if on_progress:
                 on_progress(s.images + len(s.without_vectors), len(ids))
     s.people = copy_people(src, dst)
+    theirs = {c.word: c for c in dst.concepts()}
     for concept in src.concepts():  # paths travel, ids do not: a concept is copied as it is
+        there = theirs.get(concept.word)
+        if there is not None and _concept(there) != _concept(concept):  # never overwritten: nothing is lost
+            s.concepts_kept.append(concept.word)
+            continue
         dst.put_concept(concept)
         s.concepts += 1
     verify(src, dst, ids, skip={p for p in s.without_vectors}, batch=batch)
     verify_people(src, dst)
-    verify_concepts(src, dst)
+    verify_concepts(src, dst, skip=set(s.concepts_kept))
     s.verified = True
     s.elapsed_s = time.perf_counter() - t0
     return s
@@ -183,10 +192,12 @@ def verify(src: Store, dst: Store, ids: Sequence[int], *, skip: set[str] = froze
             raise LookalikeError("migration changed copy features")
 
 
-def verify_concepts(src: Store, dst: Store) -> None:
-    """Every taught word of ``src`` is in ``dst`` with the same classifier and examples."""
+def verify_concepts(src: Store, dst: Store, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Every taught word of ``src`` (but ``skip``) is in ``dst`` with the same classifier and examples."""
     theirs = {c.word: c for c in dst.concepts()}
     for c in src.concepts():
+        if c.word in skip:
+            continue
         d = theirs.get(c.word)
         if d is None:
             raise LookalikeError(f"migration lost the taught word {c.word!r}")

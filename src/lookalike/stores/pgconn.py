@@ -4,17 +4,17 @@ per server (a server that fails is skipped for ``DOWN_FOR_S``; an idle connectio
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from lookalike.errors import LookalikeError, RuntimeFailure
+from lookalike.errors import LookalikeError, RuntimeFailure, mask_secrets
 
 try:
     import psycopg
@@ -68,17 +68,14 @@ def vector_adapters(conn: "psycopg.Connection[Any]", oid: int) -> None:
 
 # -- connections --------------------------------------------------------------------------------------------
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and stats."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    return urlunsplit(parts)
+    """The URL as given with its password (``user:PASSWORD@``, ``password=``) replaced by ***, for messages and
+    stats; nothing else is rewritten (``postgresql:///db?host=/tmp`` stays as it is)."""
+    return mask_secrets(url)
+
+
+# libpq's words for a URL it cannot use at all (as opposed to a server it cannot reach)
+_MALFORMED = re.compile(r'invalid (integer value|port number|URI|connection option|sslmode|value for parameter)|'
+                        r'missing "\]"|matching "\]"|unexpected spaces', re.IGNORECASE)
 
 
 def one_line(err: BaseException) -> str:
@@ -104,10 +101,13 @@ class Pool:
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="lookalike")
         except psycopg.Error as err:
+            why = mask_secrets(one_line(err), self.url)
+            if _MALFORMED.search(why):  # libpq refused the URL itself (a port that is not a number, ...): usage
+                raise LookalikeError(f"bad PostgreSQL URL {self.masked}: {why}") from None
             self.down_until = time.monotonic() + DOWN_FOR_S
-            raise Unreachable(f"cannot connect to PostgreSQL at {self.masked}: {one_line(err)}") from None
+            raise Unreachable(f"cannot connect to PostgreSQL at {self.masked}: {why}") from None
         except Exception as err:  # noqa: BLE001 - a malformed URL raises ProgrammingError/ValueError
-            raise LookalikeError(f"bad PostgreSQL URL {self.masked}: {one_line(err)}") from None
+            raise LookalikeError(f"bad PostgreSQL URL {self.masked}: {mask_secrets(one_line(err), self.url)}") from None
         if self.on_connect:
             self.on_connect(conn)
         self.register_vector(conn)
@@ -141,7 +141,8 @@ class Pool:
                 raise Contention(f"PostgreSQL rolled the transaction back for a concurrent one: {one_line(err)}") from None
             if conn is not None and conn.closed:
                 self.down_until = time.monotonic() + DOWN_FOR_S
-            raise Unreachable(f"lost the connection to PostgreSQL at {self.masked}: {one_line(err)}") from None
+            raise Unreachable(f"lost the connection to PostgreSQL at {self.masked}: "
+                              f"{mask_secrets(one_line(err), self.url)}") from None
         finally:
             if conn is not None:
                 if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
@@ -187,6 +188,9 @@ def transaction(conn: "psycopg.Connection[Any]", *, read_only: bool = False) -> 
         yield conn
     except BaseException:
         if not conn.closed and conn.info.transaction_status != TransactionStatus.UNKNOWN:
-            conn.execute("ROLLBACK")
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:  # a Ctrl+C mid-command leaves it busy: dropped, and the first error stands
+                conn.close()
         raise
     conn.execute("COMMIT")

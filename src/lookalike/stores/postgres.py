@@ -65,8 +65,9 @@ class PostgresStore(PeopleSQL, PostgresClaims, PostgresSearch, ConceptSQL, DupeP
                  exact_below: int = EXACT_BELOW, ef_search: int = EF_SEARCH) -> None:
         if psycopg is None:
             raise LookalikeError("PostgreSQL support is not installed: pip install 'lookalike[postgres]'")
-        if not re.match(r"^postgres(ql)?://", url):
-            raise LookalikeError(f"--db must be a postgresql:// URL, got {mask_url(url)!r}")
+        for given, name in ((url, "--db"), *((u, "--read-db") for u in read_urls if u)):
+            if not re.match(r"^postgres(ql)?://", given):
+                raise LookalikeError(f"{name} must be a postgresql:// URL, got {mask_url(given)!r}")
         self.url = url
         self.exact_below = exact_below  # collections or filters smaller than this are searched exactly
         self.ef_search = ef_search  # HNSW candidate list (at least 2k); more = better recall, slower
