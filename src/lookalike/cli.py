@@ -74,17 +74,6 @@ def fraction(text: str) -> float:
 fraction.__name__ = "number"
 
 
-def _only_common_words(query: object) -> str:
-    """A hint for words that are never searched on their own ("the of", "photos of")."""
-    from lookalike.models.vocab import STOPWORDS, normalize
-    from lookalike.stores.base import FTS_STOPWORDS
-
-    words = normalize(str(query)).split() if isinstance(query, str) else []
-    if words and all(w in STOPWORDS or w in FTS_STOPWORDS for w in words):
-        return f" (the query has only common words, which are not searched on their own: {' '.join(words)})"
-    return ""
-
-
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {k: getattr(args, k, None) for k in ("library", "db", "model", "device", "engine")}
     for k in ("library", "db"):
@@ -176,7 +165,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         copy = "" if r.copy is None else f"  copy: {'yes' if r.copy else 'no'} ({r.copy_score:.2f})"
         lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]{copy}")
     if not res.results and not args.quiet:
-        lines.append("no results" + _only_common_words(res.query if res.kind == "text" else None))
+        ignored = res.explain.get("common_words_only")
+        lines.append("no results" + (f" (the query has only common words, which are not searched on their own: "
+                                     f"{' '.join(ignored)})" if ignored else ""))
     if args.grid and not args.quiet:
         lines.append(f"grid written to {args.grid}")
     emit(args, d, "\n".join(lines))

@@ -217,6 +217,11 @@ class Library:
         for r in results:
             if r.id in found.copies:
                 r.copy, r.copy_score = found.copies[r.id].copy, round(found.copies[r.id].score, 4)
+        if not results and found.kind == "text" and isinstance(found.query, str):
+            from lookalike.search.plan import common_words_only
+
+            if ignored := common_words_only(found.query):  # said in the CLI and on the web page
+                found.explain["common_words_only"] = ignored
         return SearchResult(found.query, found.kind, found.by, results, found.explain)
 
     def query_vectors(self, q: Query) -> tuple[np.ndarray, np.ndarray | None]:

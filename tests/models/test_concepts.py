@@ -93,6 +93,10 @@ def test_cross_validation_estimates_precision_from_held_out_ranks(vectors) -> No
 def test_words() -> None:
     assert normalize_word("  My   Car ") == "my car"
     assert check_word("Rex") == "rex"
-    for bad in ("", "   ", "id:4", "photos/rex.jpg", "x" * 61):
+    for bad in ("", "   ", "id:4", "photos/rex.jpg", "x" * 61, "!!!", "rex!", "(rex)", "my car."):
         with pytest.raises(LookalikeError):
             check_word(bad)
+    assert check_word("t-shirt") == "t-shirt" and check_word("O'Brien") == "o'brien"  # found as typed (split_taught)
+    from lookalike.search.concepts import split_taught
+
+    assert split_taught("o'brien, at the beach!", ["o'brien"]) == (["o'brien"], "at the beach")

@@ -307,6 +307,12 @@ def test_duplicates_view(browser, fresh_library, start_server, tmp_path: Path, p
     page.wait_for_function("() => document.querySelectorAll('#dupes-actions li').length === 2")
     assert sorted(p.name for p in folder.iterdir()) == ["chelsea.jpg", "coffee.jpg", "guitar.jpg"]
     shot(page, "web-duplicates-moved.png")
+    # the moved copies leave the Photos list and the header's count at once
+    page.wait_for_function("() => document.getElementById('stats').textContent.startsWith('3 photos')")
+    page.click("#tab-photos")
+    page.wait_for_function("() => document.querySelectorAll('#results .card').length === 3")
+    assert sorted(card_names(page)) == ["chelsea.jpg", "coffee.jpg", "guitar.jpg"]
+    page.click("#tab-dupes")
     # undo the first action from the log: the cropped copy comes back, indexed again, a group again
     page.locator("#dupes-actions li").nth(1).locator(".undo").click()
     page.wait_for_function("() => document.getElementById('dupes-message').textContent.startsWith('Put back 1 file')")
@@ -596,11 +602,21 @@ def test_marks_rerank_and_save_as_a_word(page, library) -> None:  # type: ignore
     card.get_by_role("button", name="Good").click()
     page.wait_for_selector("#results .card[data-mark='good']")
     assert page.is_visible("#feedback-bar") and "1 good, 0 bad" in page.inner_text("#feedback-count")
+    assert card.get_by_role("button", name="Good").get_attribute("aria-pressed") == "true"  # shown pressed
+    assert card.get_by_role("button", name="Bad").get_attribute("aria-pressed") == "false"
     page.locator("#results .card", has=page.locator(".name", has_text="puppy.jpg")).get_by_role(
         "button", name="Bad").click()
     page.wait_for_function("() => ![...document.querySelectorAll('#results .card .name')]"
                            ".some(n => n.textContent === 'puppy.jpg')")  # the bad one dropped out
     assert card_names(page)[0] == "chelsea.jpg"
+    page.click("#feedback-undo")  # the last mark (Bad on the puppy) undone: it is back
+    page.wait_for_function("() => [...document.querySelectorAll('#results .card .name')]"
+                           ".some(n => n.textContent === 'puppy.jpg')")
+    assert "1 good, 0 bad" in page.inner_text("#feedback-count")
+    page.locator("#results .card", has=page.locator(".name", has_text="puppy.jpg")).get_by_role(
+        "button", name="Bad").click()
+    page.wait_for_function("() => ![...document.querySelectorAll('#results .card .name')]"
+                           ".some(n => n.textContent === 'puppy.jpg')")
     page.fill("#feedback-word", "my cat")
     page.click("#feedback-save")
     page.wait_for_function("() => document.getElementById('message').textContent.includes('Taught')"
@@ -608,6 +624,8 @@ def test_marks_rerank_and_save_as_a_word(page, library) -> None:  # type: ignore
     page.wait_for_function("() => location.hash.includes('q=my')")
     wait_for_first(page, "chelsea.jpg")
     assert page.is_hidden("#feedback-bar")
+    page.wait_for_function("() => document.getElementById('message').dataset.kind === 'ok'")
+    assert page.inner_text("#message").startswith("Taught “my cat”")  # the note stays above the new list
     (c,) = [c for c in library.concepts() if c["word"] == "my cat"]
     assert len(c["examples"]) == 1 and len(c["counter_examples"]) == 1
     shot(page, "web-feedback.png")
@@ -626,3 +644,25 @@ def test_teach_a_word_from_the_viewer(page, library) -> None:  # type: ignore[no
     assert [p.rsplit("/", 1)[-1] for p in c["examples"]] == ["chelsea.jpg"]
     page.keyboard.press("Escape")
     library.forget("tabby friend")
+
+
+def test_opened_on_another_tab_and_the_empty_lists_say_why(browser, live_server) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(live_server.url + "#view=index")
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#tab-photos")  # the list loads the first time its tab is shown (it stayed blank)
+    page.wait_for_selector("#results .card")
+    page.fill("#q", "the of")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => document.getElementById('message').dataset.kind === 'empty'")
+    assert "only common words" in page.inner_text("#message")
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results .card")
+    page.evaluate("() => { const f = document.getElementById('filters'); f.open = true; }")
+    page.fill("#folder", "/no/such/folder")
+    page.dispatch_event("#folder", "change")
+    page.wait_for_function("() => document.getElementById('message').dataset.kind === 'empty'")
+    assert "1 filter on" in page.inner_text("#message")
+    context.close()

@@ -221,6 +221,9 @@ def seed_of(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
 
 
+WORD_EDGE = ".,;:!?\"'()"  # stripped from the ends of a query's words before taught words are matched
+
+
 def normalize_word(word: str) -> str:
     """A taught word as it is stored and matched: lower case, single spaces."""
     return " ".join(str(word).lower().split())
@@ -236,6 +239,11 @@ def check_word(word: str) -> str:
         raise LookalikeError(f"a taught word is at most 60 characters, not {len(w)}")
     if w.startswith(("id:", "http://", "https://")) or any(ch in w for ch in "/\\"):
         raise LookalikeError(f"{word!r} looks like an image or a path, not a word; give the word first")
+    # a query's words lose this punctuation at their ends (search/concepts.py split_taught): a word that needs
+    # it ("rex!", "!!!") could be taught but never found
+    if any(t.strip(WORD_EDGE) != t or not any(ch.isalnum() for ch in t) for t in w.split()):
+        raise LookalikeError(f"{word!r} cannot be searched for: each word of it needs a letter or digit and no "
+                             f"{' '.join(WORD_EDGE)} at its ends")
     return w
 
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lookalike.errors import LookalikeError, NotFound
-from lookalike.models.concepts import LinearModel, fit_concept, library_sample_size, normalize_word
+from lookalike.models.concepts import WORD_EDGE, LinearModel, fit_concept, library_sample_size, normalize_word
 from lookalike.search.calibration import monotone
 from lookalike.search.fuse import rrf
 from lookalike.stores.base import ConceptRecord, Filters, Hit
@@ -61,7 +61,7 @@ def probabilities(store, models: Sequence[LinearModel], ids: Sequence[int]) -> d
 
 def split_taught(text: str, taught: Sequence[str]) -> tuple[list[str], str]:
     """(taught words found in ``text``, longest phrase first, left to right; the remaining words)."""
-    tokens = [t.strip(".,;:!?\"'()") for t in normalize_word(text).split()]
+    tokens = [t.strip(WORD_EDGE) for t in normalize_word(text).split()]
     phrases = sorted({normalize_word(w) for w in taught}, key=lambda w: -len(w.split()))
     found: list[str] = []
     rest: list[str] = []

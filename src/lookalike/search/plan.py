@@ -100,6 +100,16 @@ def signal_parts(query: str | None = None, *, image: str | os.PathLike[str] | by
     return parts
 
 
+def common_words_only(text: str) -> list[str]:
+    """The words of ``text`` when every one is a word never searched on its own ("the of", "photos of"), else
+    []: a search by them finds nothing, and says why."""
+    from lookalike.models.vocab import STOPWORDS, normalize
+    from lookalike.stores.base import FTS_STOPWORDS
+
+    words = normalize(text).split()
+    return words if words and all(w in STOPWORDS or w in FTS_STOPWORDS for w in words) else []
+
+
 def _words(q: Query) -> Query:
     """A text query as given, refused when it has no words or more than MAX_QUERY_CHARS characters."""
     from lookalike.errors import LookalikeError

@@ -79,7 +79,10 @@ def _validation_message(err: RequestValidationError) -> str:
     parts = []
     for e in err.errors()[:3]:
         loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        msg = str(e.get("msg"))
+        if e.get("type") == "string_pattern_mismatch" and loc.split(".")[-1] == "url":  # not the regex itself
+            msg = "only http:// and https:// URLs are fetched"
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "invalid request: " + "; ".join(parts)
 
 

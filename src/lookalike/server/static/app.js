@@ -12,7 +12,7 @@ import { currentView, registerView, selectView } from "./js/views.js";
 
 registerView({
   id: "photos", label: "Photos",
-  show(params) { if (params.fromHash) photos.fromHash(); },
+  show(params) { if (params.fromHash) photos.fromHash(); else photos.shown(); },
   hash: () => photos.currentHash(),
 });
 registerView({ id: "dupes", label: "Duplicates", show(params) { refreshLog(); if (params.find) findDupes(); } });
@@ -57,9 +57,9 @@ function init() {
   const toPhotos = () => { if (!currentView || currentView.id !== "photos") selectView("photos"); };
   photos.setup({ onSearch: toPhotos });
   photos.requestHooks.push(addFeedback);
-  setupFeedback({ search: (q) => { toPhotos(); photos.search(q); }, reload: () => photos.load() });
+  setupFeedback({ search: (q, note) => { toPhotos(); photos.search(q, { note }); }, reload: () => photos.load() });
   setupViewer({ onSearch: (query) => { toPhotos(); photos.search(query); } });
-  setupDupes();
+  setupDupes({ changed: () => { refreshInfo(); photos.markStale(); } });
   setupIndexing({ onDone: () => { refreshInfo(); if (currentView.id === "photos") photos.load(); } });
   window.addEventListener("popstate", route);
   refreshInfo();

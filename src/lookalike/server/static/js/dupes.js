@@ -98,6 +98,7 @@ async function keepBest(groups) {
     setMessage($("dupes-message"), `Moved ${plural(action.moved, "file")} to ${D.where}`
       + (failed.length ? `; ${failed.length} left alone (${failed[0].error})` : "") + ".", failed.length ? "error" : "ok");
     refreshLog();
+    if (action.moved) onChanged();
   } catch (err) {
     setMessage($("dupes-message"), err.message, "error");
   }
@@ -124,6 +125,7 @@ async function undo(id) {
     const res = await api("dupes/undo", { json: { action: id } });
     const back = res.files.filter((f) => f.done === "restored").length;
     const left = res.files.filter((f) => f.done !== "restored");
+    if (back) onChanged();
     setMessage($("dupes-message"), `Put back ${plural(back, "file")}` + (left.length ? `; ${left.length} left alone (${left[0].done})` : "") + ".",
                left.length ? "error" : "ok");
     await findDupes();
@@ -134,7 +136,10 @@ async function undo(id) {
   }
 }
 
-export function setupDupes() {
+let onChanged = () => {};  // the page's: files were moved or put back (the counts and the photo list are stale)
+
+export function setupDupes({ changed = () => {} } = {}) {
+  onChanged = changed;
   $("dupes-form").addEventListener("submit", (e) => { e.preventDefault(); findDupes(); });
   $("dupes-keep-all").addEventListener("click", () => keepBest(D.groups));
 }

@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { $, el, setMessage } from "./util.js";
 import { registerCardAction, registerViewerSection } from "./views.js";
 
-const marks = new Map();  // image id -> "good" | "bad"
+const marks = new Map();  // image id -> "good" | "bad" (in the order made: the last one can be undone)
 let markedQuery = null;   // the query the marks were made on (its JSON)
 let rerun = () => {};
 
@@ -22,7 +22,9 @@ export function addFeedback(params, query) {
 }
 
 function toggle(result, kind) {
-  if (marks.get(result.id) === kind) marks.delete(result.id); else marks.set(result.id, kind);
+  const was = marks.get(result.id);
+  marks.delete(result.id);  // re-set, so that it is the last mark made
+  if (was !== kind) marks.set(result.id, kind);
   showBar();
   rerun();
 }
@@ -30,6 +32,9 @@ function toggle(result, kind) {
 function paint(card) {
   const m = marks.get(Number(card.dataset.id));
   if (m) card.dataset.mark = m; else delete card.dataset.mark;
+  for (const b of card.querySelectorAll("button[data-action='good'], button[data-action='bad']")) {
+    b.setAttribute("aria-pressed", String(b.dataset.action === m));
+  }
 }
 
 function showBar() {
@@ -37,7 +42,8 @@ function showBar() {
   if (!bar) return;
   const good = ids("good").length, bad = ids("bad").length;
   bar.hidden = good + bad === 0;
-  $("feedback-count").textContent = `${good} good, ${bad} bad: the list is re-ranked by your marks.`;
+  $("feedback-count").textContent = `${good} good, ${bad} bad: the list is re-ranked by your marks`
+    + (bad ? " (photos marked bad leave it)." : ".");
   $("feedback-save").disabled = good === 0;
   for (const card of document.querySelectorAll("#results .card")) paint(card);
 }
@@ -60,6 +66,8 @@ export function setupFeedback({ search, reload }) {
       el("input", { id: "feedback-word", type: "text", maxLength: 60, placeholder: "a word for the good ones",
                     title: "the word to teach from your marks" }),
       el("button", { type: "submit", id: "feedback-save", textContent: "Save as a word" })),
+    el("button", { type: "button", id: "feedback-undo", className: "linklike-button", textContent: "Undo last mark",
+                   onclick: () => { const last = [...marks.keys()].pop(); if (last !== undefined) { marks.delete(last); showBar(); reload(); } } }),
     el("button", { type: "button", id: "feedback-clear", className: "linklike-button", textContent: "Clear marks",
                    onclick: () => { marks.clear(); showBar(); reload(); } }));
   $("message").before(bar);
@@ -72,14 +80,14 @@ export function setupFeedback({ search, reload }) {
       $("feedback-word").value = "";
       marks.clear();
       $("q").value = c.word;
-      search({ kind: "text", value: c.word });
+      search({ kind: "text", value: c.word }, $("message").textContent);  // the note stays above the new list
     } catch (err) { setMessage($("message"), err.message, "error"); }
   });
   new MutationObserver((changes) => {
     for (const ch of changes) for (const n of ch.addedNodes) if (n.classList && n.classList.contains("card")) paint(n);
   }).observe($("results"), { childList: true });
-  registerCardAction({ label: "Good", searchOnly: true, run: (r) => toggle(r, "good") });
-  registerCardAction({ label: "Bad", searchOnly: true, run: (r) => toggle(r, "bad") });
+  registerCardAction({ label: "Good", key: "good", searchOnly: true, run: (r) => toggle(r, "good") });
+  registerCardAction({ label: "Bad", key: "bad", searchOnly: true, run: (r) => toggle(r, "bad") });
   registerViewerSection((image, slot) => {
     const word = el("input", { type: "text", maxLength: 60, placeholder: "e.g. rex", title: "the word to teach" });
     const note = el("span", { className: "message" });

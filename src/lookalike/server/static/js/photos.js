@@ -27,6 +27,7 @@ function readFilters() {
 function writeFilters(params) {
   for (const [key, id] of Object.entries(FILTERS)) $(id).value = params.get(key) || (key === "by" ? "embedding" : "");
   if (showFilterCount()) $("filters").open = true;  // a link with filters shows them
+  syncChips();
 }
 
 function showFilterCount() {
@@ -83,6 +84,7 @@ function request(offset) {
 
 export async function load({ append = false } = {}) {
   if (append && (S.next === null || S.loading)) return;
+  if (!append) stale = false;
   const seq = ++S.seq;
   const offset = append ? S.next : 0;
   S.loading = true;
@@ -117,6 +119,17 @@ export async function load({ append = false } = {}) {
   }
 }
 
+let stale = false;
+/** The library changed elsewhere (copies moved to the trash, put back): the list is loaded again when shown. */
+export function markStale() { stale = true; }
+
+/** The view is shown (its tab clicked): its list is loaded the first time, and again when it went stale. */
+export function shown() {
+  if (S.seq === 0) return fromHash();
+  if (stale) { stale = false; return load(); }
+  return null;
+}
+
 /** The list the viewer walks through, and a way to extend it by a page. */
 export const listing = {
   get results() { return S.results; },
@@ -132,16 +145,25 @@ function summarize(res) {
       : "No photos here yet: index a folder, or clear the filters.";
     setMessage($("message"), (S.note ? `${S.note} ` : "") + text, S.total ? "ok" : "empty");
   } else if (!n) {
-    setMessage($("message"), res.kind === "text" ? "No photo matches these words. Try another word, or search by an image."
-      : "No results (are the filters or the minimum score too strict?)", "empty");
+    const filters = Object.keys(readFilters()).length;
+    const x = res.explain || {};
+    const ignored = x.common_words_only ? ` (only common words, which are not searched on their own: ${x.common_words_only.join(" ")})`
+      : x.unmatched && x.unmatched.length ? ` (not understood: ${x.unmatched.join(", ")})` : "";
+    setMessage($("message"), filters ? `No results with ${plural(filters, "filter")} on: clear or loosen them, or try other words.`
+      : res.kind === "text" ? `No photo matches these words${ignored}. Try another word, or search by an image.`
+      : "No results (is the minimum score too strict?)", "empty");
   } else {
-    setMessage($("message"), `${plural(n, "result")}${more ? ", more below" : ""}`, "ok");
+    setMessage($("message"), (S.note ? `${S.note} ` : "") + `${plural(n, "result")}${more ? ", more below" : ""}`, "ok");
+    S.note = "";  // said once: a re-run of the search (marks) does not repeat it
   }
 }
 
 function showExplain(res) {
-  const classes = res.explain && res.explain.classes ? res.explain.classes.slice(0, 6).map((c) => c.name) : [];
-  $("query-explain").textContent = classes.length ? `understood as: ${classes.join(", ")}` : "";
+  const x = res.explain || {};
+  const classes = x.classes ? x.classes.slice(0, 6).map((c) => c.name) : [];
+  const parts = classes.length ? [`understood as: ${classes.join(", ")}`] : [];
+  if (x.unmatched && x.unmatched.length) parts.push(`not understood: ${x.unmatched.join(", ")}`);
+  $("query-explain").textContent = parts.join(" · ");
 }
 
 // -- cards --------------------------------------------------------------------------------------------------------
@@ -174,15 +196,20 @@ function card(r, index) {
   node.querySelector(".thumb").addEventListener("click", () => openViewer(listing, index));
   node.querySelector(".more").addEventListener("click", () => search({ kind: "id", value: r.id }));
   const actions = node.querySelector(".card-actions");
-  for (const a of cardActions) if (!a.searchOnly || S.query) actions.append(el("button", { type: "button", textContent: a.label, onclick: () => a.run(r) }));
+  for (const a of cardActions) {
+    if (!a.searchOnly || S.query) {
+      actions.append(el("button", { type: "button", className: "card-action", textContent: a.label,
+                                    dataset: { action: a.key || a.label }, onclick: () => a.run(r) }));
+    }
+  }
   return node;
 }
 
 // -- queries ------------------------------------------------------------------------------------------------------
 /** Run a search: {kind: "text"|"id"|"url"|"copies", value} or {kind: "file", value: File, name}; null browses. */
-export function search(query, { push = true } = {}) {
+export function search(query, { push = true, note = "" } = {}) {
   S.query = query;
-  S.note = "";
+  S.note = note;  // shown before the summary (e.g. "Taught “rex” from 3 photos.")
   if (query && query.kind === "file") { $("q").value = ""; $("url").value = ""; }  // the words were not searched
   if (query && query.kind === "text") $("url").value = "";
   if (query && query.kind === "url") $("q").value = "";
@@ -201,6 +228,7 @@ function showQuery() {
   if (img.dataset.blob) { URL.revokeObjectURL(img.dataset.blob); delete img.dataset.blob; }
   img.hidden = true;
   if (!q) return;
+  img.onerror = () => { img.hidden = true; };  // an upload that is not an image: no broken-image icon
   if (q.kind === "file") {
     img.src = img.dataset.blob = URL.createObjectURL(q.value);
     img.hidden = false;
@@ -234,14 +262,20 @@ export function fromHash() {
 }
 
 // -- folders ------------------------------------------------------------------------------------------------------
+/** The folder chips pressed as the folder filter says (after a chip, a typed folder, Clear, Back). */
+function syncChips() {
+  const current = $("folder").value.trim();
+  for (const b of $("folders").querySelectorAll(".chip")) b.setAttribute("aria-pressed", String(b.dataset.path === current));
+}
+
 export function showFolders(folders) {
   const list = $("folder-list");
   list.replaceChildren(...folders.map((x) => el("option", { value: x.path, label: `${x.path} (${x.count})` })));
   const nav = $("folders");
   const current = $("folder").value.trim();
   const chip = (label, path, count) => {
-    const b = el("button", { type: "button", className: "chip", title: path || "every folder",
-                             onclick: () => { $("folder").value = path; showFilterCount(); search(null); showFolders(folders); } },
+    const b = el("button", { type: "button", className: "chip", title: path || "every folder", dataset: { path },
+                             onclick: () => { $("folder").value = path; showFilterCount(); search(null); syncChips(); } },
                  label, count !== undefined ? el("span", { className: "count", textContent: ` ${count}` }) : null);
     b.setAttribute("aria-pressed", String(current === path));
     return b;
@@ -273,7 +307,7 @@ export function setup({ onSearch = () => {} } = {}) {
     if (u) search({ kind: "url", value: u });
   });
   $("filter-form").addEventListener("submit", (e) => e.preventDefault());
-  $("filter-form").addEventListener("change", () => { showFilterCount(); setHash(true); load(); });
+  $("filter-form").addEventListener("change", () => { showFilterCount(); syncChips(); setHash(true); load(); });
   $("clear-filters").addEventListener("click", () => { writeFilters(new URLSearchParams()); setHash(true); load(); });
   $("back-to-library").addEventListener("click", () => search(null));
   $("load-more").addEventListener("click", () => load({ append: true }));

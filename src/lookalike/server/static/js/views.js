@@ -7,8 +7,8 @@
 //   registerViewerSection((image, slot) => {...})
 //     called whenever the viewer shows a photo; `slot` is the viewer's <div data-slot="NAME"> named by
 //     `{slot: "teach"}` (or a new section below the actions); `image` is /api/images/{id}'s answer.
-//   registerCardAction({ label, run(result), searchOnly })  adds a button to every photo card (searchOnly: only
-//     to the results of a search).
+//   registerCardAction({ label, key, run(result), searchOnly })  adds a button to every photo card (searchOnly:
+//     only to the results of a search; key: its data-action, for a view that shows its state, e.g. pressed).
 import { $, el } from "./util.js";
 
 const views = new Map();
