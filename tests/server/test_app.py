@@ -269,7 +269,7 @@ def test_an_upload_over_the_image_cap_is_refused_before_it_is_read(client_with) 
     assert c.post("/api/search/base64", json={"image": b64}).status_code == 422  # read whole: not an image
 
 
-def test_a_chunked_upload_over_the_cap_is_answered_and_the_connection_closed(library, settings,  # type: ignore[no-untyped-def]
+def test_a_chunked_upload_over_the_cap_closes_the_connection(library, settings,  # type: ignore[no-untyped-def]
                                                                             start_server) -> None:
     import socket
     from dataclasses import replace
@@ -300,8 +300,10 @@ def test_a_chunked_upload_over_the_cap_is_answered_and_the_connection_closed(lib
         closed = True
     finally:
         sock.close()
-    assert b" 413 " in answer.split(b"\r\n", 1)[0] and b"too large" in answer
-    assert closed and sent < 4_000_000, sent  # cut off soon after the 1 MB cap, not read on and on
+    # cut off soon after the 1 MB cap, not read on and on; the 413 itself may be lost to the reset the close
+    # causes while the client is still sending (test_upload_too_large_without_content_length checks the answer)
+    assert closed and sent < 4_000_000, sent
+    assert not answer or (b" 413 " in answer.split(b"\r\n", 1)[0] and b"too large" in answer), answer[:200]
 
 
 def test_base64_too_large_and_invalid(client_with) -> None:  # type: ignore[no-untyped-def]
