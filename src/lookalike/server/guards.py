@@ -122,6 +122,8 @@ def resolve_index_folder(folder: str, roots: Sequence[str]) -> str:
     if not os.path.isdir(real):
         from lookalike.errors import NotFound
 
+        if os.path.exists(real):  # a photo's path, say: the server indexes folders
+            raise LookalikeError(f"{folder} is a file, not a folder: give the folder that holds it")
         raise NotFound(f"no such folder: {folder}")
     return real
 
