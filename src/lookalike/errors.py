@@ -105,7 +105,7 @@ def _explain_one(err: BaseException, library: str) -> RuntimeFailure | None:
     return None
 
 
-_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/?#@\s]*:)[^@\s]*@", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/?#@\s]*:)[^@\s/]*@", re.IGNORECASE)  # a "/" ends the userinfo
 _PARAM_PASSWORD = re.compile(r"((?:^|[?&\s])password=)[^&\s]*", re.IGNORECASE)
 
 
