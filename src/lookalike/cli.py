@@ -57,8 +57,6 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-size", type=count(1), help="shorter side at least this many pixels")
 
 
-
-
 def fraction(text: str) -> float:
     """An argparse type: a number from 0 to 1 (every score and threshold is one), so --threshold 2 is a usage
     error before the library is opened."""
