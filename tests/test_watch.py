@@ -206,3 +206,30 @@ def test_serve_watch(tmp_path: Path, photos: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, proc.stderr.read()  # type: ignore[union-attr]  # the watcher stopped cleanly
+
+
+def test_a_name_that_is_not_utf8_is_reported_once_and_the_rest_indexed(watched, photos: Path,  # type: ignore[no-untyped-def]
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Such a name cannot be stored (the crawl skips it too): the watcher says so once and goes on."""
+    lib, folder, runs = watched
+    caplog.set_level("WARNING", logger="lookalike.watch")
+    base = os.fsencode(folder)
+    shutil.copyfile(photos / "coffee.jpg", base + b"/bad\xff.jpg")
+    os.mkdir(base + b"/trip\xfe")
+    for i in range(3):
+        shutil.copyfile(photos / "rocket.jpg", base + b"/trip\xfe/img%d.jpg" % i)
+    shutil.copyfile(photos / "coffee.jpg", base + b"/bad\xff.jpg")  # written again: not reported again
+    shutil.copyfile(photos / "puppy.jpg", folder / "puppy.jpg")
+    wait_for(lambda: str(folder / "puppy.jpg") in paths_in(lib), what="the good file")
+    settled(runs)
+    assert paths_in(lib) == {str(folder / "tent.jpg"), str(folder / "puppy.jpg")}
+    said = [r.getMessage() for r in caplog.records if "UTF-8" in r.getMessage()]
+    assert sorted(said) == sorted([f"watch: $'{folder}/bad\\xff.jpg': the file name is not valid UTF-8 (rename it "
+                                   "to index it); skipped",
+                                   f"watch: $'{folder}/trip\\xfe': the folder name is not valid UTF-8 (rename it "
+                                   "to index it); skipped"]), said
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    os.remove(base + b"/bad\xff.jpg")  # deleting it is no news either
+    shutil.rmtree(base + b"/trip\xfe")
+    time.sleep(DEBOUNCE * 3)
+    assert len([r for r in caplog.records if "UTF-8" in r.getMessage()]) == 2

@@ -8,8 +8,9 @@ up as it goes). A batch is one ordinary incremental :meth:`Library.index` run ov
 is seen as its source gone and its target new with the same content hash: the path is updated, nothing is
 re-embedded); past ``MAX_PATHS`` changed paths the watched folders are indexed whole instead.
 
-A changed path that no longer exists is indexed through the nearest folder above it that does (that run drops
-what is gone, or sees the source of a move vanish as its target appears). Every ``poll`` seconds the watched
+A path whose name is not UTF-8 is reported once (the outermost such folder for all inside it) and skipped, as
+the crawl does. A changed path that no longer exists is indexed through the nearest folder above it that does
+(that run drops what is gone, or sees the source of a move vanish as its target appears). Every ``poll`` seconds the watched
 folders themselves are checked: one that disappeared keeps its images in the index (it may be an unplugged
 drive, as for ``lookalike index``) and is watched again, and indexed whole, when it comes back (a new inode).
 
@@ -29,7 +30,8 @@ from collections.abc import Callable, Sequence
 
 from lookalike.errors import LookalikeError
 from lookalike.indexer import IndexSummary
-from lookalike.io.crawl import is_hidden, is_image_name
+from lookalike.display import quote_path
+from lookalike.io.crawl import UTF8_REASON, is_hidden, is_image_name, utf8_name
 
 log = logging.getLogger("lookalike.watch")
 MAX_PATHS = 2000  # changed paths above which a batch re-indexes the watched folders whole (a stat walk)
@@ -55,6 +57,7 @@ class Watcher:
         self.batches = 0
         self._ignore = os.path.normpath(os.path.abspath(os.fspath(s.library))) if not s.db else None
         self._pending: set[str] = set()
+        self._bad_names: set[str] = set()  # names not UTF-8 already reported (each once)
         self._first = self._last = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,7 +115,20 @@ class Watcher:
                 return
         elif not is_image_name(name) and not (kind in ("deleted", "moved") and not os.path.splitext(name)[1]):
             return  # not an image (an extension-less deleted path may have been a folder)
+        if not utf8_name(path):  # as the crawl does: such a name cannot be stored; it was never indexed either
+            if kind not in ("deleted", "moved"):
+                self._report_name(path, is_dir)
+            return
         self._add(path)
+
+    def _report_name(self, path: str, is_dir: bool) -> None:
+        """Say once that a name is not UTF-8: the outermost such folder for everything inside it."""
+        while not utf8_name(os.path.dirname(path)):
+            path, is_dir = os.path.dirname(path), True
+        if path not in self._bad_names:
+            self._bad_names.add(path)
+            log.warning("watch: %s: %s", quote_path(path),
+                        UTF8_REASON.replace("file name", "folder name") if is_dir else UTF8_REASON)
 
     def _take_batch(self) -> tuple[list[str], int] | None:
         with self._lock:

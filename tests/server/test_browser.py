@@ -381,6 +381,10 @@ def open_viewer_on(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#viewer[open]")
     page.wait_for_function("n => document.getElementById('viewer-name').textContent === n"
                            " && document.getElementById('viewer').dataset.ready === document.getElementById('viewer').dataset.id", arg=name)
+    # the viewer's details come at once, its photo lays out when it has loaded (a loaded CI machine once measured
+    # it 0 wide): every test that measures the viewer waits for that
+    page.wait_for_function("() => { const i = document.getElementById('viewer-img');"
+                           " return i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0; }")
 
 
 def test_viewer(page, ids: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
@@ -430,9 +434,12 @@ def test_viewer_shows_faces(browser, fresh_library, start_server, tmp_path: Path
     pg.wait_for_function("() => document.querySelectorAll('#results .card').length === 1")
     open_viewer_on(pg, "astronaut.jpg")
     pg.wait_for_selector("#viewer-faces .face")
+    # open_viewer_on waited for the photo to lay out: the box must lie inside it
     box = pg.locator("#viewer-faces .face").first.bounding_box()
     img = pg.locator("#viewer-img").bounding_box()
-    assert box and img and img["x"] <= box["x"] and box["x"] + box["width"] <= img["x"] + img["width"]
+    assert box and img and img["width"] > 0 and box["width"] > 0
+    assert img["x"] <= box["x"] and box["x"] + box["width"] <= img["x"] + img["width"]
+    assert img["y"] <= box["y"] and box["y"] + box["height"] <= img["y"] + img["height"]
     assert "Faces" in pg.inner_text("#viewer-meta")
     context.close()
 
