@@ -128,6 +128,14 @@ def test_names_that_are_not_utf8_are_skipped_and_the_rest_indexed(tmp_path: Path
     out = cli("index", str(photos), library=tmp_path / "lib")
     assert out.returncode == 0 and "Traceback" not in out.stderr
     assert "indexed 1," in out.stdout and "not valid UTF-8" in out.stderr
+    # such a folder given as the root itself: reported, nothing else happens (it reached the store's queries)
+    bad = os.fsdecode(os.fsencode(tmp_path) + b"/trip\xfe")
+    os.rename(photos, bad)
+    out = cli("index", bad, library=tmp_path / "lib")
+    assert out.returncode == 0 and "Traceback" not in out.stderr and "unexpected" not in out.stderr, out.stderr
+    assert "indexed 0," in out.stdout and "not valid UTF-8" in out.stderr
+    one_line(cli("watch", bad, library=tmp_path / "lib"), 2,
+             "cannot watch $'" + str(tmp_path) + "/trip\\xfe': the folder name is not valid UTF-8")
 
 
 def test_a_fifo_as_the_query_image_is_one_line(tmp_path: Path) -> None:

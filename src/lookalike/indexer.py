@@ -26,7 +26,7 @@ from PIL import Image
 from lookalike.config import Settings
 from lookalike.errors import ImageError
 from lookalike.extras import EXTRAS_MIN_SIDE, ExtraResult, Extras
-from lookalike.io.crawl import Crawl, FileEntry
+from lookalike.io.crawl import Crawl, FileEntry, utf8_name
 from lookalike.io.read import content_hash, decode, read_file
 from lookalike.models.base import Model, ModelIdentity
 from lookalike.progress import progress_bar
@@ -136,8 +136,10 @@ class Indexer:
         walk = Crawl(roots, lambda p, r: s.skipped.append((p, r)), self.settings.follow_symlinks)
         entries = list(walk)
         s.found = len(entries)
-        real_roots = [os.path.realpath(r) for r in roots]  # the crawl yields real paths
-        known = self.store.file_states(under=real_roots + walk.outside)
+        # the crawl yields real paths; one whose name is not UTF-8 holds nothing stored (the crawl reported it)
+        real_roots = [p for p in map(os.path.realpath, roots) if utf8_name(p)]
+        under = real_roots + [p for p in walk.outside if utf8_name(p)]
+        known = self.store.file_states(under=under)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
         backfill: list[Move] = []  # unchanged files indexed before device/inode were recorded
@@ -167,7 +169,7 @@ class Indexer:
                 s.interrupted = True
         if not s.interrupted:
             if missing and hasattr(self.store, "claim"):  # others may have moved some meanwhile: ask again
-                now = self.store.file_states(under=real_roots + walk.outside)
+                now = self.store.file_states(under=under)
                 missing = {p: st for p, st in missing.items() if p in now and now[p].id == st.id}
             gone = [st.id for st in missing.values() if st.id not in self._moved]
             if gone:

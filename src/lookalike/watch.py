@@ -49,6 +49,10 @@ class Watcher:
         self.roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
         if not self.roots:
             raise LookalikeError("give at least one folder to watch")
+        bad = next((r for r in self.roots if not utf8_name(r)), None)
+        if bad is not None:  # nothing under it could be stored
+            raise LookalikeError(f"cannot watch {quote_path(bad)}: the folder name is not valid UTF-8 (rename it "
+                                 "to watch it)")
         s = library.settings
         self.debounce = max(MIN_DEBOUNCE_S, s.watch_debounce_s if debounce is None else debounce)
         self.max_wait = s.watch_max_wait_s if max_wait is None else max_wait
