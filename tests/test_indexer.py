@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -87,6 +88,30 @@ def test_a_file_swapped_in_with_the_same_size_and_mtime_is_read_again(tmp_path: 
     s = lib.index([folder])
     assert (s.indexed, s.unchanged, s.touched) == (0, 1, 1)  # read again and hashed, not embedded
     assert lib.store.file_states()[str(target)].ino == os.stat(target).st_ino  # served again (server/files.py)
+
+
+def test_rehash_reads_every_file_and_embeds_only_those_rewritten_in_place(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["chelsea", "coffee", "rocket"])
+    lib = new_library()
+    lib.index([folder])
+    before = lib.store.file_states()
+    s = lib.index([folder], rehash=True)  # nothing changed: all read, nothing written
+    assert (s.indexed, s.unchanged, s.touched, s.elsewhere) == (0, 3, 0, 0), s.as_dict()
+    target = folder / "coffee.jpg"
+    st = os.stat(target)
+    with Image.open(folder / "chelsea.jpg") as im:  # other bytes, the same size, inode and mtime
+        other = io.BytesIO()
+        im.save(other, "JPEG", quality=90)
+    with open(target, "r+b") as fh:
+        fh.write(other.getvalue()[: st.st_size].ljust(st.st_size, b"\0"))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert lib.index([folder]).unchanged == 3  # an ordinary run goes by the stat: it cannot tell
+    s = lib.index([folder], rehash=True)
+    assert (s.indexed, s.unchanged) == (1, 2), s.as_dict()
+    after = lib.store.file_states()
+    assert after[str(target)].sha != before[str(target)].sha and after[str(target)].id == before[str(target)].id
+    assert lib.search(image=folder / "chelsea.jpg", limit=2).results[1].path == str(target)
 
 
 def test_indexing_one_folder_leaves_others(tmp_path: Path, new_library) -> None:  # type: ignore[no-untyped-def]

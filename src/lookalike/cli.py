@@ -127,7 +127,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise NotFound(f"nothing to index: {', '.join(args.paths)} {'does' if len(args.paths) == 1 else 'do'} "
                        "not exist")
     with library_from(args, create=True) as lib:
-        summary = lib.index(args.paths, progress=show_progress(args))
+        summary = lib.index(args.paths, progress=show_progress(args), rehash=args.rehash)
     if not args.json and not args.quiet:
         for path, reason in summary.skipped[: args.show_skipped]:
             print(f"skipped {quote_path(path)}: {reason}", file=sys.stderr)
@@ -363,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="folders or files")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="also follow symlinks that lead outside the folders being indexed (default: not followed)")
+    p.add_argument("--rehash", action="store_true",
+                   help="read and hash every file, not only those whose size or mtime changed: finds files rewritten "
+                        "in place with their dates put back (reads everything; embeds only what changed)")
     p.add_argument("--batch-size", type=count(1, 4096), help="images per model batch (default 8 on the CPU, 32 on a GPU)")
     p.add_argument("--workers", type=count(0, 256), help="decoding threads (default: from the CPU count)")
     p.add_argument("--threads", type=count(0, 1024), help="inference threads (default: half the cores on the CPU, the rest decode)")

@@ -128,7 +128,10 @@ class Indexer:
         self.batch_size = settings.index_batch(str(getattr(model, "device", "cpu")))
 
     # ---------------------------------------------------------------------------------------------------
-    def run(self, roots: Sequence[str | os.PathLike[str]]) -> IndexSummary:
+    def run(self, roots: Sequence[str | os.PathLike[str]], *, rehash: bool = False) -> IndexSummary:
+        """Index ``roots`` incrementally: a file whose size, mtime and inode are as recorded is not read again,
+        unless ``rehash``: then every file is read and hashed, and one whose bytes changed in place (its size
+        and mtime put back) is embedded again; the others are only read (not decoded)."""
         t0, c0 = time.perf_counter(), time.process_time()
         s = IndexSummary()
         roots = [os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(r)))) for r in roots]
@@ -142,11 +145,15 @@ class Indexer:
         known = self.store.file_states(under=under)
         seen = {e.path for e in entries}
         todo: list[FileEntry] = []
+        recheck: list[FileEntry] = []  # rehash: unchanged by their stat, read again
         backfill: list[Move] = []  # unchanged files indexed before device/inode were recorded
         for e in entries:
             st = known.get(e.path)
             fid = _fid(e)
             if st and st.size == e.size and abs(st.mtime - e.mtime) < 1e-6 and st.ino in (None, fid[1]):
+                if rehash:
+                    recheck.append(e)
+                    continue
                 s.unchanged += 1
                 if (st.dev, st.ino) != fid:  # recorded now (indexed before v3, or a device renumbered)
                     backfill.append(Move(st.id, e.path, e.size, e.mtime, *fid))
@@ -159,7 +166,7 @@ class Indexer:
         try:
             if backfill:
                 self.store.write(touches=backfill)
-            self._process(todo, known, missing_by_sha, s)
+            self._process(todo, known, missing_by_sha, s, recheck)
         except KeyboardInterrupt:
             s.interrupted = True
         if self.extras and not s.interrupted:
@@ -193,21 +200,26 @@ class Indexer:
 
     # ---------------------------------------------------------------------------------------------------
     def _process(self, todo: list[FileEntry], known: dict[str, FileState],
-                 missing_by_sha: dict[str, list[FileState]], s: IndexSummary) -> None:
+                 missing_by_sha: dict[str, list[FileState]], s: IndexSummary, recheck: list[FileEntry]) -> None:
         """Embed ``todo`` in batches. With a store that takes claims (stores/claims.py) the files come in
         rounds: first those this process could claim, then, after its own batches are all written (so two
-        indexers never wait on each other), the ones others held, until none is left."""
+        indexers never wait on each other), the ones others held, until none is left. ``recheck`` (``rehash``:
+        files whose stat is as recorded) is read first, unclaimed: another indexer leaves such files alone, and
+        one whose bytes did not change is only hashed, not decoded."""
         self._moved: set[int] = set()
-        if not todo:
+        if not todo and not recheck:
             return
         claim = getattr(self.store, "claim", None)  # every store has it; a test double may not
-        bar = progress_bar(len(todo), self.progress, "indexing")
+        total = len(todo) + len(recheck)
+        bar = progress_bar(total, self.progress, "indexing")
         self._done = 0
         self._since: float | None = None  # the store's clock at this run's first claim
         try:
             with ThreadPoolExecutor(decode_workers(self.settings, self.model), thread_name_prefix="decode") as pool:
+                if recheck:
+                    self._round(pool, recheck, total, known, missing_by_sha, s, bar)
                 if claim is None:
-                    self._round(pool, todo, len(todo), known, missing_by_sha, s, bar)
+                    self._round(pool, todo, total, known, missing_by_sha, s, bar)
                 else:
                     waiting: list[FileEntry] = list(todo)
                     first = True
@@ -216,7 +228,7 @@ class Indexer:
                             time.sleep(claims.WAIT_S)
                         busy: list[FileEntry] = []
                         mine = self._claim(waiting, s, busy, bar)
-                        self._round(pool, mine, len(todo), known, missing_by_sha, s, bar)
+                        self._round(pool, mine, total, known, missing_by_sha, s, bar)
                         waiting, first = busy, False
         except BaseException:
             if claim is not None:
@@ -260,6 +272,11 @@ class Indexer:
             d = decide(e.path, work.sha, known.get(e.path), missing_by_sha.get(work.sha, ()), self._moved,
                        lambda: self.store.by_sha([work.sha]).get(work.sha, []))
             if d.action == "touch":
+                old = known.get(e.path)
+                if (old is not None and old.size == e.size and abs(old.mtime - e.mtime) < 1e-6
+                        and (old.dev, old.ino) == _fid(e)):
+                    s.unchanged += 1  # read again for --rehash: the very bytes indexed
+                    continue
                 pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
                 s.touched += 1
                 continue

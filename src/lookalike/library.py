@@ -182,10 +182,12 @@ class Library:
 
     # -- indexing ----------------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | os.PathLike[str]], *, progress: bool = False,
-              on_progress: Progress | None = None) -> IndexSummary:
+              on_progress: Progress | None = None, rehash: bool = False) -> IndexSummary:
+        """Index ``paths`` (incremental; ``rehash``: also re-read files whose size and mtime did not change)."""
         from lookalike.indexer import Indexer  # here: a search process never loads the indexing stage
 
-        summary = Indexer(self.store, self.model, self.settings, progress=progress, on_progress=on_progress).run(paths)
+        summary = Indexer(self.store, self.model, self.settings, progress=progress,
+                          on_progress=on_progress).run(paths, rehash=rehash)
         if not summary.interrupted:
             summary.vector_index = self.store.optimize(progress=progress)
             if self.settings.faces or people_stale(self.store):

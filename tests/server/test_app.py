@@ -457,9 +457,10 @@ def test_changed_or_vanished_files_are_refused(fresh_library, tmp_path: Path) ->
     assert_error(c.get(f"/api/images/{rocket}/thumb"), 404, "no longer on disk")
 
 
-def test_a_file_rewritten_in_place_gets_no_thumbnail(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Same inode, size and mtime (bytes overwritten, then ``touch -r``): the content hash tells, and no
-    thumbnail of the new bytes is cached under the indexed file's hash."""
+def test_a_file_rewritten_in_place_is_not_served(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Same inode, size and mtime (bytes overwritten, then ``touch -r``): the content hash tells, no thumbnail
+    of the new bytes is cached under the indexed file's hash, and the original is not sent either (after it was
+    sent once, verified)."""
     lib = fresh_library()
     folder = tmp_path / "inplace"
     copy_samples(folder, ["coffee"])
@@ -468,6 +469,7 @@ def test_a_file_rewritten_in_place_gets_no_thumbnail(fresh_library, tmp_path: Pa
     info = lib.store.get_by_path(str(folder / "coffee.jpg"))
     photo = folder / "coffee.jpg"
     st = os.stat(photo)
+    assert c.get(f"/api/images/{info.id}/file").content == photo.read_bytes()
     with Image.open(photo) as im:
         other = io.BytesIO()
         im.rotate(180).save(other, "JPEG", quality=90)
@@ -477,6 +479,14 @@ def test_a_file_rewritten_in_place_gets_no_thumbnail(fresh_library, tmp_path: Pa
     assert (os.stat(photo).st_ino, os.stat(photo).st_size, os.stat(photo).st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
     assert_error(c.get(f"/api/images/{info.id}/thumb", params={"size": 512}), 409, "rewritten", "re-index")
     assert not (Path(lib.settings.library) / "thumbs" / f"{info.sha}_512.jpg").exists()
+    assert_error(c.get(f"/api/images/{info.id}/file"), 409, "rewritten", "re-index")
+    again = lib.index([folder])  # its size, mtime and inode are as indexed: an ordinary run cannot tell ...
+    assert again.unchanged == 1 and again.indexed == 0
+    assert_error(c.get(f"/api/images/{info.id}/file"), 409, "rewritten", "--rehash")
+    again = lib.index([folder], rehash=True)  # ... a run that reads every file can: embedded again
+    assert again.indexed == 1 and again.unchanged == 0, again.as_dict()
+    info = lib.store.get_by_path(str(folder / "coffee.jpg"))
+    assert c.get(f"/api/images/{info.id}/file").content == photo.read_bytes()
 
 
 # -- token -----------------------------------------------------------------------------------------------------------

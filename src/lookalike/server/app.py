@@ -142,6 +142,7 @@ class TextQuery(SearchOptions):
 class IndexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     folder: str = Field(max_length=4096, description="absolute path of a folder inside the server's index roots")
+    rehash: bool = Field(False, description="read and hash every file, not only those whose size or mtime changed")
 
 
 # -- the app -----------------------------------------------------------------------------------------------------
@@ -320,7 +321,7 @@ class _Api:
                 responses=errors(403, 404, 409))
         def start_index(request: Request, body: IndexRequest, response: Response) -> dict[str, Any]:
             folder = resolve_index_folder(body.folder, self.index_roots)
-            job = self.jobs.start(folder)
+            job = self.jobs.start(folder, rehash=body.rehash)
             response.headers["Location"] = f"{request.scope.get('root_path', '')}/api/index/{job.id}"
             return job.as_dict()
 

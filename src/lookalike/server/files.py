@@ -8,8 +8,10 @@ was indexed. A photo swapped for a symlink to a private key padded to the same s
 way swapped for a link, a FIFO or a device put in its place: all refused (409, re-index), and the bytes sent
 are read from that checked descriptor, so nothing can be swapped in between the check and the read. What the
 server reads whole (to make a thumbnail) must also have the indexed content hash, so a file rewritten in place
-with its size and mtime put back gets a 409 there; an original is streamed as it is read, so for it the check is
-the file's identity (device, inode, size, mtime), not its content.
+with its size and mtime put back gets a 409 there. An original is streamed, so its bytes are hashed from the
+checked descriptor before the first one is sent (then read again from the start: the page cache serves them);
+a file whose change time (``st_ctime``, which no user can set back) is the one already verified is not hashed
+again. What this cannot see: bytes rewritten while the response is being sent, after the check.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import errno
 import os
 import re
 import stat
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,13 +120,48 @@ def read_indexed(info: ImageInfo, max_bytes: int) -> bytes:
         os.close(fd)
     if info.sha and content_hash(data) != info.sha:
         raise FileChanged(f"the file of image {info.id} was rewritten since it was indexed (its bytes differ); "
-                          "re-index its folder")
+                          "re-index its folder with rehash (lookalike index --rehash)")
     return data
 
 
+_VERIFIED: OrderedDict[tuple[int, int, int, int, int], str] = OrderedDict()  # file identity + ctime -> hash seen
+_VERIFIED_MAX = 4096
+_verified_lock = threading.Lock()
+
+
+def _check_content(fd: int, st: os.stat_result, info: ImageInfo, chunk: int) -> None:
+    """Raise :class:`FileChanged` unless the descriptor's bytes have the indexed content hash (see the module
+    docstring: a file whose ctime did not move since it was last verified is not read again)."""
+    if not info.sha:
+        return
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _verified_lock:
+        if _VERIFIED.get(key) == info.sha:
+            _VERIFIED.move_to_end(key)
+            return
+    h = hashlib.blake2b(digest_size=16)  # io.read.content_hash, read in chunks
+    left = st.st_size
+    while left > 0 and (data := os.pread(fd, min(chunk, left), st.st_size - left)):
+        h.update(data)
+        left -= len(data)
+    if h.hexdigest() != info.sha:
+        raise FileChanged(f"the file of image {info.id} was rewritten since it was indexed (its bytes differ); "
+                          "re-index its folder with rehash (lookalike index --rehash)")
+    with _verified_lock:
+        _VERIFIED[key] = info.sha
+        while len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+
+
 def stream_indexed(info: ImageInfo, chunk: int = 1 << 16) -> tuple[Iterator[bytes], os.stat_result]:
-    """The indexed file's bytes in chunks, read from the checked descriptor (closed at the end), and its stat."""
+    """The indexed file's bytes in chunks, read from the checked descriptor (closed at the end), and its stat.
+    The bytes are checked against the indexed content hash before this returns."""
     fd, st = open_indexed(info)
+    try:
+        _check_content(fd, st, info, chunk)
+    except BaseException:
+        os.close(fd)
+        raise
 
     def chunks() -> Iterator[bytes]:
         try:

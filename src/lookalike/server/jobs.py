@@ -80,7 +80,7 @@ class JobTable:
 class IndexJobs(JobTable):
     what = "indexing job"
 
-    def start(self, folder: str) -> Job:
+    def start(self, folder: str, *, rehash: bool = False) -> Job:
         with self._lock:
             running = self._active()
             if running is not None:
@@ -88,7 +88,7 @@ class IndexJobs(JobTable):
                                  "wait for it to finish")
             job = Job(uuid.uuid4().hex[:12], folder)
             self._remember(job)
-        threading.Thread(target=self._run, args=(job,), name=f"index-{job.id}", daemon=True).start()
+        threading.Thread(target=self._run, args=(job, rehash), name=f"index-{job.id}", daemon=True).start()
         return job
 
     def get(self, job_id: str) -> Job:
@@ -111,7 +111,7 @@ class IndexJobs(JobTable):
             time.sleep(0.05)
         return job
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, rehash: bool = False) -> None:
         job.state = "scanning"
         lower_priority(JOB_NICENESS)
 
@@ -119,7 +119,7 @@ class IndexJobs(JobTable):
             job.state, job.done, job.total = "running", done, total
 
         try:
-            summary = self.library.index([job.folder], on_progress=on_progress).as_dict()
+            summary = self.library.index([job.folder], on_progress=on_progress, rehash=rehash).as_dict()
             skipped = summary.get("skipped") or []
             summary["skipped_count"] = len(skipped)  # type: ignore[arg-type]
             summary["skipped"] = skipped[:SHOW_SKIPPED]  # type: ignore[index]
