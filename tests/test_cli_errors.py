@@ -121,6 +121,15 @@ def test_a_full_standard_output_is_not_blamed_on_the_library(tmp_path: Path) -> 
         assert out.returncode == 1 and out.stderr.strip() == "lookalike: error: cannot write the output: No space left on device", out.stderr
 
 
+@pytest.mark.parametrize("args,said", [(["search", "cat", "--limit", "-3"], "--limit/-n: must be at least 1, not -3"),
+                                       (["search", "cat", "-n", "-3"], "--limit/-n: must be at least 1, not -3"),
+                                       (["search", "cat", "--threshold", "-0.5"], "not -0.5"),
+                                       (["dupes", "--neighbours", "-2"], "not -2")])
+def test_a_negative_value_is_read_as_the_value(args: list[str], said: str, tmp_path: Path) -> None:
+    """``-0`` (``--null``) makes argparse take ``-3`` for an option: it said "expected one argument"."""
+    one_line(cli(*args, library=tmp_path / "lib"), 2, said)
+
+
 def test_names_that_are_not_utf8_are_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     copy_samples(photos, ["coffee", "chelsea"])

@@ -351,6 +351,31 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help shows the options)\n")
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        """As argparse's, but a negative number after an option that takes a value is that value (``-0``, as in
+        ``xargs -0``, makes argparse read ``--limit -1`` as two options: "expected one argument")."""
+        return super().parse_known_args(self._negatives_joined(sys.argv[1:] if args is None else list(args)),
+                                         namespace)
+
+    def _negatives_joined(self, args: list[str]) -> list[str]:
+        out: list[str] = []
+        it = iter(args)
+        for tok in it:
+            out.append(tok)
+            if tok == "--":
+                out.extend(it)
+                break
+            action = self._option_string_actions.get(tok)
+            if action is not None and action.nargs is None and action.option_strings and tok.startswith("-"):
+                nxt = next(it, None)
+                if nxt is None:
+                    break
+                if self._negative_number_matcher.match(nxt):
+                    out[-1] = f"{tok}={nxt}" if tok.startswith("--") else tok + nxt
+                else:
+                    out.append(nxt)
+        return out
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="lookalike", description="Offline image search by example and keyword.",
