@@ -192,6 +192,20 @@ def test_a_corrupt_database(tmp_path: Path) -> None:
     one_line(cli("search", "cat", library=lib), 1, "is corrupt")
 
 
+
+def test_a_0_byte_database_is_no_library_until_indexed(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "lookalike.db").touch()
+    for args in (["info"], ["search", "cat"]):  # reading commands: nothing written into it
+        one_line(cli(*args, library=lib), 2, "no lookalike library at", str(lib))
+        assert (lib / "lookalike.db").stat().st_size == 0
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    assert cli("index", str(photos), library=lib).returncode == 0  # index makes it one
+    assert cli("info", library=lib).returncode == 0
+
+
 def _file_size_limit(limit: int):  # type: ignore[no-untyped-def]
     def pre() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail (EFBIG) as on a full disk

@@ -33,7 +33,8 @@ def check_library(settings: Settings, *, create: bool) -> None:
         raise RuntimeFailure(f"{folder} is a file, not a library folder: give a folder as --library")
     if db.exists():
         _check_database(db)
-        return
+        if create or _size(db) > 0:
+            return  # a 0-byte database (touched, or a failed copy) is no library yet: only index makes it one
     if not create:
         raise NoLibrary(f"no lookalike library at {folder}: index photos into it first "
                         f"(lookalike index FOLDER --library {folder}), or give the right --library")
@@ -43,6 +44,13 @@ def check_library(settings: Settings, *, create: bool) -> None:
             raise RuntimeFailure(f"{folder} is not a lookalike library (no {DB_NAME}, and it holds other files: "
                                  f"{', '.join(others[:3])}{' ...' if len(others) > 3 else ''}); give a new or empty "
                                  "folder as --library")
+
+
+def _size(db: Path) -> int:
+    try:
+        return db.stat().st_size
+    except OSError:
+        return 0
 
 
 def _check_database(db: Path) -> None:
