@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -213,6 +214,10 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
             prec = "" if t.get("precision") is None else f", estimated precision {t['precision']}"
             lines.append(f"taught word: {name.split(':', 1)[-1]} ({t['examples']} examples, "
                          f"{t['counter_examples']} counter-examples{prec})")
+    if explain.get("excluded"):
+        x = explain["excluded"]
+        lines.append(f"left out: {x['photos']} photos at P >= {x['min_probability']} of showing "
+                     + ", ".join(f"{w} ({n})" for w, n in x["words"].items()))
     if explain.get("feedback"):
         f = explain["feedback"]
         lines.append("re-ranked: more like " + (", ".join(f"id:{i}" for i in f["more_like"]) or "-")
@@ -351,11 +356,53 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help shows the options)\n")
 
+    words_to: str | None = None  # search: "-word" tokens (a word left out of the results) join this positional
+
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
         """As argparse's, but a negative number after an option that takes a value is that value (``-0``, as in
-        ``xargs -0``, makes argparse read ``--limit -1`` as two options: "expected one argument")."""
-        return super().parse_known_args(self._negatives_joined(sys.argv[1:] if args is None else list(args)),
-                                         namespace)
+        ``xargs -0``, makes argparse read ``--limit -1`` as two options: "expected one argument"), and, for
+        search, ``-word`` is a query word ("cat -dog"), not an unknown option."""
+        args = self._negatives_joined(sys.argv[1:] if args is None else list(args))
+        words: list[str] = []
+        if self.words_to:
+            args, words = self._excluded_words(args)
+        ns, extra = super().parse_known_args(args, namespace)
+        if words:
+            setattr(ns, self.words_to, [*(getattr(ns, self.words_to) or []), *words])
+        return ns, extra
+
+    _WORD = re.compile(r"-[^\W\d_][^\W\d_'-]*(?:['-][^\W\d_]+)*$")
+
+    def _excluded_words(self, args: list[str]) -> tuple[list[str], list[str]]:
+        """The ``-word`` tokens before ``--`` that name no option: three letters at least, not ``--`` plus a
+        prefix of a long option (``-limit`` stays an error), not a cluster of one-letter flags."""
+        flags = {o[1] for o in self._option_string_actions if len(o) == 2 and o[0] == "-"}
+        longs = [o for o in self._option_string_actions if o.startswith("--")]
+        kept: list[str] = []
+        words: list[str] = []
+        for i, tok in enumerate(args):
+            if tok == "--":
+                kept.extend(args[i:])
+                break
+            word = tok[1:]
+            if (tok not in self._option_string_actions and self._WORD.match(tok) and len(word) >= 3
+                    and not any(o.startswith("-" + tok) for o in longs) and not set(word) <= flags
+                    and not self._short_with_value(tok)):
+                words.append(tok)
+            else:
+                kept.append(tok)
+        return kept, words
+
+    def _short_with_value(self, tok: str) -> bool:
+        """``-n5``: a one-letter option with its value attached (``-night`` is no count: a word)."""
+        action = self._option_string_actions.get(tok[:2])
+        if action is None or action.nargs == 0:
+            return False
+        try:
+            (action.type or str)(tok[2:])
+        except (TypeError, ValueError, argparse.ArgumentTypeError):
+            return False
+        return True
 
     def _negatives_joined(self, args: list[str]) -> list[str]:
         out: list[str] = []
@@ -408,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search by an image file, an http(s) URL, id:N, or keywords")
     _common(p)
     _filters(p)
-    p.add_argument("query", nargs="*", help="an image path or URL, id:N, or keywords / free text")
+    p.words_to = "query"  # type: ignore[attr-defined]
+    p.add_argument("query", nargs="*", help="an image path or URL, id:N, or keywords / free text; -word leaves "
+                                            "out photos of that word (cat -dog)")
     p.add_argument("--image", metavar="PATH", help="an example image, combined with the words (rank fusion)")
     p.add_argument("--face", metavar="PATH", help="photos of the same person as the face in PATH (index --faces)")
     p.add_argument("--weight", action="append", metavar="NAME=W",

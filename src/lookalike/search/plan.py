@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -98,6 +99,18 @@ def signal_parts(query: str | None = None, *, image: str | os.PathLike[str] | by
     if not parts:
         raise LookalikeError("give a query: words, an image file, image bytes, a URL, an image id or a face photo")
     return parts
+
+
+_EXCLUDED = re.compile(r'(?:(?<=\s)|^)-(?:"([^"]+)"|([^\W\d_][^\s]*))')
+
+
+def split_exclusions(text: str) -> tuple[str, list[str]]:
+    """``"beach -people -\"palm tree\""`` -> ``("beach", ["people", "palm tree"])``: a word (or a quoted
+    phrase) right after a ``-`` that starts a word is left out of the results. A hyphen inside a word
+    ("t-shirt") or before a digit ("-3") is not one."""
+    excluded = [(m.group(1) or m.group(2)).strip() for m in _EXCLUDED.finditer(text)]
+    kept = " ".join(_EXCLUDED.sub(" ", text).split())
+    return kept, [w for w in excluded if w]
 
 
 def common_words_only(text: str) -> list[str]:
