@@ -50,6 +50,7 @@ class Result:
     taken_at: str | None = None
     camera: str | None = None
     texts: dict[str, str] = field(default_factory=dict)  # caption, description, ocr
+    mtime: float | None = None  # the file's, as indexed (seconds since the epoch): the date when EXIF has none
     # image queries only (search/copies.py): is this an edited copy of the query (verified as dupes does)
     copy: bool | None = None
     copy_score: float | None = None
@@ -285,7 +286,7 @@ class Library:
     def _result(self, info: ImageInfo, score: float) -> Result:
         return Result(id=info.id, path=info.path, score=score, tags=self.tag_dicts(info.tags), width=info.width,
                       height=info.height, folder=info.folder, taken_at=info.taken_at, camera=info.camera,
-                      texts=dict(info.texts))
+                      texts=dict(info.texts), mtime=info.mtime)
 
     def tag_dicts(self, tags: Sequence[tuple[int, float]], min_score: float = 0.05, limit: int = 5) -> list[dict[str, object]]:
         out = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -357,6 +358,9 @@ def test_pages_load_more_and_scroll(browser, live_server, ids: dict[str, int]) -
     pg.wait_for_selector("#load-more", state="hidden")
     names = pg.locator("#results .card .name").all_inner_texts()
     assert len(set(names)) == 11
+    # every card shows a day: the date taken, else the file's
+    days = pg.evaluate("() => [...document.querySelectorAll('#results .card .rank')].map(r => [r.textContent, r.title])")
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) and t for d, t in days), days
     # a search pages the same way, its ranks going on
     pg.goto(live_server.url + f"?page=4#id={ids['puppy']}")
     pg.wait_for_function("() => document.getElementById('query-text').textContent === 'More like this photo'")
@@ -464,9 +468,10 @@ def test_filters_live_in_the_url(browser, live_server, photos: Path) -> None:  #
     pg.click("#clear-filters")
     wait_for_first(pg, "chelsea.jpg")
     assert pg.url.endswith("#q=cat")
-    pg.goto(live_server.url + "#after=2999-01-01")  # browsing takes the filters too
+    pg.goto(live_server.url + "#after=2999-01-01&threshold=0.5")  # browsing takes the filters too ...
     pg.wait_for_function("() => document.getElementById('message').dataset.kind === 'empty'")
     assert pg.input_value("#after") == "2999-01-01" and pg.locator("#results .card").count() == 0
+    assert pg.inner_text("#filter-count") == "1"  # ... but for Min. score, which counts in a search only
     context.close()
 
 
@@ -616,6 +621,9 @@ def test_marks_rerank_and_save_as_a_word(page, library) -> None:  # type: ignore
     page.wait_for_function("() => ![...document.querySelectorAll('#results .card .name')]"
                            ".some(n => n.textContent === 'puppy.jpg')")  # the bad one dropped out
     assert card_names(page)[0] == "chelsea.jpg"
+    page.reload()  # the marks outlive a reload of the page (this tab's sessionStorage)
+    page.wait_for_selector("#results .card[data-mark='good']")
+    assert "1 good, 1 bad" in page.inner_text("#feedback-count") and "puppy.jpg" not in card_names(page)
     page.click("#feedback-undo")  # the last mark (Bad on the puppy) undone: it is back
     page.wait_for_function("() => [...document.querySelectorAll('#results .card .name')]"
                            ".some(n => n.textContent === 'puppy.jpg')")

@@ -1,21 +1,42 @@
 // Relevance feedback and taught words on the web page. Mark search results Good or Bad: the search runs again
 // at once with more_like / less_like (bad ones drop out, photos like the good ones come up); "Save as a word"
 // turns the marks into a taught concept (POST /api/concepts), then searches for the word. The viewer's "teach"
-// slot teaches a word from the photo being viewed. Marks belong to one query: a new query starts clean.
+// slot teaches a word from the photo being viewed. Marks belong to one query: a new query starts clean; a reload
+// of the page keeps them (sessionStorage: this tab only, gone with it).
 import { api } from "./api.js";
 import { $, el, setMessage } from "./util.js";
 import { registerCardAction, registerViewerSection } from "./views.js";
 
 const marks = new Map();  // image id -> "good" | "bad" (in the order made: the last one can be undone)
 let markedQuery = null;   // the query the marks were made on (its JSON)
+let loaded = false;       // the marks saved before a reload were looked at (the page's first query)
 let rerun = () => {};
+const SAVED = "lookalike.marks";
 
 function ids(kind) { return [...marks].filter(([, m]) => m === kind).map(([id]) => id); }
+
+function save() {
+  try { sessionStorage.setItem(SAVED, JSON.stringify({ query: markedQuery, marks: [...marks] })); } catch { /* private mode, full */ }
+}
+
+function restore(key) {  // the marks of the page before a reload, if they were made on this query
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SAVED) || "null");
+    if (s && s.query === key && Array.isArray(s.marks)) {
+      for (const [id, m] of s.marks) if (Number.isInteger(id) && (m === "good" || m === "bad")) marks.set(id, m);
+    }
+  } catch { /* unreadable: start clean */ }
+}
 
 /** Adds the marks to a search request's parameters (photos.js calls this for every search page). */
 export function addFeedback(params, query) {
   const key = JSON.stringify(query ? [query.kind, String(query.value)] : null);
-  if (key !== markedQuery) { marks.clear(); markedQuery = key; showBar(); }
+  if (key !== markedQuery) {
+    marks.clear();
+    markedQuery = key;
+    if (!loaded && query) { restore(key); loaded = true; } else if (loaded) save();
+    showBar();
+  }
   if (!query) return;
   for (const id of ids("good")) params.append("more_like", String(id));
   for (const id of ids("bad")) params.append("less_like", String(id));
@@ -25,6 +46,7 @@ function toggle(result, kind) {
   const was = marks.get(result.id);
   marks.delete(result.id);  // re-set, so that it is the last mark made
   if (was !== kind) marks.set(result.id, kind);
+  save();
   showBar();
   rerun();
 }
@@ -67,9 +89,9 @@ export function setupFeedback({ search, reload }) {
                     title: "the word to teach from your marks" }),
       el("button", { type: "submit", id: "feedback-save", textContent: "Save as a word" })),
     el("button", { type: "button", id: "feedback-undo", className: "linklike-button", textContent: "Undo last mark",
-                   onclick: () => { const last = [...marks.keys()].pop(); if (last !== undefined) { marks.delete(last); showBar(); reload(); } } }),
+                   onclick: () => { const last = [...marks.keys()].pop(); if (last !== undefined) { marks.delete(last); save(); showBar(); reload(); } } }),
     el("button", { type: "button", id: "feedback-clear", className: "linklike-button", textContent: "Clear marks",
-                   onclick: () => { marks.clear(); showBar(); reload(); } }));
+                   onclick: () => { marks.clear(); save(); showBar(); reload(); } }));
   $("message").before(bar);
   $("feedback-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -79,6 +101,7 @@ export function setupFeedback({ search, reload }) {
       const c = await teach(word, ids("good"), ids("bad"), $("message"));
       $("feedback-word").value = "";
       marks.clear();
+      save();
       $("q").value = c.word;
       search({ kind: "text", value: c.word }, $("message").textContent);  // the note stays above the new list
     } catch (err) { setMessage($("message"), err.message, "error"); }

@@ -30,8 +30,8 @@ function writeFilters(params) {
   syncChips();
 }
 
-function showFilterCount() {
-  const n = Object.keys(readFilters()).length;
+function showFilterCount() {  // the search-only ones (Min. score, By) count while there is a query
+  const n = Object.keys(readFilters()).filter((k) => S.query || !SEARCH_ONLY.has(k)).length;
   $("filter-count").hidden = n === 0;
   $("filter-count").textContent = String(n);
   return n;
@@ -183,8 +183,8 @@ function card(r, index) {
                                title: `an edited copy of the query (copy score ${r.copy_score}; a copy above 0.5)` }));
     }
   } else {
-    node.querySelector(".rank").textContent = dateText(r.taken_at).slice(0, 10) || "";
-    node.querySelector(".rank").title = r.taken_at ? "date taken" : "";
+    node.querySelector(".rank").textContent = dateText(r.taken_at, r.mtime).slice(0, 10);
+    node.querySelector(".rank").title = r.taken_at ? "date taken" : r.mtime ? "file date (the photo holds no date taken)" : "";
     node.querySelector(".score").remove();
   }
   const name = node.querySelector(".name");
@@ -222,6 +222,7 @@ export function search(query, { push = true, note = "" } = {}) {
 function showQuery() {
   const q = S.query;
   const img = $("query-img");
+  showFilterCount();  // browsing: Min. score and By do not count
   $("query").hidden = !q;
   $("folders").hidden = !!q;
   $("query-explain").textContent = "";
