@@ -407,6 +407,10 @@ def test_viewer(page, ids: dict[str, int]) -> None:  # type: ignore[no-untyped-d
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => document.getElementById('viewer-name').textContent === 'black_cat.jpg'")
     assert page.is_disabled("#viewer-next")  # the last of the two results
+    page.keyboard.press("Escape")  # closed on another photo than it was opened on: the focus goes to its card
+    page.wait_for_function("() => { const c = document.activeElement && document.activeElement.closest('.card');"
+                           " return c && c.querySelector('.name').textContent === 'black_cat.jpg'; }")
+    open_viewer_on(page, "black_cat.jpg")
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => document.getElementById('viewer-name').textContent === 'chelsea.jpg'")
     page.click("#viewer-similar")

@@ -20,6 +20,10 @@ export function setupViewer({ onSearch }) {
     if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
   });
   dlg.addEventListener("click", (e) => { if (e.target === dlg) dlg.close(); });  // the backdrop
+  dlg.addEventListener("close", () => {  // back on the card of the photo last viewed (the arrows may have moved on)
+    const thumb = document.querySelector(`#results .card[data-id="${CSS.escape(dlg.dataset.id || "")}"] .thumb`);
+    if (thumb) { thumb.focus(); thumb.scrollIntoView({ block: "nearest" }); }
+  });
   $("viewer-similar").addEventListener("click", () => searchFrom("id"));
   $("viewer-copies").addEventListener("click", () => searchFrom("copies"));
 }
