@@ -275,7 +275,10 @@ def test_a_chunked_upload_over_the_cap_closes_the_connection(library, settings, 
     from dataclasses import replace
 
     server = start_server(create_app(library, replace(settings, max_upload_mb=1)))
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)  # little held on this side: "sent" is near read
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
     boundary = "xyzBOUNDARY"
     sock.sendall(("POST /api/search/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                   f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode())
@@ -300,10 +303,12 @@ def test_a_chunked_upload_over_the_cap_closes_the_connection(library, settings, 
         closed = True
     finally:
         sock.close()
-    # cut off soon after the 1 MB cap, not read on and on; the 413 itself may be lost to the reset the close
-    # causes while the client is still sending (test_upload_too_large_without_content_length checks the answer)
-    assert closed and sent < 4_000_000, sent
-    assert not answer or (b" 413 " in answer.split(b"\r\n", 1)[0] and b"too large" in answer), answer[:200]
+    # cut off soon after the 1 MB cap, not read on and on (20 MB); what was sent includes what the server's
+    # receive buffer took after it stopped reading (it grows with the reading rate: 5.2 MB once on a loaded
+    # machine); the 413 itself may be lost to the reset the close causes while the client is still sending
+    # (test_upload_too_large_without_content_length checks the answer)
+    assert closed and sent < 10_000_000, sent
+    assert not answer or b" 413 " in answer.split(b"\r\n", 1)[0], answer[:200]  # its body may be cut off too
 
 
 def test_base64_too_large_and_invalid(client_with) -> None:  # type: ignore[no-untyped-def]
@@ -437,6 +442,31 @@ def test_original_file(client: TestClient, ids: dict[str, int], photos: Path) ->
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.content == (photos / "things" / "flower.jpg").read_bytes()
     assert "inline" in r.headers["content-disposition"]
+
+
+def test_head_is_answered_as_get_without_the_body(client: TestClient, live_server, ids: dict[str, int],  # type: ignore[no-untyped-def]
+                                                  photos: Path) -> None:
+    """HEAD (curl -I, link checkers) got a 405 from the GET-only routes; under TestClient and under uvicorn."""
+    import http.client
+
+    flower = photos / "things" / "flower.jpg"
+    paths = [f"/api/images/{ids['flower']}/file", f"/api/images/{ids['flower']}/thumb", "/api/stats", "/"]
+    for path in paths:
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        for h in ("content-type", "content-length", "etag", "last-modified"):
+            assert head.headers.get(h) == got.headers.get(h), (path, h)
+    assert client.head(f"/api/images/{ids['flower']}/file").headers["content-length"] == str(flower.stat().st_size)
+    assert client.head("/api/images/999999/file").status_code == 404
+    assert client.head("/api/search/upload").status_code == 405  # POST only
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=30)  # a real server, one connection
+    for path in paths * 2:
+        conn.request("HEAD", path)
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b"", path
+    conn.request("GET", paths[0])  # the connection is still good for a GET after the HEADs
+    assert conn.getresponse().read() == flower.read_bytes()
+    conn.close()
 
 
 def test_changed_or_vanished_files_are_refused(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -38,7 +38,14 @@ from lookalike.errors import LookalikeError, TooLarge
 from lookalike.library import Library, SearchResult
 from lookalike.search.plan import MAX_QUERY_CHARS
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
-from lookalike.server.guards import TOKEN_COOKIE, BodyLimit, default_index_roots, resolve_index_folder, token_ok
+from lookalike.server.guards import (
+    TOKEN_COOKIE,
+    BodyLimit,
+    HeadAsGet,
+    default_index_roots,
+    resolve_index_folder,
+    token_ok,
+)
 from lookalike.server.dupes_jobs import DupesJobs, dupes_routes
 from lookalike.server.jobs import IndexJobs
 from lookalike.server.openapi import declare_errors, errors
@@ -180,6 +187,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=body_cap(settings), raw_bytes=body_cap(settings, raw=True))
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     return app
 
 

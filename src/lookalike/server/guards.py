@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookalike.errors import Forbidden, LookalikeError
@@ -78,6 +80,48 @@ class BodyLimit:
             if started or err.status_code != 413:
                 raise
             await _send_json(send, 413, message)
+
+
+class HeadAsGet:
+    """ASGI middleware: a HEAD request is answered as the GET would be, without the body (the routes declare GET
+    only, so HEAD got a 405): the same status and headers (Content-Length, ETag, Last-Modified). The body is not
+    produced further than its first chunk: once that has gone out (as the empty body), the app is told that the
+    client went away (a streamed original is then closed, not read to its end)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        ended = asyncio.Event()  # the (empty) body has been sent: the response is complete
+        first, done = True, False
+
+        async def head_receive() -> Message:
+            nonlocal first
+            if first:  # the (empty) request body
+                first = False
+                return await receive()
+            await ended.wait()
+            return {"type": "http.disconnect"}
+
+        async def head_send(msg: Message) -> None:
+            nonlocal done
+            if msg["type"] == "http.response.body":
+                if done:  # ASGI 2.4: a send after the client went away raises; the app stops there
+                    raise OSError("HEAD: no body is sent")
+                done = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                ended.set()
+            else:
+                await send(msg)
+
+        try:
+            await self.app({**scope, "method": "GET"}, head_receive, head_send)
+        except (OSError, ClientDisconnect):
+            if not done:
+                raise
 
 
 async def _send_json(send: Send, status: int, error: str) -> None:
