@@ -147,6 +147,22 @@ def test_names_that_are_not_utf8_are_skipped_and_the_rest_indexed(tmp_path: Path
              "cannot watch $'" + str(tmp_path) + "/trip\\xfe': the folder name is not valid UTF-8")
 
 
+def test_input_a_store_cannot_bind_is_a_usage_error(tmp_path: Path) -> None:
+    """Text that is not UTF-8 and numbers past 64 bits reached SQLite: "unexpected error" (a traceback report)."""
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    lib = tmp_path / "lib"
+    assert cli("index", str(photos), library=lib).returncode == 0
+    bad = os.fsdecode(os.fsencode(str(tmp_path)) + b"/ph\xff")
+    for args in (["search", "cat", "--folder", bad], ["search", "cat", "--camera", os.fsdecode(b"ni\xffkon")],
+                 ["forget", os.fsdecode(b"bad\xff")], ["teach", os.fsdecode(b"rex\xff"), str(photos / "coffee.jpg")]):
+        one_line(cli(*args, library=lib), 2, "not valid UTF-8")
+    for args in (["search", "id:99999999999999999999999"], ["search", "cat", "--more-like", "99999999999999999999999"],
+                 ["search", "id:\u00b2"], ["teach", "rex", "id:\u0663"]):  # "²", an Arabic-Indic 3
+        one_line(cli(*args, library=lib), 2, "not an image id")
+    one_line(cli("people", "name", "99999999999999999999999:0", "Bob", library=lib), 2, "too large")
+
+
 def test_a_fifo_as_the_query_image_is_one_line(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     copy_samples(photos, ["coffee"])

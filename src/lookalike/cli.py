@@ -174,10 +174,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _image_id(text: str) -> int:
-    value = text[3:] if text.startswith("id:") else text
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"not an image id: {text!r} (N or id:N)")
-    return int(value)
+    from lookalike.search.plan import parse_id
+
+    try:
+        return parse_id(text[3:] if text.startswith("id:") else text, text)
+    except LookalikeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _weights(items: Sequence[str] | None) -> dict[str, float] | None:

@@ -4,7 +4,8 @@ Exit statuses of the command line (README, ``lookalike --help``): 0 done; **2** 
 input: the command as given cannot be done, :class:`LookalikeError`); **1** a runtime failure (the disk is full,
 the library is read-only or corrupt, a folder is not a library, an unexpected error: :class:`RuntimeFailure`);
 **130** interrupted. :func:`explain_failure` turns the low-level errors of SQLite and the OS into one
-:class:`RuntimeFailure` line each.
+:class:`RuntimeFailure` line each, and the two a store raises for input it cannot bind (a text that is not
+UTF-8, a number past 64 bits) into a :class:`LookalikeError` (usage: exit 2, HTTP 400).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ModelMismatch(LookalikeError):
 _KEPT = "the index is consistent: what was written before stays, run the command again to go on"
 
 
-def explain_failure(err: BaseException, library: str = "the library") -> RuntimeFailure | None:
+def explain_failure(err: BaseException, library: str = "the library") -> LookalikeError | None:
     """One line for the failures a user can act on (SQLite and OS errors), looked for along the chain of
     errors (a failed ROLLBACK after a full disk reports the full disk); None for anything else."""
     seen: set[int] = set()
@@ -75,10 +76,20 @@ def explain_failure(err: BaseException, library: str = "the library") -> Runtime
     return None
 
 
-def _explain_one(err: BaseException, library: str) -> RuntimeFailure | None:
+NOT_UTF8 = ("a name or word that is not valid UTF-8 (bytes of another encoding) cannot be stored or looked up "
+            "in the library: rename the file or folder, or type the word again")
+TOO_LARGE_NUMBER = "a number too large: image ids and counts are at most 9223372036854775807"
+
+
+def _explain_one(err: BaseException, library: str) -> LookalikeError | None:
     if isinstance(err, RuntimeFailure):
         return err
     text = str(err).lower()
+    # what a store cannot bind (sqlite3 and psycopg alike): refused as input, nothing was written
+    if isinstance(err, UnicodeEncodeError) and "surrogates not allowed" in text:
+        return LookalikeError(NOT_UTF8)
+    if isinstance(err, OverflowError) and ("sqlite integer" in text or "int too large" in text):
+        return LookalikeError(TOO_LARGE_NUMBER)
     code = getattr(err, "errno", None)
     if isinstance(err, sqlite3.Error) or isinstance(err, RuntimeError) or isinstance(err, OSError):
         if "disk is full" in text or "no space left" in text or code == errno.ENOSPC:

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
 
 def _face_arg(text: str) -> tuple[int, int] | None:
     """IMAGE_ID:INDEX (one face), or None for a person (an id or a name)."""
-    m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text)
+    m = re.fullmatch(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*", text)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 

@@ -62,6 +62,7 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
     how = "quarantine" if quarantine else "trash"
     dest = Path(os.path.abspath(os.path.expanduser(quarantine))) if quarantine else None
     if dest is not None:
+        _check_quarantine(library, dest)
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # a file of that name, a read-only or missing parent: nothing was moved
@@ -69,24 +70,43 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
             raise LookalikeError(f"cannot move copies into {dest}: {why}; nothing was moved") from None
     action = Action(uuid.uuid4().hex[:10], time.strftime("%Y-%m-%dT%H:%M:%S"), how)
     removed: list[int] = []
-    for keep, others in groups:
-        kept = library.store.get([int(keep)])
-        if not kept or not os.path.isfile(kept[0].path):
-            raise NotFound(f"the copy to keep (id {keep}) is not on disk any more; nothing in its group was moved")
-        for info in library.store.get([int(i) for i in others if int(i) != int(keep)]):
-            try:
-                to, trashinfo = (_quarantine(info.path, dest) if dest is not None else _trash(info.path))
-            except OSError as err:  # said with both ends: the copy's folder or the destination may be at fault
-                where = f" ({info.path} -> {dest})" if dest is not None else f" ({info.path} -> the trash)"
-                action.items.append(Moved(info.path, None, error=(err.strerror or str(err)) + where))
-                continue
-            action.items.append(Moved(info.path, to, info.id, trashinfo))
-            removed.append(info.id)
-    if removed:
-        library.store.write(deletes=removed)
-    if action.items:
-        _append(library, {"action": asdict(action)})
+    try:
+        for keep, others in groups:
+            kept = library.store.get([int(keep)])
+            if not kept or not os.path.isfile(kept[0].path):
+                raise NotFound(f"the copy to keep (id {keep}) is not on disk any more; nothing in its group was moved")
+            for info in library.store.get([int(i) for i in others if int(i) != int(keep)]):
+                try:
+                    to, trashinfo = (_quarantine(info.path, dest) if dest is not None else _trash(info.path))
+                except OSError as err:  # said with both ends: the copy's folder or the destination may be at fault
+                    where = f" ({info.path} -> {dest})" if dest is not None else f" ({info.path} -> the trash)"
+                    action.items.append(Moved(info.path, None, error=(err.strerror or str(err)) + where))
+                    continue
+                action.items.append(Moved(info.path, to, info.id, trashinfo))
+                removed.append(info.id)
+    finally:  # whatever stopped the loop, what was moved is logged (undo) and gone from the index
+        if action.items:
+            _append(library, {"action": asdict(action)})
+        if removed:
+            library.store.write(deletes=removed)
     return action
+
+
+def _check_quarantine(library, dest: Path) -> None:  # type: ignore[no-untyped-def]
+    """Refuse, before anything moves, a quarantine folder whose name cannot be logged for undo (not UTF-8) or
+    that lies in a folder of indexed photos (the copies would be renamed beside their originals and indexed
+    again the next time that folder is)."""
+    from lookalike.display import quote_path
+    from lookalike.io.crawl import inside, utf8_name
+
+    if not utf8_name(str(dest)):
+        raise LookalikeError(f"cannot move copies into {quote_path(str(dest))}: its name is not valid UTF-8 "
+                             "(give another folder); nothing was moved")
+    real = os.path.realpath(dest)
+    for folder, _ in library.folders():
+        if inside(real, os.path.realpath(folder)):
+            raise LookalikeError(f"cannot move copies into {dest}: it is inside {folder}, a folder of indexed photos "
+                                 "(they would be indexed again there); give a folder outside them; nothing was moved")
 
 
 def actions(library) -> list[Action]:  # type: ignore[no-untyped-def]
@@ -152,7 +172,7 @@ def _append(library, entry: dict[str, object]) -> None:  # type: ignore[no-untyp
     path = log_path(library)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.write(json.dumps(entry) + "\n")  # ASCII: a name that is not UTF-8 is kept as its \\udcXX escape
         f.flush()
         os.fsync(f.fileno())
 

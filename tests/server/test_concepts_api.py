@@ -41,3 +41,12 @@ def test_relevance_feedback_on_search(client: TestClient, ids: dict[str, int]) -
     alone = client.get("/api/search", params={"more_like": [ids["chelsea"], ids["black_cat"]], "limit": 2}).json()
     assert alone["kind"] == "feedback" and {x["id"] for x in alone["results"]} == {ids["chelsea"], ids["black_cat"]}
     assert client.get("/api/search", params={"limit": 2}).status_code == 400
+
+
+def test_a_word_that_is_not_utf8_is_refused(client, ids) -> None:  # type: ignore[no-untyped-def]
+    """JSON may carry a lone surrogate (\\udcff), which no store can bind: one JSON error (the request model
+    refuses it; errors.explain_failure would make a 400 of it past the model), not a 500."""
+    r = client.post("/api/concepts", content=b'{"word": "rex\\udcff", "examples": [%d]}' % ids["chelsea"],
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "unicode" in r.json()["error"], r.text
+    assert "rex" not in [c["word"] for c in client.get("/api/concepts").json()["concepts"]]

@@ -35,11 +35,7 @@ def plan(text: str) -> Query:
     if is_url(text):
         return Query("image_url", text)
     if text.startswith("id:"):  # not words: "id:abc" would search for the words "id" and "abc"
-        if not text[3:].strip().isdigit():
-            from lookalike.errors import LookalikeError
-
-            raise LookalikeError(f"not an image id: {text!r} (id:N, N the number search results show)")
-        return Query("image_id", int(text[3:]))
+        return Query("image_id", parse_id(text[3:].strip(), text))
     expanded = os.path.expanduser(text)
     if os.path.isfile(expanded):
         return Query("image_path", os.path.abspath(expanded))
@@ -47,6 +43,20 @@ def plan(text: str) -> Query:
     if looks_like_path or (os.path.exists(expanded) and not os.path.isdir(expanded)):  # a FIFO, a device
         _no_file(text, expanded, "query image")
     return Query("text", text)
+
+
+MAX_ID = 2**63 - 1  # the largest integer both stores hold
+_ID = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²", int() takes "٣"
+
+
+def parse_id(digits: str, given: object = None) -> int:
+    """An image id written as digits (the N of ``id:N``), or a one-line error naming ``given``."""
+    from lookalike.errors import LookalikeError
+
+    if not _ID.fullmatch(digits) or int(digits) > MAX_ID:
+        shown = digits if given is None else given
+        raise LookalikeError(f"not an image id: {shown!r} (id:N, N the number search results show)")
+    return int(digits)
 
 
 def _no_file(given: object, path: str, what: str) -> None:

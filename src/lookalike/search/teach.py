@@ -27,6 +27,7 @@ from lookalike.models.concepts import (
     library_sample_size,
     seed_of,
 )
+from lookalike.search.plan import parse_id
 from lookalike.stores.base import ConceptExample, ConceptRecord
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # image files -> (n, dim) unit embeddings
@@ -79,10 +80,7 @@ def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True
         if isinstance(item, bool):
             raise LookalikeError(f"not an example: {item!r}")
         if isinstance(item, int) or (isinstance(item, str) and item.startswith("id:")):
-            text = str(item)[3:] if isinstance(item, str) else str(item)
-            if not text.isdigit():
-                raise LookalikeError(f"not an image id: {item!r} (write id:N)")
-            ids.append(int(text))
+            ids.append(parse_id(str(item)[3:] if isinstance(item, str) else str(item), item))
             continue
         path = os.path.abspath(os.path.expanduser(os.fspath(item)))
         if os.path.isdir(path):

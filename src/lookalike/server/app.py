@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lookalike import __version__
 from lookalike.config import Settings
 from lookalike.dates import DAY_PATTERN, check_day
-from lookalike.errors import LookalikeError, TooLarge
+from lookalike.errors import LookalikeError, TooLarge, explain_failure
 from lookalike.library import Library, SearchResult
 from lookalike.search.plan import MAX_QUERY_CHARS
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
@@ -423,6 +423,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        known = explain_failure(err)  # a full disk, a text a store cannot bind, ...
+        if known is not None:
+            return _error(known.status, str(known))
         log.exception("unexpected error on %s", request.url.path)
         return _error(500, f"internal error: {type(err).__name__}: {err}")
 
