@@ -163,6 +163,24 @@ def test_input_a_store_cannot_bind_is_a_usage_error(tmp_path: Path) -> None:
     one_line(cli("people", "name", "99999999999999999999999:0", "Bob", library=lib), 2, "too large")
 
 
+@pytest.mark.parametrize("var,value,said", [("LOOKALIKE_THREADS", "abc", "want a whole number, not 'abc'"),
+                                             ("LOOKALIKE_NPROBE", "abc", "want a whole number"),
+                                             ("LOOKALIKE_MAX_FILE_MB", "-1", "must be at least 1, not -1"),
+                                             ("LOOKALIKE_MAX_PIXELS", "0", "must be at least 1, not 0"),
+                                             ("LOOKALIKE_BATCH_SIZE", "-1", "must be at least 0"),
+                                             ("LOOKALIKE_WATCH_DEBOUNCE", "inf", "must be a finite number of seconds"),
+                                             ("LOOKALIKE_DEVICE", "tpu", "must be cpu, cuda, cuda:N or auto")])
+def test_a_bad_environment_variable_is_one_line(var: str, value: str, said: str, tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "lookalike.cli", "search", "cat"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(tmp_path / "lib"), var: value},
+                         timeout=300)
+    one_line(out, 2, f"the environment variable {var}: {said}")
+
+
+def test_a_device_that_is_none_is_a_usage_error(tmp_path: Path) -> None:
+    one_line(cli("search", "cat", "--device", "tpu", library=tmp_path / "lib"), 2, "must be cpu, cuda, cuda:N or auto")
+
+
 def test_a_fifo_as_the_query_image_is_one_line(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     copy_samples(photos, ["coffee"])

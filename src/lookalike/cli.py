@@ -14,11 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lookalike import __version__
-from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings
+from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings, count, device
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
 from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure, write_report
-from lookalike.shell import (add_paths_output, check_outputs, count, finish, guarded_stdout, image_out, print_paths,
+from lookalike.shell import (add_paths_output, check_outputs, finish, guarded_stdout, image_out, print_paths,
                              setup_logging, show_progress)
 
 Command = Callable[[argparse.Namespace], int]
@@ -43,7 +43,7 @@ def _common(p: argparse.ArgumentParser, *, read_db: bool = True, model: bool = T
         p.add_argument("--read-db", action="append", help="read replica URL for searches (repeatable)")
     if model:
         p.add_argument("--model", help="efficientnet-lite0 (default), efficientnet-lite1/2, or clip:ARCH:WEIGHTS")
-        p.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
+        p.add_argument("--device", type=device, help="cpu (default), cuda, cuda:N or auto")
         p.add_argument("--engine", choices=("auto", "torch", "onnx"),
                        help="inference engine (default auto: ONNX Runtime on CPU when installed, else torch)")
     if json:

@@ -9,7 +9,10 @@ LOOKALIKE_WATCH_DEBOUNCE, LOOKALIKE_QUARANTINE, LOOKALIKE_CLAIM_LEASE, LOOKALIKE
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +28,53 @@ def _env_bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+class BadValue(argparse.ArgumentTypeError, ValueError):
+    """A setting's value is wrong: argparse shows the message as it is (a flag's type), ``from_env`` makes a
+    one-line error of it naming the variable."""
+
+
+def count(least: int, most: int = 2**31 - 1) -> Callable[[str], int]:
+    """A parser (and argparse type) of whole numbers from ``least`` to ``most``: --limit 0 or -3, or
+    LOOKALIKE_THREADS=abc, is a usage error, and so is a number no store or array can hold."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise BadValue(f"want a whole number, not {text!r}") from None
+        if n < least:
+            raise BadValue(f"must be at least {least}, not {n}")
+        if n > most:
+            raise BadValue(f"must be at most {most:,}, not {n:,}")
+        return n
+
+    parse.__name__ = "number"
+    return parse
+
+
+def seconds(least: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            s = float(text)
+        except ValueError:
+            raise BadValue(f"want a number of seconds, not {text!r}") from None
+        if not math.isfinite(s) or s < least:
+            raise BadValue(f"must be a finite number of seconds, at least {least:g}, not {text!r}")
+        return s
+
+    return parse
+
+
+_DEVICE = re.compile(r"cpu|auto|cuda(?::[0-9]{1,3})?")
+
+
+def device(text: str) -> str:
+    """cpu, cuda, cuda:N or auto (torch's own error for "tpu" reached the user as a traceback)."""
+    if not _DEVICE.fullmatch(text.strip()):
+        raise BadValue(f"must be cpu, cuda, cuda:N or auto, not {text!r}")
+    return text.strip()
+
+
 DEFAULT_MODEL = "efficientnet-lite0"
 VECTOR_INDEX_KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq8-fast", "ivf-pca-sq8", "ivf-pqfs-sq8", "ivf-pq", "hnsw", "hnsw-sq8")  # stores/vectors.py
 DEFAULT_MAX_FILE_MB = 200  # io/read.py reads no file larger than this (Settings.max_file_mb)
@@ -36,16 +86,16 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_DB": ("db", str),
     "LOOKALIKE_READ_DB": ("read_db", lambda v: tuple(u.strip() for u in v.split(",") if u.strip())),
     "LOOKALIKE_MODEL": ("model", str),
-    "LOOKALIKE_DEVICE": ("device", str),
+    "LOOKALIKE_DEVICE": ("device", device),
     "LOOKALIKE_ENGINE": ("engine", str),
-    "LOOKALIKE_THREADS": ("threads", int),
-    "LOOKALIKE_BATCH_SIZE": ("batch_size", int),
-    "LOOKALIKE_WORKERS": ("workers", int),
-    "LOOKALIKE_MAX_PIXELS": ("max_pixels", int),
-    "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", int),
+    "LOOKALIKE_THREADS": ("threads", count(0)),  # 0: chosen (Settings.model_threads)
+    "LOOKALIKE_BATCH_SIZE": ("batch_size", count(0)),
+    "LOOKALIKE_WORKERS": ("workers", count(0)),
+    "LOOKALIKE_MAX_PIXELS": ("max_pixels", count(1)),
+    "LOOKALIKE_MAX_UPLOAD_MB": ("max_upload_mb", count(1)),
     "LOOKALIKE_ALLOW_PRIVATE_URLS": ("allow_private_urls", _env_bool),
     "LOOKALIKE_FOLLOW_SYMLINKS": ("follow_symlinks", _env_bool),
-    "LOOKALIKE_MAX_FILE_MB": ("max_file_mb", int),
+    "LOOKALIKE_MAX_FILE_MB": ("max_file_mb", count(1)),
     "LOOKALIKE_TOKEN": ("token", str),
     "LOOKALIKE_WRITE_TOKEN": ("write_token", str),
     "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
@@ -54,10 +104,10 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_FACES": ("faces", _env_bool),
     "LOOKALIKE_COPY_FEATURES": ("copy_features", _env_bool),
     "LOOKALIKE_VECTOR_INDEX": ("vector_index", str),
-    "LOOKALIKE_NPROBE": ("nprobe", int),
-    "LOOKALIKE_WATCH_DEBOUNCE": ("watch_debounce_s", float),
+    "LOOKALIKE_NPROBE": ("nprobe", count(0)),
+    "LOOKALIKE_WATCH_DEBOUNCE": ("watch_debounce_s", seconds(0)),
     "LOOKALIKE_QUARANTINE": ("quarantine", str),
-    "LOOKALIKE_CLAIM_LEASE": ("claim_lease_s", float),
+    "LOOKALIKE_CLAIM_LEASE": ("claim_lease_s", seconds(1)),
     "LOOKALIKE_QUERY_BATCHING": ("query_batching", _env_bool),
 }
 
@@ -102,7 +152,12 @@ class Settings:
         values: dict[str, object] = {}
         for var, (name, conv) in ENV_VARS.items():
             if env.get(var):
-                values[name] = conv(env[var])
+                try:
+                    values[name] = conv(env[var])
+                except BadValue as err:
+                    from lookalike.errors import LookalikeError
+
+                    raise LookalikeError(f"the environment variable {var}: {err}") from None
         known = {f.name for f in fields(cls)}
         for name, value in overrides.items():
             if name not in known:

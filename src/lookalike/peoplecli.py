@@ -17,7 +17,8 @@ import sys
 from collections.abc import Callable
 
 from lookalike.errors import LookalikeError
-from lookalike.shell import count, image_out
+from lookalike.config import count
+from lookalike.shell import image_out
 
 ACTIONS = ("list", "name", "show", "unname")
 

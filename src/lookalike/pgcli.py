@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from lookalike.shell import count
+from lookalike.config import count
 
 Command = Callable[[argparse.Namespace], int]
 

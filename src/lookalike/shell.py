@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from lookalike.config import ENV_VARS
 from lookalike.errors import RuntimeFailure
@@ -150,25 +150,6 @@ def guarded_stdout():  # type: ignore[no-untyped-def]
         if guard.failed:
             with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def count(least: int, most: int = 2**31 - 1) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``least`` to ``most`` (so --limit 0 or -3 is a usage error, and a
-    number no store or array can hold is one too)."""
-
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"want a whole number, not {text!r}") from None
-        if n < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, not {n}")
-        if n > most:
-            raise argparse.ArgumentTypeError(f"must be at most {most:,}, not {n:,}")
-        return n
-
-    parse.__name__ = "number"
-    return parse
 
 
 def env_epilog() -> str:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 
 from lookalike.errors import LookalikeError
-from lookalike.shell import count
+from lookalike.config import count
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
