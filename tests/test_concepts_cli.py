@@ -56,6 +56,13 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     run("index", str(photos), "-q", library=lib)
     (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "empty").mkdir()
+    for args, said in ((("teach", "rex", str(tmp_path / "empty")), "no images in the folder"),
+                       (("teach", "--", "-rex", str(photos / "coffee.jpg")), "starts with '-'"),
+                       (("teach", "rex", "--from-json", str(tmp_path / "deep.json")), "nested too deeply")):
+        out = run(*args, library=lib, check=False)
+        assert out.returncode == 2 and said in out.stderr.strip().splitlines()[-1], (args, out.stderr)
     for args in (("teach", "rex"), ("teach", "rex", "id:424242"), ("teach", "rex", "/no/such.jpg"),
                  ("teach", "rex", "--from-json", str(tmp_path / "bad.json")), ("forget", "rex"),
                  ("teach", "id:3", str(photos / "coffee.jpg")), ("search", "cat", "--more-like", "x")):

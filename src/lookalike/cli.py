@@ -325,7 +325,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     originals = image_files(args.folder)[: args.max_originals]
     distractors = [p for d in args.distractors or [] for p in image_files(d)]
-    edits = [e.strip() for e in args.edits.split(",")] if args.edits else None
+    edits = [e.strip() for e in args.edits.split(",") if e.strip()] if args.edits else None
     with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as tmp:
         if not args.library:
             args.library = tmp  # a scratch library: the evaluation never touches the user's index

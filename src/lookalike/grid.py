@@ -46,8 +46,13 @@ def contact_sheet(results: Sequence[tuple[str, float]], out: str | os.PathLike[s
 
 def _save(sheet: Image.Image, out: str | os.PathLike[str]) -> str:
     out = os.fspath(out)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    sheet.save(out)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        sheet.save(out)
+    except OSError as err:  # /proc/x.png, a name too long, a full disk: the place failed the command
+        from lookalike.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"cannot write the contact sheet {out}: {err.strerror or err}") from None
     return out
 
 

@@ -35,6 +35,7 @@ def test_csv_forms(tmp_path: Path) -> None:
     ('[{"path": "a.jpg"}]', "needs a path and a description"),
     ("[1, 2]", "not an object"),
     ('"just text"', "expected an object"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # RecursionError in json
 ])
 def test_json_errors(tmp_path: Path, content: str, match: str) -> None:
     f = tmp_path / "d.json"
@@ -54,3 +55,23 @@ def test_csv_and_file_errors(tmp_path: Path) -> None:
     f.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(LookalikeError, match="not UTF-8"):
         read_descriptions(f)
+    with pytest.raises(LookalikeError, match="is a folder"):  # it said "not found"
+        read_descriptions(tmp_path)
+
+
+def test_a_pipe_is_read(tmp_path: Path) -> None:
+    """``lookalike describe <(make-captions)``: a FIFO, read to its end (it said "not found")."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "w") as fh:
+            fh.write("path,description\na.jpg,a cup of coffee\n")
+
+    t = threading.Thread(target=feed)
+    t.start()
+    assert read_descriptions(fifo) == [("a.jpg", "a cup of coffee")]
+    t.join(10)

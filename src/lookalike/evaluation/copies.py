@@ -53,7 +53,7 @@ def image_files(folder: str | os.PathLike[str]) -> list[Path]:
 
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise LookalikeError(f"folder not found: {root}")
+        raise LookalikeError(f"{root} is a file, not a folder of photos" if root.exists() else f"folder not found: {root}")
     return sorted(Path(e.path) for e in crawl([root]))
 
 

@@ -5,6 +5,8 @@ Accepted forms:
 - JSON list: ``[{"path": "photos/cat.jpg", "description": "..."}, ...]`` (text key: description, caption or text)
 - CSV with a header naming a path column (path, file, filename) and a text column (description, caption,
   text), or a headerless CSV of two columns: path, text.
+
+The file may also be a pipe (``<(make-captions)``) or ``-`` (standard input); at most ``MAX_BYTES`` are read.
 """
 
 from __future__ import annotations
@@ -22,18 +24,24 @@ MAX_BYTES = 50_000_000
 
 
 def read_descriptions(file: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    path = os.path.expanduser(os.fspath(file))
-    if not os.path.isfile(path):
+    path = "/dev/stdin" if os.fspath(file) == "-" else os.path.expanduser(os.fspath(file))
+    if os.path.isdir(path):
+        raise LookalikeError(f"the descriptions file {file} is a folder: give a .json or .csv file")
+    if not os.path.exists(path):
         raise NotFound(f"descriptions file not found: {file}")
-    if os.path.getsize(path) > MAX_BYTES:
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_BYTES:
         raise LookalikeError(f"descriptions file too large (> {MAX_BYTES // 1_000_000} MB): {file}")
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            raw = fh.read()
-    except UnicodeDecodeError:
-        raise LookalikeError(f"descriptions file is not UTF-8 text: {file}") from None
+    try:  # a pipe or standard input too: read up to the cap
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except OSError as err:
         raise LookalikeError(f"cannot read descriptions file {file}: {err.strerror or err}") from None
+    if len(data) > MAX_BYTES:
+        raise LookalikeError(f"descriptions file too large (> {MAX_BYTES // 1_000_000} MB): {file}")
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LookalikeError(f"descriptions file is not UTF-8 text: {file}") from None
     stripped = raw.lstrip()
     if path.lower().endswith(".json") or stripped.startswith(("{", "[")):
         entries = _from_json(raw, file)
@@ -47,6 +55,8 @@ def _from_json(raw: str, file: object) -> list[tuple[str, str]]:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
         raise LookalikeError(f"descriptions file {file} is not valid JSON: {err.msg} at line {err.lineno}") from None
+    except RecursionError:
+        raise LookalikeError(f"descriptions file {file}: its JSON is nested too deeply") from None
     if isinstance(data, dict):
         bad = [k for k, v in data.items() if not isinstance(v, str)]
         if bad:

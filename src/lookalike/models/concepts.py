@@ -244,6 +244,9 @@ def check_word(word: str) -> str:
     if any(t.strip(WORD_EDGE) != t or not any(ch.isalnum() for ch in t) for t in w.split()):
         raise LookalikeError(f"{word!r} cannot be searched for: each word of it needs a letter or digit and no "
                              f"{' '.join(WORD_EDGE)} at its ends")
+    if any(t.startswith("-") for t in w.split()):  # in a query "-rex" leaves rex out (search/plan.py)
+        raise LookalikeError(f"{word!r} cannot be searched for: a word that starts with '-' is left out of a "
+                             "search (cat -dog); teach it without the '-'")
     return w
 
 

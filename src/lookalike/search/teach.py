@@ -42,6 +42,9 @@ def examples_from_json(text: str, source: str = "the JSON") -> list[str]:
     except json.JSONDecodeError as err:
         raise LookalikeError(f"{source} is not JSON ({err.msg} at line {err.lineno}); "
                              "expected the output of lookalike search --json") from None
+    except RecursionError:
+        raise LookalikeError(f"{source}: its JSON is nested too deeply; expected the output of lookalike search "
+                             "--json") from None
     items = data.get("results") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise LookalikeError(f"{source} has no \"results\" list; expected the output of lookalike search --json")
@@ -54,7 +57,7 @@ def examples_from_json(text: str, source: str = "the JSON") -> list[str]:
         elif isinstance(it, (str, int)) and not isinstance(it, bool):
             out.append(str(it) if isinstance(it, str) else f"id:{it}")
         else:
-            raise LookalikeError(f"{source}: a result without a path or id: {str(it)[:60]}")
+            raise LookalikeError(f"{source}: a result without a path or a numeric id: {str(it)[:60]}")
     return out
 
 
@@ -88,6 +91,8 @@ def resolve(store, items: Sequence[Example], embed: Embed, positive: bool = True
             found = [e.path for e in crawl([path], lambda p, why: problems.append((p, why)))]
             if not found and problems:
                 raise LookalikeError(f"no example could be read in {item}: {problems[0][0]}: {problems[0][1]}")
+            if not found:
+                raise LookalikeError(f"no images in the folder {item}")
             files += found
             from_folders.update(found)
             notes += problems
