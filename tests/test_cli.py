@@ -82,6 +82,8 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
         assert words in out.stderr.strip().splitlines()[-1] and out.stdout == "", (args, out.stderr)
     assert not (tmp_path / "no").exists() and not (tmp_path / "grid.txt").exists()
+    out = run("search", "cat", "--folder", str(tmp_path / "typo"), library=lib)  # a typo is not silent
+    assert out.stdout.strip() == f"no results (--folder {tmp_path / 'typo'} does not exist here)"
     for grid in ("/proc/grid.png", str(tmp_path / ("a" * 300 + ".png"))):  # writing it fails: one line, exit 1
         out = run("search", "cat", "--grid", grid, library=lib, check=False)
         last = out.stderr.strip().splitlines()[-1]

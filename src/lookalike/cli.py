@@ -165,8 +165,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         lines.append(f"{n:3d}  {r.score:8.4f}  {quote_path(r.path)}  [{tags}]{copy}")
     if not res.results and not args.quiet:
         ignored = res.explain.get("common_words_only")
-        lines.append("no results" + (f" (the query has only common words, which are not searched on their own: "
-                                     f"{' '.join(ignored)})" if ignored else ""))
+        folder = getattr(args, "folder", None)
+        why = (f" (the query has only common words, which are not searched on their own: {' '.join(ignored)})"
+               if ignored else f" (--folder {folder} does not exist here)"
+               if folder and not os.path.isdir(os.path.expanduser(folder)) else "")
+        lines.append("no results" + why)
     if args.grid and not args.quiet:
         lines.append(f"grid written to {args.grid}")
     emit(args, d, "\n".join(lines))
