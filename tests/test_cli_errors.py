@@ -177,6 +177,13 @@ def test_a_bad_environment_variable_is_one_line(var: str, value: str, said: str,
     one_line(out, 2, f"the environment variable {var}: {said}")
 
 
+def test_flags_that_would_be_ignored_are_usage_errors(tmp_path: Path) -> None:
+    for args, said in ((["search", "cat", "-0"], "-0/--null goes with --paths"),
+                       (["dupes", "--null"], "-0/--null goes with --paths"),
+                       (["dupes", "--yes"], "--yes goes with --delete")):
+        one_line(cli(*args, library=tmp_path / "lib"), 2, said)
+
+
 def test_a_device_that_is_none_is_a_usage_error(tmp_path: Path) -> None:
     one_line(cli("search", "cat", "--device", "tpu", library=tmp_path / "lib"), 2, "must be cpu, cuda, cuda:N or auto")
 

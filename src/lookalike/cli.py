@@ -275,6 +275,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_dupes(args: argparse.Namespace) -> int:
     if sum(map(bool, (args.delete, args.move_to, args.trash))) > 1:
         raise LookalikeError("give only one of --trash, --move-to or --delete, not both")
+    if args.yes and not args.delete:  # else "dupes --yes" would look like it removed something
+        raise LookalikeError("--yes goes with --delete (it skips its question)")
     with library_from(args) as lib:
         report = lib.dupes(method=args.method, threshold=args.threshold, filters=filters_from(args),
                            neighbours=args.neighbours, progress=show_progress(args))

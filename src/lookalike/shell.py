@@ -179,6 +179,8 @@ def check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     """Usage errors between output flags: ``--paths`` replaces the output that ``--json`` would format."""
     if getattr(args, "paths_output", False) and args.paths is True and getattr(args, "json", False):
         parser.error("give --paths or --json, not both (--json holds the paths too)")
+    if getattr(args, "paths_output", False) and args.null and args.paths is not True:
+        parser.error("-0/--null goes with --paths (it ends each path with NUL instead of a newline)")
 
 
 IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

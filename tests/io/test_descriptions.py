@@ -59,6 +59,12 @@ def test_csv_and_file_errors(tmp_path: Path) -> None:
         read_descriptions(tmp_path)
 
 
+def test_a_long_description_in_a_csv(tmp_path: Path) -> None:
+    f = tmp_path / "d.csv"
+    f.write_text("path,description\na.jpg," + "word " * 60_000 + "\n")  # 300 KB, past csv's 128 KB field cap
+    assert read_descriptions(f) == [("a.jpg", " ".join(["word"] * 60_000))]
+
+
 def test_a_pipe_is_read(tmp_path: Path) -> None:
     """``lookalike describe <(make-captions)``: a FIFO, read to its end (it said "not found")."""
     import os

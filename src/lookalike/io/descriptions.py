@@ -77,6 +77,7 @@ def _from_json(raw: str, file: object) -> list[tuple[str, str]]:
 
 
 def _from_csv(raw: str, file: object) -> list[tuple[str, str]]:
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_BYTES))  # a long description, as JSON takes it (128 KB)
     try:
         rows = list(csv.reader(io.StringIO(raw)))
     except csv.Error as err:
