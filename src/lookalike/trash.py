@@ -61,6 +61,7 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
     """Move the files of each group's ``remove`` ids to the trash (or ``quarantine``), keeping the ``keep`` id."""
     how = "quarantine" if quarantine else "trash"
     dest = Path(os.path.abspath(os.path.expanduser(quarantine))) if quarantine else None
+    plan = _checked(library, groups)
     if dest is not None:
         _check_quarantine(library, dest)
         try:
@@ -71,11 +72,8 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
     action = Action(uuid.uuid4().hex[:10], time.strftime("%Y-%m-%dT%H:%M:%S"), how)
     removed: list[int] = []
     try:
-        for keep, others in groups:
-            kept = library.store.get([int(keep)])
-            if not kept or not os.path.isfile(kept[0].path):
-                raise NotFound(f"the copy to keep (id {keep}) is not on disk any more; nothing in its group was moved")
-            for info in library.store.get([int(i) for i in others if int(i) != int(keep)]):
+        for group in plan:
+            for info in group:
                 try:
                     to, trashinfo = (_quarantine(info.path, dest) if dest is not None else _trash(info.path))
                 except OSError as err:  # said with both ends: the copy's folder or the destination may be at fault
@@ -90,6 +88,28 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
         if removed:
             library.store.write(deletes=removed)
     return action
+
+
+def _checked(library, groups: Sequence[tuple[int, Sequence[int]]]) -> list[list]:  # type: ignore[no-untyped-def, type-arg]
+    """Each group's copies to move (ImageInfo), every group checked before anything moves: its kept copy is on
+    disk (so that no group loses all its copies), the ids to move are indexed images, none is a kept one (of its
+    group or another)."""
+    plan = []
+    kept_ids = {int(keep) for keep, _ in groups}
+    for keep, others in groups:
+        kept = library.store.get([int(keep)])
+        if not kept or not os.path.isfile(kept[0].path):
+            raise NotFound(f"the copy to keep (id {keep}) is not on disk any more; nothing was moved")
+        ids = [int(i) for i in others]
+        both = sorted(kept_ids & set(ids))
+        if both:
+            raise LookalikeError(f"image {both[0]} is both a copy to keep and one to move; nothing was moved")
+        infos = library.store.get(ids)
+        unknown = sorted(set(ids) - {i.id for i in infos})
+        if unknown:
+            raise NotFound(f"no indexed image with id {unknown[0]}; nothing was moved")
+        plan.append(infos)
+    return plan
 
 
 def _check_quarantine(library, dest: Path) -> None:  # type: ignore[no-untyped-def]

@@ -61,7 +61,18 @@ def test_dupes_remove_and_undo(fresh_library, tmp_path: Path, private_trash: Pat
     (folder / "rocket.jpg").unlink()
     rocket = lib.store.get_by_path(str(folder / "rocket.jpg")).id
     res = client.post("/api/dupes/remove", json={"groups": [{"keep": rocket, "remove": [groups[0]["items"][0]["id"]]}]})
-    assert res.status_code == 404 and "nothing in its group was moved" in res.json()["error"]
+    assert res.status_code == 404 and "nothing was moved" in res.json()["error"]
+    coffee = groups[0]["items"][0]["id"]
+    for remove, status, said in (([424242], 404, "no indexed image with id 424242"),  # were a silent 200
+                                 ([coffee], 400, "both a copy to keep and one to move"),
+                                 ([True], 422, ""), ([float(coffee)], 422, ""), ([-1], 422, ""), ([0], 422, ""),
+                                 ([2**63], 422, "")):  # a traceback in the server's log before
+        res = client.post("/api/dupes/remove", json={"groups": [{"keep": coffee, "remove": remove}]})
+        assert res.status_code == status and said in res.json()["error"], (remove, res.text)
+    res = client.post("/api/dupes/remove", json={"groups": [{"keep": coffee, "remove": [rocket]},
+                                                            {"keep": rocket, "remove": [coffee]}]})
+    assert res.status_code == 400 and "both a copy to keep and one to move" in res.json()["error"]
+    assert sorted(p.name for p in folder.iterdir()) == ["coffee.jpg", "guitar.jpg"]  # nothing moved
     undone = client.post("/api/dupes/undo", json={}).json()
     assert [f["done"] for f in undone["files"]] == ["restored", "restored"]
     assert (folder / "coffee-copy.jpg").is_file() and (folder / "guitar-small.jpg").is_file()

@@ -324,6 +324,15 @@ class TestSearchStore:
         hits, vecs = store.knn_vectors(recs[0].embedding, 0)
         assert hits == [] and len(vecs) == 0
 
+    def test_the_camera_filter_is_a_plain_substring(self, filled) -> None:  # type: ignore[no-untyped-def]
+        """``%`` and ``_`` are characters, not LIKE's wildcards (camera=% matched every photo on SQLite)."""
+        store, recs = filled
+        for text in ("%", "_", "n%n", "nikon d750", "n d7"):
+            _, n = store.browse(Filters(camera=text), 0, 1000)
+            want = sum(1 for r in recs if text in (r.camera or "").lower())
+            assert n == want, text
+        assert store.browse(Filters(camera="n d7"), 0, 1000)[1] > 0
+
     @pytest.mark.parametrize("filters,keep", [
         (Filters(folder="/photos/b"), lambda r: r.path.startswith("/photos/b/")),
         (Filters(folder="/photos/b/sub"), lambda r: r.path.startswith("/photos/b/sub/")),

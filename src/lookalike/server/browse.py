@@ -19,8 +19,9 @@ from lookalike.trash import actions, remove_copies, undo
 
 class RemoveGroup(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    keep: int = Field(ge=1, le=MAX_ID, description="the copy to keep (its file must still be there)")
-    remove: list[int] = Field(min_length=1, max_length=10_000, description="the copies to move to the trash")
+    keep: int = Field(ge=1, le=MAX_ID, strict=True, description="the copy to keep (its file must still be there)")
+    remove: list[Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]] = Field(
+        min_length=1, max_length=10_000, description="the copies to move to the trash (image ids, not the kept one)")
 
 
 class RemoveRequest(BaseModel):

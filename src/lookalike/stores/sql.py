@@ -58,8 +58,9 @@ class Dialect:
         return f"COALESCE({p}taken_at, strftime('%Y-%m-%dT%H:%M:%S', {second}, 'unixepoch'))"
 
     def contains(self, column: str, text: str) -> tuple[str, object]:
-        """Case-insensitive substring test of ``column`` and its argument."""
-        return f"LOWER(COALESCE({column}, '')) LIKE ?", f"%{text.lower()}%"
+        """Case-insensitive substring test of ``column`` and its argument (instr, not LIKE: a ``%`` or ``_`` in
+        the text is itself, as in PostgreSQL's strpos and Filters.matches)."""
+        return f"instr(LOWER(COALESCE({column}, '')), ?) > 0", text.lower()
 
     def in_list(self, column: str, values: Sequence[object]) -> Iterator[tuple[str, list[object]]]:
         """``column`` among ``values``: (condition, arguments) per statement to run (SQLite: chunks of 500)."""
