@@ -3,7 +3,7 @@
 Environment variables: LOOKALIKE_LIBRARY, LOOKALIKE_DB, LOOKALIKE_READ_DB (comma separated),
 LOOKALIKE_MODEL, LOOKALIKE_DEVICE, LOOKALIKE_ENGINE, LOOKALIKE_THREADS, LOOKALIKE_BATCH_SIZE, LOOKALIKE_WORKERS, LOOKALIKE_MAX_PIXELS,
 LOOKALIKE_MAX_UPLOAD_MB, LOOKALIKE_MAX_FILE_MB, LOOKALIKE_ALLOW_PRIVATE_URLS, LOOKALIKE_FOLLOW_SYMLINKS, LOOKALIKE_TOKEN, LOOKALIKE_WRITE_TOKEN, LOOKALIKE_INDEX_ROOTS (os.pathsep
-separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_COPY_FEATURES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
+separated), LOOKALIKE_CORS_ORIGINS (comma separated), LOOKALIKE_ALLOWED_HOSTS (comma separated), LOOKALIKE_OCR, LOOKALIKE_FACES, LOOKALIKE_COPY_FEATURES, LOOKALIKE_VECTOR_INDEX, LOOKALIKE_NPROBE,
 LOOKALIKE_WATCH_DEBOUNCE, LOOKALIKE_QUARANTINE, LOOKALIKE_CLAIM_LEASE, LOOKALIKE_QUERY_BATCHING.
 """
 
@@ -100,6 +100,7 @@ ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {  # variable -> (set
     "LOOKALIKE_WRITE_TOKEN": ("write_token", str),
     "LOOKALIKE_INDEX_ROOTS": ("index_roots", lambda v: tuple(r for r in v.split(os.pathsep) if r.strip())),
     "LOOKALIKE_CORS_ORIGINS": ("cors_origins", lambda v: tuple(o.strip() for o in v.split(",") if o.strip())),
+    "LOOKALIKE_ALLOWED_HOSTS": ("allowed_hosts", lambda v: tuple(h.strip() for h in v.split(",") if h.strip())),
     "LOOKALIKE_OCR": ("ocr", _env_bool),
     "LOOKALIKE_FACES": ("faces", _env_bool),
     "LOOKALIKE_COPY_FEATURES": ("copy_features", _env_bool),
@@ -134,6 +135,7 @@ class Settings:
     engine: str = "auto"  # inference engine: auto (onnx on CPU when installed, else torch) | torch | onnx
     index_roots: tuple[str, ...] = ()  # REST indexing jobs only inside these folders; () = the user's home
     cors_origins: tuple[str, ...] = ()  # REST API: origins allowed cross-site; () = CORS off
+    allowed_hosts: tuple[str, ...] = ()  # REST API on loopback: Host names besides this machine's (a reverse proxy's)
     ocr: bool = False  # index: read the text inside photos (RapidOCR; optional extra)
     faces: bool = False  # index: detect faces and store their embeddings (dlib; optional extra)
     copy_features: bool = False  # index: keep ORB features + a 320-px gray (~30 KB/image): dupes screens pairs without SIFT

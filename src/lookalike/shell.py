@@ -47,6 +47,7 @@ ENV_HELP = {
     "LOOKALIKE_WRITE_TOKEN": "the token serve requires to index, find duplicates or remove copies",
     "LOOKALIKE_INDEX_ROOTS": "folders the API may index (path-separator separated)",
     "LOOKALIKE_CORS_ORIGINS": "origins allowed to call the API, comma separated",
+    "LOOKALIKE_ALLOWED_HOSTS": "Host names the server answers to on loopback besides this machine's (a proxy's)",
     "LOOKALIKE_OCR": "1: index reads the text in photos",
     "LOOKALIKE_FACES": "1: index detects faces",
     "LOOKALIKE_COPY_FEATURES": "1: index keeps copy features (faster dupes, ~30 KB/image)",

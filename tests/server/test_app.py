@@ -280,7 +280,7 @@ def test_a_chunked_upload_over_the_cap_closes_the_connection(library, settings, 
     sock.settimeout(10)
     sock.connect(("127.0.0.1", server.port))
     boundary = "xyzBOUNDARY"
-    sock.sendall(("POST /api/search/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    sock.sendall(("POST /api/search/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
                   f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode())
     part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
             "Content-Type: image/jpeg\r\n\r\n").encode() + os.urandom(65536)
@@ -467,6 +467,38 @@ def test_head_is_answered_as_get_without_the_body(client: TestClient, live_serve
     conn.request("GET", paths[0])  # the connection is still good for a GET after the HEADs
     assert conn.getresponse().read() == flower.read_bytes()
     conn.close()
+
+
+def test_another_site_may_not_write_nor_reach_the_server_by_its_own_name(client: TestClient, library, settings,  # type: ignore[no-untyped-def]
+                                                                        live_server, start_server) -> None:
+    """CSRF: a form on another site needs no preflight (an audit un-named a person so); DNS rebinding: a page
+    whose name points at 127.0.0.1 sends its own Host (an audit read a photo so)."""
+    import http.client
+    from dataclasses import replace
+
+    path = "/api/people/999/unname"  # a POST without a body
+    assert_error(client.post(path, headers={"Origin": "http://evil.example"}), 403, "another site")
+    assert_error(client.post(path, headers={"Origin": "null"}), 403, "another site")
+    for ok in ({}, {"Origin": "http://testserver"}, {"Origin": "https://testserver"}):  # own host; no Origin: curl
+        assert client.post(path, headers=ok).status_code == 404
+    assert client.get("/api/stats", headers={"Origin": "http://evil.example"}).status_code == 200  # reads: CORS
+
+    def get(server, host: str) -> int:  # type: ignore[no-untyped-def]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.putrequest("GET", "/api/stats", skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        return r.status if r.status != 403 else (403 if b"does not name this machine" in body else -1)
+
+    port = live_server.port
+    assert get(live_server, "evil.example") == 403 and get(live_server, f"evil.example:{port}") == 403
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
+        assert get(live_server, host) == 200, host
+    proxied = start_server(create_app(library, replace(settings, allowed_hosts=("photos.example.org",))))
+    assert get(proxied, "photos.example.org") == 200 and get(proxied, "evil.example") == 403
 
 
 def test_changed_or_vanished_files_are_refused(fresh_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -42,6 +42,7 @@ from lookalike.server.guards import (
     TOKEN_COOKIE,
     BodyLimit,
     HeadAsGet,
+    SameOrigin,
     default_index_roots,
     resolve_index_folder,
     token_ok,
@@ -187,6 +188,7 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=body_cap(settings), raw_bytes=body_cap(settings, raw=True))
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(SameOrigin, allowed_origins=settings.cors_origins, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(HeadAsGet)
     return app
 

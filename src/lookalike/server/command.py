@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folders the API may index, with everything below (repeatable; default: your home folder)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="a Host name to answer to on loopback besides this machine's, e.g. the name a reverse proxy "
+                        "passes on (repeatable; others get a 403: DNS rebinding)")
     p.add_argument("--threads", type=count(0, 1024), default=1,
                    help="torch threads per model call (default 1: concurrent requests use the cores instead; "
                         "0 = all cores)")
@@ -114,6 +117,8 @@ def configure(args: argparse.Namespace, lib) -> None:  # type: ignore[no-untyped
         overrides["index_roots"] = tuple(args.index_root)
     if args.cors_origin:
         overrides["cors_origins"] = tuple(args.cors_origin)
+    if args.allowed_host:
+        overrides["allowed_hosts"] = tuple(args.allowed_host)
     if args.quarantine:
         overrides["quarantine"] = args.quarantine
     lib.settings = replace(lib.settings, **overrides)

@@ -82,6 +82,72 @@ class BodyLimit:
             await _send_json(send, 413, message)
 
 
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class SameOrigin:
+    """ASGI middleware against other web sites driving the API through the user's browser.
+
+    * **Host** (DNS rebinding): on a connection to a loopback address, the Host header must name this machine
+      (localhost, a 127.x or ::1 literal, its host name) or one of ``allowed_hosts`` (``--allowed-host``: the
+      name a reverse proxy on this machine passes on); a page at evil.example whose name was re-pointed to
+      127.0.0.1 sends ``Host: evil.example`` and could otherwise read the photos. Connections to other
+      addresses (``--host 0.0.0.0`` on purpose) are not checked: the name users reach it by is theirs.
+    * **Origin** (cross-site requests): a request that writes (POST, PUT, PATCH, DELETE) with an Origin header
+      whose host is not the request's Host (nor one of the CORS origins) is refused: a plain HTML form on
+      another site needs no CORS preflight, and ``POST /api/people/4/unname`` has no body to be refused by
+      type. Requests without an Origin (curl, scripts) are not browsers' cross-site requests and pass.
+    Both answer 403 in the API's JSON."""
+
+    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str] = (), allowed_hosts: Sequence[str] = ()) -> None:
+        import socket
+
+        self.app = app
+        self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
+        self.local_names = {n.lower() for n in (socket.gethostname(), "localhost", *allowed_hosts) if n}
+
+    def _local_host(self, host: str) -> bool:
+        name = _host_name(host)
+        return name in self.local_names or name.endswith(".localhost") or _loopback(name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        server = scope.get("server") or ("", 0)
+        if _loopback(str(server[0])) and not self._local_host(host):
+            await _send_json(send, 403, f"the Host header {host!r} does not name this machine: open the page at "
+                                        f"http://127.0.0.1:{server[1]}/ (a page of another site may be trying "
+                                        "to reach the server through its own name)")
+            return
+        origin = headers.get(b"origin")
+        if scope["method"] in UNSAFE_METHODS and origin is not None:
+            o = origin.decode("latin-1").rstrip("/").lower()
+            # the host and port only: behind a TLS proxy the page is https:// while this hop is http
+            if o.split("://", 1)[-1] != host.lower() and o not in self.allowed_origins:
+                await _send_json(send, 403, f"a request from another site ({o}) may not change this library; "
+                                            "start the server with --cors-origin to allow one")
+                return
+        await self.app(scope, receive, send)
+
+
+def _host_name(host: str) -> str:
+    """A Host header's name without its port: ``[::1]:8000`` -> ``::1``, ``localhost:8000`` -> ``localhost``."""
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.lower().rstrip(".")
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 class HeadAsGet:
     """ASGI middleware: a HEAD request is answered as the GET would be, without the body (the routes declare GET
     only, so HEAD got a 405): the same status and headers (Content-Length, ETag, Last-Modified). The body is not
