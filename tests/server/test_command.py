@@ -105,9 +105,27 @@ def test_serve_runs_and_stops(library, settings) -> None:  # type: ignore[no-unt
         assert status == 200 and stats["images"] == 11
         status, res = get_json(info["url"] + "api/search?q=guitar&limit=1", token="tok")
         assert res["results"][0]["name"] == "guitar.jpg"
+        assert malformed(port) == (400, "application/json")  # uvicorn's own answer, in the API's shape
     finally:
         stop(proc)
     assert proc.returncode == 0
+
+
+def malformed(port: int) -> tuple[int, str]:
+    """A request h11 refuses (a header line without a colon): its status and content type, the body checked."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    error = json.loads(body)
+    assert error["status"] == 400 and error["error"].startswith("malformed HTTP request"), error
+    return int(lines[0].split()[1]), headers["content-type"]
 
 
 def test_serve_port_in_use_is_one_line(settings) -> None:  # type: ignore[no-untyped-def]
@@ -219,6 +237,7 @@ def test_workers_share_one_port_and_worker_0_runs_the_jobs(tmp_path: Path) -> No
         assert info["workers"] == 2
         url = info["url"]
         workers = children(proc.pid)
+        assert malformed(int(url.rsplit(":", 1)[1].strip("/"))) == (400, "application/json")  # in the workers too
         seen = set()
         for _ in range(300):  # the kernel gives each new connection to one of them
             status, health, worker, _ = answered_by(url + "api/health")

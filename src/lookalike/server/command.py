@@ -67,8 +67,10 @@ def serve(args: argparse.Namespace, lib) -> int:  # type: ignore[no-untyped-def]
     announce(args, lib)
     watcher = start_watching(args, lib)
     try:
+        from lookalike.server.protocol import JsonErrorsH11Protocol
+
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    access_log=args.log_level in ("info", "debug"))
+                    access_log=args.log_level in ("info", "debug"), http=JsonErrorsH11Protocol)
     finally:
         if watcher is not None:
             watcher.stop()

@@ -328,7 +328,10 @@ def _worker(options: dict, index: int, tcp: socket.socket | tuple[str, int],  # 
     import uvicorn
 
     ready.put((index, None))
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level in ("info", "debug"))
+    from lookalike.server.protocol import JsonErrorsH11Protocol
+
+    config = uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level in ("info", "debug"),
+                            http=JsonErrorsH11Protocol)
     try:
         uvicorn.Server(config).run(sockets=[tcp] + ([jobs] if jobs is not None else []))
     finally:
