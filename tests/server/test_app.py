@@ -394,6 +394,10 @@ def test_index_folder_outside_the_roots_is_refused(client: TestClient, root: Pat
     assert_error(client.post("/api/index", json={"folder": str(root / ".." / ".." / "etc")}), 403, "outside")
     assert_error(client.post("/api/index", json={"folder": "photos"}), 400, "absolute")
     assert_error(client.post("/api/index", json={"folder": str(root / "no-such-folder")}), 404, "no such folder")
+    assert_error(client.post("/api/index", json={"folder": str(root) + "\n"}), 403,  # not shown as the root
+                 f"$'{root}\\n' is outside")
+    assert_error(client.post("/api/index", json={"folder": str(root / "nope") + "\n"}), 404,
+                 f"no such folder: $'{root}/nope\\n'")
     photo = next(p for p in root.rglob("*.jpg"))
     assert_error(client.post("/api/index", json={"folder": str(photo)}), 400, "is a file, not a folder")
     outside = tmp_path_factory.mktemp("outside")

@@ -13,6 +13,7 @@ from fastapi import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lookalike.display import quote_path
 from lookalike.errors import Forbidden, LookalikeError
 
 TOKEN_COOKIE = "lookalike_token"
@@ -227,14 +228,14 @@ def resolve_index_folder(folder: str, roots: Sequence[str]) -> str:
     real = os.path.realpath(os.path.expanduser(folder))
     allowed = [os.path.realpath(os.path.expanduser(r)) for r in roots]
     if not any(_inside(real, root) for root in allowed):
-        raise Forbidden(f"{folder} is outside the folders this server may index ({', '.join(allowed)}); "
+        raise Forbidden(f"{quote_path(folder)} is outside the folders this server may index ({', '.join(allowed)}); "
                         "start it with --index-root to allow another")
     if not os.path.isdir(real):
         from lookalike.errors import NotFound
 
         if os.path.exists(real):  # a photo's path, say: the server indexes folders
-            raise LookalikeError(f"{folder} is a file, not a folder: give the folder that holds it")
-        raise NotFound(f"no such folder: {folder}")
+            raise LookalikeError(f"{quote_path(folder)} is a file, not a folder: give the folder that holds it")
+        raise NotFound(f"no such folder: {quote_path(folder)}")  # "photos\n" is not shown as "photos"
     return real
 
 
