@@ -126,7 +126,7 @@ def test_walkthrough_notebook_runs(tmp_path: Path) -> None:
         return [float(x) for x in re.findall(r"<b>#\d+  ([0-9.]+)", page)]
 
     # code cells: 1 index; 2 image search; 3 keywords; 4 show(); 5 by tags; 6 DataFrame; 7-8 scores and a
-    # threshold; 9 copy check; 10-12 teach, concepts, forget; 13 feedback; 14-15 dupes
+    # threshold; 9 a word left out; 10 copy check; 11-13 teach, concepts, forget; 14 feedback; 15-16 dupes
     assert "indexed 13" in text_of(1)
     assert html_of(2).count("data:image/jpeg") == 6 and "puppy.jpg" in html_of(2)
     assert "chelsea.jpg" in html_of(3) and "black_cat.jpg" in html_of(3)
@@ -137,15 +137,17 @@ def test_walkthrough_notebook_runs(tmp_path: Path) -> None:
     kept = shown_scores(html_of(8))
     assert {"chelsea.jpg", "puppy.jpg", "gold_fish.jpg"} <= {name for name, _ in animals}
     assert kept and all(score >= 0.6 for score in kept) and len(kept) == sum(score >= 0.6 for _, score in animals)
-    copies = ast.literal_eval(text_of(9))
+    left_out, no_cats = ast.literal_eval(text_of(9))
+    assert left_out >= 2 and not {"chelsea.jpg", "black_cat.jpg"} & set(no_cats) and "puppy.jpg" in no_cats
+    copies = ast.literal_eval(text_of(10))
     assert copies[0][:2] == ("rocket.jpg", True) and not any(flag for _, flag, _ in copies[1:])
-    assert set(names(html_of(10))[:2]) == {"chelsea.jpg", "puppy.jpg"}  # the taught word's own examples first
-    assert ast.literal_eval(text_of(11)) == [("floof", ["chelsea.jpg", "puppy.jpg"], ["tent.jpg"])]
-    assert "floof" in text_of(12)
-    fed = html_of(13)
+    assert set(names(html_of(11))[:2]) == {"chelsea.jpg", "puppy.jpg"}  # the taught word's own examples first
+    assert ast.literal_eval(text_of(12)) == [("floof", ["chelsea.jpg", "puppy.jpg"], ["tent.jpg"])]
+    assert "floof" in text_of(13)
+    fed = html_of(14)
     assert names(fed)[0] == "gold_fish.jpg" != animals[0][0]  # the marked photo moved up to the top
     assert shown_scores(fed) == sorted(shown_scores(fed), reverse=True)
-    dupes = html_of(14)
+    dupes = html_of(15)
     assert "exact copies" in dupes and "near duplicates" in dupes and 'class="best"' in dupes
     assert "guitar-cropped.jpg" in dupes and "coffee-copy.jpg" in dupes
 
