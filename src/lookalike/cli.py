@@ -221,8 +221,10 @@ def explain_lines(explain: dict) -> list[str]:  # type: ignore[type-arg]
                          f"{t['counter_examples']} counter-examples{prec})")
     if explain.get("excluded"):
         x = explain["excluded"]
-        lines.append(f"left out: {x['photos']} photos at P >= {x['min_probability']} of showing "
-                     + ", ".join(f"{w} ({n})" for w, n in x["words"].items()))
+        more = " or more than the words asked" if x.get("relative") else ""
+        lines.append(f"left out: {x.get('from_results', 0)} of the results found, as showing "
+                     + ", ".join(f"{w} ({n} photos at P >= {x['min_probability']})" for w, n in x["words"].items())
+                     + more)
     if explain.get("feedback"):
         f = explain["feedback"]
         lines.append("re-ranked: more like " + (", ".join(f"id:{i}" for i in f["more_like"]) or "-")

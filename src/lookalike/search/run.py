@@ -100,9 +100,11 @@ def run_search(ctx: SearchContext, query: str | None = None, *,
         from lookalike.search.concepts import feedback as rerank
 
         hits = rerank(ctx.store, hits, more_like, less_like, limit, filters, explain)
-    if excluded:
-        relative = EXCLUDE_RELATIVE and len(parts) == 1 and "text" in parts  # then scores are P(the words)
-        hits = [h for h in hits if not _left_out(excluded.get(h.id), h.score if relative else None)]
+    if excluded:  # the relative rule where the scores are P(the words): words alone, not re-ranked by marks
+        relative = EXCLUDE_RELATIVE and len(parts) == 1 and "text" in parts and not feedback
+        kept_hits = [h for h in hits if not _left_out(excluded.get(h.id), h.score if relative else None)]
+        explain["excluded"]["from_results"] = len(hits) - len(kept_hits)  # type: ignore[index]
+        hits = kept_hits
     hits = _in_unit_interval(hits, threshold)
     found = Found(described, kind, by, hits[:limit], explain)
     if copies and len(parts) == 1 and "image" in parts and by == "embedding":
