@@ -118,7 +118,7 @@ class SameOrigin:
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host", b"").decode("latin-1")
         server = scope.get("server") or ("", 0)
-        if _loopback(str(server[0])) and not self._local_host(host):
+        if host and _loopback(str(server[0])) and not self._local_host(host):  # browsers always send a Host
             await _send_json(send, 403, f"the Host header {host!r} does not name this machine: open the page at "
                                         f"http://127.0.0.1:{server[1]}/ (a page of another site may be trying "
                                         "to reach the server through its own name)")
