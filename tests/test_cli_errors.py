@@ -137,6 +137,10 @@ def test_names_that_are_not_utf8_are_skipped_and_the_rest_indexed(tmp_path: Path
     out = cli("index", str(photos), library=tmp_path / "lib")
     assert out.returncode == 0 and "Traceback" not in out.stderr
     assert "indexed 1," in out.stdout and "not valid UTF-8" in out.stderr
+    raw = subprocess.run([sys.executable, "-m", "lookalike.cli", "index", str(photos), "--json"], capture_output=True,
+                         env={**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(tmp_path / "lib")}, timeout=300)
+    report = json.loads(raw.stdout.decode("utf-8"))  # valid UTF-8: the name's bad byte as its \udcff escape
+    assert [os.fsencode(s["path"]).rsplit(b"/", 1)[1] for s in report["skipped"]] == [b"chelsea\xff.jpg"]
     # such a folder given as the root itself: reported, nothing else happens (it reached the store's queries)
     bad = os.fsdecode(os.fsencode(tmp_path) + b"/trip\xfe")
     os.rename(photos, bad)
@@ -145,6 +149,12 @@ def test_names_that_are_not_utf8_are_skipped_and_the_rest_indexed(tmp_path: Path
     assert "indexed 0," in out.stdout and "not valid UTF-8" in out.stderr
     one_line(cli("watch", bad, library=tmp_path / "lib"), 2,
              "cannot watch $'" + str(tmp_path) + "/trip\\xfe': the folder name is not valid UTF-8")
+
+
+def test_a_symlink_loop_given_as_the_path_is_reported_not_missing(tmp_path: Path) -> None:
+    os.symlink("loop.jpg", tmp_path / "loop.jpg")  # it exists, as a link to itself ("does not exist" before)
+    out = cli("index", str(tmp_path / "loop.jpg"), library=tmp_path / "lib")
+    assert out.returncode == 0 and f"skipped {tmp_path / 'loop.jpg'}: symlink loop" in out.stderr, out.stderr
 
 
 def test_input_a_store_cannot_bind_is_a_usage_error(tmp_path: Path) -> None:

@@ -196,3 +196,13 @@ def test_move_to_quarantine_and_undo(dupes_lib, capsys, tmp_path: Path) -> None:
     files = {Path(f["path"]).name: f["done"] for f in json.loads(out)["files"]}
     assert files == {"coffee copy.jpg": "left alone: a file is there now", "guitar\nnewline.jpg": "restored"}
     assert (folder / "coffee copy.jpg").read_bytes() == b"a new file took the name"
+
+
+def test_json_text_is_valid_utf8_for_names_that_are_not() -> None:
+    import json
+
+    from lookalike.shell import json_text
+
+    name = os.fsdecode(b"/photos/caf\xe9 \xff.jpg")  # Latin-1 bytes: held as lone surrogates
+    text = json_text({"path": name, "word": "café"})
+    assert "café" in text and json.loads(text.encode("utf-8").decode("utf-8"))["path"] == name

@@ -153,6 +153,26 @@ def env_for(library: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": SRC, "LOOKALIKE_LIBRARY": str(library), "LOOKALIKE_WATCH_DEBOUNCE": str(DEBOUNCE)}
 
 
+def test_watch_command_in_words_names_what_it_skipped(tmp_path: Path, photos: Path) -> None:
+    """As `lookalike index` does: one line per file it could not read (it said only "skipped 1")."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    shutil.copyfile(photos / "tent.jpg", folder / "tent.jpg")
+    (folder / "empty.jpg").touch()
+    proc = subprocess.Popen([sys.executable, "-m", "lookalike.cli", "watch", str(folder)],
+                            env=env_for(tmp_path / "lib"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "catch-up:" in proc.stdout.readline()  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+        assert f"skipped {folder / 'empty.jpg'}: empty file (0 bytes)" in err and "Traceback" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_watch_command(tmp_path: Path, photos: Path) -> None:
     folder = tmp_path / "pics"
     folder.mkdir()

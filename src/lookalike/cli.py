@@ -7,7 +7,6 @@ user: an unexpected error prints one line and where its full report was written 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -18,8 +17,8 @@ from lookalike.config import DUPES_METHODS, VECTOR_INDEX_KINDS, Settings, count,
 from lookalike.dates import day_arg
 from lookalike.display import quote_path
 from lookalike.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, LookalikeError, NotFound, explain_failure, write_report
-from lookalike.shell import (add_paths_output, check_outputs, finish, guarded_stdout, image_out, print_paths,
-                             setup_logging, show_progress)
+from lookalike.shell import (add_paths_output, check_outputs, finish, guarded_stdout, image_out, json_text,
+                             print_paths, print_skipped, setup_logging, show_progress)
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -116,7 +115,7 @@ def filters_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def emit(args: argparse.Namespace, obj: object, text: str) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(obj, ensure_ascii=False))
+        print(json_text(obj))
     else:
         print(text)
 
@@ -124,16 +123,13 @@ def emit(args: argparse.Namespace, obj: object, text: str) -> None:
 # -- commands ------------------------------------------------------------------------------------------------
 @command("index")
 def cmd_index(args: argparse.Namespace) -> int:
-    if not any(os.path.exists(os.path.expanduser(p)) for p in args.paths):  # before a library is created
+    if not any(os.path.lexists(os.path.expanduser(p)) for p in args.paths):  # before a library is created
         raise NotFound(f"nothing to index: {', '.join(args.paths)} {'does' if len(args.paths) == 1 else 'do'} "
                        "not exist")
     with library_from(args, create=True) as lib:
         summary = lib.index(args.paths, progress=show_progress(args), rehash=args.rehash)
     if not args.json and not args.quiet:
-        for path, reason in summary.skipped[: args.show_skipped]:
-            print(f"skipped {quote_path(path)}: {reason}", file=sys.stderr)
-        if len(summary.skipped) > args.show_skipped:
-            print(f"... and {len(summary.skipped) - args.show_skipped} more skipped", file=sys.stderr)
+        print_skipped(summary.skipped, args.show_skipped)
     emit(args, summary.as_dict(), summary.line())
     return 130 if summary.interrupted else 0
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from lookalike.config import count
+from lookalike.shell import json_text
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -33,9 +34,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
 
 
 def _emit(args: argparse.Namespace, obj: object, text: str) -> None:
-    import json
-
-    print(json.dumps(obj, ensure_ascii=False) if args.json else text)
+    print(json_text(obj) if args.json else text)
 
 
 def cmd_db(args: argparse.Namespace) -> int:

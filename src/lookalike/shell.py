@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
+import re
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from lookalike.config import ENV_VARS
 from lookalike.errors import RuntimeFailure
@@ -151,6 +153,27 @@ def guarded_stdout():  # type: ignore[no-untyped-def]
         if guard.failed:
             with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(obj: object) -> str:
+    """``obj`` as one line of JSON that is valid UTF-8: non-ASCII as it is, but a file name's bytes that are not
+    UTF-8 (held as lone surrogates) as ``\\udcXX`` escapes, which JSON readers take (``json.loads`` gives the
+    same name back); written raw they made the output undecodable."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+
+
+def print_skipped(skipped: Sequence[tuple[str, str]], most: int = 20, prefix: str = "") -> None:
+    """The files a run skipped, one line each on stderr (at most ``most``, then how many more)."""
+    from lookalike.display import quote_path
+
+    for path, reason in skipped[:most]:
+        print(f"{prefix}skipped {quote_path(path)}: {reason}", file=sys.stderr)
+    if len(skipped) > most:
+        print(f"{prefix}... and {len(skipped) - most} more skipped", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def env_epilog() -> str:

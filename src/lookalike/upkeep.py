@@ -8,11 +8,12 @@ lookalike.trash and lookalike.shell.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 
+from lookalike.config import seconds
 from lookalike.errors import LookalikeError
+from lookalike.shell import json_text, print_skipped
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Command]) -> N
     p = sub.add_parser("watch", help="index folders now, then keep the index up to date as files change")
     _common(p, read_db=False)
     p.add_argument("paths", nargs="+", help="folders to watch (recursively)")
-    p.add_argument("--debounce", type=float, metavar="SECONDS",
+    p.add_argument("--debounce", type=seconds(0), metavar="SECONDS",
                    help="seconds of quiet that end a burst of changes (default 2; env LOOKALIKE_WATCH_DEBOUNCE)")
     commands["watch"] = cmd_watch
 
@@ -91,8 +92,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     def on_batch(summary, changes: int) -> None:  # type: ignore[no-untyped-def]
         if args.json:
-            print(json.dumps({"changes": changes, **summary.as_dict()}, ensure_ascii=False), flush=True)
+            print(json_text({"changes": changes, **summary.as_dict()}), flush=True)
         elif not args.quiet:
+            print_skipped(summary.skipped)
             print(f"{time.strftime('%H:%M:%S')}  {changes or 'catch-up:'} {'changes: ' if changes else ''}"
                   f"{summary.line()}", flush=True)
 

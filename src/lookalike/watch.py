@@ -190,7 +190,11 @@ class Watcher:
             if current is not None:  # removed, or removed and re-created: the old watch is dead
                 self._unschedule(current[0])
                 del self._watches[root]
-                log.info("watch: %s %s", root, "was re-created" if ident else "disappeared; waiting for it")
+                if ident:
+                    log.info("watch: %s was re-created", root)
+                else:  # said: its photos stay in the index (an unplugged drive) until it is back
+                    log.warning("watch: %s disappeared; its photos stay in the index, and it is watched for when "
+                                "it is back", root)
             if ident is not None:
                 self._schedule(root, ident)
                 if current is not None or not initial:

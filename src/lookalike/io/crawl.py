@@ -147,8 +147,9 @@ class Crawl:
             yield from self._walk(linked.pop(0), linked)
 
     def _file(self, path: str, st: os.stat_result) -> Iterator[FileEntry]:
-        if not utf8_name(path):
-            self.report(path, UTF8_REASON)
+        if not utf8_name(path):  # its own name, or a folder's on the way (a root named so)
+            bad_folder = utf8_name(os.path.basename(path))
+            self.report(path, UTF8_REASON.replace("file name", "folder name") if bad_folder else UTF8_REASON)
             return
         if path not in self._seen_files:
             self._seen_files.add(path)

@@ -23,6 +23,10 @@ from lookalike.io.crawl import not_regular
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # we check pixel counts ourselves, with our own limit and message
+# Pillow's own warnings about a file ("Corrupt EXIF data. Expecting to read 12 bytes...") reached the user as two
+# lines naming Pillow's source and not the file; what cannot be read is reported per file by the callers. Set
+# once, here, for every thread (warnings.catch_warnings is not thread-safe: the decoders run in threads).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
 
 try:  # HEIC/AVIF where the plugin is installed
     import pillow_heif  # type: ignore[import-not-found]

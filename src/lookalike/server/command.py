@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from lookalike.errors import LookalikeError
 from lookalike.config import count
+from lookalike.shell import print_skipped
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -164,6 +165,7 @@ def start_watching(args: argparse.Namespace, lib):  # type: ignore[no-untyped-de
 
     def on_batch(summary, changes: int) -> None:  # type: ignore[no-untyped-def]
         if not getattr(args, "quiet", False):
+            print_skipped(summary.skipped, prefix="lookalike: watch: ")
             print(f"lookalike: watch: {changes or 'catch-up'}{' changes' if changes else ''}: {summary.line()}",
                   file=sys.stderr, flush=True)
 
