@@ -20,7 +20,6 @@ import errno
 import os
 import re
 import stat
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from PIL import Image
 
 from lookalike.errors import LookalikeError, NotFound
 from lookalike.io.crawl import file_kind
-from lookalike.io.read import content_hash, load
+from lookalike.io.read import content_hash, content_hasher, load
 from lookalike.stores.base import ImageInfo, file_id
 
 THUMB_SIZES = (128, 256, 512)
@@ -119,9 +118,13 @@ def read_indexed(info: ImageInfo, max_bytes: int) -> bytes:
     finally:
         os.close(fd)
     if info.sha and content_hash(data) != info.sha:
-        raise FileChanged(f"the file of image {info.id} was rewritten since it was indexed (its bytes differ); "
-                          "re-index its folder with rehash (lookalike index --rehash)")
+        raise _rewritten(info)
     return data
+
+
+def _rewritten(info: ImageInfo) -> FileChanged:
+    return FileChanged(f"the file of image {info.id} was rewritten since it was indexed (its bytes differ); "
+                       "re-index its folder with rehash (lookalike index --rehash)")
 
 
 _VERIFIED: OrderedDict[tuple[int, int, int, int, int], str] = OrderedDict()  # file identity + ctime -> hash seen
@@ -139,14 +142,13 @@ def _check_content(fd: int, st: os.stat_result, info: ImageInfo, chunk: int) -> 
         if _VERIFIED.get(key) == info.sha:
             _VERIFIED.move_to_end(key)
             return
-    h = hashlib.blake2b(digest_size=16)  # io.read.content_hash, read in chunks
+    h = content_hasher()
     left = st.st_size
     while left > 0 and (data := os.pread(fd, min(chunk, left), st.st_size - left)):
         h.update(data)
         left -= len(data)
     if h.hexdigest() != info.sha:
-        raise FileChanged(f"the file of image {info.id} was rewritten since it was indexed (its bytes differ); "
-                          "re-index its folder with rehash (lookalike index --rehash)")
+        raise _rewritten(info)
     with _verified_lock:
         _VERIFIED[key] = info.sha
         while len(_VERIFIED) > _VERIFIED_MAX:
