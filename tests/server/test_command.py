@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -266,6 +267,15 @@ def test_workers_share_one_port_and_worker_0_runs_the_jobs(tmp_path: Path) -> No
         assert found_by == {"0", "1"}
         status, err, _, forwarded = answered_by(url + "api/index", {"folder": "/"})
         assert status == 403 and forwarded in (None, "1") and "outside the folders" in err["error"]
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        for _ in range(20):  # a job route under another Host: refused by whichever worker takes it (DNS rebinding)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.putrequest("GET", f"/api/index/{job['id']}", skip_host=True)
+            conn.putheader("Host", f"evil.example:{port}")
+            conn.endheaders()
+            r = conn.getresponse()
+            assert r.status == 403 and b"does not name this machine" in r.read()
+            conn.close()
     finally:
         stop(proc)
     assert proc.returncode == 0

@@ -66,15 +66,20 @@ def is_job_path(path: str) -> bool:
 class WorkerApp:
     """ASGI wrapper of a worker's app: names the worker in every response and, given ``jobs_socket`` (the
     workers other than 0), forwards the job requests to worker 0 through it. A forwarded body is held to the
-    same cap here (``max_body``) as there: a declared length over it is answered at once, not streamed."""
+    same cap here (``max_body``) as there: a declared length over it is answered at once, not streamed, and
+    under the same Host and Origin checks (guards.SameOrigin: worker 0 gets it over a Unix socket, where it
+    cannot tell a loopback connection)."""
 
-    def __init__(self, app: Any, index: int, jobs_socket: str | None = None, max_body: int = 0) -> None:
-        from lookalike.server.guards import BodyLimit
+    def __init__(self, app: Any, index: int, jobs_socket: str | None = None, max_body: int = 0,
+                 settings: Any = None) -> None:
+        from lookalike.server.guards import BodyLimit, SameOrigin
 
         self.app = app
         self.tag = str(index).encode()
         self.jobs_socket = jobs_socket
-        self._forward_capped = BodyLimit(self._forward, max_bytes=max_body)
+        self._forward_capped = SameOrigin(BodyLimit(self._forward, max_bytes=max_body),
+                                          allowed_origins=getattr(settings, "cors_origins", ()),
+                                          allowed_hosts=getattr(settings, "allowed_hosts", ()))
         self._client: Any = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
@@ -317,7 +322,7 @@ def _worker(options: dict, index: int, tcp: socket.socket | tuple[str, int],  # 
         lib = library_from(args, create=True)
         configure(args, lib)
         lib.warm_up()
-        app = WorkerApp(create(lib), index, jobs_path, body_cap(lib.settings))
+        app = WorkerApp(create(lib), index, jobs_path, body_cap(lib.settings), lib.settings)
         if index == 0:
             watcher = start_watching(args, lib)
     except KeyboardInterrupt:
