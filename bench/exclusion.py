@@ -17,7 +17,7 @@ Rules side by side: P(Y) >= EXCLUDE_P alone, and "or P(Y) > P(X)" (EXCLUDE_RELAT
 likely than not: the keyword scores are calibrated probabilities) with the relative rule, was picked on tuxpaint. ``photos`` is held out (nothing was tuned on it);
 the keyword calibration was fitted on ``tuxpaint``.
 
-    python bench/exclusion.py [--sets photos,tuxpaint] [--p 0.3,0.5,0.7] [--json]
+    python bench/exclusion.py [--sets photos,tuxpaint] [--p 0.2,0.3,0.5] [--json]
 Needs the sets as bench/keyword_quality.py does (`make bench-data`, mvtb-data).
 """
 
@@ -32,9 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lookalike.errors import LookalikeError  # noqa: E402
 from lookalike.evaluation.keywords import labelled_folders, precision_at  # noqa: E402
-from lookalike.evaluation.sets import default_base, indexed_sets  # noqa: E402
+from lookalike.evaluation.sets import bench_sets  # noqa: E402
 from lookalike.search import run  # noqa: E402
 from lookalike.search.plan import MAX_LIMIT  # noqa: E402
 from lookalike.stores.base import Filters  # noqa: E402
@@ -86,14 +85,12 @@ def measure(lib, root: Path, p: float, relative: bool) -> dict:  # type: ignore[
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default="photos,tuxpaint")
-    ap.add_argument("--p", default="0.3,0.5,0.7", help="values of EXCLUDE_P, side by side")
+    ap.add_argument("--p", default="0.2,0.3,0.5", help="values of EXCLUDE_P, side by side")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    try:
-        opened = indexed_sets(args.cache or default_base(), tuple(args.sets.split(",")))
-    except LookalikeError as err:
-        print(f"exclusion: {err}", file=sys.stderr)
+    opened = bench_sets(args.cache, args.sets, "exclusion")
+    if opened is None:
         return 2
     out: dict[str, dict[str, dict]] = {}  # type: ignore[type-arg]
     for name, (root, lib) in opened.items():

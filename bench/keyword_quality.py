@@ -29,9 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lookalike.errors import LookalikeError  # noqa: E402
 from lookalike.evaluation.keywords import evaluate_keywords  # noqa: E402
-from lookalike.evaluation.sets import SETS, default_base, indexed_sets  # noqa: E402
+from lookalike.evaluation.sets import SETS, bench_sets  # noqa: E402
 from lookalike.library import Library  # noqa: E402
 from lookalike.models.vocab import Vocabulary  # noqa: E402
 from lookalike.search import keywords  # noqa: E402
@@ -51,10 +50,8 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    try:
-        opened = indexed_sets(args.cache or default_base(), tuple(args.sets.split(",")))
-    except LookalikeError as err:
-        print(f"keyword_quality: {err}", file=sys.stderr)
+    opened = bench_sets(args.cache, args.sets, "keyword_quality")
+    if opened is None:
         return 2
     out: dict[str, dict] = {}
     for name, (root, lib) in opened.items():

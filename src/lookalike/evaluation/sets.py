@@ -178,3 +178,17 @@ def default_base() -> Path:
     from lookalike.evaluation.keywords import default_set_dir
 
     return default_set_dir().parent / "labelled-sets"
+
+
+def bench_sets(cache: str | os.PathLike[str] | None, names: str, prog: str):  # type: ignore[no-untyped-def]
+    """:func:`indexed_sets` for a bench script's ``--cache`` and ``--sets`` (comma separated); None, said on
+    stderr, when a set cannot be built (its Debian package or mvtb-data missing)."""
+    import sys
+
+    from lookalike.errors import LookalikeError
+
+    try:
+        return indexed_sets(cache or default_base(), tuple(names.split(",")))
+    except LookalikeError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return None
