@@ -651,6 +651,15 @@ def test_marks_rerank_and_save_as_a_word(page, library) -> None:  # type: ignore
     library.forget("my cat")
 
 
+def test_a_word_left_out(page) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#q", "animal -cat")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => document.getElementById('query-explain').textContent.includes('left out: cat')")
+    names = card_names(page)
+    assert "puppy.jpg" in names and not {"chelsea.jpg", "black_cat.jpg"} & set(names)
+    assert "q=animal+-cat" in page.url or "q=animal%20-cat" in page.url
+
+
 def test_teach_a_word_from_the_viewer(page, library) -> None:  # type: ignore[no-untyped-def]
     page.fill("#q", "cat")
     page.press("#q", "Enter")

@@ -163,6 +163,9 @@ function showExplain(res) {
   const classes = x.classes ? x.classes.slice(0, 6).map((c) => c.name) : [];
   const parts = classes.length ? [`understood as: ${classes.join(", ")}`] : [];
   if (x.unmatched && x.unmatched.length) parts.push(`not understood: ${x.unmatched.join(", ")}`);
+  if (x.excluded) {  // "-word" in the query
+    parts.push(`left out: ${Object.keys(x.excluded.words).join(", ")} (${plural(x.excluded.from_results || 0, "photo")})`);
+  }
   $("query-explain").textContent = parts.join(" · ");
 }
 
