@@ -122,3 +122,34 @@ def test_a_claim_on_postgres_does_not_lock_the_claims_another_owner_holds(pg_url
     assert renewals and set(renewals) == {"renewed"}, renewals
     a.close()
     b.close()
+
+
+def test_index_rehash_on_either_store(make_store, model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``index --rehash`` reads the files whose stat is as recorded without claiming them (another indexer leaves
+    them alone): on both stores, a file rewritten in place is embedded again and the rest count as unchanged."""
+    import io
+    import os
+
+    from PIL import Image
+
+    from lookalike.library import Library
+    from lookalike.samples import copy_samples
+
+    folder = tmp_path / "photos"
+    copy_samples(folder, ["chelsea", "coffee"])
+    lib = Library(tmp_path / "lib", store=make_store(), model=model)
+    lib.index([folder])
+    target = folder / "coffee.jpg"
+    st = os.stat(target)
+    with Image.open(folder / "chelsea.jpg") as im:
+        other = io.BytesIO()
+        im.save(other, "JPEG", quality=90)
+    with open(target, "r+b") as fh:  # other bytes, the same size, inode and mtime
+        fh.write(other.getvalue()[: st.st_size].ljust(st.st_size, b"\0"))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    before = lib.store.file_states()[str(target)]
+    s = lib.index([folder], rehash=True)
+    assert (s.indexed, s.unchanged, s.elsewhere) == (1, 1, 0), s.as_dict()
+    after = lib.store.file_states()[str(target)]
+    assert after.id == before.id and after.sha != before.sha
+    assert lib.index([folder], rehash=True).unchanged == 2
