@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from lookalike.errors import LookalikeError, NotFound
+from lookalike.stores.base import ImageInfo
 
 LOG_NAME = "trash-log.jsonl"
 
@@ -90,7 +91,7 @@ def remove_copies(library, groups: Sequence[tuple[int, Sequence[int]]], *,  # ty
     return action
 
 
-def _checked(library, groups: Sequence[tuple[int, Sequence[int]]]) -> list[list]:  # type: ignore[no-untyped-def, type-arg]
+def _checked(library, groups: Sequence[tuple[int, Sequence[int]]]) -> list[list[ImageInfo]]:  # type: ignore[no-untyped-def]
     """Each group's copies to move (ImageInfo), every group checked before anything moves: its kept copy is on
     disk (so that no group loses all its copies), the ids to move are indexed images, none is a kept one (of its
     group or another)."""

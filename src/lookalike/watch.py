@@ -10,9 +10,10 @@ re-embedded); past ``MAX_PATHS`` changed paths the watched folders are indexed w
 
 A path whose name is not UTF-8 is reported once (the outermost such folder for all inside it) and skipped, as
 the crawl does. A changed path that no longer exists is indexed through the nearest folder above it that does
-(that run drops what is gone, or sees the source of a move vanish as its target appears). Every ``poll`` seconds the watched
-folders themselves are checked: one that disappeared keeps its images in the index (it may be an unplugged
-drive, as for ``lookalike index``) and is watched again, and indexed whole, when it comes back (a new inode).
+(that run drops what is gone, or sees the source of a move vanish as its target appears). Every ``poll``
+seconds the watched folders themselves are checked: one that disappeared keeps its images in the index (it may
+be an unplugged drive, as for ``lookalike index``; said once, as a warning) and is watched again, and indexed
+whole, when it comes back (a new inode).
 
 Defaults: 2 s of quiet ends a burst (a camera import writes files back to back, well under a second apart);
 30 s bounds the wait during a long import. Both from ``Settings.watch_debounce_s/watch_max_wait_s``
@@ -28,9 +29,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from lookalike.display import quote_path
 from lookalike.errors import LookalikeError
 from lookalike.indexer import IndexSummary
-from lookalike.display import quote_path
 from lookalike.io.crawl import UTF8_REASON, is_hidden, is_image_name, utf8_name
 
 log = logging.getLogger("lookalike.watch")

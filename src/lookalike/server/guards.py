@@ -136,7 +136,10 @@ class SameOrigin:
 
 def _host_name(host: str) -> str:
     """A Host header's name without its port: ``[::1]:8000`` -> ``::1``, ``localhost:8000`` -> ``localhost``."""
-    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return name.lower().rstrip(".")
 
 
