@@ -187,6 +187,12 @@ def test_a_bad_environment_variable_is_one_line(var: str, value: str, said: str,
     one_line(out, 2, f"the environment variable {var}: {said}")
 
 
+def test_eval_of_a_file_says_so(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    copy_samples(photos, ["coffee"])
+    one_line(cli("eval", str(photos / "coffee.jpg")), 2, "is a file, not a folder of photos")  # said "not found"
+
+
 def test_flags_that_would_be_ignored_are_usage_errors(tmp_path: Path) -> None:
     for args, said in ((["search", "cat", "-0"], "-0/--null goes with --paths"),
                        (["dupes", "--null"], "-0/--null goes with --paths"),
