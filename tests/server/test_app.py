@@ -481,7 +481,9 @@ def test_another_site_may_not_write_nor_reach_the_server_by_its_own_name(client:
     from dataclasses import replace
 
     path = "/api/people/999/unname"  # a POST without a body
-    assert_error(client.post(path, headers={"Origin": "http://evil.example"}), 403, "another site")
+    refused = client.post(path, headers={"Origin": "http://evil.example"})
+    assert_error(refused, 403, "another site")
+    assert refused.headers["x-content-type-options"] == "nosniff"  # the refusal carries the security headers
     assert_error(client.post(path, headers={"Origin": "null"}), 403, "another site")
     for ok in ({}, {"Origin": "http://testserver"}, {"Origin": "https://testserver"}):  # own host; no Origin: curl
         assert client.post(path, headers=ok).status_code == 404

@@ -187,8 +187,8 @@ def create_app(library: Library, settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=body_cap(settings), raw_bytes=body_cap(settings, raw=True))
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(SameOrigin, allowed_origins=settings.cors_origins, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders)  # around the guards: their refusals carry the headers too
     app.add_middleware(HeadAsGet)
     return app
 
