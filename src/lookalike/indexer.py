@@ -150,7 +150,7 @@ class Indexer:
         for e in entries:
             st = known.get(e.path)
             fid = _fid(e)
-            if st and st.size == e.size and abs(st.mtime - e.mtime) < 1e-6 and st.ino in (None, fid[1]):
+            if st and _same_stat(st, e) and st.ino in (None, fid[1]):
                 if rehash:
                     recheck.append(e)
                     continue
@@ -273,8 +273,7 @@ class Indexer:
                        lambda: self.store.by_sha([work.sha]).get(work.sha, []))
             if d.action == "touch":
                 old = known.get(e.path)
-                if (old is not None and old.size == e.size and abs(old.mtime - e.mtime) < 1e-6
-                        and (old.dev, old.ino) == _fid(e)):
+                if old is not None and _same_stat(old, e) and (old.dev, old.ino) == _fid(e):
                     s.unchanged += 1  # read again for --rehash: the very bytes indexed
                     continue
                 pending_touches.append(Move(d.sources[0].id, e.path, e.size, e.mtime, *_fid(e)))
@@ -382,6 +381,11 @@ class Indexer:
 
 def _fid(e: FileEntry) -> tuple[int, int]:
     return file_id(e.dev, e.ino)
+
+
+def _same_stat(st: FileState, e: FileEntry) -> bool:
+    """The file has the size and mtime recorded when it was indexed (what an incremental run goes by)."""
+    return st.size == e.size and abs(st.mtime - e.mtime) < 1e-6
 
 
 def decode_workers(settings: Settings, model: Model) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from lookalike.errors import LookalikeError, NotFound
+from lookalike.shell import json_text
 from lookalike.stores.base import ImageInfo
 
 LOG_NAME = "trash-log.jsonl"
@@ -193,7 +194,7 @@ def _append(library, entry: dict[str, object]) -> None:  # type: ignore[no-untyp
     path = log_path(library)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")  # ASCII: a name that is not UTF-8 is kept as its \\udcXX escape
+        f.write(json_text(entry) + "\n")  # a name that is not UTF-8 is kept as its \\udcXX escape
         f.flush()
         os.fsync(f.fileno())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import lookalike
-from lookalike.server.command import _is_loopback
+from lookalike.server.command import is_loopback
 
 SRC = str(Path(lookalike.__file__).resolve().parents[1])
 
@@ -151,7 +151,7 @@ def test_serve_rejects_a_zero_upload_cap(settings) -> None:  # type: ignore[no-u
 @pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True),
                                             ("0.0.0.0", False), ("192.168.1.5", False), ("example.org", False)])
 def test_loopback_hosts(host: str, loopback: bool) -> None:
-    assert _is_loopback(host) is loopback
+    assert is_loopback(host) is loopback
 
 
 def test_two_servers_on_one_library_see_each_others_photos(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from lookalike.config import Settings
 from lookalike.dates import DAY_PATTERN, check_day
 from lookalike.errors import LookalikeError, TooLarge, explain_failure
 from lookalike.library import Library, SearchResult
-from lookalike.search.plan import MAX_QUERY_CHARS
+from lookalike.search.plan import MAX_ID, MAX_QUERY_CHARS
 from lookalike.server.files import DEFAULT_THUMB, THUMB_SIZES, Thumbnails, media_type, stream_indexed
 from lookalike.server.guards import (
     TOKEN_COOKIE,
@@ -55,7 +55,6 @@ from lookalike.stores.base import Filters
 
 log = logging.getLogger("lookalike.server")
 STATIC = Path(__file__).with_name("static")
-MAX_ID = 2**63 - 1  # SQLite's largest integer
 ImageId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="an indexed image's id")]
 SEARCH_ERRORS = errors(403, 404, 409, 413)  # a URL to a private address; an unknown id; another model; too large
 Day = Annotated[str, Field(pattern=DAY_PATTERN), AfterValidator(check_day)]  # dates.py: the CLI's check too

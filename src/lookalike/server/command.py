@@ -128,7 +128,7 @@ def configure(args: argparse.Namespace, lib) -> None:  # type: ignore[no-untyped
 
 
 def warn_if_public(args: argparse.Namespace, lib) -> None:  # type: ignore[no-untyped-def]
-    if not _is_loopback(args.host) and not lib.settings.token:
+    if not is_loopback(args.host) and not lib.settings.token:
         print(f"lookalike: warning: listening on {args.host} without --token: anyone who can reach this port can "
               "search and download your indexed photos", file=sys.stderr)
 
@@ -172,7 +172,8 @@ def start_watching(args: argparse.Namespace, lib):  # type: ignore[no-untyped-de
     return Watcher(lib, args.watch, on_batch=on_batch).start()
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (the bind address here; a connection's in server/guards.py)."""
     if host == "localhost":
         return True
     try:

@@ -11,12 +11,12 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookalike.search.plan import MAX_ID
 from lookalike.server.openapi import errors
 
 if TYPE_CHECKING:
     from lookalike.server.app import _Api
 
-MAX_ID = 2**63 - 1
 MAX_EXAMPLES = 1000
 ImageIds = list[Annotated[int, Field(ge=1, le=MAX_ID)]]
 

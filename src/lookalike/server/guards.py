@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookalike.display import quote_path
 from lookalike.errors import Forbidden, LookalikeError
+from lookalike.server.command import is_loopback
 
 TOKEN_COOKIE = "lookalike_token"
 
@@ -101,15 +103,13 @@ class SameOrigin:
     Both answer 403 in the API's JSON."""
 
     def __init__(self, app: ASGIApp, allowed_origins: Sequence[str] = (), allowed_hosts: Sequence[str] = ()) -> None:
-        import socket
-
         self.app = app
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
         self.local_names = {n.lower() for n in (socket.gethostname(), "localhost", *allowed_hosts) if n}
 
     def _local_host(self, host: str) -> bool:
         name = _host_name(host)
-        return name in self.local_names or name.endswith(".localhost") or _loopback(name)
+        return name in self.local_names or name.endswith(".localhost") or is_loopback(name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,7 +118,7 @@ class SameOrigin:
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host", b"").decode("latin-1")
         server = scope.get("server") or ("", 0)
-        if host and _loopback(str(server[0])) and not self._local_host(host):  # browsers always send a Host
+        if host and is_loopback(str(server[0])) and not self._local_host(host):  # browsers always send a Host
             await _send_json(send, 403, f"the Host header {host!r} does not name this machine: open the page at "
                                         f"http://127.0.0.1:{server[1]}/ (a page of another site may be trying "
                                         "to reach the server through its own name)")
@@ -141,15 +141,6 @@ def _host_name(host: str) -> str:
     else:
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return name.lower().rstrip(".")
-
-
-def _loopback(address: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 class HeadAsGet:

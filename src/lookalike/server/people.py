@@ -12,11 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.errors import NotFound
 from lookalike.search.people import MAX_NAME, Person
+from lookalike.search.plan import MAX_ID
 
 if TYPE_CHECKING:
     from lookalike.server.app import _Api
 
-PersonId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a person's id (GET /api/people)")]
+PersonId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="a person's id (GET /api/people)")]
 FACE_SIZES = (96, 160, 256)
 
 
@@ -55,19 +56,19 @@ def router(api: "_Api") -> APIRouter:
         return {"person": present(request, lib.unname_person(person_id))}
 
     @r.get("/images/{image_id}/people", summary="The faces of a photo, each with its person (id and name)")
-    def image_people(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
+    def image_people(request: Request, image_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> dict[str, Any]:
         return {"faces": [{**f.as_dict(), "url": face_url(request, image_id, f.index), "person": pid, "name": name}
                           for f, pid, name in lib.image_people(image_id)]}
 
     @r.post("/images/{image_id}/faces/{index}/name",
             summary="Move one face to the person with this name (created when new): splitting a cluster")
-    def name_face(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
+    def name_face(request: Request, image_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
                   index: Annotated[int, PathParam(ge=0, le=10_000)], body: NameBody) -> dict[str, Any]:
         return {"person": present(request, lib.name_face(image_id, index, body.name))}
 
     @r.get("/images/{image_id}/faces/{index}", summary="A face cut out of its photo (JPEG)",
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-    def face(image_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
+    def face(image_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
              index: Annotated[int, PathParam(ge=0, le=10_000)],
              size: Annotated[int, Query(ge=1, le=4096, description=f"one of {FACE_SIZES} (another is taken to the nearest)")] = 160) -> Response:
         from lookalike.grid import face_crop
